@@ -1,0 +1,58 @@
+import { z } from "zod";
+
+/** How the edge sees the master. `unknown` until enough rounds have run (startup grace). */
+export const MasterState = z.enum(["up", "degraded", "down", "unknown"]);
+export type MasterState = z.infer<typeof MasterState>;
+
+/** What one round found, before hysteresis. */
+export const RoundClass = z.enum(["up", "degraded", "down"]);
+export type RoundClass = z.infer<typeof RoundClass>;
+
+export const ProbeKind = z.enum(["http", "tcp", "sip"]);
+export type ProbeKind = z.infer<typeof ProbeKind>;
+
+export const ProbeResult = z.object({
+  name: z.string(),
+  kind: ProbeKind,
+  critical: z.boolean(),
+  ok: z.boolean(),
+  /** Why it failed (or what it saw when it succeeded, e.g. "SIP/2.0 200 OK"). */
+  detail: z.string(),
+  /** Round-trip time in ms as measured by the prober; null when nothing answered. */
+  rttMs: z.number().nonnegative().nullable(),
+});
+export type ProbeResult = z.infer<typeof ProbeResult>;
+
+export const RoundSummary = z.object({
+  /** Worker clock, epoch ms, when the round completed. */
+  at: z.number().int(),
+  durationMs: z.number().nonnegative(),
+  class: RoundClass,
+  probes: z.array(ProbeResult),
+});
+export type RoundSummary = z.infer<typeof RoundSummary>;
+
+export const Verdict = z.object({
+  v: z.literal(1),
+  clusterId: z.string(),
+  state: MasterState,
+  /** Worker clock, epoch ms, when `state` was entered. */
+  since: z.number().int(),
+  reason: z.string(),
+  /** Increases by one with every completed round; never goes back. */
+  seq: z.number().int().nonnegative(),
+  /** Worker clock, epoch ms, when this verdict was signed. */
+  issuedAt: z.number().int(),
+  /**
+   * issuedAt − lastRound.at, measured on the worker's own clock, so that freshness never
+   * depends on the agent's clock. Null before the first round.
+   */
+  ageMs: z.number().int().nonnegative().nullable(),
+  lastRound: RoundSummary.nullable(),
+  /** The caller's nonce, echoed so that a poll answer cannot be replayed. Null for pushes. */
+  nonce: z.string().nullable(),
+});
+export type Verdict = z.infer<typeof Verdict>;
+
+/** A nonce the agent sends with a poll: unguessable, URL-safe, bounded. */
+export const Nonce = z.string().regex(/^[A-Za-z0-9_-]{8,128}$/, "8 to 128 characters of A-Z a-z 0-9 _ -");

@@ -1,0 +1,16 @@
+// Global setup of the "worker" project: the loopback probe targets live in Node (workerd cannot
+// listen), so start their control server here and hand its port to the tests via inject().
+import type { TestProject } from "vitest/node";
+import { startTargetControl } from "../support/targets.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    targetControl: number;
+  }
+}
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const control = await startTargetControl();
+  project.provide("targetControl", control.port);
+  return () => control.close();
+}

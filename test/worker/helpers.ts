@@ -1,0 +1,63 @@
+import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
+import { inject } from "vitest";
+import type { SignedEnvelope } from "../../protocol/signing.js";
+import { createTarget, type Kind, type Mode } from "../support/target-client.js";
+
+export const ADMIN = env.ADMIN_TOKEN!;
+export const AGENT_TOKEN = "agent-token-0123456789abcdef0123456789";
+
+export const uniqueId = (prefix = "c") => `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+
+export async function api(method: string, path: string, opts: { token?: string | null; body?: unknown; raw?: string } = {}) {
+  const headers: Record<string, string> = {};
+  const token = opts.token === undefined ? ADMIN : opts.token;
+  if (token) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined;
+  if (opts.raw !== undefined) body = opts.raw;
+  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const res = await SELF.fetch(`https://edge.test${path}`, { method, headers, body });
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    /* leave null: some tests assert on the text */
+  }
+  return { status: res.status, json, text };
+}
+
+export const target = (kind: Kind, mode: Mode = "ok") => createTarget(inject("targetControl"), kind, { mode });
+
+/** A config with a long interval: after the first (immediate) round, tests drive rounds by hand. */
+export function clusterConfig(probes: unknown[], extra: Record<string, unknown> = {}) {
+  return { master: { host: "127.0.0.1" }, probes, intervalSec: 3600, agentToken: AGENT_TOKEN, ...extra };
+}
+
+export const stubOf = (id: string) => env.CLUSTER.get(env.CLUSTER.idFromName(id));
+
+export async function getVerdict(id: string, nonce?: string) {
+  const q = nonce ? `?nonce=${nonce}` : "";
+  const res = await api("GET", `/v1/clusters/${id}/verdict${q}`, { token: AGENT_TOKEN });
+  if (res.status !== 200) throw new Error(`verdict: HTTP ${res.status} ${res.text}`);
+  const envelope = res.json as SignedEnvelope;
+  return { envelope, verdict: JSON.parse(envelope.payload) };
+}
+
+/** Waits until the cluster has completed `seq` rounds (the first one runs on its own alarm). */
+export async function waitForSeq(id: string, seq: number, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { verdict } = await getVerdict(id);
+    if (verdict.seq >= seq) return verdict;
+    if (Date.now() > deadline) throw new Error(`cluster ${id} stuck at seq ${verdict.seq}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Runs the next probe round now, through the Durable Object's real alarm handler. */
+export async function runRound(id: string) {
+  const ran = await runDurableObjectAlarm(stubOf(id));
+  if (!ran) throw new Error("no alarm was scheduled: the probe loop is not armed");
+  return (await getVerdict(id)).verdict;
+}

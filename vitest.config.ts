@@ -1,0 +1,38 @@
+import { cloudflareTest } from "@cloudflare/vitest-pool-workers";
+import { defineConfig } from "vitest/config";
+import { testSecrets } from "./test/support/secrets.js";
+
+// Two runtimes, one command: the worker's tests run inside workerd (miniflare), the agent's and
+// the cross-runtime checks in plain Node. Loopback targets for the probes are started in Node by
+// the worker project's global setup and handed to the tests with `inject`.
+const secrets = await testSecrets();
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey } },
+          }),
+        ],
+        test: {
+          name: "worker",
+          include: ["test/worker/**/*.test.ts"],
+          globalSetup: ["./test/worker/global-setup.ts"],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["test/node/**/*.test.ts", "test/agent/**/*.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});

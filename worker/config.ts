@@ -1,0 +1,103 @@
+import { z } from "zod";
+
+/**
+ * A cluster's monitoring config, as PUT by the admin. Validated up front so that a probe loop
+ * never meets a bad value at 3 a.m.; the agent token arrives in clear and is stored hashed.
+ */
+
+const Name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, "1 to 40 characters of a-z 0-9 _ -, starting with a letter or digit");
+
+/** A DNS name or an IPv4/IPv6 literal: what `connect()` and URLs accept. */
+const Host = z
+  .string()
+  .min(1)
+  .max(253)
+  .refine(
+    (h) => /^[A-Za-z0-9.-]+$/.test(h) || /^\[?[0-9A-Fa-f:.]+\]?$/.test(h),
+    "a host name or IP address",
+  );
+
+const Port = z.number().int().min(1).max(65535);
+const Timeout = z.number().int().min(100).max(30_000);
+
+const ProbeBase = {
+  name: Name,
+  /** Overrides the master's host for this probe (e.g. SIP on another public address). */
+  host: Host.optional(),
+  timeoutMs: Timeout.default(5000),
+};
+
+export const HttpProbe = z.strictObject({
+  kind: z.literal("http"),
+  ...ProbeBase,
+  critical: z.boolean().default(false),
+  scheme: z.enum(["http", "https"]).default("https"),
+  port: Port.optional(),
+  path: z.string().startsWith("/").max(2000).default("/"),
+  method: z.enum(["GET", "HEAD"]).default("GET"),
+  expectStatus: z
+    .object({ min: z.number().int().min(100).max(599), max: z.number().int().min(100).max(599) })
+    .refine((r) => r.min <= r.max, "min must not exceed max")
+    .default({ min: 200, max: 399 }),
+  /** Fail unless the body contains this text (e.g. "Wazo"). */
+  bodyKeyword: z.string().min(1).max(200).optional(),
+});
+
+export const TcpProbe = z.strictObject({
+  kind: z.literal("tcp"),
+  ...ProbeBase,
+  critical: z.boolean().default(false),
+  port: Port,
+});
+
+export const SipProbe = z.strictObject({
+  kind: z.literal("sip"),
+  ...ProbeBase,
+  /** SIP is what telephony is: a master whose SIP stack is dead is not up. */
+  critical: z.boolean().default(true),
+  transport: z.enum(["tcp", "tls"]).default("tcp"),
+  port: Port.optional(),
+  /** Final status codes that prove the stack alive; by default any final response (200-699). */
+  acceptCodes: z.array(z.number().int().min(200).max(699)).min(1).max(50).optional(),
+});
+
+export const Probe = z.discriminatedUnion("kind", [HttpProbe, TcpProbe, SipProbe]);
+export type Probe = z.infer<typeof Probe>;
+export type HttpProbe = z.infer<typeof HttpProbe>;
+export type TcpProbe = z.infer<typeof TcpProbe>;
+export type SipProbe = z.infer<typeof SipProbe>;
+
+export const MIN_INTERVAL_SEC = 2;
+
+const ConfigFields = {
+  master: z.strictObject({ host: Host }),
+  probes: z
+    .array(Probe)
+    .min(1)
+    .max(16)
+    .superRefine((probes, ctx) => {
+      const seen = new Set<string>();
+      probes.forEach((p, i) => {
+        if (seen.has(p.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate probe name "${p.name}"` });
+        seen.add(p.name);
+      });
+    }),
+  intervalSec: z.number().min(MIN_INTERVAL_SEC).max(3600).default(10),
+  fall: z.number().int().min(1).max(100).default(3),
+  rise: z.number().int().min(1).max(100).default(2),
+  /** Seconds after the cluster is created during which the verdict stays `unknown`. */
+  graceSec: z.number().int().min(0).max(3600).default(0),
+};
+
+/** The body of PUT /v1/clusters/:id. `agentToken` is required when the cluster is created. */
+export const ClusterConfigInput = z.strictObject({
+  ...ConfigFields,
+  agentToken: z.string().min(32, "at least 32 characters").max(256).optional(),
+});
+export type ClusterConfigInput = z.infer<typeof ClusterConfigInput>;
+
+/** What is stored and returned: the input less the token. */
+export const ClusterConfig = z.object(ConfigFields);
+export type ClusterConfig = z.infer<typeof ClusterConfig>;
+
+export const ClusterId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "1 to 63 characters of a-z 0-9 -, starting with a letter or digit");

@@ -1,0 +1,18 @@
+import type { ClusterMonitor } from "./cluster.js";
+import type { Registry } from "./registry.js";
+
+export interface Env {
+  CLUSTER: DurableObjectNamespace<ClusterMonitor>;
+  REGISTRY: DurableObjectNamespace<Registry>;
+  /** Bearer token for the admin API (wrangler secret). Unset: the admin API answers 503. */
+  ADMIN_TOKEN?: string;
+  /** Ed25519 private key as JWK JSON (wrangler secret). Unset: verdicts answer 503. */
+  SIGNING_KEY?: string;
+}
+
+/** What a Durable Object method answers instead of throwing: the route maps it to HTTP. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; status: 400 | 401 | 404 | 503; code: string; message: string };
+
+export const fail = (status: 400 | 401 | 404 | 503, code: string, message: string) =>
+  ({ ok: false, status, code, message }) as const;
+export const done = <T>(value: T) => ({ ok: true, value }) as const;
