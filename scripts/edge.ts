@@ -14,6 +14,17 @@ import { fileURLToPath } from "node:url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = path.join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js");
 
+/**
+ * wrangler dev would otherwise reach out on its own: metrics, an npm update check (in its
+ * banner) and a download of the `Request.cf` object. The edge under test talks to loopback only.
+ */
+export const OFFLINE = {
+  WRANGLER_SEND_METRICS: "false",
+  WRANGLER_HIDE_BANNER: "true",
+  CLOUDFLARE_CF_FETCH_ENABLED: "false",
+  WRANGLER_LOG: "warn",
+};
+
 export interface Edge {
   url: string;
   stop(): Promise<void>;
@@ -62,8 +73,7 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   ];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    // No telemetry, no prompts: tests and CI talk to nothing but loopback.
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false", WRANGLER_LOG: "warn" },
+    env: { ...process.env, ...OFFLINE },
     stdio: opts.inheritOutput ? ["ignore", "inherit", "inherit"] : ["ignore", "pipe", "pipe"],
   });
   let output = "";

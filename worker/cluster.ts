@@ -125,8 +125,11 @@ export class ClusterMonitor extends DurableObject<Env> {
       });
     });
     if (!existing) await registryOf(this.env).add(id);
-    // The first round runs at once; a changed interval takes effect from the next round.
-    if (!existing || (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(now);
+    // The first round runs at once. On an update, a shorter interval must not wait out the
+    // old, longer one: the next round comes no later than one new interval from now.
+    const alarm = await this.ctx.storage.getAlarm();
+    const due = existing ? now + config.intervalSec * 1000 : now;
+    if (alarm === null || alarm > due) await this.ctx.storage.setAlarm(alarm === null ? now : due);
     return done({ created: !existing, cluster: this.view()! });
   }
 

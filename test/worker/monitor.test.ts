@@ -129,3 +129,23 @@ describe("probe loop", () => {
     expect((await runRound(id)).state).toBe("unknown");
   });
 });
+
+describe("reconfiguration", () => {
+  it("a shorter interval takes effect without waiting out the old one", async () => {
+    const { id, web, sip } = await pbx(); // interval 3600 s, alarm an hour away
+    const res = await api("PUT", `/v1/clusters/${id}`, {
+      body: {
+        ...clusterConfig([
+          { kind: "http", name: "web", scheme: "http", port: web.port },
+          { kind: "sip", name: "sip", port: sip.port },
+        ]),
+        intervalSec: 30,
+        agentToken: undefined,
+      },
+    });
+    expect(res.status).toBe(200);
+    const alarm = await runInDurableObject(stubOf(id), (_, state) => state.storage.getAlarm());
+    expect(alarm! - Date.now()).toBeLessThanOrEqual(30_000);
+    expect(alarm! - Date.now()).toBeGreaterThan(20_000);
+  });
+});

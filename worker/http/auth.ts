@@ -6,10 +6,14 @@ export function bearer(header: string | undefined): string | null {
   return m ? m[1]! : null;
 }
 
+/** The admin token's digest, computed once per isolate (and again if the secret changes). */
+let adminDigest: { token: string; digest: Promise<string> } | null = null;
+
 /** Compares digests, so the comparison takes the same time whatever the token's length. */
 export async function isAdmin(token: string | null, adminToken: string | undefined): Promise<boolean> {
   if (!token || !adminToken) return false;
-  return constantTimeEqual(await sha256Hex(token), await sha256Hex(adminToken));
+  if (adminDigest?.token !== adminToken) adminDigest = { token: adminToken, digest: sha256Hex(adminToken) };
+  return constantTimeEqual(await sha256Hex(token), await adminDigest.digest);
 }
 
 /** Admin or agent: the cluster's Durable Object checks an agent token against its stored hash. */
