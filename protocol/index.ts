@@ -3,3 +3,4 @@ export * from "./verdict.js";
 export * from "./signing.js";
 export * from "./report.js";
 export * from "./events.js";
+export * from "./push.js";

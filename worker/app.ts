@@ -116,6 +116,14 @@ export function buildApp() {
     return reply(c, await stub(c).signedVerdict(await callerOf(c.get("token"), c.env.ADMIN_TOKEN), nonce));
   });
 
+  /** Push: the agent opens this WebSocket (outbound from the LAN) and receives every verdict. */
+  app.get("/v1/clusters/:id/push", async (c) => {
+    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+      return apiError(c, 426, "upgrade_required", "this route is a WebSocket: send Upgrade: websocket");
+    }
+    return stub(c).fetch(c.req.raw);
+  });
+
   app.post("/v1/clusters/:id/report", async (c) => {
     const body = await jsonBody(c, AgentReport);
     if (body instanceof Response) return body;

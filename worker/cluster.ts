@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { constantTimeEqual, sha256Hex } from "../protocol/encoding.js";
 import type { EventPage, HistoryEvent } from "../protocol/events.js";
+import type { PushMessage } from "../protocol/push.js";
 import type { AgentReport } from "../protocol/report.js";
 import { importSigner, type SignedEnvelope, type Signer } from "../protocol/signing.js";
 import type { RoundSummary, Verdict } from "../protocol/verdict.js";
@@ -8,6 +9,7 @@ import type { ClusterConfig, ClusterConfigInput } from "./config.js";
 import { done, fail, type Env, type Outcome } from "./env.js";
 import { applyRound, initialTracker, type Tracker } from "./hysteresis.js";
 import { runProbe } from "./probe/index.js";
+import { bearer } from "./http/auth.js";
 import { registryOf } from "./registry.js";
 import { classifyRound, mapLimited } from "./round.js";
 
@@ -157,6 +159,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     const cluster = this.get<ClusterRecord>("cluster");
     if (!cluster) return false;
     await this.ctx.storage.deleteAlarm();
+    for (const ws of this.ctx.getWebSockets()) ws.close(1000, "cluster deleted");
     await this.ctx.storage.deleteAll(); // drops the tables too: this instance may be asked again
     this.createTables();
     await registryOf(this.env).remove(cluster.id);
@@ -243,6 +246,59 @@ export class ClusterMonitor extends DurableObject<Env> {
     return done({ events, next: events.length === limit ? events[events.length - 1]!.id : null });
   }
 
+  // ---- push ------------------------------------------------------------------------------------
+
+  /**
+   * An agent's WebSocket. A socket cannot travel over RPC, so this one route reaches the object
+   * through fetch; the worker has checked the upgrade and the bearer's presence. Hibernatable:
+   * an idle connection costs nothing, and the object wakes to push each round.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const token = bearer(request.headers.get("authorization") ?? undefined);
+    const auth = await this.authorize({ agentToken: token ?? "" });
+    if (!auth.ok) {
+      return Response.json({ error: { code: auth.code, message: auth.message } }, { status: auth.status });
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    const first = await this.pushMessage(auth.value.id);
+    server.send(JSON.stringify(first));
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  private async pushMessage(clusterId: string): Promise<PushMessage> {
+    try {
+      return { type: "verdict", envelope: await (await this.getSigner()).sign(this.verdict(clusterId, null)) };
+    } catch (err) {
+      return { type: "error", code: "signing_unavailable", message: (err as Error).message };
+    }
+  }
+
+  private async broadcast(clusterId: string): Promise<void> {
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0) return;
+    const text = JSON.stringify(await this.pushMessage(clusterId));
+    for (const ws of sockets) {
+      try {
+        ws.send(text);
+      } catch {
+        // a socket closing under us: the agent falls back to polling and reconnects
+      }
+    }
+  }
+
+  /** Agents do not talk on this socket (reports go over HTTP); anything they send is ignored. */
+  override async webSocketMessage(): Promise<void> {}
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    try {
+      ws.close(code === 1005 ? 1000 : code, "closing");
+    } catch {
+      // already closed
+    }
+  }
+
   // ---- the probe loop --------------------------------------------------------------------------
 
   /** Called by the cron trigger: re-arms a loop whose alarm was lost. True if it had to. */
@@ -285,5 +341,6 @@ export class ClusterMonitor extends DurableObject<Env> {
       this.put("monitor", { ...monitor, tracker, seq: monitor.seq + 1, lastRound } satisfies MonitorRecord);
       if (change) this.record("verdict.changed", at, change.reason, { from: change.from, to: change.to, seq: monitor.seq + 1 });
     });
+    await this.broadcast(cluster.id);
   }
 }
