@@ -1,0 +1,172 @@
+import { readFile } from "node:fs/promises";
+import { isAbsolute } from "node:path";
+import { z } from "zod";
+import { PublicJwk } from "../protocol/signing.js";
+
+/** Env var that may carry the worker token, so the secret need not sit in the config file. */
+export const TOKEN_ENV = "XIVO_HA_WORKER_TOKEN";
+
+/** Thrown for any unusable config; the message names the file, the field and what was expected. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+const Ms = z.number().int().positive();
+
+export const Command = z.strictObject({
+  argv: z.array(z.string().min(1)).min(1),
+  timeoutMs: Ms.default(30_000),
+});
+export type Command = z.infer<typeof Command>;
+
+export const RetryPolicy = z.strictObject({
+  /** Extra attempts after the first failure. */
+  retries: z.number().int().nonnegative().default(2),
+  backoffMs: Ms.default(1_000),
+  maxBackoffMs: Ms.default(30_000),
+});
+export type RetryPolicy = z.infer<typeof RetryPolicy>;
+
+const ServicesInput = z.strictObject({
+  preset: z.enum(["wazo", "xivo"]).optional(),
+  start: z.array(Command).min(1).optional(),
+  stop: z.array(Command).min(1).optional(),
+  status: z.array(Command).min(1).optional(),
+  retry: RetryPolicy.default({ retries: 2, backoffMs: 1_000, maxBackoffMs: 30_000 }),
+});
+
+const HttpUrl = z.url({ protocol: /^https?$/, error: "expected an http(s) URL" });
+
+const ConfigInput = z
+  .strictObject({
+    clusterId: z.string().min(1).max(64),
+    worker: z.strictObject({
+      url: HttpUrl,
+      /** Optional here only because it may come from the environment instead. */
+      token: z.string().min(1).optional(),
+      publicKeys: z.array(PublicJwk).min(1, "expected at least one trusted public key"),
+      pollIntervalMs: Ms.default(5_000),
+      maxVerdictAgeMs: Ms.default(30_000),
+    }),
+    master: z.strictObject({ host: z.string().min(1) }),
+    mode: z.enum(["auto", "manual"]).default("auto"),
+    requireLanConfirmation: z.boolean().default(true),
+    failbackHoldDownMs: Ms.default(60_000),
+    noVerdictAlertMs: Ms.default(60_000),
+    stateDir: z.string().refine(isAbsolute, "expected an absolute path").default("/var/lib/xivo-ha"),
+    lockWaitMs: z.number().int().nonnegative().default(10_000),
+    services: ServicesInput,
+  })
+  .superRefine((c, ctx) => {
+    // A poll interval longer than the freshness bound would make every verdict stale between polls.
+    if (c.worker.maxVerdictAgeMs <= c.worker.pollIntervalMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["worker", "maxVerdictAgeMs"],
+        message: `expected more than worker.pollIntervalMs (${c.worker.pollIntervalMs})`,
+      });
+    }
+    const s = c.services;
+    for (const list of ["start", "stop", "status"] as const) {
+      if (!s.preset && !s[list]) {
+        ctx.addIssue({ code: "custom", path: ["services", list], message: 'expected a command list (or a "preset")' });
+      }
+    }
+  });
+
+export interface ServicesConfig {
+  start: Command[];
+  stop: Command[];
+  status: Command[];
+  retry: RetryPolicy;
+}
+
+export type Config = Omit<z.infer<typeof ConfigInput>, "worker" | "services"> & {
+  worker: Omit<z.infer<typeof ConfigInput>["worker"], "token"> & { token: string };
+  services: ServicesConfig;
+};
+
+const cmd = (...argv: string[]): Command => ({ argv, timeoutMs: 30_000 });
+
+/**
+ * What `xivo-manage-slave-services` does, per generation. xivo: monit goes down before asterisk
+ * (or monit restarts it), then autostart is disabled so nothing comes back after an upgrade or reboot.
+ */
+export const PRESETS: Record<"wazo" | "xivo", Omit<ServicesConfig, "retry">> = {
+  wazo: {
+    start: [cmd("wazo-service", "enable"), cmd("wazo-service", "start")],
+    stop: [cmd("wazo-service", "stop"), cmd("wazo-service", "disable")],
+    status: [cmd("wazo-service", "status")],
+  },
+  xivo: {
+    start: [
+      cmd("systemctl", "enable", "asterisk"),
+      cmd("systemctl", "start", "asterisk"),
+      cmd("systemctl", "enable", "monit"),
+      cmd("systemctl", "start", "monit"),
+    ],
+    stop: [
+      cmd("systemctl", "stop", "monit"),
+      cmd("systemctl", "stop", "asterisk"),
+      cmd("systemctl", "disable", "monit"),
+      cmd("systemctl", "disable", "asterisk"),
+    ],
+    status: [cmd("systemctl", "is-active", "--quiet", "asterisk"), cmd("systemctl", "is-active", "--quiet", "monit")],
+  },
+};
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return "(root)";
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+}
+
+/** Validates parsed JSON; `source` names where it came from in error messages. */
+export function parseConfig(raw: unknown, env: Record<string, string | undefined>, source: string): Config {
+  const parsed = ConfigInput.safeParse(raw);
+  if (!parsed.success) {
+    // Zod's messages describe types and bounds, never the offending value, so no secret leaks here.
+    const lines = parsed.error.issues.map((i) => `  ${fieldPath(i.path)}: ${i.message}`);
+    throw new ConfigError(`invalid config ${source}:\n${lines.join("\n")}`);
+  }
+  const c = parsed.data;
+  const token = env[TOKEN_ENV] || c.worker.token;
+  if (!token) {
+    throw new ConfigError(`invalid config ${source}:\n  worker.token: expected a string (or env ${TOKEN_ENV})`);
+  }
+  const preset = c.services.preset ? PRESETS[c.services.preset] : undefined;
+  return {
+    ...c,
+    worker: { ...c.worker, token },
+    services: {
+      // Explicit lists override the preset's, one list at a time; superRefine ensured each exists.
+      start: c.services.start ?? preset!.start,
+      stop: c.services.stop ?? preset!.stop,
+      status: c.services.status ?? preset!.status,
+      retry: c.services.retry,
+    },
+  };
+}
+
+export async function loadConfig(path: string, env: Record<string, string | undefined> = process.env): Promise<Config> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(`cannot read config ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    // V8's message quotes the surrounding text, which may hold the token: keep only the position.
+    const pos = /position (\d+)/.exec((e as Error).message)?.[1];
+    const where = pos === undefined ? "" : ` at line ${text.slice(0, Number(pos)).split("\n").length}`;
+    throw new ConfigError(`config ${path} is not valid JSON${where}`);
+  }
+  return parseConfig(raw, env, path);
+}
+
+/** The config as it may be logged or reported: secrets replaced. */
+export function redactConfig(c: Config): Config {
+  return { ...c, worker: { ...c.worker, token: "[redacted]" } };
+}

@@ -1,0 +1,100 @@
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { AgentReport } from "../protocol/report.js";
+import { pidAlive } from "./proc.js";
+
+export const STATE_FILE = "role.json";
+
+/** What the keeper persists between loops and across restarts. */
+export const RoleState = z.object({
+  v: z.literal(1),
+  role: z.enum(["standby", "active"]),
+  /** Agent clock, epoch ms, when `role` was entered: shown, never used for decisions. */
+  since: z.number().int().nonnegative(),
+  lastAction: AgentReport.shape.lastAction,
+  /** Last verdict seq accepted, so a replayed push is refused across restarts too. */
+  lastSeq: z.number().int().nonnegative().nullable(),
+});
+export type RoleState = z.infer<typeof RoleState>;
+
+export type StateRead =
+  | { ok: true; state: RoleState }
+  | { ok: false; role: "unknown"; problem: "missing" | "corrupt"; detail: string };
+
+export function statePath(dir: string): string {
+  return join(dir, STATE_FILE);
+}
+
+/** Never throws for a missing or damaged file: the role is then `unknown` and the caller decides. */
+export async function readState(dir: string): Promise<StateRead> {
+  const path = statePath(dir);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return { ok: false, role: "unknown", problem: "missing", detail: `${path} does not exist` };
+    return { ok: false, role: "unknown", problem: "corrupt", detail: `cannot read ${path}: ${code ?? String(e)}` };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, role: "unknown", problem: "corrupt", detail: `${path} is not JSON` };
+  }
+  const parsed = RoleState.safeParse(raw);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+    return { ok: false, role: "unknown", problem: "corrupt", detail: `${path} is not a role state (${fields})` };
+  }
+  return { ok: true, state: parsed.data };
+}
+
+/**
+ * Atomic replace: readers see the old file or the new one, never a mix. The temp file lives in the
+ * same directory (rename is atomic only within a filesystem); fsync before rename so the new name
+ * never points at unwritten data, fsync the directory so the rename itself survives power loss.
+ */
+export async function writeState(dir: string, state: RoleState): Promise<void> {
+  const valid = RoleState.parse(state);
+  await mkdir(dir, { recursive: true, mode: 0o750 });
+  const path = statePath(dir);
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+  const fh = await open(tmp, "wx", 0o640);
+  try {
+    await fh.writeFile(JSON.stringify(valid, null, 2) + "\n");
+    await fh.sync();
+  } catch (e) {
+    await fh.close();
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  const d = await open(dir, "r");
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+/** Removes temp files left by writers that died mid-write (their pid, in the name, is gone). */
+export async function removeLeftoverTemps(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  const pattern = new RegExp(`^${STATE_FILE.replace(".", "\\.")}\\.(\\d+)\\.[0-9a-f]+\\.tmp$`);
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const pid = Number(pattern.exec(name)?.[1]);
+    if (!pid || pidAlive(pid)) continue;
+    await unlink(join(dir, name)).catch(() => {});
+    removed.push(name);
+  }
+  return removed;
+}

@@ -1,0 +1,73 @@
+import { constantTimeEqual } from "../protocol/encoding.js";
+import { SignedEnvelope, verifyEnvelope, type PublicJwk } from "../protocol/signing.js";
+import { Verdict } from "../protocol/verdict.js";
+
+export type RejectReason = "malformed" | "forged" | "wrong-cluster" | "replayed" | "stale";
+
+/** How the envelope arrived: a poll answer must echo our nonce, a push must carry a newer seq. */
+export type Channel = { kind: "poll"; nonce: string } | { kind: "push"; lastSeq: number | null };
+
+export interface IntakeContext {
+  publicKeys: PublicJwk[];
+  clusterId: string;
+  maxVerdictAgeMs: number;
+  channel: Channel;
+  /**
+   * Agent monotonic time elapsed since the envelope was received (0 when checked on arrival).
+   * Added to the worker-measured `ageMs`: the agent's wall clock is never compared to the worker's.
+   */
+  heldForMs?: number;
+}
+
+export type Intake =
+  | { ok: true; verdict: Verdict; kid: string; ageMs: number }
+  | { ok: false; reason: RejectReason; detail: string };
+
+const reject = (reason: RejectReason, detail: string): Intake => ({ ok: false, reason, detail });
+
+export async function acceptVerdict(envelope: unknown, ctx: IntakeContext): Promise<Intake> {
+  if (!SignedEnvelope.safeParse(envelope).success) return reject("malformed", "not a signed envelope");
+  const checked = await verifyEnvelope(envelope, ctx.publicKeys);
+  if (!checked.ok) {
+    // Authentic bytes that are not JSON are a worker bug, not an attack.
+    const reason = checked.reason === "signed payload is not JSON" ? "malformed" : "forged";
+    return reject(reason, checked.reason);
+  }
+  const parsed = Verdict.safeParse(checked.payload);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((i) => i.path.join(".") || "(root)").join(", ");
+    return reject("malformed", `signed payload is not a verdict (${fields})`);
+  }
+  const v = parsed.data;
+  if (v.clusterId !== ctx.clusterId) {
+    return reject("wrong-cluster", `verdict for cluster ${v.clusterId}, expected ${ctx.clusterId}`);
+  }
+
+  const ch = ctx.channel;
+  if (ch.kind === "poll") {
+    if (v.nonce === null || !constantTimeEqual(v.nonce, ch.nonce)) {
+      return reject("replayed", "the poll answer does not echo the nonce sent");
+    }
+  } else {
+    // A poll answer delivered as a push would dodge the nonce check: pushes carry none.
+    if (v.nonce !== null) return reject("replayed", "a push must not carry a nonce");
+    if (ch.lastSeq !== null && v.seq <= ch.lastSeq) {
+      return reject("replayed", `seq ${v.seq} is not after the last accepted seq ${ch.lastSeq}`);
+    }
+  }
+
+  if (v.ageMs === null) return reject("stale", "the worker has not completed a probe round yet");
+  const ageMs = v.ageMs + (ctx.heldForMs ?? 0);
+  if (ageMs > ctx.maxVerdictAgeMs) {
+    return reject("stale", `verdict is ${ageMs} ms old, more than maxVerdictAgeMs ${ctx.maxVerdictAgeMs}`);
+  }
+  return { ok: true, verdict: v, kid: checked.kid, ageMs };
+}
+
+/**
+ * Whether an accepted verdict is still fresh `elapsedMs` (agent monotonic) after acceptance,
+ * where `acceptedAgeMs` is the age returned by acceptVerdict.
+ */
+export function isFresh(acceptedAgeMs: number, elapsedMs: number, maxVerdictAgeMs: number): boolean {
+  return acceptedAgeMs + elapsedMs <= maxVerdictAgeMs;
+}

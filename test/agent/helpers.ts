@@ -1,0 +1,60 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+
+export async function tempDir(prefix = "xivo-ha-test-"): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), prefix));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/** A TypeScript fixture run the way the agent runs: Node with the tsx loader. */
+export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  return spawn(process.execPath, ["--import", "tsx", fixture(script), ...args], {
+    stdio: ["pipe", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
+}
+
+/** Resolves with the first stdout line matching `pattern`; rejects if the child exits first. */
+export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 20_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    let err = "";
+    const timer = setTimeout(() => done(new Error(`timed out waiting for ${pattern}; stderr: ${err}`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const line = buf.split("\n").find((l) => pattern.test(l));
+      if (line !== undefined) done(null, line);
+    };
+    const onErr = (d: Buffer) => (err += d.toString());
+    const onExit = (code: number | null) => done(new Error(`child exited (${code}) before ${pattern}; stderr: ${err}`));
+    function done(e: Error | null, line?: string) {
+      clearTimeout(timer);
+      child.stdout!.off("data", onData);
+      child.stderr!.off("data", onErr);
+      child.off("exit", onExit);
+      if (e) reject(e);
+      else resolve(line!);
+    }
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onErr);
+    child.on("exit", onExit);
+  });
+}
+
+export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+}
+
+/** Kills a child if it still runs and waits for it, so no test leaves a process behind. */
+export async function reap(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  await exited(child);
+}
