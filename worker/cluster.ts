@@ -1,20 +1,17 @@
 import { DurableObject } from "cloudflare:workers";
 import { constantTimeEqual, sha256Hex } from "../protocol/encoding.js";
 import type { EventPage, HistoryEvent } from "../protocol/events.js";
+import { applyRound, initialTracker, type Tracker } from "../protocol/hysteresis.js";
 import type { PushMessage } from "../protocol/push.js";
 import type { AgentReport } from "../protocol/report.js";
 import { importSigner, type SignedEnvelope, type Signer } from "../protocol/signing.js";
 import type { RoundSummary, Verdict } from "../protocol/verdict.js";
 import type { ClusterConfig, ClusterConfigInput } from "./config.js";
 import { done, fail, type Env, type Outcome } from "./env.js";
-import { applyRound, initialTracker, type Tracker } from "./hysteresis.js";
-import { runProbe } from "./probe/index.js";
 import { bearer } from "./http/auth.js";
 import { registryOf } from "./registry.js";
-import { classifyRound, mapLimited } from "./round.js";
+import { runRound } from "./round.js";
 
-/** A Worker invocation may hold six connections at once; a round never needs more. */
-const PROBE_CONCURRENCY = 6;
 /** The history keeps this many events; older ones are dropped (issue: retention comes later). */
 const MAX_EVENTS = 10_000;
 
@@ -325,18 +322,15 @@ export class ClusterMonitor extends DurableObject<Env> {
   /** One round: every probe concurrently, classify, apply hysteresis, store, record changes. */
   private async round(cluster: ClusterRecord): Promise<void> {
     const { config } = cluster;
-    const started = Date.now();
-    const probes = await mapLimited(config.probes, PROBE_CONCURRENCY, (p) => runProbe(p, config.master.host));
-    const at = Date.now();
-    const { class: cls, reason } = classifyRound(probes);
+    const { reason, ...lastRound } = await runRound(config);
+    const at = lastRound.at;
     const monitor = this.get<MonitorRecord>("monitor");
     if (!monitor || !this.get<ClusterRecord>("cluster")) return; // deleted during the round
-    const { tracker, change } = applyRound(monitor.tracker, { class: cls, reason, at }, {
+    const { tracker, change } = applyRound(monitor.tracker, { class: lastRound.class, reason, at }, {
       fall: config.fall,
       rise: config.rise,
       graceUntil: monitor.graceUntil,
     });
-    const lastRound: RoundSummary = { at, durationMs: at - started, class: cls, probes };
     this.ctx.storage.transactionSync(() => {
       this.put("monitor", { ...monitor, tracker, seq: monitor.seq + 1, lastRound } satisfies MonitorRecord);
       if (change) this.record("verdict.changed", at, change.reason, { from: change.from, to: change.to, seq: monitor.seq + 1 });

@@ -1,21 +1,18 @@
-import type { ProbeResult, RoundClass } from "../protocol/verdict.js";
+import { classifyRound } from "../protocol/round.js";
+import type { RoundSummary } from "../protocol/verdict.js";
+import type { ClusterConfig } from "./config.js";
+import { runProbe } from "./probe/index.js";
 
-/**
- * What one round says about the master, before hysteresis:
- * - up: every critical probe answered (a failing non-critical probe is noted, not fatal);
- * - degraded: the host answers something, but a critical probe fails — a crashed or hung
- *   Asterisk on a live box, which XiVO's ping never saw;
- * - down: nothing answers at all.
- */
-export function classifyRound(results: readonly ProbeResult[]): { class: RoundClass; reason: string } {
-  const failed = results.filter((r) => !r.ok);
-  const answered = results.length - failed.length;
-  const list = (rs: readonly ProbeResult[]) => rs.map((r) => `${r.name}: ${r.detail}`).join("; ");
-  if (failed.length === 0) return { class: "up", reason: `all ${results.length} probes answered` };
-  if (answered === 0) return { class: "down", reason: `nothing answers (${list(failed)})` };
-  const critical = failed.filter((r) => r.critical);
-  if (critical.length > 0) return { class: "degraded", reason: `host answers but critical probes fail (${list(critical)})` };
-  return { class: "up", reason: `critical probes answered; non-critical failing (${list(failed)})` };
+/** A Worker invocation may hold six connections at once; a round never needs more. */
+const PROBE_CONCURRENCY = 6;
+
+/** One round: every probe of the cluster concurrently, then the master's class and why. */
+export async function runRound(config: ClusterConfig): Promise<RoundSummary & { reason: string }> {
+  const started = Date.now();
+  const probes = await mapLimited(config.probes, PROBE_CONCURRENCY, (p) => runProbe(p, config.master.host));
+  const at = Date.now();
+  const { class: cls, reason } = classifyRound(probes);
+  return { at, durationMs: at - started, class: cls, reason, probes };
 }
 
 /** Runs tasks with at most `limit` in flight: a Worker invocation may hold only 6 connections. */

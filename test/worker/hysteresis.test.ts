@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MasterState, RoundClass } from "../../protocol/verdict.js";
-import { applyRound, initialTracker, type Tracker } from "../../worker/hysteresis.js";
+import { applyRound, initialTracker, type Tracker } from "../../protocol/hysteresis.js";
 
 const P = { fall: 3, rise: 2, graceUntil: 0 };
 

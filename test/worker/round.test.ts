@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { ProbeResult } from "../../protocol/verdict.js";
-import { classifyRound, mapLimited } from "../../worker/round.js";
+import { classifyRound } from "../../protocol/round.js";
+import { mapLimited } from "../../worker/round.js";
 
 const probe = (name: string, ok: boolean, critical = false): ProbeResult => ({
   name, kind: "tcp", critical, ok, detail: ok ? "connected" : "connection refused", rttMs: ok ? 3 : null,

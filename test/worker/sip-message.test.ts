@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GarbageError, SipResponseReader, formatOptions, newOptionsRequest } from "../../worker/probe/sip-message.js";
+import { GarbageError, SipResponseReader, formatOptions, newOptionsRequest } from "../../protocol/sip.js";
 
 describe("SIP OPTIONS request", () => {
   it("is well formed (RFC 3261 mandatory headers, magic cookie branch, empty body)", () => {

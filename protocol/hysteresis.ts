@@ -1,4 +1,4 @@
-import type { MasterState, RoundClass } from "../protocol/verdict.js";
+import type { MasterState, RoundClass } from "./verdict.js";
 
 /**
  * Hysteresis over rounds (Gatus / load-balancer style): `fall` consecutive bad rounds before
