@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { PublicJwk } from "../protocol/signing.js";
+import { DEFAULT_LAN, LanConfig, redactLan, resolveLanSecrets } from "./lan/config.js";
 
 /** Env var that may carry the worker token, so the secret need not sit in the config file. */
 export const TOKEN_ENV = "XIVO_HA_WORKER_TOKEN";
@@ -47,6 +48,8 @@ const ConfigInput = z
       publicKeys: z.array(PublicJwk).min(1, "expected at least one trusted public key"),
       pollIntervalMs: Ms.default(5_000),
       maxVerdictAgeMs: Ms.default(30_000),
+      /** Receive verdicts over a WebSocket as they are made; polling stays as the fallback. */
+      push: z.boolean().default(true),
     }),
     master: z.strictObject({ host: z.string().min(1) }),
     mode: z.enum(["auto", "manual"]).default("auto"),
@@ -56,6 +59,22 @@ const ConfigInput = z
     stateDir: z.string().refine(isAbsolute, "expected an absolute path").default("/var/lib/xivo-ha"),
     lockWaitMs: z.number().int().nonnegative().default(10_000),
     services: ServicesInput,
+    /** The slave's own probes of the master: the second signal. */
+    lan: LanConfig.default(DEFAULT_LAN),
+    /** Local HTTP for /healthz, /metrics and /status; `port: null` turns it off. */
+    http: z
+      .strictObject({ host: z.string().min(1).default("127.0.0.1"), port: z.number().int().min(0).max(65535).nullable().default(9466) })
+      .default({ host: "127.0.0.1", port: 9466 }),
+    loop: z
+      .strictObject({
+        /** A keeper pass at least this often (and at once on every new verdict). */
+        intervalMs: Ms.default(1_000),
+        /** How often the services are checked against the role. */
+        enforceEveryMs: Ms.default(10_000),
+        /** A report to the worker at least this often, and on every change. */
+        reportEveryMs: Ms.default(15_000),
+      })
+      .default({ intervalMs: 1_000, enforceEveryMs: 10_000, reportEveryMs: 15_000 }),
   })
   .superRefine((c, ctx) => {
     // A poll interval longer than the freshness bound would make every verdict stale between polls.
@@ -136,6 +155,7 @@ export function parseConfig(raw: unknown, env: Record<string, string | undefined
   const preset = c.services.preset ? PRESETS[c.services.preset] : undefined;
   return {
     ...c,
+    lan: resolveLanSecrets(c.lan, env),
     worker: { ...c.worker, token },
     services: {
       // Explicit lists override the preset's, one list at a time; superRefine ensured each exists.
@@ -168,5 +188,5 @@ export async function loadConfig(path: string, env: Record<string, string | unde
 
 /** The config as it may be logged or reported: secrets replaced. */
 export function redactConfig(c: Config): Config {
-  return { ...c, worker: { ...c.worker, token: "[redacted]" } };
+  return { ...c, worker: { ...c.worker, token: "[redacted]" }, lan: redactLan(c.lan) };
 }

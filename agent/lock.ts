@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { link, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { link, mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { bootId, pidAlive, processStartTicks } from "./proc.js";
@@ -120,6 +121,7 @@ export async function acquireLock(path: string, opts: AcquireOptions): Promise<L
     since: Date.now(),
   };
   const text = JSON.stringify(me) + "\n";
+  await mkdir(dirname(path), { recursive: true, mode: 0o750 }); // first run: no state dir yet
   const deadline = performance.now() + opts.waitMs;
   for (;;) {
     if (await tryCreate(path, text)) return held(path, me, text);

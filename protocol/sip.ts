@@ -1,12 +1,15 @@
 /**
  * SIP OPTIONS, the ping of telephony (RFC 3261 §11): build a well-formed request and read the
  * responses that come back on a stream transport. Pure text in, text out: no sockets here.
+ * The edge speaks TCP and TLS; the agent on the LAN also speaks UDP, what phones use.
  */
+
+export type SipTransport = "udp" | "tcp" | "tls";
 
 export interface OptionsRequest {
   host: string;
   port: number;
-  transport: "tcp" | "tls";
+  transport: SipTransport;
   branch: string;
   tag: string;
   callId: string;
@@ -19,7 +22,7 @@ export function randomToken(bytes = 12): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-export function newOptionsRequest(host: string, port: number, transport: "tcp" | "tls"): OptionsRequest {
+export function newOptionsRequest(host: string, port: number, transport: SipTransport): OptionsRequest {
   return { host, port, transport, branch: `z9hG4bK${randomToken()}`, tag: randomToken(6), callId: `${randomToken()}@${SELF}` };
 }
 

@@ -1,31 +1,12 @@
 import { z } from "zod";
+import { AcceptCodes, Host, Port, probeBase } from "../protocol/probe-fields.js";
 
 /**
  * A cluster's monitoring config, as PUT by the admin. Validated up front so that a probe loop
  * never meets a bad value at 3 a.m.; the agent token arrives in clear and is stored hashed.
  */
 
-const Name = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, "1 to 40 characters of a-z 0-9 _ -, starting with a letter or digit");
-
-/** A DNS name or an IPv4/IPv6 literal: what `connect()` and URLs accept. */
-const Host = z
-  .string()
-  .min(1)
-  .max(253)
-  .refine(
-    (h) => /^[A-Za-z0-9.-]+$/.test(h) || /^\[?[0-9A-Fa-f:.]+\]?$/.test(h),
-    "a host name or IP address",
-  );
-
-const Port = z.number().int().min(1).max(65535);
-const Timeout = z.number().int().min(100).max(30_000);
-
-const ProbeBase = {
-  name: Name,
-  /** Overrides the master's host for this probe (e.g. SIP on another public address). */
-  host: Host.optional(),
-  timeoutMs: Timeout.default(5000),
-};
+const ProbeBase = probeBase(5000);
 
 export const HttpProbe = z.strictObject({
   kind: z.literal("http"),
@@ -58,7 +39,7 @@ export const SipProbe = z.strictObject({
   transport: z.enum(["tcp", "tls"]).default("tcp"),
   port: Port.optional(),
   /** Final status codes that prove the stack alive; by default any final response (200-699). */
-  acceptCodes: z.array(z.number().int().min(200).max(699)).min(1).max(50).optional(),
+  acceptCodes: AcceptCodes,
 });
 
 export const Probe = z.discriminatedUnion("kind", [HttpProbe, TcpProbe, SipProbe]);

@@ -399,7 +399,9 @@ function wrapTls(raw: net.Socket): tls.TLSSocket {
 
 /** Resets the connection (RST) rather than closing it politely. */
 function hardClose(conn: Conn): void {
-  if (!conn.raw.destroyed) {
+  // Reset only a connection that is fully open: resetting one the peer already half-closed
+  // leaves Node spinning in its handle cleanup at exit (seen with Node 20).
+  if (!conn.raw.destroyed && conn.raw.readyState === "open") {
     try {
       conn.raw.resetAndDestroy();
     } catch {

@@ -1,0 +1,223 @@
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { ConfigError, loadConfig, type Config } from "./config.js";
+import { AGENT_VERSION, daemonLockPath, startDaemon } from "./daemon.js";
+import { pollOnce } from "./intake/source.js";
+import { actionLockPath, Keeper, systemClock } from "./keeper.js";
+import { LanMonitor } from "./lan/monitor.js";
+import { acquireLock, LockBusyError } from "./lock.js";
+import { jsonLogger, type Logger } from "./log.js";
+import { readState } from "./state.js";
+
+/** Exit codes (the README lists them too). */
+export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3, busy: 4, noVerdict: 5 } as const;
+
+const DEFAULT_CONFIG = "/etc/xivo-ha/agent.json";
+
+const HELP: Record<string, string> = {
+  main: `xivo-ha-agent ${AGENT_VERSION} — the slave's half of xivo-ha
+
+Usage: xivo-ha-agent <command> [--config PATH] [options]
+
+Commands:
+  run                              the daemon: verdict intake, LAN probes, keeper loop, reports
+  status [--json]                  role, last verdict, LAN view, last action and its reason
+  check-master-status              one decision pass, then exit (XiVO's script, made safe)
+  manage-slave-services start|stop start or stop the telephony services and set the role
+
+Options:
+  --config PATH   the agent's JSON config (default ${DEFAULT_CONFIG}, or $XIVO_HA_CONFIG)
+  -h, --help      help for a command
+
+Exit codes: 0 ok · 1 a service action failed · 2 usage error · 3 invalid config
+            4 another agent holds the lock · 5 no fresh, authentic verdict (nothing done)`,
+  run: `Usage: xivo-ha-agent run [--config PATH]
+Runs until SIGTERM/SIGINT. Exits 4 if another agent already runs on the same state directory.`,
+  status: `Usage: xivo-ha-agent status [--config PATH] [--json]
+Asks the running daemon (its local HTTP /status); without one, shows the state file only.`,
+  "check-master-status": `Usage: xivo-ha-agent check-master-status [--config PATH]
+Polls one verdict (with a fresh nonce), runs the LAN probes once, decides and acts once.
+Exits 5 without touching anything if no fresh, authentic verdict could be had.`,
+  "manage-slave-services": `Usage: xivo-ha-agent manage-slave-services start|stop [--config PATH] [--reason TEXT]
+start: start the telephony services and make this slave active; stop: stop them (autostart off)
+and make it standby. Takes the same lock as the daemon's actions. In auto mode the daemon may
+later move the role back if the verdict says so.`,
+};
+
+const Args = z.object({
+  command: z.enum(["run", "status", "check-master-status", "manage-slave-services"], {
+    error: "expected a command: run, status, check-master-status or manage-slave-services",
+  }),
+  verb: z.enum(["start", "stop"]).optional(),
+  config: z.string().min(1),
+  json: z.boolean(),
+  reason: z.string().min(1).max(500).optional(),
+});
+type Args = z.infer<typeof Args>;
+
+class UsageError extends Error {}
+
+function parse(argv: string[], env: NodeJS.ProcessEnv): Args | { help: string } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: "string" },
+        json: { type: "boolean", default: false },
+        reason: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [command, verb, ...extra] = positionals;
+  if (values.version) return { help: AGENT_VERSION };
+  if (values.help || command === "help" || command === undefined) return { help: HELP[command && command !== "help" ? command : "main"] ?? HELP.main! };
+  const takesVerb = command === "manage-slave-services";
+  const args = Args.safeParse({ command, verb: takesVerb ? verb : undefined, config: values.config ?? env.XIVO_HA_CONFIG ?? DEFAULT_CONFIG, json: values.json, reason: values.reason });
+  if (!args.success) {
+    const i = args.error.issues[0]!;
+    throw new UsageError(`${i.path.join(".") || "arguments"}: ${i.message}`);
+  }
+  if (takesVerb && !args.data.verb) throw new UsageError('verb: expected "start" or "stop"');
+  const unexpected = [...(takesVerb ? [] : [verb]), ...extra].filter((a) => a !== undefined);
+  if (unexpected.length > 0) throw new UsageError(`unexpected argument "${unexpected.join(" ")}"`);
+  return args.data;
+}
+
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, log: Logger = jsonLogger()): Promise<number> {
+  let args: Args | { help: string };
+  try {
+    args = parse(argv, env);
+  } catch (err) {
+    process.stderr.write(`xivo-ha-agent: ${(err as Error).message}\n(xivo-ha-agent --help for usage)\n`);
+    return EXIT.usage;
+  }
+  if ("help" in args) {
+    process.stdout.write(args.help + "\n");
+    return EXIT.ok;
+  }
+  let cfg: Config;
+  try {
+    cfg = await loadConfig(args.config, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`xivo-ha-agent: ${err.message}\n`);
+    return EXIT.config;
+  }
+  try {
+    switch (args.command) {
+      case "run":
+        return await run(cfg, log);
+      case "status":
+        return await status(cfg, args.json);
+      case "check-master-status":
+        return await checkMasterStatus(cfg, log);
+      case "manage-slave-services":
+        return await manage(cfg, args.verb!, args.reason ?? `manual \`manage-slave-services ${args.verb}\``, log);
+    }
+  } catch (err) {
+    // An administrator gets one readable line, never a stack trace; the journal gets the detail.
+    process.stderr.write(`xivo-ha-agent: ${(err as Error).message}\n`);
+    if (err instanceof LockBusyError) return EXIT.busy;
+    log("agent.failed", { command: args.command, message: (err as Error).message, stack: (err as Error).stack }, "error");
+    return EXIT.failed;
+  }
+}
+
+async function run(cfg: Config, log: Logger): Promise<number> {
+  const daemon = await startDaemon(cfg, log);
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  await daemon.stop();
+  return EXIT.ok;
+}
+
+async function status(cfg: Config, json: boolean): Promise<number> {
+  let live: unknown = null;
+  if (cfg.http.port !== null && cfg.http.port !== 0) {
+    try {
+      const res = await fetch(`http://${cfg.http.host}:${cfg.http.port}/status`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) live = await res.json();
+    } catch {
+      // no daemon listening
+    }
+  }
+  const state = await readState(cfg.stateDir);
+  const out = live ?? {
+    clusterId: cfg.clusterId,
+    daemon: "not running",
+    role: state.ok ? state.state.role : "unknown",
+    since: state.ok ? state.state.since : null,
+    lastAction: state.ok ? state.state.lastAction : null,
+    problem: state.ok ? undefined : state.detail,
+  };
+  if (json) {
+    process.stdout.write(JSON.stringify(out, null, 2) + "\n");
+    return EXIT.ok;
+  }
+  const s = out as Record<string, any>;
+  const lines = [
+    `cluster      ${s.clusterId}`,
+    `role         ${s.role}${s.since ? ` since ${new Date(s.since).toISOString()}` : ""}${s.daemon ? ` (daemon ${s.daemon})` : ""}`,
+  ];
+  if (s.verdict) lines.push(`verdict      ${s.verdict.state} (seq ${s.verdict.seq}, ${s.verdict.freshness}, ${Math.round(s.verdict.ageMs / 1000)} s old, by ${s.verdict.channel}): ${s.verdict.reason}`);
+  else if (!s.daemon) lines.push("verdict      none yet");
+  if (s.lan) lines.push(`LAN          ${s.lan.state}: ${s.lan.reason}`);
+  if (s.lastAction) lines.push(`last action  ${s.lastAction.kind} ${s.lastAction.ok ? "ok" : "FAILED"} at ${new Date(s.lastAction.at).toISOString()}: ${s.lastAction.reason}`);
+  if (s.lastDecision) lines.push(`decision     ${s.lastDecision.row}: ${s.lastDecision.reason}${s.lastDecision.alert ? ` [ALERT: ${s.lastDecision.alert}]` : ""}`);
+  if (s.problem) lines.push(`state file   ${s.problem}`);
+  process.stdout.write(lines.join("\n") + "\n");
+  return EXIT.ok;
+}
+
+async function checkMasterStatus(cfg: Config, log: Logger): Promise<number> {
+  const got = await pollOnce(cfg, systemClock);
+  if (!got.ok) {
+    process.stderr.write(`xivo-ha-agent: no fresh, authentic verdict: ${got.detail}; nothing done\n`);
+    return EXIT.noVerdict;
+  }
+  // One pass: the LAN probes' hysteresis is one round here, like the edge verdict's is done.
+  const lan = new LanMonitor({ ...cfg.lan, fall: 1, rise: 1 }, cfg.master.host);
+  const lanView = await lan.round();
+  const keeper = new Keeper({
+    config: { ...cfg, enforceEveryMs: 0 },
+    verdicts: { freshness: () => "fresh", latest: () => got.accepted },
+    lan: () => lanView,
+    log,
+  });
+  // The daemon, when running, owns the decisions: a one-shot pass would only race it.
+  const daemon = await acquireLock(daemonLockPath(cfg.stateDir), { purpose: "check-master-status", waitMs: 0 });
+  try {
+    const result = await keeper.tick();
+    process.stdout.write(`${result.decision.row}: ${result.decision.reason}${result.decision.alert ? ` [ALERT: ${result.decision.alert}]` : ""}\n`);
+    return result.ok ? EXIT.ok : EXIT.failed;
+  } finally {
+    await daemon.release();
+  }
+}
+
+async function manage(cfg: Config, verb: "start" | "stop", reason: string, log: Logger): Promise<number> {
+  const lock = await acquireLock(actionLockPath(cfg.stateDir), { purpose: `manage-slave-services ${verb}`, waitMs: cfg.lockWaitMs });
+  try {
+    const keeper = new Keeper({
+      config: { ...cfg, enforceEveryMs: 0 },
+      verdicts: { freshness: () => "none", latest: () => null },
+      lan: () => null,
+      log,
+    });
+    await keeper.load();
+    const t = await keeper.changeRole(verb === "start" ? "active" : "standby", verb === "start" ? "failover" : "failback", reason);
+    process.stdout.write(`${verb}: ${t.ok ? "done" : "FAILED"}; services ${t.status.state}; role ${keeper.role}\n`);
+    return t.ok ? EXIT.ok : EXIT.failed;
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,222 @@
+import { join } from "node:path";
+import type { AgentReport, Role } from "../protocol/report.js";
+import type { MasterState, Verdict } from "../protocol/verdict.js";
+import type { Config } from "./config.js";
+import { decide, type Decision, type Freshness } from "./decision.js";
+import { acquireLock, LockBusyError } from "./lock.js";
+import { silentLogger, type Logger } from "./log.js";
+import { describeFailure, enforce, startServices, stopServices, type TransitionReport } from "./services.js";
+import { readState, removeLeftoverTemps, writeState, type RoleState } from "./state.js";
+
+/**
+ * The keeper loop's one pass (pg_auto_failover's keeper): read the persisted role, look at the
+ * two signals, consult the decision table, act under the action lock, then make the services
+ * match the role. The role is written *before* services are touched, so an agent killed in the
+ * middle of a transition finds its intent on restart and the next pass reconciles the services.
+ */
+
+export type LastAction = NonNullable<AgentReport["lastAction"]>;
+
+/** What the keeper needs from the verdict client (agent/intake). */
+export interface VerdictView {
+  freshness(nowMono?: number): Freshness;
+  latest(): { verdict: Verdict; receivedAtMono: number } | null;
+}
+
+/** What the keeper needs from the LAN monitor (agent/lan). */
+export interface LanView {
+  state: MasterState;
+}
+
+export interface Clock {
+  /** Monotonic milliseconds: every duration the decision uses. */
+  mono(): number;
+  /** Wall clock, epoch ms: only stamped on records and reports. */
+  now(): number;
+}
+
+export const systemClock: Clock = { mono: () => performance.now(), now: () => Date.now() };
+
+export type KeeperConfig = Pick<
+  Config,
+  "mode" | "requireLanConfirmation" | "failbackHoldDownMs" | "noVerdictAlertMs" | "stateDir" | "lockWaitMs" | "services"
+> & { enforceEveryMs: number };
+
+export interface KeeperOptions {
+  config: KeeperConfig;
+  verdicts: VerdictView;
+  lan: () => LanView | null;
+  clock?: Clock;
+  log?: Logger;
+}
+
+export interface TickResult {
+  decision: Decision;
+  role: Role;
+  /** What this pass did to the services, if anything. */
+  did: "failover" | "failback" | "enforce" | "nothing" | "skipped-busy";
+  ok: boolean;
+}
+
+export const actionLockPath = (stateDir: string) => join(stateDir, "action.lock");
+
+export class Keeper {
+  private readonly cfg: KeeperConfig;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly startedMono: number;
+  private lastFreshMono: number | null = null;
+  private lastEnforceMono = -Infinity;
+  private booting = true;
+
+  role: Role = "unknown";
+  /** Agent clock, when `role` was entered (shown only). */
+  since: number | null = null;
+  lastAction: LastAction | null = null;
+  lastDecision: Decision | null = null;
+  lastSeq: number | null = null;
+
+  constructor(private readonly o: KeeperOptions) {
+    this.cfg = o.config;
+    this.clock = o.clock ?? systemClock;
+    this.log = o.log ?? silentLogger;
+    this.startedMono = this.clock.mono();
+  }
+
+  /** Reads the persisted role and clears temp files a killed writer left behind. */
+  async load(): Promise<RoleState | null> {
+    const removed = await removeLeftoverTemps(this.cfg.stateDir);
+    if (removed.length) this.log("state.leftovers-removed", { files: removed });
+    const read = await readState(this.cfg.stateDir);
+    if (!read.ok) {
+      this.role = "unknown";
+      this.since = null;
+      if (read.problem === "corrupt") this.log("state.corrupt", { detail: read.detail }, "warn");
+      return null;
+    }
+    this.role = read.state.role;
+    this.since = read.state.since;
+    this.lastAction = read.state.lastAction;
+    this.lastSeq = read.state.lastSeq;
+    return read.state;
+  }
+
+  /** Called by the verdict client whenever a push raises the last accepted seq. */
+  async persistSeq(seq: number): Promise<void> {
+    this.lastSeq = Math.max(seq, this.lastSeq ?? 0);
+    if (this.role === "unknown") return; // nothing to write a seq into until a role exists
+    const read = await readState(this.cfg.stateDir);
+    if (read.ok && (read.state.lastSeq ?? -1) < this.lastSeq) await writeState(this.cfg.stateDir, { ...read.state, lastSeq: this.lastSeq });
+  }
+
+  /** The inputs of the decision table, from the two signals and the monotonic clock. */
+  private inputs() {
+    const nowMono = this.clock.mono();
+    const freshness = this.o.verdicts.freshness(nowMono);
+    const latest = this.o.verdicts.latest();
+    if (freshness === "fresh") {
+      this.booting = false;
+      this.lastFreshMono = nowMono;
+    }
+    const v = freshness === "fresh" ? latest?.verdict ?? null : null;
+    // How long the master has been up, on the *worker's* clock (issuedAt − since), plus how long
+    // we have held the verdict on ours: a restart of the agent does not restart the hold-down.
+    const externalUpForMs = v && v.state === "up" ? v.issuedAt - v.since + (nowMono - latest!.receivedAtMono) : null;
+    return {
+      role: this.role,
+      external: { freshness, state: latest ? latest.verdict.state : null },
+      lan: this.o.lan()?.state ?? "unknown",
+      mode: this.cfg.mode,
+      requireLanConfirmation: this.cfg.requireLanConfirmation,
+      booting: this.booting,
+      externalUpForMs,
+      withoutVerdictMs: nowMono - (this.lastFreshMono ?? this.startedMono),
+      failbackHoldDownMs: this.cfg.failbackHoldDownMs,
+      noVerdictAlertMs: this.cfg.noVerdictAlertMs,
+      now: this.clock.now(),
+    };
+  }
+
+  async tick(): Promise<TickResult> {
+    await this.load();
+    const decision = decide(this.inputs());
+    if (decision.row !== this.lastDecision?.row) {
+      this.log("decision", { row: decision.row, action: decision.action, role: decision.role, reason: decision.reason, alert: decision.alert });
+    }
+    this.lastDecision = decision;
+    if (decision.action === "failover" || decision.action === "failback") {
+      return this.transition(decision);
+    }
+    const due = this.clock.mono() - this.lastEnforceMono >= this.cfg.enforceEveryMs;
+    if (this.booting || this.role === "unknown" || !due) return { decision, role: this.role, did: "nothing", ok: true };
+    return this.enforceRole(decision);
+  }
+
+  /** Failover or failback: the only place the role changes on its own. */
+  private async transition(decision: Decision): Promise<TickResult> {
+    const kind = decision.action as "failover" | "failback";
+    const target: Role = kind === "failover" ? "active" : "standby";
+    const outcome = await this.underLock(kind, this.cfg.lockWaitMs, async () => {
+      await this.load(); // a manual command may have moved the role while we waited
+      if (this.role === target) return null;
+      return this.changeRole(target, kind, decision.reason);
+    });
+    if (outcome === "busy") return { decision, role: this.role, did: "skipped-busy", ok: false };
+    this.lastEnforceMono = this.clock.mono();
+    return { decision, role: this.role, did: outcome ? kind : "nothing", ok: outcome ? outcome.ok : true };
+  }
+
+  /**
+   * Writes the new role first (with the action marked not yet done), then drives the services,
+   * then records the outcome. Also used by the manual `manage-slave-services` command.
+   */
+  async changeRole(target: "active" | "standby", kind: LastAction["kind"], reason: string): Promise<TransitionReport> {
+    const at = this.clock.now();
+    await this.persist(target, { kind, at, ok: false, reason: `${reason} (in progress)` });
+    this.log(`${kind}.start`, { role: target, reason });
+    const t = target === "active" ? await startServices(this.cfg.services) : await stopServices(this.cfg.services);
+    const done: LastAction = { kind, at, ok: t.ok, reason: t.ok ? reason : `${reason}; but ${describeFailure(t)}` };
+    await this.persist(target, done);
+    this.log(`${kind}.${t.ok ? "done" : "failed"}`, { role: target, reason: done.reason }, t.ok ? "info" : "error");
+    return t;
+  }
+
+  private async persist(role: "active" | "standby", lastAction: LastAction): Promise<void> {
+    const since = this.role === role && this.since !== null ? this.since : this.clock.now();
+    await writeState(this.cfg.stateDir, { v: 1, role, since, lastAction, lastSeq: this.lastSeq });
+    this.role = role;
+    this.since = since;
+    this.lastAction = lastAction;
+  }
+
+  /** Re-asserts the role every `enforceEveryMs`: dead services on an active slave come back, live ones on a standby go. */
+  private async enforceRole(decision: Decision): Promise<TickResult> {
+    const role = this.role;
+    const outcome = await this.underLock("enforce", 0, async () => enforce(role, this.cfg.services));
+    this.lastEnforceMono = this.clock.mono();
+    if (outcome === "busy") return { decision, role, did: "skipped-busy", ok: false };
+    if (outcome.action === "none") return { decision, role, did: "nothing", ok: outcome.ok };
+    this.log("enforce", { role, found: outcome.found, action: outcome.action, ok: outcome.ok, reason: outcome.reason }, outcome.ok ? "warn" : "error");
+    this.lastAction = { kind: "enforce", at: this.clock.now(), ok: outcome.ok, reason: outcome.reason };
+    await this.persist(role as "active" | "standby", this.lastAction);
+    return { decision, role, did: "enforce", ok: outcome.ok };
+  }
+
+  private async underLock<T>(purpose: string, waitMs: number, fn: () => Promise<T>): Promise<T | "busy"> {
+    let lock;
+    try {
+      lock = await acquireLock(actionLockPath(this.cfg.stateDir), { purpose, waitMs });
+    } catch (err) {
+      if (err instanceof LockBusyError) {
+        this.log("lock.busy", { purpose, detail: err.message }, "warn");
+        return "busy";
+      }
+      throw err;
+    }
+    try {
+      return await fn();
+    } finally {
+      await lock.release();
+    }
+  }
+}

@@ -1,0 +1,147 @@
+import { spawn } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { pidAlive } from "../../agent/proc.js";
+import { readState } from "../../agent/state.js";
+import { testSecrets } from "../support/secrets.js";
+import { fixture, tempDir } from "./helpers.js";
+
+/** The `xivo-ha-agent` bin as an administrator runs it: a real process, its output, its exit code. */
+const BIN = fileURLToPath(new URL("../../bin/xivo-ha-agent.mjs", import.meta.url));
+const FAKE = fixture("fake-service.mjs");
+let dir: { path: string; remove: () => Promise<void> };
+beforeEach(async () => (dir = await tempDir()));
+afterEach(async () => {
+  try {
+    const pid = Number(await readFile(join(dir.path, "telephony.pid"), "utf8"));
+    if (pid && pidAlive(pid)) process.kill(pid, "SIGKILL");
+  } catch {
+    // nothing started
+  }
+  await dir.remove();
+});
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    child.once("exit", (code) => resolve({ code, out, err }));
+  });
+}
+
+async function config(extra: Record<string, unknown> = {}) {
+  const fake = (verb: string) => ({ argv: [process.execPath, FAKE, verb, dir.path], timeoutMs: 15_000 });
+  const cfg = {
+    clusterId: "c1",
+    // Port 9 on loopback: nothing listens, so the worker is unreachable.
+    worker: { url: "http://127.0.0.1:9", token: "cli-test-token", publicKeys: [(await testSecrets()).publicJwk], pollIntervalMs: 500, maxVerdictAgeMs: 5000 },
+    master: { host: "127.0.0.1" },
+    stateDir: join(dir.path, "state"),
+    services: { start: [fake("start")], stop: [fake("stop")], status: [fake("status")], retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 } },
+    lan: { probes: [{ kind: "tcp", name: "t", port: 9, timeoutMs: 200 }] },
+    http: { host: "127.0.0.1", port: null },
+    ...extra,
+  };
+  const path = join(dir.path, "agent.json");
+  await writeFile(path, JSON.stringify(cfg));
+  return path;
+}
+
+const running = async () => {
+  try {
+    return pidAlive(Number(await readFile(join(dir.path, "telephony.pid"), "utf8")));
+  } catch {
+    return false;
+  }
+};
+
+describe("xivo-ha-agent CLI", () => {
+  it("--help (exit 0) lists the commands and the exit codes; per-command help too", async () => {
+    const r = await cli(["--help"]);
+    expect(r.code).toBe(0);
+    for (const w of ["run", "status", "check-master-status", "manage-slave-services", "Exit codes"]) expect(r.out).toContain(w);
+    expect((await cli(["manage-slave-services", "--help"])).out).toMatch(/^Usage: xivo-ha-agent manage-slave-services start\|stop/);
+  });
+
+  it.each([
+    [["frobnicate"], /command: expected a command/],
+    [["manage-slave-services"], /verb: expected "start" or "stop"/],
+    [["manage-slave-services", "restart"], /verb: /],
+    [["status", "extra"], /unexpected argument "extra"/],
+    [["run", "--bogus"], /Unknown option '--bogus'/],
+  ])("usage error %j → exit 2 with a message", async (args, message) => {
+    const r = await cli(args as string[]);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(message);
+    expect(r.err).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it("a missing or invalid config → exit 3 naming the file and field; no service touched", async () => {
+    const missing = await cli(["status", "--config", join(dir.path, "nope.json")]);
+    expect(missing.code).toBe(3);
+    expect(missing.err).toContain("nope.json");
+    const path = await config({ mode: "sometimes" });
+    const bad = await cli(["manage-slave-services", "start", "--config", path]);
+    expect(bad.code).toBe(3);
+    expect(bad.err).toMatch(/mode: /);
+    expect(await running()).toBe(false);
+  });
+
+  it("manage-slave-services start / stop drives the services and records the role", async () => {
+    const path = await config();
+    const start = await cli(["manage-slave-services", "start", "--config", path]);
+    expect(start).toMatchObject({ code: 0 });
+    expect(start.out).toContain("start: done; services running; role active");
+    expect(await running()).toBe(true);
+    const st = await readState(join(dir.path, "state"));
+    expect(st.ok && st.state.lastAction?.reason).toBe("manual `manage-slave-services start`");
+
+    const status = await cli(["status", "--config", path]);
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(/role\s+active since .* \(daemon not running\)/);
+
+    const stop = await cli(["manage-slave-services", "stop", "--config", path, "--reason", "maintenance over"]);
+    expect(stop.code).toBe(0);
+    expect(await running()).toBe(false);
+    const json = JSON.parse((await cli(["status", "--config", path, "--json"])).out);
+    expect(json).toMatchObject({ role: "standby", lastAction: { kind: "failback", ok: true, reason: "maintenance over" } });
+  });
+
+  it("a failing start command → exit 1, reported", async () => {
+    const path = await config({
+      services: {
+        start: [{ argv: [process.execPath, "-e", "process.exit(7)"] }],
+        stop: [{ argv: [process.execPath, FAKE, "stop", dir.path] }],
+        status: [{ argv: [process.execPath, FAKE, "status", dir.path] }],
+        retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 },
+      },
+    });
+    const r = await cli(["manage-slave-services", "start", "--config", path]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("start: FAILED");
+  });
+
+  it("check-master-status with the worker unreachable → exit 5, nothing done", async () => {
+    const path = await config();
+    const r = await cli(["check-master-status", "--config", path]);
+    expect(r.code).toBe(5);
+    expect(r.err).toMatch(/no fresh, authentic verdict: .*nothing done/);
+    expect(await running()).toBe(false);
+    expect((await readState(join(dir.path, "state"))).ok).toBe(false);
+  });
+
+  it("the worker token may come from the environment, and never shows in output", async () => {
+    const path = await config();
+    const cfg = JSON.parse(await readFile(path, "utf8"));
+    delete cfg.worker.token;
+    await writeFile(path, JSON.stringify(cfg));
+    const r = await cli(["check-master-status", "--config", path], { XIVO_HA_WORKER_TOKEN: "env-secret-token-xyz" });
+    expect(r.code).toBe(5);
+    expect(r.out + r.err).not.toContain("env-secret-token-xyz");
+  });
+});

@@ -1,0 +1,211 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Command, ServicesConfig } from "../../agent/config.js";
+import { Keeper, type Clock, type KeeperConfig, type VerdictView } from "../../agent/keeper.js";
+import { acquireLock } from "../../agent/lock.js";
+import { pidAlive } from "../../agent/proc.js";
+import { readState, writeState } from "../../agent/state.js";
+import type { MasterState, Verdict } from "../../protocol/verdict.js";
+import { fixture, tempDir } from "./helpers.js";
+
+/**
+ * The keeper pass with real service processes (fake-service.mjs stands in for asterisk) and a
+ * real state file. The two signals are plain inputs here: the verdict client and the LAN
+ * monitor have their own tests against real sockets.
+ */
+const FAKE = fixture("fake-service.mjs");
+let dir: { path: string; remove: () => Promise<void> };
+beforeEach(async () => (dir = await tempDir()));
+afterEach(async () => {
+  for (const f of await readdir(dir.path)) {
+    if (!f.endsWith(".pid")) continue;
+    const pid = Number(await readFile(join(dir.path, f), "utf8"));
+    if (pid && pidAlive(pid)) process.kill(pid, "SIGKILL");
+  }
+  await dir.remove();
+});
+
+const fake = (verb: string): Command => ({ argv: [process.execPath, FAKE, verb, dir.path], timeoutMs: 15_000 });
+const services = (): ServicesConfig => ({
+  start: [fake("start")],
+  stop: [fake("stop")],
+  status: [fake("status")],
+  retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 },
+});
+const running = async () => {
+  try {
+    return pidAlive(Number(await readFile(join(dir.path, "telephony.pid"), "utf8")));
+  } catch {
+    return false;
+  }
+};
+const calls = async () => (await readFile(join(dir.path, "calls.log"), "utf8").catch(() => "")).trim().split("\n").filter(Boolean);
+
+/** A hand-driven clock: the keeper's durations come from `mono`, never from the wall. */
+function manualClock(): Clock & { advance(ms: number): void } {
+  let mono = 1_000;
+  return { mono: () => mono, now: () => 1_700_000_000_000 + mono, advance: (ms) => (mono += ms) };
+}
+
+function signals(clock: Clock) {
+  let verdict: { verdict: Verdict; receivedAtMono: number } | null = null;
+  let fresh: "fresh" | "stale" | "none" = "none";
+  let lan: MasterState = "unknown";
+  const view: VerdictView = { freshness: () => fresh, latest: () => verdict };
+  return {
+    view,
+    lan: () => ({ state: lan }),
+    /** A fresh verdict whose state began `upForMs` ago on the worker's clock. */
+    edge(state: MasterState, upForMs = 0) {
+      const issuedAt = 5_000_000;
+      verdict = {
+        verdict: { v: 1, clusterId: "c", state, since: issuedAt - upForMs, reason: `edge says ${state}`, seq: 1, issuedAt, ageMs: 100, lastRound: null, nonce: null },
+        receivedAtMono: clock.mono(),
+      };
+      fresh = "fresh";
+    },
+    stale() {
+      fresh = "stale";
+    },
+    setLan(s: MasterState) {
+      lan = s;
+    },
+  };
+}
+
+function keeper(extra: Partial<KeeperConfig> = {}) {
+  const clock = manualClock();
+  const s = signals(clock);
+  const cfg: KeeperConfig = {
+    mode: "auto",
+    requireLanConfirmation: true,
+    failbackHoldDownMs: 60_000,
+    noVerdictAlertMs: 60_000,
+    stateDir: dir.path,
+    lockWaitMs: 2_000,
+    services: services(),
+    enforceEveryMs: 0,
+    ...extra,
+  };
+  return { k: new Keeper({ config: cfg, verdicts: s.view, lan: s.lan, clock }), s, clock };
+}
+
+describe("keeper pass", () => {
+  it("at boot, does nothing at all until a fresh verdict arrives — not even enforcement", async () => {
+    await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: null });
+    const { k, s } = keeper();
+    s.setLan("down");
+    const r = await k.tick();
+    expect(r).toMatchObject({ did: "nothing", decision: { row: "boot-no-verdict", action: "hold" } });
+    expect(await calls()).toEqual([]);
+  });
+
+  it("fails over when edge and LAN agree the master is down: role written, services started", async () => {
+    await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: 7 });
+    const { k, s } = keeper();
+    s.edge("down");
+    s.setLan("down");
+    const r = await k.tick();
+    expect(r).toMatchObject({ did: "failover", ok: true, role: "active", decision: { row: "failover" } });
+    expect(await running()).toBe(true);
+    const st = await readState(dir.path);
+    expect(st.ok && st.state).toMatchObject({ role: "active", lastSeq: 7, lastAction: { kind: "failover", ok: true, reason: expect.stringContaining("fail over") } });
+  });
+
+  it("does not fail over on an edge-only outage; alerts instead", async () => {
+    await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: null });
+    const { k, s } = keeper();
+    s.edge("down");
+    s.setLan("up");
+    const r = await k.tick();
+    expect(r.decision).toMatchObject({ row: "master-wan-outage", alert: "master unreachable from the internet only" });
+    expect(await running()).toBe(false);
+  });
+
+  it("fails back only after the hold-down, measured on the worker's clock plus time held", async () => {
+    await writeState(dir.path, { v: 1, role: "active", since: 1, lastAction: null, lastSeq: null });
+    const { k, s, clock } = keeper({ failbackHoldDownMs: 60_000 });
+    s.setLan("up");
+    s.edge("up", 50_000); // up for 50 s on the worker's clock
+    expect((await k.tick()).decision.row).toBe("failback-hold-down");
+    clock.advance(9_000);
+    expect((await k.tick()).decision.row).toBe("failback-hold-down");
+    clock.advance(1_000);
+    const r = await k.tick();
+    expect(r).toMatchObject({ did: "failback", ok: true, role: "standby" });
+    expect(await running()).toBe(false);
+  });
+
+  it("silence means hold: a stale verdict moves nothing, whatever the LAN says", async () => {
+    await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: null });
+    const { k, s } = keeper();
+    s.edge("up");
+    await k.tick(); // booted
+    s.stale();
+    s.setLan("down");
+    const r = await k.tick();
+    expect(r.decision).toMatchObject({ row: "no-verdict", action: "hold" });
+    expect(await running()).toBe(false);
+  });
+
+  it("re-enforces the role: a dead service on an active slave is started, a live one on a standby stopped", async () => {
+    await writeState(dir.path, { v: 1, role: "active", since: 1, lastAction: null, lastSeq: null });
+    const { k, s } = keeper();
+    s.edge("down");
+    s.setLan("down");
+    const r = await k.tick();
+    expect(r).toMatchObject({ did: "enforce", ok: true });
+    expect(await running()).toBe(true);
+    expect(k.lastAction).toMatchObject({ kind: "enforce", reason: expect.stringContaining("started again") });
+
+    await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: null });
+    s.edge("up");
+    s.setLan("up");
+    expect(await k.tick()).toMatchObject({ did: "enforce", ok: true });
+    expect(await running()).toBe(false);
+  });
+
+  it("an interrupted failover leaves its intent on disk; the next agent reconciles the services", async () => {
+    // What a kill -9 between "role written" and "services started" leaves behind:
+    await writeState(dir.path, { v: 1, role: "active", since: 1, lastAction: { kind: "failover", at: 1, ok: false, reason: "x (in progress)" }, lastSeq: null });
+    const { k, s } = keeper();
+    s.setLan("down");
+    expect((await k.tick()).did).toBe("nothing"); // booting: waits for a verdict first
+    s.edge("down");
+    expect(await k.tick()).toMatchObject({ did: "enforce", role: "active", ok: true });
+    expect(await running()).toBe(true);
+  });
+
+  it("skips a transition while another process holds the action lock, then acts once it is free", async () => {
+    await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: null });
+    const { k, s } = keeper({ lockWaitMs: 0 });
+    s.edge("down");
+    s.setLan("down");
+    const other = await acquireLock(join(dir.path, "action.lock"), { purpose: "manage-slave-services stop", waitMs: 0 });
+    expect((await k.tick()).did).toBe("skipped-busy");
+    expect(await running()).toBe(false);
+    await other.release();
+    expect((await k.tick()).did).toBe("failover");
+  });
+
+  it("a missing state file converges to standby when the master is up (first install)", async () => {
+    const { k, s } = keeper();
+    s.edge("up", 3_600_000);
+    s.setLan("up");
+    const r = await k.tick();
+    expect(r).toMatchObject({ did: "failback", role: "standby" });
+    const st = await readState(dir.path);
+    expect(st.ok && st.state.role).toBe("standby");
+  });
+
+  it("manual mode reports and alerts but never acts", async () => {
+    await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: null });
+    const { k, s } = keeper({ mode: "manual" });
+    s.edge("down");
+    s.setLan("down");
+    const r = await k.tick();
+    expect(r.decision).toMatchObject({ row: "manual-would-failover", action: "hold" });
+    expect(await running()).toBe(false);
+  });
+});

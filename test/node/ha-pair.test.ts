@@ -1,0 +1,259 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { pidAlive } from "../../agent/proc.js";
+import { readState } from "../../agent/state.js";
+import { startEdge, type Edge } from "../../scripts/edge.js";
+import { testSecrets } from "../support/secrets.js";
+import { createTarget, type Target } from "../support/target-client.js";
+import { startTargetControl, type TargetControl } from "../support/targets.js";
+
+/**
+ * The pair for real: the worker under wrangler dev probing a master stand-in on loopback (HTTP
+ * and SIP over TCP and UDP), and the agent as its own process (the `xivo-ha-agent` bin) with
+ * service commands that start and stop a real stand-in for Asterisk.
+ */
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const BIN = join(ROOT, "bin", "xivo-ha-agent.mjs");
+const FAKE = join(ROOT, "test", "agent", "fixtures", "fake-service.mjs");
+const AGENT_TOKEN = "agent-token-ha-pair-0123456789abcdef01";
+
+let edge: Edge;
+let control: TargetControl;
+const secrets = await testSecrets();
+const cleanups: (() => Promise<void>)[] = [];
+
+beforeAll(async () => {
+  control = await startTargetControl();
+  edge = await startEdge({ vars: { ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey } });
+}, 90_000);
+afterAll(async () => {
+  await edge?.stop();
+  await control?.close();
+});
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+interface Pair {
+  id: string;
+  dir: string;
+  configPath: string;
+  master: Target[];
+  agent?: ChildProcess;
+  output: () => string;
+}
+
+async function pair(opts: { push?: boolean; publicKeys?: unknown[] } = {}): Promise<Pair> {
+  const id = `pair-${crypto.randomUUID().slice(0, 8)}`;
+  const dir = await mkdtemp(join(tmpdir(), "xivo-ha-pair-"));
+  const [web, sipTcp, sipUdp] = await Promise.all([
+    createTarget(control.port, "http"),
+    createTarget(control.port, "sip-tcp"),
+    createTarget(control.port, "sip-udp"),
+  ]);
+  const put = await fetch(`${edge.url}/v1/clusters/${id}`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${secrets.adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify({
+      master: { host: "127.0.0.1" },
+      probes: [
+        { kind: "http", name: "web", scheme: "http", port: web.port, timeoutMs: 1000 },
+        { kind: "sip", name: "sip", port: sipTcp.port, timeoutMs: 1000 },
+      ],
+      intervalSec: 2,
+      fall: 2,
+      rise: 1,
+      agentToken: AGENT_TOKEN,
+    }),
+  });
+  expect(put.status).toBe(201);
+  const fake = (verb: string) => ({ argv: [process.execPath, FAKE, verb, dir], timeoutMs: 15_000 });
+  const config = {
+    clusterId: id,
+    worker: {
+      url: edge.url,
+      token: AGENT_TOKEN,
+      publicKeys: opts.publicKeys ?? [secrets.publicJwk],
+      pollIntervalMs: 1000,
+      maxVerdictAgeMs: 10_000,
+      push: opts.push ?? true,
+    },
+    master: { host: "127.0.0.1" },
+    failbackHoldDownMs: 3000,
+    noVerdictAlertMs: 5000,
+    stateDir: join(dir, "state"),
+    services: { start: [fake("start")], stop: [fake("stop")], status: [fake("status")], retry: { retries: 1, backoffMs: 200, maxBackoffMs: 200 } },
+    lan: {
+      probes: [
+        { kind: "sip", name: "sip-udp", transport: "udp", port: sipUdp.port, timeoutMs: 1000 },
+        { kind: "sip", name: "sip-tcp", transport: "tcp", port: sipTcp.port, timeoutMs: 1000 },
+        { kind: "tcp", name: "web", port: web.port, timeoutMs: 1000 },
+      ],
+      intervalMs: 500,
+      fall: 2,
+      rise: 1,
+    },
+    http: { host: "127.0.0.1", port: 0 },
+    loop: { intervalMs: 200, enforceEveryMs: 1000, reportEveryMs: 5000 },
+  };
+  const configPath = join(dir, "agent.json");
+  await writeFile(configPath, JSON.stringify(config, null, 2));
+  const p: Pair = { id, dir, configPath, master: [web, sipTcp, sipUdp], output: () => "" };
+  cleanups.push(async () => {
+    if (p.agent) await stop(p.agent);
+    await killService(dir);
+    await rm(dir, { recursive: true, force: true });
+  });
+  return p;
+}
+
+function startAgent(p: Pair, args: string[] = ["run"]): ChildProcess {
+  const child = spawn(process.execPath, [BIN, ...args, "--config", p.configPath], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  p.agent = child;
+  p.output = () => out;
+  return child;
+}
+
+async function stop(child: ChildProcess) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  const t = setTimeout(() => child.kill("SIGKILL"), 5000);
+  await done;
+  clearTimeout(t);
+}
+
+async function servicePid(dir: string): Promise<number | null> {
+  try {
+    const pid = Number(await readFile(join(dir, "telephony.pid"), "utf8"));
+    return pid && pidAlive(pid) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+async function killService(dir: string) {
+  const pid = await servicePid(dir);
+  if (pid) process.kill(pid, "SIGKILL");
+}
+
+async function until<T>(what: string, fn: () => Promise<T | null | false>, p: Pair, timeoutMs = 45_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; agent output:\n${p.output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const role = async (p: Pair) => {
+  const s = await readState(join(p.dir, "state"));
+  return s.ok ? s.state.role : "unknown";
+};
+
+describe.each([
+  { channel: "push", push: true },
+  { channel: "poll", push: false },
+])("the HA pair, verdicts by $channel", ({ push }) => {
+  it("kill the master: the slave takes over; bring it back: it gives the service back after the hold-down", async () => {
+    const p = await pair({ push });
+    startAgent(p);
+    // First install, master up: the agent settles as standby with nothing running.
+    await until("standby", async () => (await role(p)) === "standby", p);
+    expect(await servicePid(p.dir)).toBeNull();
+
+    for (const t of p.master) await t.set("closed");
+    const done = async (kind: string) => {
+      const s = await readState(join(p.dir, "state"));
+      return s.ok && s.state.lastAction?.kind === kind && s.state.lastAction.ok ? s.state : null;
+    };
+    const active = await until("failover", () => done("failover"), p);
+    expect(active.role).toBe("active");
+    expect(await servicePid(p.dir)).not.toBeNull();
+
+    for (const t of p.master) await t.set("ok");
+    expect((await until("failback", () => done("failback"), p)).role).toBe("standby");
+    expect(await servicePid(p.dir)).toBeNull();
+
+    // The verdicts came by the channel under test (the agent's own /metrics says so).
+    const http = JSON.parse(p.output().split("\n").find((l) => l.includes('"event":"agent.started"'))!).http as string;
+    const metrics = await (await fetch(`${http}/metrics`)).text();
+    const accepted = (ch: string) => Number(new RegExp(`xivo_ha_verdicts_accepted_total\\{channel="${ch}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    if (push) expect(accepted("push")).toBeGreaterThan(5);
+    else expect([accepted("push"), accepted("poll")]).toEqual([0, expect.any(Number)]);
+    expect(accepted("poll") + accepted("push")).toBeGreaterThan(5);
+    expect(metrics).toMatch(/xivo_ha_role\{role="standby"\} 1/);
+
+    // The worker heard all of it.
+    const events = await (await fetch(`${edge.url}/v1/clusters/${p.id}/events?limit=500`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } })).json() as { events: { type: string; data: { role?: string; lastAction?: { kind: string } } }[] };
+    const kinds = events.events.filter((e) => e.type === "agent.changed").map((e) => e.data.lastAction?.kind);
+    expect(kinds).toContain("failover");
+    expect(kinds).toContain("failback");
+  });
+});
+
+describe("the agent process", () => {
+  it("a forged verdict (untrusted key) moves nothing, even with the master dead on the LAN", async () => {
+    const other = await testSecrets();
+    const p = await pair({ publicKeys: [other.publicJwk] });
+    await writeFile(join(p.dir, "calls.log"), "");
+    startAgent(p);
+    for (const t of p.master) await t.set("closed");
+    await until("rejections", async () => /"event":"verdict.rejected".*"reason":"forged"/.test(p.output()), p);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await servicePid(p.dir)).toBeNull();
+    expect(await role(p)).toBe("unknown");
+  });
+
+  it("a second agent on the same state directory refuses to run (exit 4, names the holder)", async () => {
+    const p = await pair();
+    const first = startAgent(p);
+    await until("first agent up", async () => /"event":"agent.started"/.test(p.output()), p);
+    const second = spawn(process.execPath, [BIN, "run", "--config", p.configPath], { stdio: ["ignore", "pipe", "pipe"] });
+    let err = "";
+    second.stderr!.on("data", (d) => (err += d));
+    const code = await new Promise((r) => second.once("exit", r));
+    expect(code).toBe(4);
+    expect(err).toMatch(new RegExp(`held by pid ${first.pid}`));
+  });
+
+  it("kill -9 in the middle of a failover: the restarted agent reconciles", async () => {
+    const p = await pair();
+    // A start list whose first step is slow, so there is a window to kill the agent in.
+    const cfg = JSON.parse(await readFile(p.configPath, "utf8"));
+    cfg.services.start = [{ argv: [process.execPath, "-e", "setTimeout(() => {}, 4000)"], timeoutMs: 15_000 }, ...cfg.services.start];
+    await writeFile(p.configPath, JSON.stringify(cfg));
+    const first = startAgent(p);
+    await until("standby", async () => (await role(p)) === "standby", p);
+    for (const t of p.master) await t.set("closed");
+    await until("failover started", async () => /"event":"failover.start"/.test(p.output()), p);
+    first.kill("SIGKILL");
+    await new Promise((r) => first.once("exit", r));
+    const mid = await readState(join(p.dir, "state"));
+    expect(mid.ok && mid.state).toMatchObject({ role: "active", lastAction: { kind: "failover", ok: false } });
+    expect(await servicePid(p.dir)).toBeNull();
+
+    startAgent(p);
+    await until("services reconciled", async () => servicePid(p.dir), p);
+    expect(await role(p)).toBe("active");
+  });
+
+  it("an invalid config: exit 3, the field named, no service touched", async () => {
+    const p = await pair();
+    const cfg = JSON.parse(await readFile(p.configPath, "utf8"));
+    cfg.worker.pollIntervalMs = "often";
+    await writeFile(p.configPath, JSON.stringify(cfg));
+    const child = startAgent(p);
+    const code = await new Promise((r) => child.once("exit", r));
+    expect(code).toBe(3);
+    expect(p.output()).toMatch(/worker\.pollIntervalMs: /);
+    await expect(readFile(join(p.dir, "calls.log"), "utf8")).rejects.toThrow();
+  });
+});
