@@ -62,9 +62,10 @@ export interface RunOptions {
 const OUTPUT_TAIL = 4096;
 
 function childEnv(): NodeJS.ProcessEnv {
-  // The worker token is the agent's secret, not the services'.
+  // The agent's secrets (worker token, database passwords) are its own, not the services'.
   const env = { ...process.env };
   delete env[TOKEN_ENV];
+  for (const name of Object.keys(env)) if (/^XIVO_HA_.*(PASSWORD|TOKEN)$/.test(name)) delete env[name];
   return env;
 }
 

@@ -89,15 +89,21 @@ describe("runCommand", () => {
     expect(await waitDead(await daemonPid("grandchild"))).toBe(true);
   });
 
-  it("does not hand the worker token to service commands", async () => {
-    const saved = process.env[TOKEN_ENV];
-    process.env[TOKEN_ENV] = "super-secret-token";
+  it("does not hand the agent's secrets (worker token, database passwords) to service commands", async () => {
+    const secrets = [TOKEN_ENV, "XIVO_HA_PG_PASSWORD", "XIVO_HA_FAILBACK_MASTER_PASSWORD"];
+    const saved = secrets.map((k) => process.env[k]);
+    for (const k of secrets) process.env[k] = `secret-of-${k}`;
+    process.env.XIVO_HA_HARMLESS = "kept";
     try {
-      const r = await runCommand(node(`process.stdout.write(String(process.env.${TOKEN_ENV}))`));
-      expect(r.output).toBe("undefined");
+      const r = await runCommand(
+        node(`process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("XIVO_HA_")))))`),
+      );
+      const seen = JSON.parse(r.output) as Record<string, string>;
+      for (const k of secrets) expect(seen[k]).toBeUndefined();
+      expect(seen.XIVO_HA_HARMLESS).toBe("kept");
     } finally {
-      if (saved === undefined) delete process.env[TOKEN_ENV];
-      else process.env[TOKEN_ENV] = saved;
+      secrets.forEach((k, i) => (saved[i] === undefined ? delete process.env[k] : (process.env[k] = saved[i])));
+      delete process.env.XIVO_HA_HARMLESS;
     }
   });
 });
