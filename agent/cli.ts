@@ -7,10 +7,11 @@ import { actionLockPath, Keeper, systemClock } from "./keeper.js";
 import { LanMonitor } from "./lan/monitor.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { jsonLogger, type Logger } from "./log.js";
+import { StandbySync } from "./standby-sync.js";
 import { readState } from "./state.js";
 
 /** Exit codes (the README lists them too). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3, busy: 4, noVerdict: 5 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3, busy: 4, noVerdict: 5, refused: 6 } as const;
 
 const DEFAULT_CONFIG = "/etc/xivo-ha/agent.json";
 
@@ -24,13 +25,15 @@ Commands:
   status [--json]                  role, last verdict, LAN view, last action and its reason
   check-master-status              one decision pass, then exit (XiVO's script, made safe)
   manage-slave-services start|stop start or stop the telephony services and set the role
+  replicate                        one database pass: failback copy-back if pending, then replication
 
 Options:
   --config PATH   the agent's JSON config (default ${DEFAULT_CONFIG}, or $XIVO_HA_CONFIG)
   -h, --help      help for a command
 
 Exit codes: 0 ok · 1 a service action failed · 2 usage error · 3 invalid config
-            4 another agent holds the lock · 5 no fresh, authentic verdict (nothing done)`,
+            4 another agent holds the lock · 5 no fresh, authentic verdict (nothing done)
+            6 refused: replicate on a slave that is not standby`,
   run: `Usage: xivo-ha-agent run [--config PATH]
 Runs until SIGTERM/SIGINT. Exits 4 if another agent already runs on the same state directory.`,
   status: `Usage: xivo-ha-agent status [--config PATH] [--json]
@@ -38,6 +41,10 @@ Asks the running daemon (its local HTTP /status); without one, shows the state f
   "check-master-status": `Usage: xivo-ha-agent check-master-status [--config PATH]
 Polls one verdict (with a fresh nonce), runs the LAN probes once, decides and acts once.
 Exits 5 without touching anything if no fresh, authentic verdict could be had.`,
+  replicate: `Usage: xivo-ha-agent replicate [--config PATH]
+One pass of what the daemon does on its schedule: if a failback left call records to copy back
+to the master, that first (replication waits until it succeeds); then pull the master's
+database. Only on a standby slave (exit 6 otherwise); takes the action lock.`,
   "manage-slave-services": `Usage: xivo-ha-agent manage-slave-services start|stop [--config PATH] [--reason TEXT]
 start: start the telephony services and make this slave active; stop: stop them (autostart off)
 and make it standby. Takes the same lock as the daemon's actions. In auto mode the daemon may
@@ -45,8 +52,8 @@ later move the role back if the verdict says so.`,
 };
 
 const Args = z.object({
-  command: z.enum(["run", "status", "check-master-status", "manage-slave-services"], {
-    error: "expected a command: run, status, check-master-status or manage-slave-services",
+  command: z.enum(["run", "status", "check-master-status", "manage-slave-services", "replicate"], {
+    error: "expected a command: run, status, check-master-status, manage-slave-services or replicate",
   }),
   verb: z.enum(["start", "stop"]).optional(),
   config: z.string().min(1),
@@ -118,6 +125,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
         return await status(cfg, args.json);
       case "check-master-status":
         return await checkMasterStatus(cfg, log);
+      case "replicate":
+        return await replicateOnce(cfg, log);
       case "manage-slave-services":
         return await manage(cfg, args.verb!, args.reason ?? `manual \`manage-slave-services ${args.verb}\``, log);
     }
@@ -219,5 +228,39 @@ async function manage(cfg: Config, verb: "start" | "stop", reason: string, log: 
     return t.ok ? EXIT.ok : EXIT.failed;
   } finally {
     await lock.release();
+  }
+}
+
+async function replicateOnce(cfg: Config, log: Logger): Promise<number> {
+  if (!cfg.replication && !cfg.failback) {
+    process.stderr.write("xivo-ha-agent: neither replication nor failback is configured in this config\n");
+    return EXIT.config;
+  }
+  const keeper = new Keeper({ config: { ...cfg, enforceEveryMs: 0 }, verdicts: { freshness: () => "none", latest: () => null }, lan: () => null, log });
+  // An administrator's explicit call: the master is taken to be up; the role must be standby.
+  const sync = new StandbySync({ keeper, stateDir: cfg.stateDir, replication: cfg.replication, failback: cfg.failback, masterUp: () => true, log });
+  const outcome = await sync.run();
+  const rep = sync.lastReplication;
+  const rec = sync.lastReconcile;
+  if (rec) process.stdout.write(`failback copy-back: ${rec.ok ? "done" : `FAILED: ${rec.error}`} (${rec.tables.map((t) => `${t.name} +${t.copied}`).join(", ") || "no rows"})\n`);
+  if (rep) {
+    process.stdout.write(
+      rep.ok
+        ? `replication: done in ${rep.durationMs} ms; copied ${rep.copied.map((t) => t.table).join(", ") || "nothing"}; ${rep.skipped.length} unchanged table(s) skipped; ${rep.rows} rows, ${rep.bytes} bytes\n`
+        : `replication: FAILED: ${rep.error}${rep.drift.length ? `\n  ${rep.drift.join("\n  ")}` : ""}\n`,
+    );
+  }
+  switch (outcome) {
+    case "not-standby":
+      process.stderr.write(`xivo-ha-agent: refused: this slave's role is ${keeper.role}, not standby (replication would overwrite what an active slave serves)\n`);
+      return EXIT.refused;
+    case "busy":
+      process.stderr.write("xivo-ha-agent: another agent action holds the lock; try again\n");
+      return EXIT.busy;
+    case "reconcile-failed":
+    case "replication-failed":
+      return EXIT.failed;
+    default:
+      return EXIT.ok;
   }
 }

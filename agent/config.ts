@@ -2,7 +2,9 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { PublicJwk } from "../protocol/signing.js";
+import { FailbackConfig, redactFailback, resolveFailbackSecrets } from "./failback/config.js";
 import { DEFAULT_LAN, LanConfig, redactLan, resolveLanSecrets } from "./lan/config.js";
+import { redactReplication, ReplicationConfig, resolveReplicationSecrets, type ResolvedReplicationConfig } from "./replication/config.js";
 
 /** Env var that may carry the worker token, so the secret need not sit in the config file. */
 export const TOKEN_ENV = "XIVO_HA_WORKER_TOKEN";
@@ -59,6 +61,10 @@ const ConfigInput = z
     stateDir: z.string().refine(isAbsolute, "expected an absolute path").default("/var/lib/xivo-ha"),
     lockWaitMs: z.number().int().nonnegative().default(10_000),
     services: ServicesInput,
+    /** Master → slave database replication while standby; absent: off. */
+    replication: ReplicationConfig.optional(),
+    /** Copy-back of the slave's call records (and file-sync hooks) at failback; absent: off. */
+    failback: FailbackConfig.optional(),
     /** The slave's own probes of the master: the second signal. */
     lan: LanConfig.default(DEFAULT_LAN),
     /** Local HTTP for /healthz, /metrics and /status; `port: null` turns it off. */
@@ -100,10 +106,26 @@ export interface ServicesConfig {
   retry: RetryPolicy;
 }
 
-export type Config = Omit<z.infer<typeof ConfigInput>, "worker" | "services"> & {
+export type Config = Omit<z.infer<typeof ConfigInput>, "worker" | "services" | "replication" | "failback"> & {
   worker: Omit<z.infer<typeof ConfigInput>["worker"], "token"> & { token: string };
   services: ServicesConfig;
+  replication: ResolvedReplicationConfig | null;
+  failback: FailbackConfig | null;
 };
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * The databases live on the master: unless a section says otherwise, its `master.host` is the
+ * agent's. Filled in before validation, so a missing host still gets a field-naming error.
+ */
+function withMasterHost(raw: unknown): unknown {
+  if (!isObject(raw) || !isObject(raw.master) || typeof raw.master.host !== "string") return raw;
+  const host = raw.master.host;
+  const fill = (section: unknown) =>
+    isObject(section) ? { ...section, master: { host, ...(isObject(section.master) ? section.master : {}) } } : section;
+  return { ...raw, replication: fill(raw.replication), failback: fill(raw.failback) };
+}
 
 const cmd = (...argv: string[]): Command => ({ argv, timeoutMs: 30_000 });
 
@@ -141,7 +163,7 @@ function fieldPath(path: readonly PropertyKey[]): string {
 
 /** Validates parsed JSON; `source` names where it came from in error messages. */
 export function parseConfig(raw: unknown, env: Record<string, string | undefined>, source: string): Config {
-  const parsed = ConfigInput.safeParse(raw);
+  const parsed = ConfigInput.safeParse(withMasterHost(raw));
   if (!parsed.success) {
     // Zod's messages describe types and bounds, never the offending value, so no secret leaks here.
     const lines = parsed.error.issues.map((i) => `  ${fieldPath(i.path)}: ${i.message}`);
@@ -156,6 +178,8 @@ export function parseConfig(raw: unknown, env: Record<string, string | undefined
   return {
     ...c,
     lan: resolveLanSecrets(c.lan, env),
+    replication: c.replication ? resolveReplicationSecrets(c.replication, env, c.master.host) : null,
+    failback: c.failback ? resolveFailbackSecrets(c.failback, env) : null,
     worker: { ...c.worker, token },
     services: {
       // Explicit lists override the preset's, one list at a time; superRefine ensured each exists.
@@ -188,5 +212,11 @@ export async function loadConfig(path: string, env: Record<string, string | unde
 
 /** The config as it may be logged or reported: secrets replaced. */
 export function redactConfig(c: Config): Config {
-  return { ...c, worker: { ...c.worker, token: "[redacted]" }, lan: redactLan(c.lan) };
+  return {
+    ...c,
+    worker: { ...c.worker, token: "[redacted]" },
+    lan: redactLan(c.lan),
+    replication: c.replication && redactReplication(c.replication),
+    failback: c.failback && redactFailback(c.failback),
+  };
 }

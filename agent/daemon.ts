@@ -9,6 +9,7 @@ import { LanMonitor } from "./lan/monitor.js";
 import { acquireLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { createMetrics, oneHot, ROLES, STATES, type Metrics } from "./metrics.js";
+import { StandbySync } from "./standby-sync.js";
 
 export const AGENT_VERSION = "0.1.0";
 export const daemonLockPath = (stateDir: string) => join(stateDir, "agent.lock");
@@ -52,6 +53,30 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
     push: cfg.worker.push,
   });
   const lan = new LanMonitor(cfg.lan, cfg.master.host);
+  const sync = new StandbySync({
+    keeper,
+    stateDir: cfg.stateDir,
+    replication: cfg.replication,
+    failback: cfg.failback,
+    masterUp: () => source.freshness(clock.mono()) === "fresh" && source.latest()?.verdict.state === "up",
+    log,
+  });
+  const syncPass = async () => {
+    if (stopped) return;
+    try {
+      const outcome = await sync.run();
+      metrics.syncRuns.inc({ outcome });
+      const rep = sync.lastReplication;
+      if (rep && (outcome === "replicated" || outcome === "replication-failed")) {
+        metrics.replicationDuration.set(rep.durationMs / 1000);
+        metrics.replicationRows.set(rep.rows);
+        if (rep.ok) metrics.replicationLastSuccess.set(rep.startedAt / 1000);
+      }
+      if (outcome !== "not-standby" && outcome !== "master-not-up" && outcome !== "busy") kick(); // report it
+    } catch (err) {
+      log("standby-sync.error", { message: (err as Error).message }, "error");
+    }
+  };
 
   let stopped = false;
   const timers: NodeJS.Timeout[] = [];
@@ -67,6 +92,8 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
       result = await keeper.tick();
       metrics.decisions.inc({ action: result.decision.action, row: result.decision.row });
       if (!result.ok && result.did !== "nothing") metrics.commandFailures.inc({ kind: result.did });
+      // Back to standby: copy the slave's call records back, then resume replication, at once.
+      if (result.did === "failback" && result.ok) void syncPass();
     } catch (err) {
       log("keeper.error", { message: (err as Error).message }, "error");
     }
@@ -90,7 +117,7 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
 
   // ---- report to the worker: on every change, and as a heartbeat ------------------------------
   const report = async (result: TickResult | null) => {
-    const body = buildReport(cfg, keeper, source, lan, clock);
+    const body = buildReport(cfg, keeper, source, lan, sync, clock);
     const key = JSON.stringify({ ...body, at: 0, counters: {} });
     const heartbeatDue = clock.mono() - lastReportMono >= cfg.loop.reportEveryMs;
     if (key === lastReport && !heartbeatDue && result?.did !== "enforce") return;
@@ -130,9 +157,15 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
     }
   };
 
+  let firstSync = true;
   source.on("verdict", () => {
     metrics.accepted.inc({ channel: source.latest()?.channel ?? "poll" });
     kick();
+    // The first fresh "up" after start: sync now rather than one whole schedule later.
+    if (firstSync && (cfg.replication || cfg.failback) && source.latest()?.verdict.state === "up") {
+      firstSync = false;
+      void syncPass();
+    }
   });
   source.on("rejected", (r: { reason: string }) => metrics.rejected.inc({ reason: r.reason }));
   source.on("push", (p: { connected: boolean }) => metrics.pushConnected.set(p.connected ? 1 : 0));
@@ -166,6 +199,10 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
 
   source.start();
   timers.push(setInterval(kick, cfg.loop.intervalMs));
+  if (cfg.replication || cfg.failback) {
+    // Without replication, a pending copy-back is still retried, every minute.
+    timers.push(setInterval(() => void syncPass(), cfg.replication?.everyMs ?? 60_000));
+  }
   timers.push(setInterval(() => void lanRound(), cfg.lan.intervalMs));
   void lanRound();
   kick();
@@ -178,6 +215,7 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
       if (stopped) return;
       stopped = true;
       for (const t of timers) clearInterval(t);
+      await sync.stop();
       await source.stop();
       await running;
       await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
@@ -199,7 +237,7 @@ function updateGauges(metrics: Metrics, keeper: Keeper, source: VerdictSource, c
   metrics.verdictAge.set(latest ? (latest.ageAtReceiptMs + clock.mono() - latest.receivedAtMono) / 1000 : NaN);
 }
 
-function buildReport(cfg: Config, keeper: Keeper, source: VerdictSource, lan: LanMonitor, clock: Clock): AgentReport {
+function buildReport(cfg: Config, keeper: Keeper, source: VerdictSource, lan: LanMonitor, sync: StandbySync, clock: Clock): AgentReport {
   const c = source.counters();
   const view = lan.view;
   return {
@@ -212,7 +250,8 @@ function buildReport(cfg: Config, keeper: Keeper, source: VerdictSource, lan: La
       probes: view.probes.map((p) => ({ name: p.name, ok: p.ok, detail: p.detail.slice(0, 2000), rttMs: p.rttMs })),
     },
     verdictSeq: source.latest()?.verdict.seq ?? null,
-    alerts: keeper.lastDecision?.alert ? [keeper.lastDecision.alert] : [],
+    alerts: [...(keeper.lastDecision?.alert ? [keeper.lastDecision.alert] : []), ...sync.alerts()],
+    replication: sync.reportField(),
     counters: {
       acceptedPush: c.accepted.push,
       acceptedPoll: c.accepted.poll,

@@ -75,6 +75,7 @@ export class Keeper {
   lastAction: LastAction | null = null;
   lastDecision: Decision | null = null;
   lastSeq: number | null = null;
+  reconcilePending = false;
 
   constructor(private readonly o: KeeperOptions) {
     this.cfg = o.config;
@@ -98,6 +99,7 @@ export class Keeper {
     this.since = read.state.since;
     this.lastAction = read.state.lastAction;
     this.lastSeq = read.state.lastSeq;
+    this.reconcilePending = read.state.reconcilePending ?? false;
     return read.state;
   }
 
@@ -172,6 +174,7 @@ export class Keeper {
    */
   async changeRole(target: "active" | "standby", kind: LastAction["kind"], reason: string): Promise<TransitionReport> {
     const at = this.clock.now();
+    if (target === "active") this.reconcilePending = true; // whatever happens next, copy back at failback
     await this.persist(target, { kind, at, ok: false, reason: `${reason} (in progress)` });
     this.log(`${kind}.start`, { role: target, reason });
     const t = target === "active" ? await startServices(this.cfg.services) : await stopServices(this.cfg.services);
@@ -183,10 +186,18 @@ export class Keeper {
 
   private async persist(role: "active" | "standby", lastAction: LastAction): Promise<void> {
     const since = this.role === role && this.since !== null ? this.since : this.clock.now();
-    await writeState(this.cfg.stateDir, { v: 1, role, since, lastAction, lastSeq: this.lastSeq });
+    await writeState(this.cfg.stateDir, { v: 1, role, since, lastAction, lastSeq: this.lastSeq, reconcilePending: this.reconcilePending });
     this.role = role;
     this.since = since;
     this.lastAction = lastAction;
+  }
+
+  /** After a successful failback reconciliation: replication may resume. */
+  async reconciled(): Promise<void> {
+    await this.load();
+    if (this.role !== "standby" || !this.reconcilePending) return;
+    this.reconcilePending = false;
+    await this.persist("standby", this.lastAction ?? { kind: "failback", at: this.clock.now(), ok: true, reason: "reconciled" });
   }
 
   /** Re-asserts the role every `enforceEveryMs`: dead services on an active slave come back, live ones on a standby go. */

@@ -21,6 +21,10 @@ export function createMetrics() {
     lanRtt: new Gauge({ name: "xivo_ha_lan_probe_rtt_seconds", help: "Round-trip time of each LAN probe (NaN when it failed)", labelNames: ["probe"], registers: [registry] }),
     pushConnected: new Gauge({ name: "xivo_ha_push_connected", help: "1 while the push WebSocket to the worker is open", registers: [registry] }),
     reportFailures: new Counter({ name: "xivo_ha_report_failures_total", help: "Reports to the worker that failed", registers: [registry] }),
+    syncRuns: new Counter({ name: "xivo_ha_standby_sync_total", help: "Standby database passes (replication, failback reconciliation), by outcome", labelNames: ["outcome"], registers: [registry] }),
+    replicationDuration: new Gauge({ name: "xivo_ha_replication_duration_seconds", help: "Duration of the last replication run", registers: [registry] }),
+    replicationRows: new Gauge({ name: "xivo_ha_replication_rows", help: "Rows copied by the last replication run", registers: [registry] }),
+    replicationLastSuccess: new Gauge({ name: "xivo_ha_replication_last_success_timestamp_seconds", help: "When the last successful replication started (agent clock)", registers: [registry] }),
   };
   return m;
 }

@@ -16,8 +16,14 @@ export const RoleState = z.object({
   lastAction: AgentReport.shape.lastAction,
   /** Last verdict seq accepted, so a replayed push is refused across restarts too. */
   lastSeq: z.number().int().nonnegative().nullable(),
+  /**
+   * Set at failover: the slave's telephony may write call records while active, which must be
+   * copied back to the master (failback reconciliation) before master → slave replication
+   * resumes. Cleared only when that copy-back succeeds, so a crash never skips it.
+   */
+  reconcilePending: z.boolean().default(false),
 });
-export type RoleState = z.infer<typeof RoleState>;
+export type RoleState = z.input<typeof RoleState>;
 
 export type StateRead =
   | { ok: true; state: RoleState }

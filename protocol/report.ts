@@ -34,5 +34,19 @@ export const AgentReport = z.object({
   alerts: z.array(Text).max(20).default([]),
   counters: z.record(z.string().max(100), z.number()).default({}),
   agentVersion: z.string().max(50).optional(),
+  /** The last master → slave database replication run, once there has been one. */
+  replication: z
+    .object({
+      at: z.number().int().nonnegative(),
+      ok: z.boolean(),
+      durationMs: z.number().nonnegative(),
+      rows: z.number().int().nonnegative(),
+      bytes: z.number().int().nonnegative(),
+      tablesCopied: z.number().int().nonnegative(),
+      tablesSkipped: z.number().int().nonnegative(),
+      error: Text.nullable(),
+    })
+    .nullable()
+    .optional(),
 });
 export type AgentReport = z.infer<typeof AgentReport>;

@@ -145,3 +145,16 @@ describe("xivo-ha-agent CLI", () => {
     expect(r.out + r.err).not.toContain("env-secret-token-xyz");
   });
 });
+
+describe("xivo-ha-agent replicate", () => {
+  it("refuses on an active slave (exit 6) and says why; nothing configured → exit 3", async () => {
+    const none = await cli(["replicate", "--config", await config()]);
+    expect(none.code).toBe(3);
+    expect(none.err).toMatch(/neither replication nor failback is configured/);
+    const path = await config({ replication: { slave: { host: "127.0.0.1", port: 9 } } });
+    expect((await cli(["manage-slave-services", "start", "--config", path])).code).toBe(0);
+    const r = await cli(["replicate", "--config", path]);
+    expect(r.code).toBe(6);
+    expect(r.err).toMatch(/refused: this slave's role is active, not standby/);
+  });
+});

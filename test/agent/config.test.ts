@@ -150,3 +150,28 @@ describe("loadConfig", () => {
     expect(c.worker.token).toBe("file-token-123");
   });
 });
+
+describe("database sections", () => {
+  it("are off unless configured", async () => {
+    const c = await load(minimal());
+    expect(c.replication).toBeNull();
+    expect(c.failback).toBeNull();
+  });
+
+  it("take the master's host from master.host; passwords from the environment win and are redacted", async () => {
+    const c = await load(
+      { ...minimal(), replication: { master: { password: "in-file" } }, failback: {} },
+      { XIVO_HA_REPL_MASTER_PASSWORD: "from-env", XIVO_HA_FAILBACK_MASTER_PASSWORD: "fb-env" },
+    );
+    expect(c.replication?.master).toMatchObject({ host: "10.0.0.1", password: "from-env", user: "xivo_ha_replica" });
+    expect(c.failback?.master).toMatchObject({ host: "10.0.0.1", password: "fb-env" });
+    const shown = JSON.stringify(redactConfig(c));
+    for (const secret of ["from-env", "fb-env", "in-file"]) expect(shown).not.toContain(secret);
+  });
+
+  it("name the bad field in their sections", async () => {
+    const err = await loadError({ ...minimal(), replication: { everyMs: "hourly" }, failback: { tables: [{ name: "call log", key: null }] } });
+    expect(err.message).toMatch(/replication\.everyMs: /);
+    expect(err.message).toMatch(/failback\.tables\[0\]\.name: /);
+  });
+});

@@ -14,12 +14,19 @@ const active: RoleState = {
   since: 1_700_000_000_000,
   lastAction: { kind: "failover", at: 1_700_000_000_000, ok: true, reason: "edge and LAN both see the master down" },
   lastSeq: 17,
+  reconcilePending: true,
 };
 
 describe("role state file", () => {
   it("reads back what was written", async () => {
     await writeState(dir.path, active);
     expect(await readState(dir.path)).toEqual({ ok: true, state: active });
+  });
+
+  it("reads a file written before reconcilePending existed as not pending", async () => {
+    const { reconcilePending: _, ...older } = active;
+    await writeFile(statePath(dir.path), JSON.stringify(older));
+    expect(await readState(dir.path)).toEqual({ ok: true, state: { ...older, reconcilePending: false } });
   });
 
   it("creates the state directory when missing", async () => {

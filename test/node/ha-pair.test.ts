@@ -10,6 +10,8 @@ import { startEdge, type Edge } from "../../scripts/edge.js";
 import { testSecrets } from "../support/secrets.js";
 import { createTarget, type Target } from "../support/target-client.js";
 import { startTargetControl, type TargetControl } from "../support/targets.js";
+import { connectPostgres, startPostgres, type PostgresServer } from "../support/postgres.js";
+import { createWazoSchema, seedWazo } from "../support/wazo-schema.js";
 
 /**
  * The pair for real: the worker under wrangler dev probing a master stand-in on loopback (HTTP
@@ -47,7 +49,7 @@ interface Pair {
   output: () => string;
 }
 
-async function pair(opts: { push?: boolean; publicKeys?: unknown[] } = {}): Promise<Pair> {
+async function pair(opts: { push?: boolean; publicKeys?: unknown[]; extra?: Record<string, unknown> } = {}): Promise<Pair> {
   const id = `pair-${crypto.randomUUID().slice(0, 8)}`;
   const dir = await mkdtemp(join(tmpdir(), "xivo-ha-pair-"));
   const [web, sipTcp, sipUdp] = await Promise.all([
@@ -99,6 +101,7 @@ async function pair(opts: { push?: boolean; publicKeys?: unknown[] } = {}): Prom
     },
     http: { host: "127.0.0.1", port: 0 },
     loop: { intervalMs: 200, enforceEveryMs: 1000, reportEveryMs: 5000 },
+    ...opts.extra,
   };
   const configPath = join(dir, "agent.json");
   await writeFile(configPath, JSON.stringify(config, null, 2));
@@ -255,5 +258,63 @@ describe("the agent process", () => {
     expect(code).toBe(3);
     expect(p.output()).toMatch(/worker\.pollIntervalMs: /);
     await expect(readFile(join(p.dir, "calls.log"), "utf8")).rejects.toThrow();
+  });
+});
+
+describe("the pair's databases", () => {
+  let master: PostgresServer;
+  let slave: PostgresServer;
+  beforeAll(async () => {
+    [master, slave] = await Promise.all([startPostgres({ database: "asterisk" }), startPostgres({ database: "asterisk" })]);
+    const [m, sl] = await Promise.all([connectPostgres(master), connectPostgres(slave)]);
+    await Promise.all([createWazoSchema(m), createWazoSchema(sl)]);
+    await seedWazo(m, { scale: 1, blobBytes: 1024 });
+    await Promise.all([m.end(), sl.end()]);
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.allSettled([master?.stop(), slave?.stop()]);
+  });
+
+  it("replicates while standby; at failback the slave's call records go back first, then replication resumes", async () => {
+    const endpoint = (p: PostgresServer) => ({ host: p.host, port: p.port, database: "asterisk", user: p.user, password: p.password });
+    const p = await pair({
+      extra: {
+        replication: { everyMs: 1000, master: endpoint(master), slave: endpoint(slave) },
+        failback: {
+          master: endpoint(master),
+          slave: endpoint(slave),
+          tables: [
+            { name: "call_log", key: null, idColumn: "id" },
+            { name: "call_log_participant", key: ["uuid"], references: [{ column: "call_log_id", table: "call_log" }] },
+          ],
+        },
+      },
+    });
+    const [m, sl] = await Promise.all([connectPostgres(master), connectPostgres(slave)]);
+    cleanups.push(async () => void (await Promise.allSettled([m.end(), sl.end()])));
+    const one = async (c: typeof m, sql: string) => (await c.query(sql)).rows[0];
+    const users = async (c: typeof m) => Number((await one(c, "SELECT count(*) AS n FROM userfeatures")).n);
+    startAgent(p);
+    await until("first replication", async () => (await users(sl)) === (await users(m)) && (await role(p)) === "standby", p);
+
+    for (const t of p.master) await t.set("closed");
+    await until("failover", async () => (await role(p)) === "active", p);
+    // While active, the slave's telephony records calls; the master's config changes meanwhile.
+    await sl.query("INSERT INTO call_log (date, source_exten, destination_exten, user_field) SELECT now(), '10' || g, '20' || g, 'made-on-slave' FROM generate_series(1, 7) g");
+    await sl.query("INSERT INTO call_log_participant (uuid, call_log_id, role) SELECT gen_random_uuid(), id, 'source' FROM call_log WHERE user_field = 'made-on-slave'");
+    await m.query("UPDATE userfeatures SET firstname = 'renamed-during-failover' WHERE id = 1");
+    const slaveMade = async () => Number((await one(m, "SELECT count(*) AS n FROM call_log WHERE user_field = 'made-on-slave'")).n);
+    expect(await slaveMade()).toBe(0);
+
+    for (const t of p.master) await t.set("ok");
+    await until("copy-back", async () => (await slaveMade()) === 7, p);
+    const linked = await one(m, "SELECT count(*) AS n FROM call_log_participant cp JOIN call_log c ON c.id = cp.call_log_id WHERE c.user_field = 'made-on-slave'");
+    expect(Number(linked.n)).toBe(7);
+    await until("replication resumed", async () => (await one(sl, "SELECT firstname FROM userfeatures WHERE id = 1")).firstname === "renamed-during-failover", p);
+    const st = await readState(join(p.dir, "state"));
+    expect(st.ok && st.state.reconcilePending).toBe(false);
+    // More passes copy nothing twice.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await slaveMade()).toBe(7);
   });
 });

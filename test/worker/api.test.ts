@@ -144,6 +144,19 @@ describe("agent API", () => {
     expect(view.json.agent.report.role).toBe("active");
   });
 
+  it("keeps the replication summary of a report; a failing replication is an alert in the history", async () => {
+    const id = await created();
+    const failing = {
+      ...report,
+      alerts: ["replication failing: master: connection refused"],
+      replication: { at: 5, ok: false, durationMs: 12, rows: 0, bytes: 0, tablesCopied: 0, tablesSkipped: 0, error: "master: connection refused" },
+    };
+    expect((await api("POST", `/v1/clusters/${id}/report`, { token: AGENT_TOKEN, body: failing })).status).toBe(202);
+    expect((await api("GET", `/v1/clusters/${id}`)).json.agent.report.replication).toMatchObject({ ok: false, error: "master: connection refused" });
+    const events = (await api("GET", `/v1/clusters/${id}/events`, { token: AGENT_TOKEN })).json.events;
+    expect(events.at(-1)).toMatchObject({ type: "agent.changed", data: { alerts: ["replication failing: master: connection refused"] } });
+  });
+
   it.each([
     ["a bad role", { ...report, role: "primary" }, "role"],
     ["a missing field", { ...report, mode: undefined }, "mode"],

@@ -1,0 +1,233 @@
+import { readCatalog, type TableInfo } from "./catalog.js";
+import type { ResolvedReplicationConfig } from "./config.js";
+import { copyTable } from "./copy.js";
+import { schemaDrift } from "./drift.js";
+import { changedTables } from "./fingerprint.js";
+import { marker, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
+import { selectSequences, selectTables } from "./select.js";
+import { syncSequences } from "./sequences.js";
+import { describe, openSession, type Session } from "./session.js";
+import { planClear, qualified } from "./sql.js";
+
+/**
+ * One replication run, master → slave, the Wazo model made incremental:
+ *
+ *   master: BEGIN REPEATABLE READ READ ONLY — one snapshot for every table and sequence
+ *   slave:  BEGIN; SET LOCAL session_replication_role = replica — FK checks and triggers off
+ *   both:   read the catalogs; any schema drift → refuse, nothing applied
+ *   both:   fingerprint each table; unchanged tables are left alone
+ *   slave:  TRUNCATE (or DELETE) the changed tables, align sequences, COPY the tables from the master
+ *   slave:  COMMIT — the only point where the slave changes, all at once
+ *
+ * Operational failures (a node down, drift, a lost connection, an abort) never throw: the
+ * report says ok:false and why, and the slave is as it was.
+ */
+
+export interface TableStat {
+  table: string;
+  rows: number;
+  bytes: number;
+  durationMs: number;
+  /** How the slave's old rows went: TRUNCATE, or DELETE when a kept table references this one. */
+  cleared: "truncate" | "delete";
+}
+
+export interface ReplicationReport {
+  ok: boolean;
+  /** Epoch ms. */
+  startedAt: number;
+  durationMs: number;
+  /** Tables reloaded on the slave (empty when ok is false: nothing was applied). */
+  copied: TableStat[];
+  /** Tables found identical on both nodes, left untouched. */
+  skipped: string[];
+  /** Sequences whose value was set to the master's. */
+  sequences: string[];
+  rows: number;
+  bytes: number;
+  error: string | null;
+  /** Schema differences when the run was refused for drift. */
+  drift: string[];
+}
+
+export type ReplicationLog = (event: string, fields: Record<string, unknown>) => void;
+
+export interface ReplicateOptions {
+  signal?: AbortSignal;
+  log?: ReplicationLog;
+  /** Kept by the caller from one run to the next: lets unchanged tables be skipped unread (see memo.ts). */
+  memo?: ReplicationMemo;
+}
+
+export async function replicate(cfg: ResolvedReplicationConfig, opts: ReplicateOptions = {}): Promise<ReplicationReport> {
+  const startedAt = Date.now();
+  const t0 = performance.now();
+  const log = opts.log ?? (() => {});
+  const report: ReplicationReport = { ok: false, startedAt, durationMs: 0, copied: [], skipped: [], sequences: [], rows: 0, bytes: 0, error: null, drift: [] };
+  const sessions: Session[] = [];
+  const abort = abortOn(opts.signal, cfg.timeoutMs, () => sessions.forEach((s) => s.kill()));
+  log("replication.start", { master: `${cfg.master.host}:${cfg.master.port}/${cfg.master.database}`, slave: `${cfg.slave.host}:${cfg.slave.port}/${cfg.slave.database}` });
+  try {
+    abort.check();
+    const limits = { statementTimeoutMs: cfg.statementTimeoutMs, lockTimeoutMs: cfg.lockTimeoutMs };
+    const opened = await Promise.allSettled([openSession("master", cfg.master, limits), openSession("slave", cfg.slave, limits)]);
+    for (const o of opened) if (o.status === "fulfilled") sessions.push(o.value);
+    for (const o of opened) if (o.status === "rejected") throw o.reason;
+    abort.check(); // an abort during connect found no session to kill
+    const [master, slave] = sessions as [Session, Session];
+
+    await step(master, "open the snapshot", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    await step(slave, "open the transaction", "BEGIN; SET LOCAL session_replication_role = replica");
+
+    const [mCat, sCat] = await Promise.all([on(master, "read the catalog", () => readCatalog(master.client, cfg.schema)), on(slave, "read the catalog", () => readCatalog(slave.client, cfg.schema))]);
+    const sel = { include: cfg.include, exclude: cfg.exclude };
+    const tables = { master: selectTables(mCat.tables.keys(), sel), slave: selectTables(sCat.tables.keys(), sel) };
+    const seqs = { master: selectSequences(mCat.sequences, sel), slave: selectSequences(sCat.sequences, sel) };
+    const drift = schemaDrift(mCat, sCat, tables, seqs);
+    if (drift.length) {
+      report.drift = drift;
+      throw new Refused(`schema drift between master and slave (${drift.length} difference${drift.length > 1 ? "s" : ""}), nothing applied: ${drift.join("; ")}`);
+    }
+
+    const infos = tables.master.map((n) => mCat.tables.get(n)!);
+    // As pg_dump does: no DDL may change these tables under the snapshot while we read them.
+    if (infos.length) await step(master, "lock the tables", `LOCK TABLE ${infos.map((t) => qualified(cfg.schema, t.name)).join(", ")} IN ACCESS SHARE MODE`);
+
+    // Markers first (when the caller keeps a memo): tables unchanged on both nodes since the last
+    // good run need no fingerprint.
+    const memo = opts.memo;
+    const scope = `${cfg.master.host}:${cfg.master.port}/${cfg.master.database}>${cfg.slave.host}:${cfg.slave.port}/${cfg.slave.database}/${cfg.schema}`;
+    const markers = new Map<string, { m: string; s: string }>();
+    if (memo) {
+      const [ms, ss] = await Promise.all([
+        on(master, "read table markers", () => sequential(infos, (t) => marker(master, cfg.schema, t.name))),
+        on(slave, "read table markers", () => sequential(infos, (t) => marker(slave, cfg.schema, t.name))),
+      ]);
+      infos.forEach((t, i) => markers.set(t.name, { m: ms[i]!, s: ss[i]! }));
+    }
+    const known = infos.filter((t) => memo?.markers.get(memoKey(scope, t.name)) === `${markers.get(t.name)?.m}|${markers.get(t.name)?.s}`);
+    const knownNames = new Set(known.map((t) => t.name));
+    const changed = await changedTables(master, slave, cfg.schema, infos.filter((t) => !knownNames.has(t.name))).catch((e: unknown) => {
+      throw new Error(`fingerprinting: ${describe(e)}`);
+    });
+    const toCopy = infos.filter((t) => changed.has(t.name));
+    report.skipped = infos.filter((t) => !changed.has(t.name)).map((t) => t.name);
+    log("replication.plan", { copy: toCopy.map((t) => t.name), skipped: report.skipped.length, fingerprinted: infos.length - known.length });
+
+    const plan = planClear(cfg.schema, toCopy.map((t) => t.name), sCat.referencedBy);
+    if (plan.truncate.length) await step(slave, "truncate", `TRUNCATE ONLY ${plan.truncate.map((t) => qualified(cfg.schema, t)).join(", ")}`);
+    for (const t of plan.delete) await step(slave, `empty ${t}`, `DELETE FROM ONLY ${qualified(cfg.schema, t)}`);
+
+    // Before the copies, so that a failure at any later point also proves them rolled back.
+    const sequences = await syncSequences(master, slave, cfg.schema, seqs.master);
+    const truncated = new Set(plan.truncate);
+    const copied: TableStat[] = [];
+    for (const t of toCopy) {
+      abort.check();
+      const c0 = performance.now();
+      const { rows, bytes } = await copyOne(master, slave, cfg, t, truncated.has(t.name));
+      const stat: TableStat = { table: t.name, rows, bytes, durationMs: Math.round(performance.now() - c0), cleared: truncated.has(t.name) ? "truncate" : "delete" };
+      copied.push(stat);
+      log("replication.table", { ...stat });
+    }
+
+    // The slave's markers of what it now holds, known without a scan: every visible row of a
+    // reloaded table was written by this transaction (see reloadedMarkers).
+    const after = memo ? await on(slave, "read table markers", () => reloadedMarkers(slave, cfg.schema, copied)) : [];
+    abort.check();
+    await step(slave, "commit", "COMMIT");
+    if (memo) {
+      toCopy.forEach((t, i) => markers.set(t.name, { m: markers.get(t.name)!.m, s: after[i]! }));
+      for (const [t, { m, s }] of markers) memo.markers.set(memoKey(scope, t), `${m}|${s}`);
+    }
+    report.copied = copied;
+    report.sequences = sequences;
+    report.rows = copied.reduce((n, s) => n + s.rows, 0);
+    report.bytes = copied.reduce((n, s) => n + s.bytes, 0);
+    report.ok = true;
+  } catch (err) {
+    report.error = abort.reason() ?? (err instanceof Refused ? err.message : describe(err));
+  } finally {
+    abort.dispose();
+    await Promise.all(sessions.map((s) => (report.ok ? s.close() : rollbackAndClose(s))));
+    report.durationMs = Math.round(performance.now() - t0);
+    if (report.ok) log("replication.done", { copied: report.copied.length, skipped: report.skipped.length, sequences: report.sequences.length, rows: report.rows, bytes: report.bytes, durationMs: report.durationMs });
+    else log("replication.failed", { error: report.error, drift: report.drift, durationMs: report.durationMs });
+  }
+  return report;
+}
+
+async function sequential<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = [];
+  for (const item of items) out.push(await fn(item));
+  return out;
+}
+
+/** A refusal whose message is already the whole story. */
+class Refused extends Error {}
+
+async function copyOne(master: Session, slave: Session, cfg: ResolvedReplicationConfig, t: TableInfo, freeze: boolean) {
+  try {
+    return await copyTable(master, slave, cfg.schema, t, { format: cfg.format, freeze });
+  } catch (err) {
+    // A COPY OUT torn down halfway leaves the master's protocol state unusable: cut it (its
+    // transaction only read). The slave got CopyFail, so it can still roll back cleanly.
+    master.kill();
+    throw new Error(`copying table ${t.name}: ${describe(err)}`);
+  }
+}
+
+async function step(s: Session, what: string, sql: string): Promise<void> {
+  await on(s, what, () => s.client.query(sql));
+}
+
+/** Runs one node's part, and names the node and the step in any error. */
+async function on<T>(s: Session, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new Error(`${s.label}: ${what}: ${describe(err)}`);
+  }
+}
+
+/**
+ * After a failure the open transaction must end without a trace. A clean ROLLBACK when the
+ * connection still answers; otherwise cut it, and the server rolls back by itself.
+ */
+async function rollbackAndClose(s: Session): Promise<void> {
+  if (s.dead) return;
+  const rolledBack = await Promise.race([
+    s.client.query("ROLLBACK").then(
+      () => true,
+      () => false,
+    ),
+    new Promise<boolean>((r) => setTimeout(() => r(false), 2_000).unref()),
+  ]);
+  if (rolledBack) await s.close();
+  else s.kill();
+}
+
+/** The caller's signal and the run's own deadline, as one: on either, `onAbort` cuts the sessions. */
+function abortOn(signal: AbortSignal | undefined, timeoutMs: number, onAbort: () => void) {
+  let why: string | null = null;
+  const fire = (reason: string) => {
+    if (why) return;
+    why = reason;
+    onAbort();
+  };
+  const onSignal = () => fire(`aborted${signal?.reason instanceof Error ? `: ${signal.reason.message}` : typeof signal?.reason === "string" ? `: ${signal.reason}` : ""}`);
+  if (signal?.aborted) onSignal();
+  signal?.addEventListener("abort", onSignal, { once: true });
+  const timer = setTimeout(() => fire(`timed out after ${timeoutMs} ms`), timeoutMs);
+  timer.unref();
+  return {
+    reason: () => why,
+    check() {
+      if (why) throw new Error(why);
+    },
+    dispose() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onSignal);
+    },
+  };
+}

@@ -1,0 +1,106 @@
+import type { TableInfo } from "./catalog.js";
+
+/**
+ * The SQL text of a run, built from catalog names: pure, quoted, and the same on both nodes so
+ * that what is hashed and what is copied line up column for column.
+ */
+
+export type CopyFormat = "binary" | "text";
+
+export function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+export function qualified(schema: string, name: string): string {
+  return `${ident(schema)}.${ident(name)}`;
+}
+
+/** The columns that travel: all but generated ones, which the slave computes itself. By name, on both sides. */
+export function copyColumns(t: TableInfo): string[] {
+  return t.columns.filter((c) => !c.generated).map((c) => c.name);
+}
+
+function columnList(cols: string[]): string {
+  // A table with no column at all still has rows (zero-width ones): COPY without a list handles it.
+  return cols.length ? ` (${cols.map(ident).join(", ")})` : "";
+}
+
+/**
+ * A table's fingerprint, computed server-side in one sequential scan: the row count and the sum
+ * of a 64-bit hash of each row's text. A sum is order-free, so no sort and no giant string (an
+ * md5 over string_agg of 1M rows would sort and build hundreds of MB); sum(int8) accumulates in
+ * 128-bit integers, so it is cheap. Equal tables give equal fingerprints; a changed, added or
+ * removed row changes it except with probability ~2^-64. The row text depends on session
+ * settings (time zone, date style…): `SESSION_SETTINGS` pins them on both nodes.
+ */
+export function fingerprintSql(schema: string, t: TableInfo): string {
+  const cols = copyColumns(t);
+  const row = cols.length ? `ROW(${cols.map((c) => `t.${ident(c)}`).join(", ")})::text` : `''`;
+  return `SELECT count(*)::int8 AS n, coalesce(sum(hashtextextended(${row}, 0)), 0)::text AS h FROM ONLY ${qualified(schema, t.name)} AS t`;
+}
+
+/** Cheaper than a fingerprint when the slave's table is empty: all we need is "does the master have rows". */
+export function anyRowSql(schema: string, table: string): string {
+  return `SELECT EXISTS (SELECT 1 FROM ONLY ${qualified(schema, table)}) AS any`;
+}
+
+export function copyOutSql(schema: string, t: TableInfo, format: CopyFormat): string {
+  return `COPY ${qualified(schema, t.name)}${columnList(copyColumns(t))} TO STDOUT WITH (FORMAT ${format})`;
+}
+
+/**
+ * FREEZE when the table was truncated in this transaction: rows land already frozen and
+ * all-visible, so the next fingerprint scan on the slave does not rewrite every page to set hint
+ * bits. Identity columns need no OVERRIDING clause: COPY FROM always takes the given values.
+ */
+export function copyInSql(schema: string, t: TableInfo, format: CopyFormat, freeze: boolean): string {
+  const opts = [`FORMAT ${format}`, ...(freeze ? ["FREEZE"] : [])].join(", ");
+  return `COPY ${qualified(schema, t.name)}${columnList(copyColumns(t))} FROM STDIN WITH (${opts})`;
+}
+
+/** Pinned on both nodes so that a row's text (hashed by the fingerprint, and text COPY) means the same on each. */
+export const SESSION_SETTINGS: Record<string, string> = {
+  search_path: "pg_catalog",
+  TimeZone: "UTC",
+  DateStyle: "ISO, YMD",
+  IntervalStyle: "postgres",
+  extra_float_digits: "3",
+  bytea_output: "hex",
+  client_encoding: "UTF8",
+};
+
+/** One query reading every listed sequence's state, or null when there is none. */
+export function sequencesSql(schema: string, names: string[]): string | null {
+  if (!names.length) return null;
+  return names
+    .map((n) => `SELECT ${literal(n)}::text AS name, last_value::text AS last_value, is_called FROM ${qualified(schema, n)}`)
+    .join(" UNION ALL ");
+}
+
+export function literal(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+/**
+ * How to empty the tables about to be reloaded. TRUNCATE is instant but PostgreSQL refuses it
+ * while a table outside the TRUNCATE list has a foreign key to it (even with triggers off), so a
+ * table referenced from a table we keep (unchanged, excluded, another schema) is emptied with
+ * DELETE instead — FK triggers do not fire under session_replication_role = replica. Dropping a
+ * table from the TRUNCATE set can disqualify the tables it references in turn: iterate to a
+ * fixed point. Cycles among reloaded tables are fine: they are truncated together.
+ */
+export function planClear(schema: string, copied: string[], referencedBy: Map<string, Set<string>>): { truncate: string[]; delete: string[] } {
+  const truncate = new Set(copied);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const t of [...truncate]) {
+      const refs = referencedBy.get(t) ?? new Set<string>();
+      const outside = [...refs].some((q) => !(q.startsWith(`${schema}.`) && truncate.has(q.slice(schema.length + 1))));
+      if (outside) {
+        truncate.delete(t);
+        changed = true;
+      }
+    }
+  }
+  return { truncate: copied.filter((t) => truncate.has(t)), delete: copied.filter((t) => !truncate.has(t)) };
+}

@@ -1,0 +1,120 @@
+import type { AgentReport } from "../protocol/report.js";
+import type { FailbackConfig } from "./failback/config.js";
+import { reconcile, type ReconcileReport } from "./failback/reconcile.js";
+import type { Keeper } from "./keeper.js";
+import { actionLockPath } from "./keeper.js";
+import { acquireLock, LockBusyError } from "./lock.js";
+import type { Logger } from "./log.js";
+import type { ResolvedReplicationConfig } from "./replication/config.js";
+import { createReplicationMemo } from "./replication/memo.js";
+import { replicate, type ReplicationReport } from "./replication/run.js";
+
+/**
+ * What a standby slave does with its database, in this order:
+ * 1. after a failover, copy the call records it made while active back to the master (once,
+ *    exactly: failback reconciliation) — until that succeeds, nothing else runs;
+ * 2. then pull the master's database (replication), on a schedule.
+ * Only while standby and while the edge says the master is up; never during an action (it
+ * holds the same action lock as failover and failback).
+ */
+export interface StandbySyncOptions {
+  keeper: Keeper;
+  stateDir: string;
+  replication: ResolvedReplicationConfig | null;
+  failback: FailbackConfig | null;
+  /** True when a fresh verdict says the master is up. */
+  masterUp: () => boolean;
+  log: Logger;
+}
+
+export type SyncOutcome = "not-standby" | "master-not-up" | "busy" | "reconcile-failed" | "reconciled" | "replicated" | "replication-failed" | "nothing-to-do";
+
+export class StandbySync {
+  lastReplication: ReplicationReport | null = null;
+  lastReconcile: ReconcileReport | null = null;
+  private running: Promise<SyncOutcome> | null = null;
+  private abort = new AbortController();
+  /** Lets a run skip tables unchanged on both nodes since the last good run without reading them. */
+  private readonly memo = createReplicationMemo();
+
+  constructor(private readonly o: StandbySyncOptions) {}
+
+  /** One pass; concurrent calls share it. */
+  run(): Promise<SyncOutcome> {
+    this.running ??= this.pass().finally(() => (this.running = null));
+    return this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running?.catch(() => {});
+  }
+
+  /** Alerts for the report: a failing copy-back or replication is an alert, not a silent cron mail. */
+  alerts(): string[] {
+    const out: string[] = [];
+    if (this.lastReconcile && !this.lastReconcile.ok) out.push(`failback reconciliation failing: ${this.lastReconcile.error ?? "see the agent's journal"}`);
+    if (this.lastReplication && !this.lastReplication.ok) out.push(`replication failing: ${this.lastReplication.error ?? "see the agent's journal"}`);
+    return out;
+  }
+
+  reportField(): AgentReport["replication"] {
+    const r = this.lastReplication;
+    if (!r) return null;
+    return {
+      at: r.startedAt,
+      ok: r.ok,
+      durationMs: r.durationMs,
+      rows: r.rows,
+      bytes: r.bytes,
+      tablesCopied: r.copied.length,
+      tablesSkipped: r.skipped.length,
+      error: r.error?.slice(0, 2000) ?? null,
+    };
+  }
+
+  private async pass(): Promise<SyncOutcome> {
+    const { keeper, log } = this.o;
+    await keeper.load();
+    if (keeper.role !== "standby") return "not-standby";
+    if (!this.o.masterUp()) return "master-not-up";
+    let lock;
+    try {
+      lock = await acquireLock(actionLockPath(this.o.stateDir), { purpose: "standby-sync", waitMs: 0 });
+    } catch (err) {
+      if (err instanceof LockBusyError) return "busy";
+      throw err;
+    }
+    try {
+      await keeper.load(); // the role may have moved while we took the lock
+      if (keeper.role !== "standby") return "not-standby";
+      if (keeper.reconcilePending && this.o.failback) {
+        const r = await reconcile(this.o.failback, { log: (e, f) => log(e, f), signal: this.abort.signal });
+        this.lastReconcile = r;
+        log(r.ok ? "failback.reconciled" : "failback.reconcile-failed", { ok: r.ok, tables: r.tables, files: r.files, error: r.error, durationMs: r.durationMs }, r.ok ? "info" : "error");
+        if (!r.ok) return "reconcile-failed"; // retried next pass; replication waits for it
+        await keeper.reconciled();
+        if (!this.o.replication) return "reconciled";
+      } else if (keeper.reconcilePending) {
+        // Nothing configured to copy back: the flag only guards replication, so let it go.
+        await keeper.reconciled();
+      }
+      if (!this.o.replication) return "nothing-to-do";
+      const rep = await replicate(this.o.replication, { log: (e, f) => log(e, f), signal: this.abort.signal, memo: this.memo });
+      this.lastReplication = rep;
+      log(rep.ok ? "replication.done" : "replication.failed", {
+        ok: rep.ok,
+        durationMs: rep.durationMs,
+        rows: rep.rows,
+        bytes: rep.bytes,
+        copied: rep.copied.map((t) => t.table),
+        skipped: rep.skipped,
+        error: rep.error,
+        drift: rep.drift,
+      }, rep.ok ? "info" : "error");
+      return rep.ok ? "replicated" : "replication-failed";
+    } finally {
+      await lock.release();
+    }
+  }
+}

@@ -1,0 +1,121 @@
+import type pg from "pg";
+import { ReplicationConfig, resolveReplicationSecrets, type ResolvedReplicationConfig } from "../../../agent/replication/config.js";
+import { connectPostgres, startPostgres, type PostgresServer } from "../../support/postgres.js";
+import { createWazoSchema, EXCLUDED_TABLES, REPLICATED_TABLES, seedWazo, type SeedOptions } from "../../support/wazo-schema.js";
+
+/**
+ * A master and a slave, both real PostgreSQL servers with the Wazo-like schema; the master
+ * seeded and given the read-only role the README asks for, the slave with history of its own
+ * in the excluded tables. Checksums here are computed differently from the module's own
+ * fingerprints (an ordered md5 of every row's text) so that the tests judge it independently.
+ */
+
+export const REPLICA_USER = "xivo_ha_replica";
+export const REPLICA_PASSWORD = "replica-secret-3c1f";
+
+export interface Pair {
+  master: PostgresServer;
+  slave: PostgresServer;
+  /** Superuser clients, for the tests' own checks and changes. */
+  m: pg.Client;
+  s: pg.Client;
+  cfg(overrides?: Partial<ReplicationConfig>): ResolvedReplicationConfig;
+  stop(): Promise<void>;
+}
+
+export async function startPair(seed: SeedOptions = {}): Promise<Pair> {
+  const servers = await Promise.allSettled([startPostgres({ database: "asterisk" }), startPostgres({ database: "asterisk" })]);
+  const [mr, sr] = servers;
+  if (mr.status === "rejected" || sr.status === "rejected") {
+    await Promise.all(servers.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
+    throw mr.status === "rejected" ? mr.reason : (sr as PromiseRejectedResult).reason;
+  }
+  const master = mr.value;
+  const slave = sr.value;
+  const clients: pg.Client[] = [];
+  const stop = async () => {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    await Promise.all([master.stop(), slave.stop()]);
+  };
+  try {
+    const m = await connectPostgres(master);
+    clients.push(m);
+    const s = await connectPostgres(slave);
+    clients.push(s);
+    await createWazoSchema(m);
+    await seedWazo(m, seed);
+    await m.query(`CREATE ROLE ${REPLICA_USER} LOGIN PASSWORD '${REPLICA_PASSWORD}'; GRANT pg_read_all_data TO ${REPLICA_USER}`);
+    await createWazoSchema(s);
+    // The slave's own history: replication must leave it alone.
+    await s.query(`INSERT INTO call_log (date, source_name) SELECT timestamptz '2025-01-01 00:00+00' + i * interval '1 hour', 'slave call ' || i FROM generate_series(1, 25) i;
+                   INSERT INTO cel (eventtype, eventtime, cid_name, cid_num, exten, context, uniqueid, linkedid) VALUES ('CHAN_START', now(), 'slave', '1', 's', 'ctx', 'u', 'l');
+                   INSERT INTO stat_agent (name, number) VALUES ('Agent/slave', '1');
+                   INSERT INTO netiface (ifname, address) VALUES ('eth0', '10.0.0.2');
+                   SELECT nextval('call_log_id_seq') FROM generate_series(1, 40);`);
+    return {
+      master,
+      slave,
+      m,
+      s,
+      cfg(overrides = {}) {
+        const parsed = ReplicationConfig.parse({
+          master: { host: master.host, port: master.port, user: REPLICA_USER, connectTimeoutMs: 5_000 },
+          slave: { host: slave.host, port: slave.port, user: slave.user, password: slave.password, connectTimeoutMs: 5_000 },
+          lockTimeoutMs: 5_000,
+        });
+        return resolveReplicationSecrets({ ...parsed, ...overrides }, { XIVO_HA_REPL_MASTER_PASSWORD: REPLICA_PASSWORD });
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Row count and an md5 over every row's text in a fixed order: equal iff the contents are equal. */
+export async function checksum(c: pg.ClientBase, table: string): Promise<string> {
+  const r = await c.query<{ n: string; h: string | null }>(`SELECT count(*) AS n, md5(string_agg(t::text, E'\\n' ORDER BY t::text)) AS h FROM public.${table} t`);
+  return `${r.rows[0]!.n}:${r.rows[0]!.h ?? "-"}`;
+}
+
+export async function checksums(c: pg.ClientBase, tables: readonly string[]): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const t of tables) out[t] = await checksum(c, t);
+  return out;
+}
+
+export const ALL_TABLES = [...REPLICATED_TABLES, ...EXCLUDED_TABLES] as const;
+
+/**
+ * Where each row physically is and which transaction wrote it, plus the table's storage file:
+ * any rewrite (TRUNCATE, DELETE + COPY, UPDATE) changes this, a run that only reads does not.
+ */
+export async function rowVersions(c: pg.ClientBase, table: string): Promise<string> {
+  const r = await c.query<{ f: string; h: string | null }>(
+    `SELECT pg_relation_filenode('public.${table}')::text AS f, md5(string_agg(ctid::text || '@' || xmin::text, ',' ORDER BY ctid)) AS h FROM public.${table}`,
+  );
+  return `${r.rows[0]!.f}:${r.rows[0]!.h ?? "-"}`;
+}
+
+/** Every sequence of the schema, as `name → last_value/is_called`. */
+export async function sequenceStates(c: pg.ClientBase): Promise<Record<string, string>> {
+  const names = await c.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace ORDER BY relname`);
+  const out: Record<string, string> = {};
+  for (const { relname } of names.rows) {
+    const r = await c.query<{ last_value: string; is_called: boolean }>(`SELECT last_value::text, is_called FROM public."${relname}"`);
+    out[relname] = `${r.rows[0]!.last_value}/${r.rows[0]!.is_called}`;
+  }
+  return out;
+}
+
+/** What the whole slave looks like: contents of every table and every sequence. */
+export async function snapshot(c: pg.ClientBase, tables: readonly string[] = ALL_TABLES): Promise<{ tables: Record<string, string>; sequences: Record<string, string> }> {
+  return { tables: await checksums(c, tables), sequences: await sequenceStates(c) };
+}
+
+export async function allRowVersions(c: pg.ClientBase, tables: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const t of tables) out.push(await rowVersions(c, t));
+  return out;
+}

@@ -1,0 +1,123 @@
+import type pg from "pg";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { FailbackConfig } from "../../agent/failback/config.js";
+import { Keeper } from "../../agent/keeper.js";
+import { ReplicationConfig, resolveReplicationSecrets } from "../../agent/replication/config.js";
+import { StandbySync } from "../../agent/standby-sync.js";
+import { readState, writeState } from "../../agent/state.js";
+import { connectPostgres, startPostgres, type PostgresServer } from "../support/postgres.js";
+import { createWazoSchema, seedWazo } from "../support/wazo-schema.js";
+import { tempDir } from "./helpers.js";
+
+/**
+ * The standby's database pass as the daemon runs it, against two real PostgreSQL servers:
+ * never while active; after a failover, the slave's call records go back to the master first,
+ * and replication waits until that has succeeded.
+ */
+let master: PostgresServer;
+let slave: PostgresServer;
+let m: pg.Client;
+let s: pg.Client;
+let dir: { path: string; remove: () => Promise<void> };
+
+beforeAll(async () => {
+  [master, slave] = await Promise.all([startPostgres({ database: "asterisk" }), startPostgres({ database: "asterisk" })]);
+  [m, s] = await Promise.all([connectPostgres(master), connectPostgres(slave)]);
+  await Promise.all([createWazoSchema(m), createWazoSchema(s)]);
+  await seedWazo(m, { scale: 1, blobBytes: 1024 });
+}, 120_000);
+afterAll(async () => {
+  await Promise.allSettled([m?.end(), s?.end()]);
+  await Promise.allSettled([master?.stop(), slave?.stop()]);
+});
+beforeEach(async () => (dir = await tempDir()));
+afterEach(async () => dir.remove());
+
+const endpoint = (p: PostgresServer) => ({ host: p.host, port: p.port, database: "asterisk", user: p.user, password: p.password });
+const replication = () => resolveReplicationSecrets(ReplicationConfig.parse({ master: endpoint(master), slave: endpoint(slave) }), {});
+const failback = (tables?: unknown[]) =>
+  FailbackConfig.parse({
+    master: endpoint(master),
+    slave: endpoint(slave),
+    tables: tables ?? [
+      { name: "call_log", key: null, idColumn: "id" },
+      { name: "call_log_participant", key: ["uuid"], references: [{ column: "call_log_id", table: "call_log" }] },
+      { name: "queue_log", key: null, idColumn: "id" },
+    ],
+  });
+
+function sync(opts: { failback?: FailbackConfig | null; replication?: boolean } = {}) {
+  const keeper = new Keeper({
+    config: { mode: "auto", requireLanConfirmation: true, failbackHoldDownMs: 1, noVerdictAlertMs: 1, stateDir: dir.path, lockWaitMs: 0, services: { start: [], stop: [], status: [], retry: { retries: 0, backoffMs: 1, maxBackoffMs: 1 } }, enforceEveryMs: 0 },
+    verdicts: { freshness: () => "fresh", latest: () => null },
+    lan: () => null,
+  });
+  return new StandbySync({
+    keeper,
+    stateDir: dir.path,
+    replication: opts.replication === false ? null : replication(),
+    failback: opts.failback === undefined ? failback() : opts.failback,
+    masterUp: () => true,
+    log: () => {},
+  });
+}
+
+const count = async (c: pg.Client, table: string) => Number((await c.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+const role = (r: "standby" | "active", reconcilePending = false) =>
+  writeState(dir.path, { v: 1, role: r, since: 1, lastAction: null, lastSeq: null, reconcilePending });
+
+describe("standby database pass", () => {
+  it("never replicates onto an active slave; does on a standby one", async () => {
+    const before = await count(s, "userfeatures");
+    await role("active");
+    expect(await sync().run()).toBe("not-standby");
+    expect(await count(s, "userfeatures")).toBe(before);
+    await role("standby");
+    const pass = sync();
+    expect(await pass.run()).toBe("replicated");
+    expect(pass.lastReplication?.ok).toBe(true);
+    expect(await count(s, "userfeatures")).toBe(await count(m, "userfeatures"));
+    expect(pass.reportField()).toMatchObject({ ok: true, error: null });
+  });
+
+  it("after a failover: the slave's call records reach the master exactly once, then replication resumes", async () => {
+    // What the slave's Asterisk wrote while it was active (ids collide with the master's own).
+    await s.query(`INSERT INTO call_log (date, source_exten, destination_exten) SELECT now(), '10' || g, '20' || g FROM generate_series(1, 25) g`);
+    await s.query(`INSERT INTO queue_log (time, callid, event) SELECT now(), 'slave-' || g, 'ENTERQUEUE' FROM generate_series(1, 5) g`);
+    const masterCalls = await count(m, "call_log");
+    await role("standby", true);
+    const pass = sync();
+    expect(await pass.run()).toBe("replicated");
+    expect(pass.lastReconcile).toMatchObject({ ok: true });
+    expect(await count(m, "call_log")).toBe(masterCalls + 25);
+    expect(await count(m, "queue_log WHERE callid LIKE 'slave-%'")).toBe(5);
+    const st = await readState(dir.path);
+    expect(st.ok && st.state.reconcilePending).toBe(false);
+    // Nothing is copied twice, even when asked again.
+    await role("standby", true);
+    expect(await sync().run()).toBe("replicated");
+    expect(await count(m, "call_log")).toBe(masterCalls + 25);
+  });
+
+  it("a failing copy-back blocks replication, stays pending and raises an alert", async () => {
+    await role("standby", true);
+    await m.query(`UPDATE userfeatures SET firstname = 'changed-on-master' WHERE id = 1`);
+    const pass = sync({ failback: failback([{ name: "no_such_table", key: null, idColumn: "id" }]) });
+    expect(await pass.run()).toBe("reconcile-failed");
+    expect(pass.lastReplication).toBeNull();
+    expect(pass.alerts()).toEqual([expect.stringMatching(/^failback reconciliation failing: /)]);
+    expect((await s.query(`SELECT firstname FROM userfeatures WHERE id = 1`)).rows[0]?.firstname).not.toBe("changed-on-master");
+    const st = await readState(dir.path);
+    expect(st.ok && st.state.reconcilePending).toBe(true);
+  });
+
+  it("a failing replication is an alert naming why", async () => {
+    await role("standby");
+    const broken = resolveReplicationSecrets(ReplicationConfig.parse({ master: { ...endpoint(master), port: 9 }, slave: endpoint(slave) }), {});
+    const keeperless = sync({ failback: null });
+    (keeperless as unknown as { o: { replication: unknown } }).o.replication = broken;
+    expect(await keeperless.run()).toBe("replication-failed");
+    expect(keeperless.alerts()[0]).toMatch(/^replication failing: /);
+    expect(keeperless.reportField()).toMatchObject({ ok: false, error: expect.any(String) });
+  });
+});
