@@ -160,6 +160,8 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
   let firstSync = true;
   source.on("verdict", () => {
     metrics.accepted.inc({ channel: source.latest()?.channel ?? "poll" });
+    // Databases sync only while the master is up: a copy in flight is dropped, not finished.
+    if (source.latest()?.verdict.state !== "up") sync.cancel();
     kick();
     // The first fresh "up" after start: sync now rather than one whole schedule later.
     if (firstSync && (cfg.replication || cfg.failback) && source.latest()?.verdict.state === "up") {

@@ -50,6 +50,16 @@ export class StandbySync {
     await this.running?.catch(() => {});
   }
 
+  /**
+   * Abandons the pass in flight (its transaction rolls back, the slave stays as it was): the
+   * verdict no longer says "up", and a failover must not wait behind a long copy.
+   */
+  cancel(): void {
+    if (!this.running) return;
+    this.abort.abort();
+    this.abort = new AbortController();
+  }
+
   /** Alerts for the report: a failing copy-back or replication is an alert, not a silent cron mail. */
   alerts(): string[] {
     const out: string[] = [];
@@ -75,6 +85,7 @@ export class StandbySync {
 
   private async pass(): Promise<SyncOutcome> {
     const { keeper, log } = this.o;
+    const signal = this.abort.signal; // this pass's: cancel() replaces the controller for the next
     await keeper.load();
     if (keeper.role !== "standby") return "not-standby";
     if (!this.o.masterUp()) return "master-not-up";
@@ -89,7 +100,7 @@ export class StandbySync {
       await keeper.load(); // the role may have moved while we took the lock
       if (keeper.role !== "standby") return "not-standby";
       if (keeper.reconcilePending && this.o.failback) {
-        const r = await reconcile(this.o.failback, { log: (e, f) => log(e, f), signal: this.abort.signal });
+        const r = await reconcile(this.o.failback, { log: (e, f) => log(e, f), signal });
         this.lastReconcile = r;
         log(r.ok ? "failback.reconciled" : "failback.reconcile-failed", { ok: r.ok, tables: r.tables, files: r.files, error: r.error, durationMs: r.durationMs }, r.ok ? "info" : "error");
         if (!r.ok) return "reconcile-failed"; // retried next pass; replication waits for it
@@ -100,7 +111,7 @@ export class StandbySync {
         await keeper.reconciled();
       }
       if (!this.o.replication) return "nothing-to-do";
-      const rep = await replicate(this.o.replication, { log: (e, f) => log(e, f), signal: this.abort.signal, memo: this.memo });
+      const rep = await replicate(this.o.replication, { log: (e, f) => log(e, f), signal, memo: this.memo });
       this.lastReplication = rep;
       log(rep.ok ? "replication.done" : "replication.failed", {
         ok: rep.ok,

@@ -111,6 +111,18 @@ describe("standby database pass", () => {
     expect(st.ok && st.state.reconcilePending).toBe(true);
   });
 
+  it("a pass cancelled in flight (the verdict left 'up') applies nothing; the next one does", async () => {
+    await role("standby");
+    await m.query(`UPDATE userfeatures SET firstname = 'before-cancel' WHERE id = 2`);
+    const pass = sync({ failback: null });
+    const run = pass.run();
+    pass.cancel();
+    expect(await run).toBe("replication-failed");
+    expect((await s.query(`SELECT firstname FROM userfeatures WHERE id = 2`)).rows[0]?.firstname).not.toBe("before-cancel");
+    expect(await pass.run()).toBe("replicated");
+    expect((await s.query(`SELECT firstname FROM userfeatures WHERE id = 2`)).rows[0]?.firstname).toBe("before-cancel");
+  });
+
   it("a failing replication is an alert naming why", async () => {
     await role("standby");
     const broken = resolveReplicationSecrets(ReplicationConfig.parse({ master: { ...endpoint(master), port: 9 }, slave: endpoint(slave) }), {});
