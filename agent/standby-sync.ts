@@ -83,6 +83,18 @@ export class StandbySync {
     };
   }
 
+  /**
+   * The modules' own progress events go to the journal, under `reconcile.*` (not `failback.*`,
+   * which is the keeper's transition) and `replication.*`; their final done/failed lines are
+   * replaced by this class's, which carry the whole report.
+   */
+  private inner(prefix: "reconcile" | "replication") {
+    return (event: string, fields: Record<string, unknown>) => {
+      const name = `${prefix}.${event.slice(event.indexOf(".") + 1)}`;
+      if (!/\.(done|failed)$/.test(name)) this.o.log(name, fields);
+    };
+  }
+
   private async pass(): Promise<SyncOutcome> {
     const { keeper, log } = this.o;
     const signal = this.abort.signal; // this pass's: cancel() replaces the controller for the next
@@ -100,9 +112,9 @@ export class StandbySync {
       await keeper.load(); // the role may have moved while we took the lock
       if (keeper.role !== "standby") return "not-standby";
       if (keeper.reconcilePending && this.o.failback) {
-        const r = await reconcile(this.o.failback, { log: (e, f) => log(e, f), signal });
+        const r = await reconcile(this.o.failback, { log: this.inner("reconcile"), signal });
         this.lastReconcile = r;
-        log(r.ok ? "failback.reconciled" : "failback.reconcile-failed", { ok: r.ok, tables: r.tables, files: r.files, error: r.error, durationMs: r.durationMs }, r.ok ? "info" : "error");
+        log(r.ok ? "reconcile.done" : "reconcile.failed", { ok: r.ok, tables: r.tables, files: r.files, error: r.error, durationMs: r.durationMs }, r.ok ? "info" : "error");
         if (!r.ok) return "reconcile-failed"; // retried next pass; replication waits for it
         await keeper.reconciled();
         if (!this.o.replication) return "reconciled";
@@ -111,7 +123,7 @@ export class StandbySync {
         await keeper.reconciled();
       }
       if (!this.o.replication) return "nothing-to-do";
-      const rep = await replicate(this.o.replication, { log: (e, f) => log(e, f), signal, memo: this.memo });
+      const rep = await replicate(this.o.replication, { log: this.inner("replication"), signal, memo: this.memo });
       this.lastReplication = rep;
       log(rep.ok ? "replication.done" : "replication.failed", {
         ok: rep.ok,

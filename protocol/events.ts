@@ -1,11 +1,33 @@
 import { z } from "zod";
 
+/**
+ * The events a notification channel can subscribe to. Each is also a history entry, with its
+ * reason. `*.down`/`*.failing`/`*.lost` have a matching recovery so a channel never hears only half.
+ */
+export const NOTIFY_EVENT_TYPES = [
+  "master.down",
+  "master.degraded",
+  "master.up",
+  "failover.done",
+  "failback.done",
+  "agent.lost",
+  "agent.back",
+  "replication.failing",
+  "replication.recovered",
+  "wan.unreachable",
+  "wan.recovered",
+  "lan.failing",
+  "lan.recovered",
+] as const;
+export const NotifyEventType = z.enum(NOTIFY_EVENT_TYPES);
+export type NotifyEventType = z.infer<typeof NotifyEventType>;
+
 /** One entry of a cluster's history, as served by GET /v1/clusters/:id/events. */
 export const HistoryEvent = z.object({
   id: z.number().int().positive(),
   /** Worker clock, epoch ms. */
   at: z.number().int(),
-  type: z.enum(["verdict.changed", "cluster.configured", "agent.changed"]),
+  type: z.enum(["verdict.changed", "cluster.configured", "agent.changed", "channel.disabled", ...NOTIFY_EVENT_TYPES]),
   reason: z.string(),
   data: z.record(z.string(), z.unknown()),
 });

@@ -3,25 +3,36 @@ import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { importSigner } from "../protocol/signing.js";
+import { runDemo } from "./demo.js";
 import { startEdge } from "./edge.js";
 import { localSecrets } from "./local-secrets.js";
 
 /**
- * `npm start`: the edge monitor on this machine, under `wrangler dev` (workerd, local Durable
- * Object storage in .wrangler/state, no Cloudflare account). Secrets come from .dev.vars,
- * generated on first run.
+ * `npm start`: the whole HA pair on this machine (scripts/demo.ts). With --edge-only, just the
+ * edge monitor under `wrangler dev` (workerd, local Durable Object storage in .wrangler/state,
+ * no Cloudflare account), secrets from .dev.vars, generated on first run.
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
+const USAGE = `Usage: npm start [-- --scenario master-crash] [--port N] [--edge-only]
+  (default)                 the whole HA pair on loopback, interactive: [k] crash the master, [r] restore, [q] quit
+  --scenario master-crash   the same, scripted: crash the master, fail over, restore, fail back, exit
+  --edge-only               only the edge monitor (worker), with persistent local storage
+  --port N                  the worker's port (default 8787)`;
+
 const Args = z.object({
   port: z.coerce.number().int().min(1).max(65535).default(8787),
+  scenario: z.enum(["interactive", "master-crash"]).default("interactive"),
+  "edge-only": z.boolean().default(false),
   help: z.boolean().default(false),
 });
 
 function parse() {
   let raw;
   try {
-    raw = parseArgs({ options: { port: { type: "string" }, help: { type: "boolean", short: "h" } } }).values;
+    raw = parseArgs({
+      options: { port: { type: "string" }, scenario: { type: "string" }, "edge-only": { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    }).values;
   } catch (err) {
     fail((err as Error).message);
   }
@@ -31,14 +42,22 @@ function parse() {
 }
 
 function fail(message: string): never {
-  console.error(`npm start: ${message}\nUsage: npm start [-- --port 8787]`);
+  console.error(`npm start: ${message}\n${USAGE}`);
   process.exit(2);
 }
 
 const args = parse();
 if (args.help) {
-  console.log("Usage: npm start [-- --port N]\nRuns the xivo-ha edge monitor locally on 127.0.0.1 (default port 8787).");
+  console.log(USAGE);
   process.exit(0);
+}
+if (!args["edge-only"]) {
+  try {
+    process.exit(await runDemo({ scenario: args.scenario, port: args.port }));
+  } catch (err) {
+    console.error(`npm start: ${(err as Error).message}`);
+    process.exit(1);
+  }
 }
 
 const varsFile = path.join(ROOT, ".dev.vars");

@@ -9,11 +9,17 @@ import type { Env, Outcome } from "./env.js";
 import { bearer, callerOf, isAdmin } from "./http/auth.js";
 import { apiError, describeZodError } from "./http/errors.js";
 import { registryOf } from "./registry.js";
+import { mountStatus } from "./status/routes.js";
 
 type App = { Bindings: Env; Variables: { clusterId: string; token: string } };
 type Ctx = Context<App>;
 
 const MAX_BODY = 64 * 1024;
+
+const DeliveriesQuery = z.strictObject({
+  status: z.enum(["pending", "failed", "delivered"]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
 
 const EventsQuery = z.object({
   since: z.coerce.number().int().min(0).default(0),
@@ -92,7 +98,8 @@ export function buildApp() {
   app.put("/v1/clusters/:id", adminOnly, async (c) => {
     const body = await jsonBody(c, ClusterConfigInput);
     if (body instanceof Response) return body;
-    const outcome = await stub(c).configure(c.get("clusterId"), body);
+    // The origin goes along so notifications can link to this worker's status page.
+    const outcome = await stub(c).configure(c.get("clusterId"), body, new URL(c.req.url).origin);
     return reply(c, outcome.ok ? { ok: true, value: outcome.value.cluster } : outcome, outcome.ok && outcome.value.created ? 201 : 200);
   });
 
@@ -139,6 +146,21 @@ export function buildApp() {
     const caller = await callerOf(c.get("token"), c.env.ADMIN_TOKEN);
     return reply(c, await stub(c).events(caller, query.data.since, query.data.limit));
   });
+
+  /** The notification outbox (worker/notify/): what was sent, what waits, what failed and why. */
+  app.get("/v1/clusters/:id/deliveries", adminOnly, async (c) => {
+    const query = DeliveriesQuery.safeParse(c.req.query());
+    if (!query.success) {
+      const { message, field } = describeZodError(query.error);
+      return apiError(c, 400, "invalid_query", message, field);
+    }
+    const page = await stub(c).deliveries(query.data.status, query.data.limit);
+    return page ? c.json(page) : apiError(c, 404, "unknown_cluster", "no such cluster");
+  });
+
+  // Status page, badge, uptime API and /openapi.json (worker/status/); last, so the
+  // /v1/clusters/* middleware above applies to the uptime route.
+  mountStatus(app);
 
   return app;
 }

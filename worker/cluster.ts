@@ -11,6 +11,12 @@ import { done, fail, type Env, type Outcome } from "./env.js";
 import { bearer } from "./http/auth.js";
 import { registryOf } from "./registry.js";
 import { runRound } from "./round.js";
+import { publicConfig, type PublicConfig } from "./notify/channels.js";
+import { fromReport, fromVerdictChange, type NotifyEvent } from "./notify/events.js";
+import { Notifier } from "./notify/notifier.js";
+import type { ChannelStatus, DeliverOptions, DeliveryStatus, DeliveryView, PassResult } from "./notify/outbox.js";
+import { createStatusTables, gapThresholdMs, maintainStatus, readHistory, readHourly, readLatency, recordRound, type History } from "./status/store.js";
+import type { StatusData } from "./status/data.js";
 
 /** The history keeps this many events; older ones are dropped (issue: retention comes later). */
 const MAX_EVENTS = 10_000;
@@ -40,7 +46,7 @@ export type Caller = { admin: true } | { agentToken: string };
 
 export interface ClusterView {
   id: string;
-  config: ClusterConfig;
+  config: PublicConfig<ClusterConfig>;
   agentTokenSet: true;
   createdAt: number;
   updatedAt: number;
@@ -56,10 +62,12 @@ export interface ClusterView {
 export class ClusterMonitor extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private signer: Promise<Signer> | null = null;
+  private readonly notifier: Notifier;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.notifier = new Notifier(this.sql, (channel, at, reason) => this.record("channel.disabled", at, reason, { channel }));
     this.createTables();
   }
 
@@ -70,6 +78,8 @@ export class ClusterMonitor extends DurableObject<Env> {
         id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, type TEXT NOT NULL,
         reason TEXT NOT NULL, data TEXT NOT NULL);
     `);
+    createStatusTables(this.sql); // rounds, hourly aggregates, gaps (worker/status/store.ts)
+    this.notifier.createTables(); // outbox, channel state (worker/notify/)
   }
 
   // ---- storage -------------------------------------------------------------------------------
@@ -88,6 +98,13 @@ export class ClusterMonitor extends DurableObject<Env> {
     this.sql.exec("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", MAX_EVENTS);
   }
 
+  /** A notification event: in the history like any other, and queued for every channel that wants it. */
+  private emit(cluster: ClusterRecord, at: number, event: NotifyEvent): void {
+    this.record(event.type, at, event.reason, event.data);
+    const { id } = this.sql.exec<{ id: number }>("SELECT MAX(id) AS id FROM events").one();
+    this.notifier.queue(cluster.id, { ...event, id, at }, cluster.config.notifications ?? []);
+  }
+
   private async authorize(caller: Caller): Promise<Outcome<ClusterRecord>> {
     const cluster = this.get<ClusterRecord>("cluster");
     if (!cluster) return fail(404, "unknown_cluster", "no such cluster");
@@ -100,7 +117,7 @@ export class ClusterMonitor extends DurableObject<Env> {
 
   // ---- admin ---------------------------------------------------------------------------------
 
-  async configure(id: string, input: ClusterConfigInput): Promise<Outcome<{ created: boolean; cluster: ClusterView }>> {
+  async configure(id: string, input: ClusterConfigInput, origin?: string): Promise<Outcome<{ created: boolean; cluster: ClusterView }>> {
     const now = Date.now();
     const existing = this.get<ClusterRecord>("cluster");
     const { agentToken, ...config } = input;
@@ -128,7 +145,11 @@ export class ClusterMonitor extends DurableObject<Env> {
     // old, longer one: the next round comes no later than one new interval from now.
     const alarm = await this.ctx.storage.getAlarm();
     const due = existing ? now + config.intervalSec * 1000 : now;
-    if (alarm === null || alarm > due) await this.ctx.storage.setAlarm(alarm === null ? now : due);
+    if (alarm === null || alarm > due) {
+      await this.ctx.storage.setAlarm(alarm === null ? now : due);
+      this.notifier.roundAt = null; // the armed alarm is the round's own again
+    } else if ((this.notifier.roundAt ?? 0) > due) this.notifier.roundAt = due;
+    if (origin) this.notifier.setOrigin(origin); // for the status page link in notifications
     return done({ created: !existing, cluster: this.view()! });
   }
 
@@ -143,7 +164,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     const { tracker, seq, lastRound } = monitor;
     return {
       id: cluster.id,
-      config: cluster.config,
+      config: publicConfig(cluster.config), // never the webhook secrets
       agentTokenSet: true,
       createdAt: cluster.createdAt,
       updatedAt: cluster.updatedAt,
@@ -206,8 +227,13 @@ export class ClusterMonitor extends DurableObject<Env> {
     if (!auth.ok) return auth;
     const receivedAt = Date.now();
     const previous = this.get<ReportRecord>("report")?.report;
+    const previousAt = this.get<ReportRecord>("report")?.receivedAt ?? null;
     this.ctx.storage.transactionSync(() => {
       this.put("report", { report, receivedAt } satisfies ReportRecord);
+      // Notification events first (agent back, failover done, alerts…), then the raw change.
+      const back = this.notifier.agentReported(receivedAt, previousAt);
+      if (back) this.emit(auth.value, receivedAt, back);
+      for (const event of fromReport(previous ?? null, report)) this.emit(auth.value, receivedAt, event);
       // The history records what changed, not every heartbeat.
       const changed =
         !previous ||
@@ -226,6 +252,7 @@ export class ClusterMonitor extends DurableObject<Env> {
         });
       }
     });
+    await this.notifySoon();
     return done({ receivedAt });
   }
 
@@ -310,13 +337,64 @@ export class ClusterMonitor extends DurableObject<Env> {
     const cluster = this.get<ClusterRecord>("cluster");
     if (!cluster) return; // deleted while the alarm was pending
     const started = Date.now();
+    // An alarm pulled early for a notification delivery leaves the probe round to its own time.
+    const early = this.notifier.roundAt;
+    const roundDue = early === null || early <= started;
     try {
-      await this.round(cluster);
+      if (roundDue) await this.round(cluster);
     } finally {
       // Always re-arm, even if the round failed, and never sooner than half a second from now.
       const current = this.get<ClusterRecord>("cluster");
-      if (current) await this.ctx.storage.setAlarm(Math.max(started + current.config.intervalSec * 1000, Date.now() + 500));
+      if (current) {
+        await this.notifyTick().catch((err: unknown) => console.error(`notifications: ${(err as Error).message}`));
+        await this.armLoop(roundDue ? Math.max(started + current.config.intervalSec * 1000, Date.now() + 500) : early);
+      }
     }
+  }
+
+  // ---- notifications (worker/notify/) ------------------------------------------------------------
+
+  /**
+   * The alarm's notification work: the agent's dead man's switch (so checked every round and
+   * every delivery wake-up), then one delivery pass. `now` and `opts` are injectable for tests.
+   */
+  async notifyTick(now = Date.now(), opts?: DeliverOptions): Promise<PassResult | null> {
+    const cluster = this.get<ClusterRecord>("cluster");
+    if (!cluster) return null;
+    const lastReportAt = this.get<ReportRecord>("report")?.receivedAt ?? null;
+    this.ctx.storage.transactionSync(() => {
+      const lost = this.notifier.checkAgent(now, lastReportAt, cluster.config.agentLostAfterSec ?? 60);
+      if (lost) this.emit(cluster, now, lost);
+    });
+    return this.notifier.outbox.deliver(cluster.id, cluster.config.notifications ?? [], now, opts);
+  }
+
+  /** One alarm serves both loops: the earliest of the next round and the next due delivery. */
+  private async armLoop(roundAt: number): Promise<void> {
+    const due = this.notifier.outbox.nextDue();
+    if (due !== null && due < roundAt) {
+      this.notifier.roundAt = roundAt;
+      await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 100));
+    } else {
+      this.notifier.roundAt = null;
+      await this.ctx.storage.setAlarm(roundAt);
+    }
+  }
+
+  /** Right after an event: pull the alarm in so the delivery goes out now, not at the next round. */
+  private async notifySoon(): Promise<void> {
+    const roundAt = this.notifier.roundAt ?? (await this.ctx.storage.getAlarm());
+    if (roundAt === null) return; // no alarm armed: the alarm is running, and delivers before re-arming
+    await this.armLoop(roundAt);
+  }
+
+  deliveries(status: DeliveryStatus | undefined, limit: number): { deliveries: DeliveryView[]; channels: ChannelStatus[] } | null {
+    const cluster = this.get<ClusterRecord>("cluster");
+    if (!cluster) return null;
+    return {
+      deliveries: this.notifier.outbox.list(status, limit),
+      channels: this.notifier.outbox.channelStatus(cluster.config.notifications ?? []),
+    };
   }
 
   /** One round: every probe concurrently, classify, apply hysteresis, store, record changes. */
@@ -333,8 +411,50 @@ export class ClusterMonitor extends DurableObject<Env> {
     });
     this.ctx.storage.transactionSync(() => {
       this.put("monitor", { ...monitor, tracker, seq: monitor.seq + 1, lastRound } satisfies MonitorRecord);
+      recordRound(this.sql, lastRound, monitor.lastRound?.at ?? null, config.intervalSec);
       if (change) this.record("verdict.changed", at, change.reason, { from: change.from, to: change.to, seq: monitor.seq + 1 });
+      const event = change && fromVerdictChange(change);
+      if (event) this.emit(cluster, at, event);
     });
+    // Once per completed hour: roll up into `hourly`, prune past retention (cheap otherwise).
+    maintainStatus(this.sql, at, config.maintenance ?? []);
     await this.broadcast(cluster.id);
+  }
+
+  // ---- status page and uptime (worker/status/) -------------------------------------------------
+
+  /** Uptime input over [from, to) for an admin or this cluster's agent; the worker does the sums. */
+  async uptimeHistory(caller: Caller, from: number, to: number): Promise<Outcome<History & { maintenance: { from: number; to: number }[] }>> {
+    const auth = await this.authorize(caller);
+    if (!auth.ok) return auth;
+    return done({ ...readHistory(this.sql, from, to, this.ongoingGap(Date.now())), maintenance: auth.value.config.maintenance ?? [] });
+  }
+
+  /** Everything the status page shows; null for an unknown cluster. Access is checked by the worker. */
+  statusData(now: number, from: number): StatusData | null {
+    const cluster = this.get<ClusterRecord>("cluster");
+    const monitor = this.get<MonitorRecord>("monitor");
+    if (!cluster || !monitor) return null;
+    const report = this.get<ReportRecord>("report");
+    return {
+      id: cluster.id,
+      public: cluster.config.public === true,
+      createdAt: cluster.createdAt,
+      intervalSec: cluster.config.intervalSec,
+      verdict: { state: monitor.tracker.state, since: monitor.tracker.since, reason: monitor.tracker.reason, lastRoundAt: monitor.lastRound?.at ?? null },
+      agent: report ? { role: report.report.role, mode: report.report.mode, receivedAt: report.receivedAt, lastAction: report.report.lastAction } : null,
+      maintenance: cluster.config.maintenance ?? [],
+      history: readHistory(this.sql, from, now, this.ongoingGap(now)),
+      latency: readLatency(this.sql, now - 24 * 3_600_000, now, 96),
+      hourly: readHourly(this.sql, from),
+    };
+  }
+
+  /** The probe loop's current silence, if the last round is older than the gap threshold. */
+  private ongoingGap(now: number): { from: number; to: number } | null {
+    const cluster = this.get<ClusterRecord>("cluster");
+    const last = this.get<MonitorRecord>("monitor")?.lastRound?.at;
+    if (!cluster || last === undefined) return null;
+    return now - last > gapThresholdMs(cluster.config.intervalSec) ? { from: last, to: now } : null;
   }
 }

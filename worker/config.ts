@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AcceptCodes, Host, Port, probeBase } from "../protocol/probe-fields.js";
+import { Channels } from "./notify/channels.js";
 
 /**
  * A cluster's monitoring config, as PUT by the admin. Validated up front so that a probe loop
@@ -68,6 +69,24 @@ const ConfigFields = {
   rise: z.number().int().min(1).max(100).default(2),
   /** Seconds after the cluster is created during which the verdict stays `unknown`. */
   graceSec: z.number().int().min(0).max(3600).default(0),
+  /** Whether GET /status/:id and /badge/:id.svg answer without the admin token. */
+  public: z.boolean().default(false),
+  /**
+   * Planned maintenance windows (epoch ms, [from, to)): excluded from uptime figures, like
+   * unknown time, so planned work is never counted as an outage.
+   */
+  maintenance: z
+    .array(
+      z
+        .strictObject({ from: z.number().int().min(0), to: z.number().int().min(0), reason: z.string().max(200).optional() })
+        .refine((w) => w.from < w.to, { message: "from must be before to", path: ["to"] }),
+    )
+    .max(50)
+    .default([]),
+  /** Slack / webhook channels told about failovers and alerts (worker/notify/channels.ts). */
+  notifications: Channels.default([]),
+  /** No agent report for this long → "agent lost" (a dead man's switch checked by the alarm). */
+  agentLostAfterSec: z.number().int().min(10).max(86_400).default(60),
 };
 
 /** The body of PUT /v1/clusters/:id. `agentToken` is required when the cluster is created. */

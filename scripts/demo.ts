@@ -1,0 +1,284 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+import { fileURLToPath } from "node:url";
+import { LanProbe } from "../agent/lan/config.js";
+import { runLanProbe } from "../agent/lan/probe.js";
+import { generateSigningKey } from "../protocol/signing.js";
+import { startEdge, type Edge } from "./edge.js";
+import { connectPostgres, startPostgres, type PostgresServer } from "../test/support/postgres.js";
+import { createWazoSchema, seedWazo } from "../test/support/wazo-schema.js";
+import { createTarget, type Target } from "../test/support/target-client.js";
+import { startTargetControl, type TargetControl } from "../test/support/targets.js";
+import { freePort } from "./edge.js";
+
+/**
+ * The whole HA pair on this machine, on loopback, with nothing to install and no account:
+ * a master stand-in (HTTP and SIP over TCP and UDP, a PostgreSQL with a Wazo-like schema), a
+ * slave PostgreSQL, the worker under wrangler dev, and the agent as its own process starting
+ * and stopping a real stand-in for the slave's Asterisk. It prints one timeline of what the
+ * edge decides, what the agent does and what its database passes copy.
+ */
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const AGENT_BIN = path.join(ROOT, "bin", "xivo-ha-agent.mjs");
+const TELEPHONY = path.join(ROOT, "scripts", "demo", "telephony.mjs");
+const CLUSTER = "demo";
+const AGENT_TOKEN = `demo-agent-${crypto.randomUUID()}`;
+
+export interface DemoOptions {
+  scenario: "interactive" | "master-crash";
+  port?: number;
+  out?: (line: string) => void;
+}
+
+const stamp = () => new Date().toISOString().slice(11, 23);
+
+export async function runDemo(opts: DemoOptions): Promise<number> {
+  const out = opts.out ?? ((l: string) => process.stdout.write(l + "\n"));
+  const say = (who: string, what: string) => out(`${stamp()}  ${who.padEnd(8)} ${what}`);
+  const stops: (() => Promise<unknown>)[] = [];
+  const work = await mkdtemp(path.join(tmpdir(), "xivo-ha-demo-"));
+  stops.push(() => rm(work, { recursive: true, force: true }));
+  let agent: ChildProcess | null = null;
+  let stopping = false;
+
+  const stopAll = async () => {
+    if (stopping) return;
+    stopping = true;
+    if (agent && agent.exitCode === null) {
+      const gone = new Promise((r) => agent!.once("exit", r));
+      agent.kill("SIGTERM");
+      await gone;
+    }
+    // The stand-in Asterisk is detached: stop it like the agent would.
+    await run(process.execPath, [TELEPHONY, "stop", work]).catch(() => {});
+    for (const s of stops.reverse()) await s().catch(() => {});
+  };
+
+  try {
+    say("demo", "starting the master stand-in, two PostgreSQL servers and the worker…");
+    const control: TargetControl = await startTargetControl();
+    stops.push(() => control.close());
+    const [web, sip, sipUdp] = await Promise.all([
+      createTarget(control.port, "http"),
+      createTarget(control.port, "sip-tcp"),
+      createTarget(control.port, "sip-udp"),
+    ]);
+    const master: Target[] = [web, sip, sipUdp];
+
+    const [masterDb, slaveDb] = await Promise.all([startPostgres({ database: "asterisk" }), startPostgres({ database: "asterisk" })]);
+    stops.push(() => masterDb.stop(), () => slaveDb.stop());
+    await prepareDatabases(masterDb, slaveDb);
+
+    const key = await generateSigningKey();
+    const admin = `demo-admin-${crypto.randomUUID()}`;
+    const edge: Edge = await startEdge({ vars: { ADMIN_TOKEN: admin, SIGNING_KEY: key.private }, port: opts.port, persistTo: path.join(work, "edge") });
+    stops.push(() => edge.stop());
+    const put = await fetch(`${edge.url}/v1/clusters/${CLUSTER}`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        master: { host: "127.0.0.1" },
+        probes: [
+          { kind: "http", name: "web", scheme: "http", port: web.port, timeoutMs: 1000 },
+          { kind: "sip", name: "sip", transport: "tcp", port: sip.port, timeoutMs: 1000 },
+        ],
+        intervalSec: 2,
+        fall: 3,
+        rise: 2,
+        agentToken: AGENT_TOKEN,
+      }),
+    });
+    if (!put.ok) throw new Error(`configuring the demo cluster: HTTP ${put.status} ${await put.text()}`);
+
+    const slaveSip = await freePort();
+    const endpoint = (p: PostgresServer) => ({ host: p.host, port: p.port, database: "asterisk", user: p.user, password: p.password });
+    const svc = (verb: string) => ({ argv: [process.execPath, TELEPHONY, verb, work, String(slaveSip)], timeoutMs: 10_000 });
+    const config = {
+      clusterId: CLUSTER,
+      worker: { url: edge.url, token: AGENT_TOKEN, publicKeys: [key.public], pollIntervalMs: 2000, maxVerdictAgeMs: 10_000 },
+      master: { host: "127.0.0.1" },
+      failbackHoldDownMs: 8000,
+      stateDir: path.join(work, "agent"),
+      services: { start: [svc("start")], stop: [svc("stop")], status: [svc("status")] },
+      lan: {
+        probes: [
+          { kind: "sip", name: "sip-udp", transport: "udp", port: sipUdp.port, timeoutMs: 1000 },
+          { kind: "sip", name: "sip-tcp", transport: "tcp", port: sip.port, timeoutMs: 1000, critical: false },
+          { kind: "tcp", name: "web", port: web.port, timeoutMs: 1000, critical: false },
+        ],
+        intervalMs: 1000,
+      },
+      replication: { everyMs: 20_000, master: endpoint(masterDb), slave: endpoint(slaveDb) },
+      failback: {
+        master: endpoint(masterDb),
+        slave: endpoint(slaveDb),
+        tables: [
+          { name: "call_log", key: null, idColumn: "id" },
+          { name: "call_log_participant", key: ["uuid"], references: [{ column: "call_log_id", table: "call_log" }] },
+          { name: "queue_log", key: null, idColumn: "id" },
+        ],
+      },
+      http: { host: "127.0.0.1", port: 0 },
+      loop: { intervalMs: 500, enforceEveryMs: 5000, reportEveryMs: 10_000 },
+    };
+    const configPath = path.join(work, "agent.json");
+    await writeFile(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
+
+    const timeline = new Timeline(say);
+    agent = spawn(process.execPath, [AGENT_BIN, "run", "--config", configPath], { stdio: ["ignore", "pipe", "pipe"] });
+    readline.createInterface({ input: agent.stdout! }).on("line", (l) => timeline.agentLine(l));
+    readline.createInterface({ input: agent.stderr! }).on("line", (l) => say("agent", l));
+    agent.once("exit", (code) => !stopping && say("agent", `exited (${code})`));
+    const poller = setInterval(() => void timeline.pollEdge(edge.url, AGENT_TOKEN), 500);
+    stops.push(async () => clearInterval(poller));
+
+    say("demo", `worker ${edge.url}  ·  verdict ${edge.url}/v1/clusters/${CLUSTER}/verdict (agent token in ${configPath})`);
+    say("demo", `status page (once issue 5 lands) ${edge.url}/status/${CLUSTER}  ·  slave's SIP stand-in 127.0.0.1:${slaveSip}/udp`);
+
+    const slaveAnswers = async () =>
+      (await runLanProbe(LanProbe.parse({ kind: "sip", name: "slave", transport: "udp", port: slaveSip, timeoutMs: 500 }), "127.0.0.1")).ok;
+    const crash = async () => {
+      say("demo", "▼ crashing the master: every listener closed");
+      for (const t of master) await t.set("closed");
+      await makeCallsOnSlave(slaveDb, timeline);
+    };
+    const restore = async () => {
+      say("demo", "▲ the master is back");
+      for (const t of master) await t.set("ok");
+    };
+
+    if (opts.scenario === "master-crash") {
+      await until(() => timeline.role === "standby" && timeline.replicated > 0, 90_000, "the slave to settle as standby and replicate");
+      const t0 = Date.now();
+      await crash();
+      await until(async () => timeline.role === "active" && (await slaveAnswers()), 90_000, "the failover");
+      say("demo", `✔ failover complete in ${((Date.now() - t0) / 1000).toFixed(1)} s: the slave answers SIP`);
+      const t1 = Date.now();
+      await restore();
+      await until(async () => timeline.role === "standby" && timeline.reconciled && !(await slaveAnswers()), 120_000, "the failback");
+      say("demo", `✔ failback complete in ${((Date.now() - t1) / 1000).toFixed(1)} s (hold-down 8 s): calls copied back, slave standby`);
+      return 0;
+    }
+
+    say("demo", "keys: [k] crash the master  [r] bring it back  [q] quit   (Ctrl-C stops everything)");
+    return await new Promise<number>((resolve) => {
+      process.once("SIGINT", () => resolve(0));
+      process.once("SIGTERM", () => resolve(0));
+      if (!process.stdin.isTTY) return;
+      readline.emitKeypressEvents(process.stdin);
+      process.stdin.setRawMode(true);
+      process.stdin.on("keypress", (_s, k: { name?: string; ctrl?: boolean }) => {
+        if (k.name === "q" || (k.ctrl && k.name === "c")) resolve(0);
+        else if (k.name === "k") void crash();
+        else if (k.name === "r") void restore();
+      });
+    });
+  } finally {
+    if (process.stdin.isTTY) process.stdin.setRawMode(false);
+    process.stdin.pause();
+    say("demo", "stopping everything…");
+    await stopAll();
+  }
+}
+
+/** Turns the agent's JSON log and the worker's history into one readable timeline. */
+class Timeline {
+  role = "unknown";
+  replicated = 0;
+  reconciled = false;
+  private since = 0;
+
+  constructor(private readonly say: (who: string, what: string) => void) {}
+
+  agentLine(line: string): void {
+    let e: Record<string, any>;
+    try {
+      e = JSON.parse(line);
+    } catch {
+      return this.say("agent", line);
+    }
+    switch (e.event) {
+      case "agent.started":
+        return this.say("agent", `started (role ${e.role})`);
+      case "decision":
+        return this.say("agent", `decides: ${e.reason}${e.alert ? `  [ALERT ${e.alert}]` : ""}`);
+      case "failover.start":
+      case "failback.start":
+        return this.say("agent", `${e.event.split(".")[0]}: ${e.role === "active" ? "starting" : "stopping"} telephony`);
+      case "failover.done":
+      case "failback.done":
+        this.role = e.role;
+        return this.say("agent", `${e.event.replace(".", " ")}: role ${e.role}`);
+      case "enforce":
+        return this.say("agent", `enforce: ${e.reason}`);
+      case "lan.changed":
+        return this.say("agent", `LAN view: ${e.from} → ${e.to}`);
+      case "replication.done":
+        this.replicated++;
+        return this.say("agent", `replication: ${e.copied.length ? `copied ${e.copied.join(", ")}` : "nothing changed"} (${e.durationMs} ms, ${e.rows} rows)`);
+      case "replication.failed":
+        return this.say("agent", `replication FAILED: ${e.error}`);
+      case "reconcile.done":
+        this.reconciled = true;
+        return this.say("agent", `copy-back to the master: ${e.tables.map((t: { name: string; copied: number }) => `${t.name} +${t.copied}`).join(", ")}`);
+      case "reconcile.failed":
+        return this.say("agent", `copy-back FAILED: ${e.error}`);
+      case "verdict.rejected":
+        return this.say("agent", `rejected a verdict (${e.reason}): ${e.detail}`);
+      default:
+        if (e.level === "error") this.say("agent", `${e.event}: ${e.message ?? e.error ?? ""}`);
+    }
+  }
+
+  async pollEdge(url: string, token: string): Promise<void> {
+    try {
+      const res = await fetch(`${url}/v1/clusters/${CLUSTER}/events?since=${this.since}&limit=100`, { headers: { authorization: `Bearer ${token}` } });
+      const page = (await res.json()) as { events: { id: number; type: string; reason: string; data: Record<string, any> }[] };
+      for (const e of page.events) {
+        this.since = e.id;
+        if (e.type === "verdict.changed") this.say("edge", `verdict ${e.data.from} → ${e.data.to}: ${e.reason}`);
+      }
+    } catch {
+      // the worker is starting or stopping
+    }
+  }
+}
+
+async function prepareDatabases(master: PostgresServer, slave: PostgresServer): Promise<void> {
+  const [m, s] = await Promise.all([connectPostgres(master), connectPostgres(slave)]);
+  try {
+    await Promise.all([createWazoSchema(m), createWazoSchema(s)]);
+    await seedWazo(m, { scale: 1, blobBytes: 4096 });
+  } finally {
+    await Promise.all([m.end(), s.end()]);
+  }
+}
+
+/** What the slave's telephony would write while it serves: a few calls, to be copied back. */
+async function makeCallsOnSlave(slave: PostgresServer, timeline: Timeline): Promise<void> {
+  const until_ = Date.now() + 60_000;
+  while (timeline.role !== "active" && Date.now() < until_) await new Promise((r) => setTimeout(r, 200));
+  const s = await connectPostgres(slave);
+  try {
+    await s.query(`INSERT INTO call_log (date, source_exten, destination_exten, user_field)
+                   SELECT now(), '1' || g, '2' || g, 'during-failover' FROM generate_series(1, 3) g`);
+  } finally {
+    await s.end();
+  }
+}
+
+async function until(ok: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function run(file: string, args: string[]): Promise<number | null> {
+  return new Promise((resolve) => spawn(file, args, { stdio: "ignore" }).once("exit", resolve));
+}

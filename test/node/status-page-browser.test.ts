@@ -1,0 +1,105 @@
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startEdge, type Edge } from "../../scripts/edge.js";
+import { testSecrets } from "../support/secrets.js";
+import { createTarget } from "../support/target-client.js";
+import { startTargetControl, type TargetControl } from "../support/targets.js";
+
+/**
+ * The status page in a real browser: the worker under `wrangler dev`, a loopback PBX, Debian's
+ * headless Chromium driven by playwright-core. Saves docs/status-page.png for the README.
+ */
+const CHROMIUM = "/usr/bin/chromium";
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const SCREENSHOT = path.join(ROOT, "docs", "status-page.png");
+const AGENT = "agent-token-status-page-0123456789abcdef";
+const haveChromium = existsSync(CHROMIUM);
+
+let edge: Edge;
+let control: TargetControl;
+const secrets = await testSecrets();
+
+// CI installs Chromium (.ci/run): there a missing browser is a failure, not a skip.
+describe.skipIf(!haveChromium && !process.env.CI)(`status page in headless Chromium${haveChromium ? "" : ` (skipped: ${CHROMIUM} not installed — apt-get install chromium)`}`, () => {
+  beforeAll(async () => {
+    control = await startTargetControl();
+    edge = await startEdge({ vars: { ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey } });
+  }, 90_000);
+  afterAll(async () => {
+    await edge?.stop();
+    await control?.close();
+  });
+
+  const call = (method: string, p: string, token: string, body?: unknown) =>
+    fetch(`${edge.url}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+
+  it("renders the master, the slave, uptime, timeline and sparklines; saves a screenshot", async () => {
+    const web = await createTarget(control.port, "http");
+    const sip = await createTarget(control.port, "sip-tcp");
+    const put = await call("PUT", "/v1/clusters/acme-pbx", secrets.adminToken, {
+      master: { host: "127.0.0.1" },
+      probes: [
+        { kind: "http", name: "web", scheme: "http", port: web.port, timeoutMs: 1000 },
+        { kind: "sip", name: "sip", port: sip.port, timeoutMs: 1000 },
+      ],
+      intervalSec: 2,
+      fall: 1,
+      rise: 1,
+      public: true,
+      agentToken: AGENT,
+    });
+    expect(put.status).toBe(201);
+
+    const state = async () => ((await (await call("GET", "/v1/clusters/acme-pbx", secrets.adminToken)).json()) as { verdict: { state: string } }).verdict.state;
+    const until = async (want: string) => {
+      for (let i = 0; i < 100 && (await state()) !== want; i++) await new Promise((r) => setTimeout(r, 200));
+      expect(await state()).toBe(want);
+    };
+    // A short SIP outage with a failover and failback around it, so the timeline has entries.
+    await until("up");
+    await sip.set("closed");
+    await until("degraded");
+    const report = (role: string, kind: string, reason: string) =>
+      call("POST", "/v1/clusters/acme-pbx/report", AGENT, {
+        role, mode: "auto", at: Date.now(), lastAction: { kind, at: Date.now(), ok: true, reason }, lan: null, verdictSeq: 1, alerts: [],
+      });
+    expect((await report("active", "failover", "edge and LAN agree: master degraded")).status).toBe(202);
+    await sip.set("ok");
+    await until("up");
+    expect((await report("standby", "failback", "master healthy again: services handed back")).status).toBe(202);
+    await new Promise((r) => setTimeout(r, 4500)); // a few more rounds for the sparklines
+
+    const { chromium } = await import("playwright-core");
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    try {
+      const context = await browser.newContext({ viewport: { width: 960, height: 1200 }, javaScriptEnabled: false });
+      const page = await context.newPage();
+      const res = await page.goto(`${edge.url}/status/acme-pbx`);
+      expect(res?.status()).toBe(200);
+      expect(await page.title()).toBe("acme-pbx — up — xivo-ha status");
+      expect(await page.locator("#master .state").innerText()).toMatch(/^up$/i);
+      expect(await page.locator("#slave .state").innerText()).toMatch(/^standby$/i);
+      expect(await page.locator("#uptime .big").count()).toBe(4);
+      const timeline = await page.locator("#timeline").innerText();
+      expect(timeline).toMatch(/degraded/i);
+      expect(timeline).toMatch(/failover/i);
+      expect(timeline).toMatch(/failback/i);
+      expect(await page.locator("svg.sparkline polyline").count()).toBe(2);
+      await mkdir(path.dirname(SCREENSHOT), { recursive: true });
+      await page.screenshot({ path: SCREENSHOT, fullPage: true });
+      expect(existsSync(SCREENSHOT)).toBe(true);
+    } finally {
+      await browser.close();
+    }
+  });
+});

@@ -1,0 +1,67 @@
+import { z } from "zod";
+import { NotifyEventType } from "../../protocol/events.js";
+import { WebhookSecret } from "../../protocol/webhook.js";
+
+/**
+ * Notification channels, part of a cluster's config (`notifications: [...]`). One interface per
+ * provider, Gatus-style: Slack incoming webhooks, and signed (Standard Webhooks) HTTP webhooks.
+ */
+
+const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "1 to 63 characters of A-Z a-z 0-9 _ . -");
+const Url = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).max(2000);
+/** Omitted: every event. An empty list would silence the channel, which is what removing it is for. */
+const Events = z.array(NotifyEventType).min(1).max(NotifyEventType.options.length).optional();
+
+export const SlackChannel = z.strictObject({ kind: z.literal("slack"), name: Name, url: Url, events: Events });
+
+export const WebhookChannel = z.strictObject({
+  kind: z.literal("webhook"),
+  name: Name,
+  url: Url,
+  /** One or more: during a key rotation both old and new secrets sign every attempt. */
+  secrets: z.array(WebhookSecret).min(1).max(4),
+  events: Events,
+});
+
+export const Channel = z.discriminatedUnion("kind", [SlackChannel, WebhookChannel]);
+export type Channel = z.infer<typeof Channel>;
+export type SlackChannel = z.infer<typeof SlackChannel>;
+export type WebhookChannel = z.infer<typeof WebhookChannel>;
+
+export const Channels = z
+  .array(Channel)
+  .max(10)
+  .superRefine((channels, ctx) => {
+    const seen = new Set<string>();
+    channels.forEach((c, i) => {
+      if (seen.has(c.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate channel name "${c.name}"` });
+      seen.add(c.name);
+    });
+  });
+
+/** What GET shows: never the secrets (nor a Slack URL's token path, which is a secret too). */
+export type ChannelView =
+  | (Omit<SlackChannel, "url"> & { url: string })
+  | (Omit<WebhookChannel, "secrets"> & { secretsSet: number });
+
+export function channelView(c: Channel): ChannelView {
+  if (c.kind === "webhook") {
+    const { secrets, ...rest } = c;
+    return { ...rest, secretsSet: secrets.length };
+  }
+  return { ...c, url: redactUrl(c.url) };
+}
+
+/** Keeps the origin only: Slack webhook URLs carry their credential in the path. */
+export function redactUrl(url: string): string {
+  return `${new URL(url).origin}/…`;
+}
+
+export const wants = (c: Channel, type: NotifyEventType) => !c.events || c.events.includes(type);
+
+/** A cluster config as GET shows it: channels through `channelView`. */
+export type PublicConfig<C> = Omit<C, "notifications"> & { notifications: ChannelView[] };
+
+export function publicConfig<C extends { notifications?: Channel[] }>(config: C): PublicConfig<C> {
+  return { ...config, notifications: (config.notifications ?? []).map(channelView) };
+}

@@ -1,0 +1,164 @@
+import { z } from "zod";
+import { EventPage } from "../../protocol/events.js";
+import { PushMessage } from "../../protocol/push.js";
+import { AgentReport } from "../../protocol/report.js";
+import { PublicJwk, SignedEnvelope } from "../../protocol/signing.js";
+import { MasterState, RoundSummary, Verdict } from "../../protocol/verdict.js";
+import { ClusterConfig, ClusterConfigInput } from "../config.js";
+import { UptimeResult } from "./schemas.js";
+
+/**
+ * GET /openapi.json: the v1 API as an OpenAPI 3.1 document. The schemas are the very zod schemas
+ * the routes validate with (z.toJSONSchema), so the document cannot drift from the validation;
+ * the paths are written here by hand, and a test checks that every v1 route of the app is listed.
+ */
+
+const ApiErrorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
+});
+
+/** GET /v1/clusters/:id — ClusterView in worker/cluster.ts. */
+const ClusterView = z.object({
+  id: z.string(),
+  config: ClusterConfig,
+  agentTokenSet: z.literal(true),
+  createdAt: z.number().int(),
+  updatedAt: z.number().int(),
+  verdict: z.object({ state: MasterState, since: z.number().int(), reason: z.string(), seq: z.number().int(), lastRound: RoundSummary.nullable() }),
+  agent: z.object({ report: AgentReport, receivedAt: z.number().int() }).nullable(),
+});
+
+const schemas: Record<string, { schema: z.ZodType; io: "input" | "output" }> = {
+  ApiError: { schema: ApiErrorSchema, io: "output" },
+  ClusterConfigInput: { schema: ClusterConfigInput, io: "input" },
+  ClusterView: { schema: ClusterView, io: "output" },
+  ClusterList: { schema: z.object({ clusters: z.array(z.string()) }), io: "output" },
+  SignedEnvelope: { schema: SignedEnvelope, io: "output" },
+  Verdict: { schema: Verdict, io: "output" },
+  PushMessage: { schema: PushMessage, io: "output" },
+  AgentReport: { schema: AgentReport, io: "input" },
+  EventPage: { schema: EventPage, io: "output" },
+  Uptime: { schema: UptimeResult, io: "output" },
+  Keys: { schema: z.object({ keys: z.array(PublicJwk) }), io: "output" },
+};
+
+const ref = (name: keyof typeof schemas) => ({ $ref: `#/components/schemas/${name}` });
+const json = (name: keyof typeof schemas, description: string) => ({ description, content: { "application/json": { schema: ref(name) } } });
+const error = (description: string) => json("ApiError", description);
+
+const idParam = { name: "id", in: "path", required: true, schema: { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,62}$" } };
+const query = (name: string, description: string, schema: object) => ({ name, in: "query", required: false, description, schema });
+const admin = [{ admin: [] }];
+const adminOrAgent = [{ admin: [] }, { agent: [] }];
+const common = { "400": error("invalid input; `field` names it"), "401": error("missing or wrong token"), "404": error("no such cluster") };
+
+const paths = {
+  "/v1/ping": { get: { summary: "Liveness", security: [], responses: { "200": { description: "ok" } } } },
+  "/v1/keys": {
+    get: { summary: "The public keys verdicts are signed with (JWK set)", security: [], responses: { "200": json("Keys", "JWK set"), "503": error("SIGNING_KEY not set") } },
+  },
+  "/v1/clusters": { get: { summary: "List clusters", security: admin, responses: { "200": json("ClusterList", "cluster ids"), "401": common["401"] } } },
+  "/v1/clusters/{id}": {
+    parameters: [idParam],
+    put: {
+      summary: "Create or update a cluster (agentToken required at creation)",
+      security: admin,
+      requestBody: { required: true, content: { "application/json": { schema: ref("ClusterConfigInput") } } },
+      responses: { "200": json("ClusterView", "updated"), "201": json("ClusterView", "created"), "400": common["400"], "401": common["401"] },
+    },
+    get: { summary: "Describe a cluster", security: admin, responses: { "200": json("ClusterView", "the cluster"), "401": common["401"], "404": common["404"] } },
+    delete: { summary: "Delete a cluster and its history", security: admin, responses: { "204": { description: "deleted" }, "401": common["401"], "404": common["404"] } },
+  },
+  "/v1/clusters/{id}/verdict": {
+    parameters: [idParam],
+    get: {
+      summary: "The signed verdict (payload: Verdict)",
+      security: adminOrAgent,
+      parameters: [query("nonce", "echoed in the signed payload", { type: "string", pattern: "^[A-Za-z0-9_-]{8,128}$" })],
+      responses: { "200": json("SignedEnvelope", "Ed25519-signed Verdict JSON"), ...common, "503": error("SIGNING_KEY not set") },
+    },
+  },
+  "/v1/clusters/{id}/push": {
+    parameters: [idParam],
+    get: {
+      summary: "WebSocket: a PushMessage (signed verdict) at connect and after every round",
+      security: [{ agent: [] }],
+      responses: { "101": { description: "switching protocols; messages are PushMessage JSON" }, "426": error("not a WebSocket upgrade"), ...common },
+    },
+  },
+  "/v1/clusters/{id}/report": {
+    parameters: [idParam],
+    post: {
+      summary: "The agent's report",
+      security: adminOrAgent,
+      requestBody: { required: true, content: { "application/json": { schema: ref("AgentReport") } } },
+      responses: { "202": { description: "accepted", content: { "application/json": { schema: { type: "object", properties: { receivedAt: { type: "integer" } } } } } }, ...common },
+    },
+  },
+  "/v1/clusters/{id}/events": {
+    parameters: [idParam],
+    get: {
+      summary: "The cluster's history, oldest first, paged by id",
+      security: adminOrAgent,
+      parameters: [
+        query("since", "return events with id > since", { type: "integer", minimum: 0, default: 0 }),
+        query("limit", "page size", { type: "integer", minimum: 1, maximum: 500, default: 100 }),
+      ],
+      responses: { "200": json("EventPage", "a page of events"), ...common },
+    },
+  },
+  "/v1/clusters/{id}/deliveries": {
+    parameters: [idParam],
+    get: {
+      summary: "The notification outbox (worker/notify/): sent, pending and failed deliveries",
+      security: admin,
+      parameters: [
+        query("status", "only deliveries in this state", { type: "string", enum: ["pending", "failed", "delivered"] }),
+        query("limit", "page size", { type: "integer", minimum: 1, maximum: 500, default: 100 }),
+      ],
+      responses: { "200": { description: "a page of deliveries", content: { "application/json": { schema: { type: "object" } } } }, ...common },
+    },
+  },
+  "/v1/clusters/{id}/uptime": {
+    parameters: [idParam],
+    get: {
+      summary: "Uptime over [from, to): up / (up + degraded + down); unknown and maintenance excluded",
+      security: adminOrAgent,
+      parameters: [
+        query("from", "epoch ms, default to − 30 days; at most 400 days before to", { type: "integer", minimum: 0 }),
+        query("to", "epoch ms, default now", { type: "integer", minimum: 0 }),
+      ],
+      responses: { "200": json("Uptime", "the tally"), ...common },
+    },
+  },
+} as const;
+
+let cached: object | null = null;
+
+export function openApiDocument(): object {
+  cached ??= {
+    openapi: "3.1.0",
+    info: {
+      title: "xivo-ha edge monitor",
+      version: "1",
+      description:
+        "Probes a XiVO / Wazo master from the edge and serves a signed verdict to the slave's agent. Also served, outside v1: GET /status/{id} (HTML status page) and GET /badge/{id}.svg.",
+    },
+    jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
+    security: admin,
+    paths,
+    components: {
+      securitySchemes: {
+        admin: { type: "http", scheme: "bearer", description: "the ADMIN_TOKEN secret" },
+        agent: { type: "http", scheme: "bearer", description: "the cluster's agentToken" },
+      },
+      schemas: Object.fromEntries(
+        Object.entries(schemas).map(([name, { schema, io }]) => {
+          const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any", target: "draft-2020-12" }) as Record<string, unknown>;
+          return [name, rest];
+        }),
+      ),
+    },
+  };
+  return cached;
+}

@@ -1,0 +1,92 @@
+import type { Context, Hono } from "hono";
+import { raw } from "hono/html";
+import { ClusterId } from "../config.js";
+import type { Env } from "../env.js";
+import { bearer, callerOf, isAdmin } from "../http/auth.js";
+import { apiError, describeZodError } from "../http/errors.js";
+import { uptimeBadge } from "./badge.js";
+import type { StatusData } from "./data.js";
+import { openApiDocument } from "./openapi.js";
+import { MessagePage, StatusPage } from "./page.js";
+import { UptimeQuery } from "./schemas.js";
+import { DAY, tally, WINDOWS } from "./uptime.js";
+
+type App = { Bindings: Env; Variables: { clusterId: string; token: string } };
+type Ctx = Context<App>;
+
+/** Ninety days: the longest window the page shows, and how far back it reads. */
+const PAGE_SPAN = 90 * DAY;
+
+type Access = { ok: true; data: StatusData } | { ok: false; status: 401 | 404 };
+
+/** Unknown cluster → 404; private cluster without the admin token → 401. */
+async function load(c: Ctx, rawId: string, now: number): Promise<Access> {
+  const id = ClusterId.safeParse(rawId);
+  if (!id.success) return { ok: false, status: 404 };
+  const data = await c.env.CLUSTER.get(c.env.CLUSTER.idFromName(id.data)).statusData(now, now - PAGE_SPAN);
+  if (!data) return { ok: false, status: 404 };
+  if (!data.public && !(await isAdmin(bearer(c.req.header("authorization")), c.env.ADMIN_TOKEN))) return { ok: false, status: 401 };
+  return { ok: true, data };
+}
+
+const windowsOf = (data: StatusData, now: number) =>
+  WINDOWS.map((w) => ({
+    label: w.label,
+    tally: tally({ changes: data.history.changes, gaps: data.history.gaps, maintenance: data.maintenance, from: now - w.ms, to: now }),
+  }));
+
+/** Registers the status page, the badge, the uptime API and the OpenAPI document. */
+export function mountStatus(app: Hono<App>): void {
+  app.get("/status/:cluster", async (c) => {
+    const now = Date.now();
+    const access = await load(c, c.req.param("cluster"), now);
+    // Status pages are public or admin-only; neither may be cached by a shared cache when private.
+    c.header("cache-control", "no-store");
+    if (!access.ok) {
+      if (access.status === 401) c.header("www-authenticate", 'Bearer realm="xivo-ha status"');
+      return c.html(
+        access.status === 404 ? (
+          <MessagePage title="Not found" message="There is no status page here." />
+        ) : (
+          <MessagePage title="Private status page" message="This cluster's status page is private: it needs the admin token." />
+        ),
+        access.status,
+      );
+    }
+    return c.html(
+      <>
+        {raw("<!doctype html>")}
+        <StatusPage data={access.data} now={now} windows={windowsOf(access.data, now)} />
+      </>,
+    );
+  });
+
+  app.get("/badge/:file", async (c) => {
+    const file = c.req.param("file");
+    if (!file.endsWith(".svg")) return apiError(c, 404, "not_found", "badges are at /badge/<cluster>.svg");
+    const now = Date.now();
+    const access = await load(c, file.slice(0, -4), now);
+    c.header("content-type", "image/svg+xml; charset=utf-8");
+    c.header("cache-control", "no-cache");
+    if (!access.ok) return c.body(uptimeBadge(null, access.status === 404 ? "not found" : "private"), access.status);
+    const month = windowsOf(access.data, now).find((w) => w.label === "30 d")!;
+    return c.body(uptimeBadge(month.tally.uptime));
+  });
+
+  app.get("/openapi.json", (c) => c.json(openApiDocument()));
+
+  // Under /v1/clusters/:id: the bearer token and the id were checked by app.ts's middleware.
+  app.get("/v1/clusters/:id/uptime", async (c) => {
+    const query = UptimeQuery.safeParse(c.req.query());
+    if (!query.success) {
+      const { message, field } = describeZodError(query.error);
+      return apiError(c, 400, "invalid_query", message, field);
+    }
+    const { from, to } = query.data;
+    const caller = await callerOf(c.get("token"), c.env.ADMIN_TOKEN);
+    const outcome = await c.env.CLUSTER.get(c.env.CLUSTER.idFromName(c.get("clusterId"))).uptimeHistory(caller, from, to);
+    if (!outcome.ok) return apiError(c, outcome.status, outcome.code, outcome.message);
+    const h = outcome.value;
+    return c.json(tally({ changes: h.changes, gaps: h.gaps, maintenance: h.maintenance, from, to }));
+  });
+}
