@@ -4,10 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildAgent } from "../scripts/build-agent.js";
-import { startEdge } from "../scripts/edge.js";
-import { testSecrets } from "../test/support/secrets.js";
+import { startEdgeLab } from "../test/support/edge-lab.js";
 import { createTarget } from "../test/support/target-client.js";
-import { startTargetControl } from "../test/support/targets.js";
 
 /**
  * npm run bench:agent — how fast a verdict change reaches the slave's services, push against
@@ -29,9 +27,8 @@ const TOKEN = "bench-agent-token-0123456789abcdef0123";
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const control = await startTargetControl();
-const secrets = await testSecrets();
-const edge = await startEdge({ vars: { ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey } });
+const lab = await startEdgeLab();
+const { edge, control, secrets } = lab;
 const work = await mkdtemp(join(tmpdir(), "xivo-ha-bench-agent-"));
 const agents: ChildProcess[] = [];
 // What a slave runs: the bundle (the systemd unit's ExecStart), built fresh for this run.
@@ -167,8 +164,7 @@ try {
 } finally {
   for (const a of agents) a.kill("SIGTERM");
   await sleep(1000);
-  await edge.stop();
-  await control.close();
+  await lab.stop();
   if (process.env.BENCH_KEEP) console.log(`kept ${work}`);
   else await rm(work, { recursive: true, force: true });
 }

@@ -1,7 +1,5 @@
-import { startEdge } from "../scripts/edge.js";
-import { testSecrets } from "../test/support/secrets.js";
+import { startEdgeLab } from "../test/support/edge-lab.js";
 import { createTarget } from "../test/support/target-client.js";
-import { startTargetControl } from "../test/support/targets.js";
 
 /**
  * npm run bench:worker — the signed verdict endpoint against a bare Hono route of the same
@@ -34,9 +32,8 @@ async function block(url: string, headers: Record<string, string>, n: number, la
   return performance.now() - started;
 }
 
-const control = await startTargetControl();
-const secrets = await testSecrets();
-const edge = await startEdge({ vars: { ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey } });
+const lab = await startEdgeLab();
+const { edge, control, secrets } = lab;
 try {
   const [web, pg, sip] = await Promise.all([
     createTarget(control.port, "http"),
@@ -95,6 +92,5 @@ try {
   const ds = [...durations.values()].sort((a, b) => a - b);
   console.log(`\nprobe round, 3 local targets (http, tcp, sip-tcp), ${ds.length} rounds: median ${percentile(ds, 50)} ms, max ${ds[ds.length - 1]} ms`);
 } finally {
-  await edge.stop();
-  await control.close();
+  await lab.stop();
 }

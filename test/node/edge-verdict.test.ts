@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyEnvelope, type PublicJwk } from "../../protocol/signing.js";
 import { Verdict } from "../../protocol/verdict.js";
-import { startEdge, type Edge } from "../../scripts/edge.js";
 import { testSecrets } from "../support/secrets.js";
-import { startTargetControl, type TargetControl } from "../support/targets.js";
+import { startEdgeLab, type EdgeLab } from "../support/edge-lab.js";
 import { createTarget } from "../support/target-client.js";
 
 /**
@@ -11,22 +10,14 @@ import { createTarget } from "../support/target-client.js";
  * `wrangler dev`, and its verdict is verified with Node's own WebCrypto and the key the worker
  * publishes at /v1/keys — exactly what the agent on a slave will do.
  */
-let edge: Edge;
-let control: TargetControl;
-const secrets = await testSecrets();
+let lab: EdgeLab;
 const AGENT = "agent-token-node-side-0123456789abcdef";
 
-beforeAll(async () => {
-  control = await startTargetControl();
-  edge = await startEdge({ vars: { ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey } });
-}, 90_000);
-afterAll(async () => {
-  await edge?.stop();
-  await control?.close();
-});
+beforeAll(async () => (lab = await startEdgeLab()), 90_000);
+afterAll(() => lab?.stop());
 
 const call = (method: string, path: string, token: string, body?: unknown) =>
-  fetch(`${edge.url}${path}`, {
+  fetch(`${lab.edge.url}${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -34,11 +25,11 @@ const call = (method: string, path: string, token: string, body?: unknown) =>
 
 describe("verdict verified in Node", () => {
   it("publishes the key it signs with; a poll verifies, echoes its nonce and reports the round", async () => {
-    const keys = (await (await fetch(`${edge.url}/v1/keys`)).json()) as { keys: PublicJwk[] };
-    expect(keys.keys).toEqual([secrets.publicJwk]);
+    const keys = (await (await fetch(`${lab.edge.url}/v1/keys`)).json()) as { keys: PublicJwk[] };
+    expect(keys.keys).toEqual([lab.secrets.publicJwk]);
 
-    const sip = await createTarget(control.port, "sip-tcp");
-    const put = await call("PUT", "/v1/clusters/node-side", secrets.adminToken, {
+    const sip = await createTarget(lab.control.port, "sip-tcp");
+    const put = await call("PUT", "/v1/clusters/node-side", lab.secrets.adminToken, {
       master: { host: "127.0.0.1" },
       probes: [{ kind: "sip", name: "sip", port: sip.port, timeoutMs: 1000 }],
       intervalSec: 2,

@@ -6,10 +6,9 @@ import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { pidAlive } from "../../agent/proc.js";
 import { readState } from "../../agent/state.js";
-import { startEdge, type Edge } from "../../scripts/edge.js";
 import { testSecrets } from "../support/secrets.js";
 import { createTarget, type Target } from "../support/target-client.js";
-import { startTargetControl, type TargetControl } from "../support/targets.js";
+import { startEdgeLab, type EdgeLab } from "../support/edge-lab.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../support/postgres.js";
 import { createWazoSchema, seedWazo } from "../support/wazo-schema.js";
 
@@ -23,19 +22,11 @@ const BIN = join(ROOT, "bin", "xivo-ha-agent.mjs");
 const FAKE = join(ROOT, "test", "agent", "fixtures", "fake-service.mjs");
 const AGENT_TOKEN = "agent-token-ha-pair-0123456789abcdef01";
 
-let edge: Edge;
-let control: TargetControl;
-const secrets = await testSecrets();
+let lab: EdgeLab;
 const cleanups: (() => Promise<void>)[] = [];
 
-beforeAll(async () => {
-  control = await startTargetControl();
-  edge = await startEdge({ vars: { ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey } });
-}, 90_000);
-afterAll(async () => {
-  await edge?.stop();
-  await control?.close();
-});
+beforeAll(async () => (lab = await startEdgeLab()), 90_000);
+afterAll(() => lab?.stop());
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
@@ -53,13 +44,13 @@ async function pair(opts: { push?: boolean; publicKeys?: unknown[]; extra?: Reco
   const id = `pair-${crypto.randomUUID().slice(0, 8)}`;
   const dir = await mkdtemp(join(tmpdir(), "xivo-ha-pair-"));
   const [web, sipTcp, sipUdp] = await Promise.all([
-    createTarget(control.port, "http"),
-    createTarget(control.port, "sip-tcp"),
-    createTarget(control.port, "sip-udp"),
+    createTarget(lab.control.port, "http"),
+    createTarget(lab.control.port, "sip-tcp"),
+    createTarget(lab.control.port, "sip-udp"),
   ]);
-  const put = await fetch(`${edge.url}/v1/clusters/${id}`, {
+  const put = await fetch(`${lab.edge.url}/v1/clusters/${id}`, {
     method: "PUT",
-    headers: { authorization: `Bearer ${secrets.adminToken}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${lab.secrets.adminToken}`, "content-type": "application/json" },
     body: JSON.stringify({
       master: { host: "127.0.0.1" },
       probes: [
@@ -77,9 +68,9 @@ async function pair(opts: { push?: boolean; publicKeys?: unknown[]; extra?: Reco
   const config = {
     clusterId: id,
     worker: {
-      url: edge.url,
+      url: lab.edge.url,
       token: AGENT_TOKEN,
-      publicKeys: opts.publicKeys ?? [secrets.publicJwk],
+      publicKeys: opts.publicKeys ?? [lab.secrets.publicJwk],
       pollIntervalMs: 1000,
       maxVerdictAgeMs: 10_000,
       push: opts.push ?? true,
@@ -195,7 +186,7 @@ describe.each([
     expect(metrics).toMatch(/xivo_ha_role\{role="standby"\} 1/);
 
     // The worker heard all of it.
-    const events = await (await fetch(`${edge.url}/v1/clusters/${p.id}/events?limit=500`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } })).json() as { events: { type: string; data: { role?: string; lastAction?: { kind: string } } }[] };
+    const events = await (await fetch(`${lab.edge.url}/v1/clusters/${p.id}/events?limit=500`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } })).json() as { events: { type: string; data: { role?: string; lastAction?: { kind: string } } }[] };
     const kinds = events.events.filter((e) => e.type === "agent.changed").map((e) => e.data.lastAction?.kind);
     expect(kinds).toContain("failover");
     expect(kinds).toContain("failback");

@@ -1,0 +1,43 @@
+import { startEdge, type Edge } from "../../scripts/edge.js";
+import { testSecrets } from "./secrets.js";
+import { startTargetControl, type TargetControl } from "./targets.js";
+
+/**
+ * What the cross-process tests and the benchmarks stand on: the worker under the real
+ * `wrangler dev` with fresh secrets, and the control server of the loopback probe targets.
+ */
+export interface EdgeLab {
+  edge: Edge;
+  control: TargetControl;
+  secrets: Awaited<ReturnType<typeof testSecrets>>;
+  /** A request to the worker with the admin token; a JSON body when given. */
+  admin(method: string, path: string, body?: unknown): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+export async function startEdgeLab(): Promise<EdgeLab> {
+  const secrets = await testSecrets();
+  const control = await startTargetControl();
+  let edge: Edge;
+  try {
+    edge = await startEdge({ vars: { ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey } });
+  } catch (err) {
+    await control.close();
+    throw err;
+  }
+  return {
+    edge,
+    control,
+    secrets,
+    admin: (method, path, body) =>
+      fetch(`${edge.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${secrets.adminToken}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }),
+    async stop() {
+      await edge.stop();
+      await control.close();
+    },
+  };
+}
