@@ -27,6 +27,11 @@ export interface DecisionInput {
   withoutVerdictMs: number;
   failbackHoldDownMs: number;
   noVerdictAlertMs: number;
+  /**
+   * The planned maintenance the last fresh verdict carries (null: none); `active` is judged on
+   * the worker's clock (agent/keeper.ts), so the window begins and ends on time between verdicts.
+   */
+  maintenance: { active: boolean; reason: string } | null;
   /** Agent clock, epoch ms: only stamped on the decision, never compared. */
   now: number;
 }
@@ -39,7 +44,8 @@ export interface Row {
   next: Role | "same";
   action: Action;
   alert: string | null;
-  reason: string;
+  /** A function when the reason names an input (e.g. the maintenance's own reason). */
+  reason: string | ((i: DecisionInput) => string);
 }
 
 export interface Decision {
@@ -60,6 +66,7 @@ const heldDown = (i: DecisionInput) => (i.externalUpForMs ?? 0) >= i.failbackHol
 const auto = (i: DecisionInput) => i.mode === "auto";
 const lanOff = (i: DecisionInput) => !i.requireLanConfirmation;
 const lanOn = (i: DecisionInput) => i.requireLanConfirmation;
+const planned = (i: DecisionInput) => fresh(i) && i.maintenance?.active === true;
 
 // `unknown` (state file lost) leans the safe way in each direction: it fails over like a standby
 // and fails back like an active slave, hold-down included, so services end up matching the master.
@@ -85,12 +92,25 @@ export const KEEPER_TABLE: readonly Row[] = [
     reason: "the worker has no opinion on the master yet (startup grace): hold" },
 
   // Manual mode: report what auto mode would do, never do it.
+  { name: "manual-would-switchover", roles: "any", when: (i) => !auto(i) && autoDecision(i).row === "planned-switchover",
+    next: "same", action: "hold", alert: "manual mode: planned maintenance, the switchover awaits an operator",
+    reason: "manual mode: reporting only" },
   { name: "manual-would-failover", roles: "any", when: (i) => !auto(i) && autoDecision(i).action === "failover",
     next: "same", action: "hold", alert: "manual mode: the master is down, failover awaits an operator",
     reason: "manual mode: reporting only" },
   { name: "manual-would-failback", roles: "any", when: (i) => !auto(i) && autoDecision(i).action === "failback",
     next: "same", action: "hold", alert: "manual mode: the master is back, failback awaits an operator",
     reason: "manual mode: reporting only" },
+
+  // Planned maintenance (the admin API's window, carried by the verdict): the master goes down on
+  // purpose, so the switchover needs no LAN confirmation; once the window ends, the rows below
+  // (hold-down included) bring the slave back.
+  { name: "planned-switchover", roles: NOT_ACTIVE, when: planned,
+    next: "active", action: "failover", alert: null,
+    reason: (i) => `planned switchover: ${i.maintenance!.reason}` },
+  { name: "planned-stay-active", roles: ["active"], when: planned,
+    next: "same", action: "none", alert: null,
+    reason: (i) => `planned maintenance in progress: stay active even if the master answers (${i.maintenance!.reason})` },
 
   // Master down (or degraded) seen from the edge.
   { name: "failover-edge-only", roles: NOT_ACTIVE, when: (i) => extDown(i) && lanOff(i),
@@ -145,7 +165,7 @@ function apply(row: Row, i: DecisionInput): Decision {
     role: row.next === "same" ? i.role : row.next,
     action: row.action,
     alert: row.alert,
-    reason: row.reason,
+    reason: typeof row.reason === "function" ? row.reason(i) : row.reason,
     at: i.now,
   };
 }
@@ -159,7 +179,7 @@ export function decide(i: DecisionInput): Decision {
   const d = apply(row, i);
   if (row.name.startsWith("manual-")) {
     const would = autoDecision(i);
-    d.reason = `${row.reason}; auto mode would ${would.action} (${would.reason})`;
+    d.reason = `${d.reason}; auto mode would ${would.action} (${would.reason})`;
   }
   return d;
 }

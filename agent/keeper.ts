@@ -124,6 +124,11 @@ export class Keeper {
     // How long the master has been up, on the *worker's* clock (issuedAt − since), plus how long
     // we have held the verdict on ours: a restart of the agent does not restart the hold-down.
     const externalUpForMs = v && v.state === "up" ? v.issuedAt - v.since + (nowMono - latest!.receivedAtMono) : null;
+    // The maintenance window, judged on the worker's clock the same way: a scheduled window
+    // begins, and an ending one ends, on time even between two verdicts.
+    const workerNow = v ? v.issuedAt + (nowMono - latest!.receivedAtMono) : null;
+    const m = v?.maintenance ?? null;
+    const maintenance = m && workerNow !== null ? { active: m.from <= workerNow && workerNow < m.to, reason: m.reason } : null;
     return {
       role: this.role,
       external: { freshness, state: latest ? latest.verdict.state : null },
@@ -135,6 +140,7 @@ export class Keeper {
       withoutVerdictMs: nowMono - (this.lastFreshMono ?? this.startedMono),
       failbackHoldDownMs: this.cfg.failbackHoldDownMs,
       noVerdictAlertMs: this.cfg.noVerdictAlertMs,
+      maintenance,
       now: this.clock.now(),
     };
   }

@@ -3,6 +3,7 @@ import { z } from "zod";
 /**
  * The events a notification channel can subscribe to. Each is also a history entry, with its
  * reason. `*.down`/`*.failing`/`*.lost` have a matching recovery so a channel never hears only half.
+ * During a planned maintenance window, alerts carry `data.planned = true` (see worker/maintenance.ts).
  */
 export const NOTIFY_EVENT_TYPES = [
   "master.down",
@@ -18,6 +19,8 @@ export const NOTIFY_EVENT_TYPES = [
   "wan.recovered",
   "lan.failing",
   "lan.recovered",
+  "maintenance.started",
+  "maintenance.ended",
 ] as const;
 export const NotifyEventType = z.enum(NOTIFY_EVENT_TYPES);
 export type NotifyEventType = z.infer<typeof NotifyEventType>;

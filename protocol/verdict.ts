@@ -32,6 +32,15 @@ export const RoundSummary = z.object({
 });
 export type RoundSummary = z.infer<typeof RoundSummary>;
 
+export const MaintenanceWindow = z.object({
+  /** True while the window is in force: the master may go down on purpose. */
+  active: z.boolean(),
+  from: z.number().int(),
+  to: z.number().int(),
+  reason: z.string(),
+});
+export type MaintenanceWindow = z.infer<typeof MaintenanceWindow>;
+
 export const Verdict = z.object({
   v: z.literal(1),
   clusterId: z.string(),
@@ -51,6 +60,12 @@ export const Verdict = z.object({
   lastRound: RoundSummary.nullable(),
   /** The caller's nonce, echoed so that a poll answer cannot be replayed. Null for pushes. */
   nonce: z.string().nullable(),
+  /**
+   * The planned maintenance window in force at `issuedAt` (`active`), else the next scheduled
+   * one, else null. Epoch ms on the worker's clock. Defaults to null so that verdicts from a
+   * worker that predates it still parse.
+   */
+  maintenance: MaintenanceWindow.nullable().default(null),
 });
 export type Verdict = z.infer<typeof Verdict>;
 

@@ -6,6 +6,7 @@ import { importSigner } from "../protocol/signing.js";
 import { Nonce } from "../protocol/verdict.js";
 import { ClusterConfigInput, ClusterId } from "./config.js";
 import type { Env, Outcome } from "./env.js";
+import { maintenanceRequest } from "./maintenance.js";
 import { bearer, callerOf, isAdmin } from "./http/auth.js";
 import { apiError, describeZodError } from "./http/errors.js";
 import { registryOf } from "./registry.js";
@@ -111,6 +112,19 @@ export function buildApp() {
   app.delete("/v1/clusters/:id", adminOnly, async (c) => {
     return (await stub(c).remove()) ? c.body(null, 204) : apiError(c, 404, "unknown_cluster", "no such cluster");
   });
+
+  /**
+   * Planned maintenance: start (or schedule) a window; the verdict carries it and the agent
+   * switches over to the slave. Validated against the request's time, before the object is asked.
+   */
+  app.post("/v1/clusters/:id/maintenance", adminOnly, async (c) => {
+    const body = await jsonBody(c, maintenanceRequest(Date.now()));
+    if (body instanceof Response) return body;
+    return reply(c, await stub(c).startMaintenance(body), 201);
+  });
+
+  /** Ends the window in force now (its `to` becomes now); the agent fails back by the usual rules. */
+  app.delete("/v1/clusters/:id/maintenance", adminOnly, async (c) => reply(c, await stub(c).endMaintenance()));
 
   app.get("/v1/clusters/:id/verdict", async (c) => {
     const nonceParam = c.req.query("nonce");

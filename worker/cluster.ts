@@ -9,6 +9,7 @@ import type { RoundSummary, Verdict } from "../protocol/verdict.js";
 import type { ClusterConfig, ClusterConfigInput } from "./config.js";
 import { done, fail, type Env, type Outcome } from "./env.js";
 import { bearer } from "./http/auth.js";
+import { activeWindow, addWindow, endWindows, nextBoundary, planEvent, verdictWindow, windowTransitions, type MaintenanceRequest, type Window } from "./maintenance.js";
 import { registryOf } from "./registry.js";
 import { runRound } from "./round.js";
 import { publicConfig, type PublicConfig } from "./notify/channels.js";
@@ -40,6 +41,9 @@ interface ReportRecord {
   report: AgentReport;
   receivedAt: number;
 }
+
+/** `maintenance`: the window the alarm loop last saw in force (null: none), to notice changes. */
+type KvKey = "cluster" | "monitor" | "report" | "maintenance";
 
 /** Who is asking: the worker has already checked the admin token; agent tokens are checked here. */
 export type Caller = { admin: true } | { agentToken: string };
@@ -84,12 +88,12 @@ export class ClusterMonitor extends DurableObject<Env> {
 
   // ---- storage -------------------------------------------------------------------------------
 
-  private get<T>(key: "cluster" | "monitor" | "report"): T | null {
+  private get<T>(key: KvKey): T | null {
     const row = this.sql.exec<{ value: string }>("SELECT value FROM kv WHERE key = ?", key).toArray()[0];
     return row ? (JSON.parse(row.value) as T) : null;
   }
 
-  private put(key: "cluster" | "monitor" | "report", value: unknown): void {
+  private put(key: KvKey, value: unknown): void {
     this.sql.exec("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", key, JSON.stringify(value));
   }
 
@@ -98,9 +102,14 @@ export class ClusterMonitor extends DurableObject<Env> {
     this.sql.exec("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", MAX_EVENTS);
   }
 
-  /** A notification event: in the history like any other, and queued for every channel that wants it. */
-  private emit(cluster: ClusterRecord, at: number, event: NotifyEvent): void {
+  /**
+   * A notification event: in the history like any other, and queued for every channel that wants
+   * it — unless a planned maintenance window silences it (tagged `planned`, history only).
+   */
+  private emit(cluster: ClusterRecord, at: number, raw: NotifyEvent): void {
+    const { event, send } = planEvent(raw, cluster.config.maintenance ?? [], at);
     this.record(event.type, at, event.reason, event.data);
+    if (!send) return;
     const { id } = this.sql.exec<{ id: number }>("SELECT MAX(id) AS id FROM events").one();
     this.notifier.queue(cluster.id, { ...event, id, at }, cluster.config.notifications ?? []);
   }
@@ -120,7 +129,8 @@ export class ClusterMonitor extends DurableObject<Env> {
   async configure(id: string, input: ClusterConfigInput, origin?: string): Promise<Outcome<{ created: boolean; cluster: ClusterView }>> {
     const now = Date.now();
     const existing = this.get<ClusterRecord>("cluster");
-    const { agentToken, ...config } = input;
+    const { agentToken, maintenance, ...rest } = input;
+    const config: ClusterConfig = { ...rest, maintenance: maintenance ?? existing?.config.maintenance ?? [] };
     if (!existing && !agentToken) {
       return fail(400, "invalid_body", "agentToken: required when a cluster is created (at least 32 characters)");
     }
@@ -139,6 +149,7 @@ export class ClusterMonitor extends DurableObject<Env> {
         fall: config.fall,
         rise: config.rise,
       });
+      this.checkMaintenance(record, now); // a PUT may add or end the window in force
     });
     if (!existing) await registryOf(this.env).add(id);
     // The first round runs at once. On an update, a shorter interval must not wait out the
@@ -150,6 +161,7 @@ export class ClusterMonitor extends DurableObject<Env> {
       this.notifier.roundAt = null; // the armed alarm is the round's own again
     } else if ((this.notifier.roundAt ?? 0) > due) this.notifier.roundAt = due;
     if (origin) this.notifier.setOrigin(origin); // for the status page link in notifications
+    await this.notifySoon(); // wake for a maintenance boundary sooner than the round, if any
     return done({ created: !existing, cluster: this.view()! });
   }
 
@@ -184,6 +196,55 @@ export class ClusterMonitor extends DurableObject<Env> {
     return true;
   }
 
+  // ---- planned maintenance (worker/maintenance.ts) ---------------------------------------------
+
+  /** POST …/maintenance: adds a window (validated by the route) to the config's list. */
+  async startMaintenance(window: MaintenanceRequest): Promise<Outcome<{ window: Window & { reason: string }; active: boolean }>> {
+    const now = Date.now();
+    const cluster = this.get<ClusterRecord>("cluster");
+    if (!cluster) return fail(404, "unknown_cluster", "no such cluster");
+    const windows = addWindow(cluster.config.maintenance ?? [], window, now);
+    if (!windows) return fail(409, "too_many_windows", "50 maintenance windows are current or scheduled: end or remove one first");
+    await this.setWindows(cluster, windows, now);
+    return done({ window, active: activeWindow([window], now) !== null });
+  }
+
+  /** DELETE …/maintenance: ends the window in force now; 404 when there is none. */
+  async endMaintenance(): Promise<Outcome<{ window: Window }>> {
+    const now = Date.now();
+    const cluster = this.get<ClusterRecord>("cluster");
+    if (!cluster) return fail(404, "unknown_cluster", "no such cluster");
+    const ended = endWindows(cluster.config.maintenance ?? [], now);
+    if (!ended) return fail(404, "no_active_maintenance", "no maintenance window is in force");
+    await this.setWindows(cluster, ended.windows, now);
+    return done({ window: ended.ended });
+  }
+
+  /** Stores the new list, records a start / end at once, tells the agents, re-arms for the next boundary. */
+  private async setWindows(cluster: ClusterRecord, windows: Window[], now: number): Promise<void> {
+    const updated: ClusterRecord = { ...cluster, config: { ...cluster.config, maintenance: windows }, updatedAt: now };
+    let changed = false;
+    this.ctx.storage.transactionSync(() => {
+      this.put("cluster", updated);
+      changed = this.checkMaintenance(updated, now);
+    });
+    if (changed) await this.broadcast(cluster.id);
+    await this.notifySoon();
+  }
+
+  /**
+   * maintenance.started / ended when the window in force differs from the one last seen. Called
+   * by the alarm (a scheduled window begins on its own) and by the admin routes. True on a change.
+   */
+  private checkMaintenance(cluster: ClusterRecord, now: number): boolean {
+    const previous = this.get<Window | null>("maintenance") ?? null;
+    const current = activeWindow(cluster.config.maintenance ?? [], now);
+    const events = windowTransitions(previous, current, now);
+    if (JSON.stringify(previous) !== JSON.stringify(current)) this.put("maintenance", current);
+    for (const event of events) this.emit(cluster, now, event);
+    return events.length > 0;
+  }
+
   // ---- agent ---------------------------------------------------------------------------------
 
   async signedVerdict(caller: Caller, nonce: string | null): Promise<Outcome<SignedEnvelope>> {
@@ -212,6 +273,7 @@ export class ClusterMonitor extends DurableObject<Env> {
       ageMs: lastRound ? Math.max(0, issuedAt - lastRound.at) : null,
       lastRound,
       nonce,
+      maintenance: verdictWindow(this.get<ClusterRecord>("cluster")?.config.maintenance ?? [], issuedAt),
     };
   }
 
@@ -341,7 +403,11 @@ export class ClusterMonitor extends DurableObject<Env> {
     const early = this.notifier.roundAt;
     const roundDue = early === null || early <= started;
     try {
+      // Before the round, so the round's events already see a window that began meanwhile.
+      let begunOrEnded = false;
+      this.ctx.storage.transactionSync(() => (begunOrEnded = this.checkMaintenance(cluster, started)));
       if (roundDue) await this.round(cluster);
+      else if (begunOrEnded) await this.broadcast(cluster.id); // the round would have pushed it
     } finally {
       // Always re-arm, even if the round failed, and never sooner than half a second from now.
       const current = this.get<ClusterRecord>("cluster");
@@ -369,9 +435,14 @@ export class ClusterMonitor extends DurableObject<Env> {
     return this.notifier.outbox.deliver(cluster.id, cluster.config.notifications ?? [], now, opts);
   }
 
-  /** One alarm serves both loops: the earliest of the next round and the next due delivery. */
+  /**
+   * One alarm serves both loops: the earliest of the next round, the next due delivery and the
+   * next maintenance boundary (so a scheduled window begins and ends on time, not at a round).
+   */
   private async armLoop(roundAt: number): Promise<void> {
-    const due = this.notifier.outbox.nextDue();
+    const delivery = this.notifier.outbox.nextDue();
+    const boundary = nextBoundary(this.get<ClusterRecord>("cluster")?.config.maintenance ?? [], Date.now());
+    const due = delivery === null ? boundary : boundary === null ? delivery : Math.min(delivery, boundary);
     if (due !== null && due < roundAt) {
       this.notifier.roundAt = roundAt;
       await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 100));

@@ -89,9 +89,14 @@ const ConfigFields = {
   agentLostAfterSec: z.number().int().min(10).max(86_400).default(60),
 };
 
-/** The body of PUT /v1/clusters/:id. `agentToken` is required when the cluster is created. */
+/**
+ * The body of PUT /v1/clusters/:id. `agentToken` is required when the cluster is created.
+ * `maintenance` left out keeps the stored windows: a window opened through the maintenance API
+ * must not vanish because an admin re-sent the rest of the config.
+ */
 export const ClusterConfigInput = z.strictObject({
   ...ConfigFields,
+  maintenance: ConfigFields.maintenance.removeDefault().optional(),
   agentToken: z.string().min(32, "at least 32 characters").max(256).optional(),
 });
 export type ClusterConfigInput = z.infer<typeof ClusterConfigInput>;

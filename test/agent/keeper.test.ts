@@ -56,11 +56,15 @@ function signals(clock: Clock) {
   return {
     view,
     lan: () => ({ state: lan }),
-    /** A fresh verdict whose state began `upForMs` ago on the worker's clock. */
-    edge(state: MasterState, upForMs = 0) {
+    /**
+     * A fresh verdict whose state began `upForMs` ago on the worker's clock; `maintenance`: a
+     * window relative to its issuedAt (`from`/`to` offsets in ms).
+     */
+    edge(state: MasterState, upForMs = 0, maintenance: { from: number; to: number; reason: string } | null = null) {
       const issuedAt = 5_000_000;
+      const m = maintenance && { active: maintenance.from <= 0 && 0 < maintenance.to, from: issuedAt + maintenance.from, to: issuedAt + maintenance.to, reason: maintenance.reason };
       verdict = {
-        verdict: { v: 1, clusterId: "c", state, since: issuedAt - upForMs, reason: `edge says ${state}`, seq: 1, issuedAt, ageMs: 100, lastRound: null, nonce: null },
+        verdict: { v: 1, clusterId: "c", state, since: issuedAt - upForMs, reason: `edge says ${state}`, seq: 1, issuedAt, ageMs: 100, lastRound: null, nonce: null, maintenance: m },
         receivedAtMono: clock.mono(),
       };
       fresh = "fresh";
@@ -134,6 +138,26 @@ describe("keeper pass", () => {
     clock.advance(1_000);
     const r = await k.tick();
     expect(r).toMatchObject({ did: "failback", ok: true, role: "standby" });
+    expect(await running()).toBe(false);
+  });
+
+  it("planned maintenance: switches over at the window's start, on the worker's clock, stays active through it, fails back after it", async () => {
+    await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: null });
+    const { k, s, clock } = keeper({ failbackHoldDownMs: 60_000 });
+    s.setLan("up");
+    // A scheduled window, 5 s after this verdict was issued, 30 s long; the master is up throughout.
+    s.edge("up", 3_600_000, { from: 5_000, to: 35_000, reason: "kernel upgrade" });
+    expect((await k.tick()).decision.row).toBe("standby-steady");
+    clock.advance(5_000); // no new verdict: the window begins on the worker's clock all the same
+    const r = await k.tick();
+    expect(r).toMatchObject({ did: "failover", ok: true, role: "active", decision: { row: "planned-switchover", reason: "planned switchover: kernel upgrade" } });
+    expect(await running()).toBe(true);
+    expect(k.lastAction).toMatchObject({ kind: "failover", ok: true, reason: "planned switchover: kernel upgrade" });
+    clock.advance(29_999);
+    expect((await k.tick()).decision.row).toBe("planned-stay-active");
+    expect(await running()).toBe(true);
+    clock.advance(1); // the window is over: the ordinary failback rules (the master has been up long enough)
+    expect(await k.tick()).toMatchObject({ did: "failback", role: "standby", decision: { row: "failback" } });
     expect(await running()).toBe(false);
   });
 

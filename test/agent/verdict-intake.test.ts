@@ -28,6 +28,7 @@ function verdict(over: Partial<Verdict> = {}): Verdict {
     ageMs: 1_000,
     lastRound: null,
     nonce: NONCE,
+    maintenance: null,
     ...over,
   };
 }

@@ -193,6 +193,28 @@ describe.each([
   });
 });
 
+describe("planned maintenance", () => {
+  it("the slave takes over for the window while the master is still up, and hands back after it", async () => {
+    const p = await pair();
+    startAgent(p);
+    await until("standby", async () => (await role(p)) === "standby", p);
+    const res = await lab.admin("POST", `/v1/clusters/${p.id}/maintenance`, { to: Date.now() + 6000, reason: "kernel upgrade" });
+    expect(res.status).toBe(201);
+    const active = await until("planned switchover", async () => {
+      const s = await readState(join(p.dir, "state"));
+      return s.ok && s.state.role === "active" && s.state.lastAction?.ok ? s.state : null;
+    }, p);
+    expect(active.lastAction?.reason).toBe("planned switchover: kernel upgrade");
+    expect(await servicePid(p.dir)).not.toBeNull();
+    // The master never went down: after the window and the hold-down, the service goes back.
+    await until("failback after the window", async () => (await role(p)) === "standby" && !(await servicePid(p.dir)), p);
+    const events = (await (await lab.admin("GET", `/v1/clusters/${p.id}/events?limit=500`)).json()) as { events: { type: string }[] };
+    const types = events.events.map((e) => e.type);
+    expect(types).toContain("maintenance.started");
+    expect(types).toContain("maintenance.ended");
+  });
+});
+
 describe("the agent process", () => {
   it("a forged verdict (untrusted key) moves nothing, even with the master dead on the LAN", async () => {
     const other = await testSecrets();

@@ -320,10 +320,10 @@ export class Outbox {
       const headers = await signWebhook(channel.secrets, row.msg_id, Math.floor(Date.now() / 1000), row.body);
       return { body: row.body, headers: { ...headers } };
     }
-    const statusUrl = (JSON.parse(rows[0]!.body) as WebhookBody).data.statusUrl;
+    const bodies = rows.map((r) => JSON.parse(r.body) as WebhookBody);
     const message = slackMessage(
-      rows.map((r) => ({ cluster, type: r.event_type, at: r.at, reason: r.reason })),
-      statusUrl,
+      rows.map((r, i) => ({ cluster, type: r.event_type, at: r.at, reason: r.reason, planned: bodies[i]!.data.details.planned === true })),
+      bodies[0]!.data.statusUrl,
     );
     return { body: JSON.stringify(message), headers: {} };
   }

@@ -17,6 +17,8 @@ export interface SlackEvent {
   type: NotifyEventType;
   at: number;
   reason: string;
+  /** Part of a planned maintenance (worker/maintenance.ts): said in the title, so nobody is paged for it. */
+  planned?: boolean;
 }
 
 const TITLES: Record<NotifyEventType, string> = {
@@ -33,9 +35,13 @@ const TITLES: Record<NotifyEventType, string> = {
   "wan.recovered": ":white_check_mark: Master reachable from the internet again",
   "lan.failing": ":warning: Slave's LAN view of the master failing",
   "lan.recovered": ":white_check_mark: Slave's LAN view of the master recovered",
+  "maintenance.started": ":construction: Planned maintenance started",
+  "maintenance.ended": ":white_check_mark: Planned maintenance ended",
 };
 
-export const slackTitle = (type: NotifyEventType) => TITLES[type];
+/** "Failover done … (planned)": a planned switchover reads as one at a glance. */
+export const slackTitle = (type: NotifyEventType, planned = false) =>
+  planned && !type.startsWith("maintenance.") ? `${TITLES[type]} (planned)` : TITLES[type];
 
 /** Slack mrkdwn: only &, < and > need escaping. */
 const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
@@ -58,7 +64,7 @@ export function slackMessage(events: readonly SlackEvent[], statusUrl: string | 
     blocks.push({ type: "header", text: { type: "plain_text", text: clip(`xivo-ha ${cluster}: ${events.length} events`, 150) } });
   }
   for (const e of events) {
-    const head = `*${slackTitle(e.type)}* — cluster \`${escape(e.cluster)}\`\n`;
+    const head = `*${slackTitle(e.type, e.planned)}* — cluster \`${escape(e.cluster)}\`\n`;
     blocks.push({ type: "section", text: { type: "mrkdwn", text: clip(head + escape(e.reason), SLACK_MAX_SECTION) } });
     const when = new Date(e.at).toISOString();
     // <!date^…> renders in the reader's time zone; the ISO text is the fallback.
@@ -68,6 +74,6 @@ export function slackMessage(events: readonly SlackEvent[], statusUrl: string | 
     });
   }
   if (statusUrl) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: `<${statusUrl}|Status page>` }] });
-  const lines = events.map((e) => `[${cluster}] ${slackTitle(e.type).replace(/^:[a-z_]+: /, "")}: ${e.reason} (${new Date(e.at).toISOString()})`);
+  const lines = events.map((e) => `[${cluster}] ${slackTitle(e.type, e.planned).replace(/^:[a-z_]+: /, "")}: ${e.reason} (${new Date(e.at).toISOString()})`);
   return { text: clip(lines.join("\n"), SLACK_MAX_TEXT), blocks };
 }

@@ -5,6 +5,7 @@ import { AgentReport } from "../../protocol/report.js";
 import { PublicJwk, SignedEnvelope } from "../../protocol/signing.js";
 import { MasterState, RoundSummary, Verdict } from "../../protocol/verdict.js";
 import { ClusterConfig, ClusterConfigInput } from "../config.js";
+import { MaintenanceBody } from "../maintenance.js";
 import { UptimeResult } from "./schemas.js";
 
 /**
@@ -40,6 +41,11 @@ const schemas: Record<string, { schema: z.ZodType; io: "input" | "output" }> = {
   EventPage: { schema: EventPage, io: "output" },
   Uptime: { schema: UptimeResult, io: "output" },
   Keys: { schema: z.object({ keys: z.array(PublicJwk) }), io: "output" },
+  MaintenanceBody: { schema: MaintenanceBody, io: "input" },
+  MaintenanceWindow: {
+    schema: z.object({ window: z.object({ from: z.number().int(), to: z.number().int(), reason: z.string().optional() }), active: z.boolean().optional() }),
+    io: "output",
+  },
 };
 
 const ref = (name: keyof typeof schemas) => ({ $ref: `#/components/schemas/${name}` });
@@ -76,6 +82,20 @@ const paths = {
       security: adminOrAgent,
       parameters: [query("nonce", "echoed in the signed payload", { type: "string", pattern: "^[A-Za-z0-9_-]{8,128}$" })],
       responses: { "200": json("SignedEnvelope", "Ed25519-signed Verdict JSON"), ...common, "503": error("SIGNING_KEY not set") },
+    },
+  },
+  "/v1/clusters/{id}/maintenance": {
+    parameters: [idParam],
+    post: {
+      summary: "Start (or schedule, with a future `from`) a planned maintenance window: the verdict carries it, the agent switches over",
+      security: admin,
+      requestBody: { required: true, content: { "application/json": { schema: ref("MaintenanceBody") } } },
+      responses: { "201": json("MaintenanceWindow", "the window added"), ...common, "409": error("50 windows current or scheduled") },
+    },
+    delete: {
+      summary: "End the maintenance window in force now",
+      security: admin,
+      responses: { "200": json("MaintenanceWindow", "the window, ended now"), "401": common["401"], "404": error("no such cluster, or no window in force") },
     },
   },
   "/v1/clusters/{id}/push": {

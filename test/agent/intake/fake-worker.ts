@@ -132,6 +132,7 @@ export function makeVerdict(fields: Partial<Verdict> & { clusterId: string; seq:
     ageMs: 100,
     lastRound: null,
     nonce: null,
+    maintenance: null,
     ...fields,
   };
 }
