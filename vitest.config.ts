@@ -28,7 +28,7 @@ export default defineConfig({
         test: {
           name: "node",
           environment: "node",
-          include: ["test/node/**/*.test.ts", "test/agent/**/*.test.ts"],
+          include: ["test/node/**/*.test.ts", "test/agent/**/*.test.ts", "test/faults/**/*.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

@@ -1,156 +1,15 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { spawn } from "node:child_process";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { pidAlive } from "../../agent/proc.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readState } from "../../agent/state.js";
-import { testSecrets } from "../support/secrets.js";
-import { createTarget, type Target } from "../support/target-client.js";
-import { startEdgeLab, type EdgeLab } from "../support/edge-lab.js";
+import { AGENT_TOKEN, BIN_PATH as BIN, role, servicePid, startAgent, until, usePairs } from "../support/pair.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../support/postgres.js";
+import { testSecrets } from "../support/secrets.js";
 import { createWazoSchema, seedWazo } from "../support/wazo-schema.js";
 
-/**
- * The pair for real: the worker under wrangler dev probing a master stand-in on loopback (HTTP
- * and SIP over TCP and UDP), and the agent as its own process (the `xivo-ha-agent` bin) with
- * service commands that start and stop a real stand-in for Asterisk.
- */
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const BIN = join(ROOT, "bin", "xivo-ha-agent.mjs");
-const FAKE = join(ROOT, "test", "agent", "fixtures", "fake-service.mjs");
-const AGENT_TOKEN = "agent-token-ha-pair-0123456789abcdef01";
-
-let lab: EdgeLab;
-const cleanups: (() => Promise<void>)[] = [];
-
-beforeAll(async () => (lab = await startEdgeLab()), 90_000);
-afterAll(() => lab?.stop());
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-interface Pair {
-  id: string;
-  dir: string;
-  configPath: string;
-  master: Target[];
-  agent?: ChildProcess;
-  output: () => string;
-}
-
-async function pair(opts: { push?: boolean; publicKeys?: unknown[]; extra?: Record<string, unknown> } = {}): Promise<Pair> {
-  const id = `pair-${crypto.randomUUID().slice(0, 8)}`;
-  const dir = await mkdtemp(join(tmpdir(), "xivo-ha-pair-"));
-  const [web, sipTcp, sipUdp] = await Promise.all([
-    createTarget(lab.control.port, "http"),
-    createTarget(lab.control.port, "sip-tcp"),
-    createTarget(lab.control.port, "sip-udp"),
-  ]);
-  const put = await fetch(`${lab.edge.url}/v1/clusters/${id}`, {
-    method: "PUT",
-    headers: { authorization: `Bearer ${lab.secrets.adminToken}`, "content-type": "application/json" },
-    body: JSON.stringify({
-      master: { host: "127.0.0.1" },
-      probes: [
-        { kind: "http", name: "web", scheme: "http", port: web.port, timeoutMs: 1000 },
-        { kind: "sip", name: "sip", port: sipTcp.port, timeoutMs: 1000 },
-      ],
-      intervalSec: 2,
-      fall: 2,
-      rise: 1,
-      agentToken: AGENT_TOKEN,
-    }),
-  });
-  expect(put.status).toBe(201);
-  const fake = (verb: string) => ({ argv: [process.execPath, FAKE, verb, dir], timeoutMs: 15_000 });
-  const config = {
-    clusterId: id,
-    worker: {
-      url: lab.edge.url,
-      token: AGENT_TOKEN,
-      publicKeys: opts.publicKeys ?? [lab.secrets.publicJwk],
-      pollIntervalMs: 1000,
-      maxVerdictAgeMs: 10_000,
-      push: opts.push ?? true,
-    },
-    master: { host: "127.0.0.1" },
-    failbackHoldDownMs: 3000,
-    noVerdictAlertMs: 5000,
-    stateDir: join(dir, "state"),
-    services: { start: [fake("start")], stop: [fake("stop")], status: [fake("status")], retry: { retries: 1, backoffMs: 200, maxBackoffMs: 200 } },
-    lan: {
-      probes: [
-        { kind: "sip", name: "sip-udp", transport: "udp", port: sipUdp.port, timeoutMs: 1000 },
-        { kind: "sip", name: "sip-tcp", transport: "tcp", port: sipTcp.port, timeoutMs: 1000 },
-        { kind: "tcp", name: "web", port: web.port, timeoutMs: 1000 },
-      ],
-      intervalMs: 500,
-      fall: 2,
-      rise: 1,
-    },
-    http: { host: "127.0.0.1", port: 0 },
-    loop: { intervalMs: 200, enforceEveryMs: 1000, reportEveryMs: 5000 },
-    ...opts.extra,
-  };
-  const configPath = join(dir, "agent.json");
-  await writeFile(configPath, JSON.stringify(config, null, 2));
-  const p: Pair = { id, dir, configPath, master: [web, sipTcp, sipUdp], output: () => "" };
-  cleanups.push(async () => {
-    if (p.agent) await stop(p.agent);
-    await killService(dir);
-    await rm(dir, { recursive: true, force: true });
-  });
-  return p;
-}
-
-function startAgent(p: Pair, args: string[] = ["run"]): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args, "--config", p.configPath], { stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  p.agent = child;
-  p.output = () => out;
-  return child;
-}
-
-async function stop(child: ChildProcess) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((r) => child.once("exit", r));
-  child.kill("SIGTERM");
-  const t = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await done;
-  clearTimeout(t);
-}
-
-async function servicePid(dir: string): Promise<number | null> {
-  try {
-    const pid = Number(await readFile(join(dir, "telephony.pid"), "utf8"));
-    return pid && pidAlive(pid) ? pid : null;
-  } catch {
-    return null;
-  }
-}
-async function killService(dir: string) {
-  const pid = await servicePid(dir);
-  if (pid) process.kill(pid, "SIGKILL");
-}
-
-async function until<T>(what: string, fn: () => Promise<T | null | false>, p: Pair, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; agent output:\n${p.output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-const role = async (p: Pair) => {
-  const s = await readState(join(p.dir, "state"));
-  return s.ok ? s.state.role : "unknown";
-};
+/** The pair for real (see test/support/pair.ts): failover, failback, databases, maintenance, faults of the agent itself. */
+const { lab: labOf, pair, cleanups } = usePairs();
 
 describe.each([
   { channel: "push", push: true },
@@ -186,7 +45,7 @@ describe.each([
     expect(metrics).toMatch(/xivo_ha_role\{role="standby"\} 1/);
 
     // The worker heard all of it.
-    const events = await (await fetch(`${lab.edge.url}/v1/clusters/${p.id}/events?limit=500`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } })).json() as { events: { type: string; data: { role?: string; lastAction?: { kind: string } } }[] };
+    const events = await (await fetch(`${labOf().edge.url}/v1/clusters/${p.id}/events?limit=500`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } })).json() as { events: { type: string; data: { role?: string; lastAction?: { kind: string } } }[] };
     const kinds = events.events.filter((e) => e.type === "agent.changed").map((e) => e.data.lastAction?.kind);
     expect(kinds).toContain("failover");
     expect(kinds).toContain("failback");
@@ -198,7 +57,7 @@ describe("planned maintenance", () => {
     const p = await pair();
     startAgent(p);
     await until("standby", async () => (await role(p)) === "standby", p);
-    const res = await lab.admin("POST", `/v1/clusters/${p.id}/maintenance`, { to: Date.now() + 6000, reason: "kernel upgrade" });
+    const res = await labOf().admin("POST", `/v1/clusters/${p.id}/maintenance`, { to: Date.now() + 6000, reason: "kernel upgrade" });
     expect(res.status).toBe(201);
     const active = await until("planned switchover", async () => {
       const s = await readState(join(p.dir, "state"));
@@ -208,7 +67,7 @@ describe("planned maintenance", () => {
     expect(await servicePid(p.dir)).not.toBeNull();
     // The master never went down: after the window and the hold-down, the service goes back.
     await until("failback after the window", async () => (await role(p)) === "standby" && !(await servicePid(p.dir)), p);
-    const events = (await (await lab.admin("GET", `/v1/clusters/${p.id}/events?limit=500`)).json()) as { events: { type: string }[] };
+    const events = (await (await labOf().admin("GET", `/v1/clusters/${p.id}/events?limit=500`)).json()) as { events: { type: string }[] };
     const types = events.events.map((e) => e.type);
     expect(types).toContain("maintenance.started");
     expect(types).toContain("maintenance.ended");
