@@ -2,7 +2,7 @@ import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replicate } from "../../../agent/replication/run.js";
 import { REPLICATED_TABLES } from "../../support/wazo-schema.js";
-import { startRelay, type Relay } from "./proxy.js";
+import { startRelay, type Relay } from "../../support/relay.js";
 import { ALL_TABLES, checksums, REPLICA_PASSWORD, snapshot, startPair, type Pair } from "./helpers.js";
 
 /**

@@ -1,9 +1,10 @@
 import net from "node:net";
 
 /**
- * A loopback TCP relay in front of the master, so a test can freeze a replication run at an
- * exact point of its stream (after N bytes from the master, i.e. mid-COPY) and then do what
- * it wants to it: terminate a backend, abort, or cut the network. No timing involved.
+ * A loopback TCP relay in front of a server, so a test can cut a link (agent → worker,
+ * replication → master) or freeze a replication run at an exact point of its stream (after N
+ * bytes from the master, i.e. mid-COPY) and then terminate a backend, abort, or cut the
+ * network. No timing involved.
  */
 export interface Relay {
   port: number;
