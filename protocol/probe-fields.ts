@@ -24,3 +24,14 @@ export const probeBase = (defaultTimeoutMs: number) => ({
   host: Host.optional(),
   timeoutMs: TimeoutMs.default(defaultTimeoutMs),
 });
+
+/** A list whose items' names must differ: the error names the second item's `name`. */
+export function uniqueNames<T extends z.ZodType<{ name: string }>>(item: T, what: string) {
+  return z.array(item).superRefine((items, ctx) => {
+    const seen = new Set<string>();
+    items.forEach((it, i) => {
+      if (seen.has(it.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate ${what} name "${it.name}"` });
+      seen.add(it.name);
+    });
+  });
+}

@@ -7,12 +7,11 @@ import { fileURLToPath } from "node:url";
 import { LanProbe } from "../agent/lan/config.js";
 import { runLanProbe } from "../agent/lan/probe.js";
 import { generateSigningKey } from "../protocol/signing.js";
-import { startEdge, type Edge } from "./edge.js";
+import { freePort, startEdge, type Edge } from "./edge.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../test/support/postgres.js";
 import { createWazoSchema, seedWazo } from "../test/support/wazo-schema.js";
 import { createTarget, type Target } from "../test/support/target-client.js";
 import { startTargetControl, type TargetControl } from "../test/support/targets.js";
-import { freePort } from "./edge.js";
 
 /**
  * The whole HA pair on this machine, on loopback, with nothing to install and no account:

@@ -288,8 +288,9 @@ export class ClusterMonitor extends DurableObject<Env> {
     const auth = await this.authorize(caller);
     if (!auth.ok) return auth;
     const receivedAt = Date.now();
-    const previous = this.get<ReportRecord>("report")?.report;
-    const previousAt = this.get<ReportRecord>("report")?.receivedAt ?? null;
+    const stored = this.get<ReportRecord>("report");
+    const previous = stored?.report;
+    const previousAt = stored?.receivedAt ?? null;
     this.ctx.storage.transactionSync(() => {
       this.put("report", { report, receivedAt } satisfies ReportRecord);
       // Notification events first (agent back, failover done, alerts…), then the raw change.

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AcceptCodes, Host, Port, probeBase } from "../protocol/probe-fields.js";
+import { AcceptCodes, Host, Port, probeBase, uniqueNames } from "../protocol/probe-fields.js";
 import { Channels } from "./notify/channels.js";
 
 /**
@@ -53,17 +53,7 @@ export const MIN_INTERVAL_SEC = 2;
 
 const ConfigFields = {
   master: z.strictObject({ host: Host }),
-  probes: z
-    .array(Probe)
-    .min(1)
-    .max(16)
-    .superRefine((probes, ctx) => {
-      const seen = new Set<string>();
-      probes.forEach((p, i) => {
-        if (seen.has(p.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate probe name "${p.name}"` });
-        seen.add(p.name);
-      });
-    }),
+  probes: uniqueNames(Probe, "probe").min(1).max(16),
   intervalSec: z.number().min(MIN_INTERVAL_SEC).max(3600).default(10),
   fall: z.number().int().min(1).max(100).default(3),
   rise: z.number().int().min(1).max(100).default(2),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AcceptCodes, Host, Port, probeBase } from "../../protocol/probe-fields.js";
+import { AcceptCodes, Host, Port, probeBase, uniqueNames } from "../../protocol/probe-fields.js";
 
 /**
  * What the agent probes on the LAN before it believes the edge: SIP over UDP (what phones
@@ -48,17 +48,7 @@ export type LanTcpProbe = z.infer<typeof LanTcpProbe>;
 export type LanPostgresProbe = z.infer<typeof LanPostgresProbe>;
 
 export const LanConfig = z.strictObject({
-  probes: z
-    .array(LanProbe)
-    .min(1, "expected at least one LAN probe")
-    .max(16)
-    .superRefine((probes, ctx) => {
-      const seen = new Set<string>();
-      probes.forEach((p, i) => {
-        if (seen.has(p.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate probe name "${p.name}"` });
-        seen.add(p.name);
-      });
-    }),
+  probes: uniqueNames(LanProbe, "probe").min(1, "expected at least one LAN probe").max(16),
   intervalMs: z.number().int().min(500).max(3_600_000).default(5000),
   /** Consecutive bad rounds before the LAN view says down (or degraded). */
   fall: z.number().int().min(1).max(100).default(3),

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { pidAlive } from "../../agent/proc.js";
 
 export const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -57,4 +58,13 @@ export function exited(child: ChildProcess): Promise<{ code: number | null; sign
 export async function reap(child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   await exited(child);
+}
+
+/** Kills every process a test's stand-in services left (each writes `<name>.pid` in `dir`). */
+export async function killServices(dir: string): Promise<void> {
+  for (const f of await readdir(dir).catch(() => [] as string[])) {
+    if (!f.endsWith(".pid")) continue;
+    const pid = Number(await readFile(join(dir, f), "utf8").catch(() => "0"));
+    if (pid && pidAlive(pid)) process.kill(pid, "SIGKILL");
+  }
 }

@@ -1,4 +1,4 @@
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Command, ServicesConfig } from "../../agent/config.js";
@@ -7,7 +7,7 @@ import { acquireLock } from "../../agent/lock.js";
 import { pidAlive } from "../../agent/proc.js";
 import { readState, writeState } from "../../agent/state.js";
 import type { MasterState, Verdict } from "../../protocol/verdict.js";
-import { fixture, tempDir } from "./helpers.js";
+import { fixture, killServices, tempDir } from "./helpers.js";
 
 /**
  * The keeper pass with real service processes (fake-service.mjs stands in for asterisk) and a
@@ -18,11 +18,7 @@ const FAKE = fixture("fake-service.mjs");
 let dir: { path: string; remove: () => Promise<void> };
 beforeEach(async () => (dir = await tempDir()));
 afterEach(async () => {
-  for (const f of await readdir(dir.path)) {
-    if (!f.endsWith(".pid")) continue;
-    const pid = Number(await readFile(join(dir.path, f), "utf8"));
-    if (pid && pidAlive(pid)) process.kill(pid, "SIGKILL");
-  }
+  await killServices(dir.path); // daemons, hung commands, grandchildren, whatever happened
   await dir.remove();
 });
 

@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -14,19 +14,14 @@ import {
   startServices,
   stopServices,
 } from "../../agent/services.js";
-import { fixture, tempDir } from "./helpers.js";
+import { fixture, killServices, tempDir } from "./helpers.js";
 
 const FAKE = fixture("fake-service.mjs");
 let dir: { path: string; remove: () => Promise<void> };
 
 beforeEach(async () => (dir = await tempDir()));
 afterEach(async () => {
-  // Kill every process a test started (daemons, hung commands, grandchildren), whatever happened.
-  for (const f of await readdir(dir.path)) {
-    if (!f.endsWith(".pid")) continue;
-    const pid = Number(await readFile(join(dir.path, f), "utf8"));
-    if (pid && pidAlive(pid)) process.kill(pid, "SIGKILL");
-  }
+  await killServices(dir.path); // daemons, hung commands, grandchildren, whatever happened
   await dir.remove();
 });
 

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { NotifyEventType } from "../../protocol/events.js";
+import { uniqueNames } from "../../protocol/probe-fields.js";
 import { WebhookSecret } from "../../protocol/webhook.js";
 
 /**
@@ -28,16 +29,7 @@ export type Channel = z.infer<typeof Channel>;
 export type SlackChannel = z.infer<typeof SlackChannel>;
 export type WebhookChannel = z.infer<typeof WebhookChannel>;
 
-export const Channels = z
-  .array(Channel)
-  .max(10)
-  .superRefine((channels, ctx) => {
-    const seen = new Set<string>();
-    channels.forEach((c, i) => {
-      if (seen.has(c.name)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `duplicate channel name "${c.name}"` });
-      seen.add(c.name);
-    });
-  });
+export const Channels = uniqueNames(Channel, "channel").max(10);
 
 /** What GET shows: never the secrets (nor a Slack URL's token path, which is a secret too). */
 export type ChannelView =
