@@ -3,7 +3,7 @@ import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { PublicJwk } from "../protocol/signing.js";
 import { FailbackConfig, redactFailback, resolveFailbackSecrets } from "./failback/config.js";
-import { DEFAULT_LAN, LanConfig, redactLan, resolveLanSecrets } from "./lan/config.js";
+import { DEFAULT_LAN, LanConfig, LanSipProbe, LanTcpProbe, redactLan, resolveLanSecrets } from "./lan/config.js";
 import { redactReplication, ReplicationConfig, resolveReplicationSecrets, type ResolvedReplicationConfig } from "./replication/config.js";
 
 /** Env var that may carry the worker token, so the secret need not sit in the config file. */
@@ -30,11 +30,24 @@ export const RetryPolicy = z.strictObject({
 });
 export type RetryPolicy = z.infer<typeof RetryPolicy>;
 
+/**
+ * What must answer on the slave itself before a start counts as done. `systemctl start asterisk`
+ * returns before Asterisk's SIP stack listens: a failover is complete when phones get an answer.
+ */
+export const ReadyCheck = z.strictObject({
+  /** A SIP or TCP probe aimed at the slave: its `host` defaults to 127.0.0.1, not the master. */
+  probe: z.discriminatedUnion("kind", [LanSipProbe, LanTcpProbe]),
+  withinMs: Ms.max(600_000).default(60_000),
+  everyMs: z.number().int().min(50).max(10_000).default(250),
+});
+export type ReadyCheck = z.infer<typeof ReadyCheck>;
+
 const ServicesInput = z.strictObject({
   preset: z.enum(["wazo", "xivo"]).optional(),
   start: z.array(Command).min(1).optional(),
   stop: z.array(Command).min(1).optional(),
   status: z.array(Command).min(1).optional(),
+  ready: ReadyCheck.optional(),
   retry: RetryPolicy.default({ retries: 2, backoffMs: 1_000, maxBackoffMs: 30_000 }),
 });
 
@@ -103,6 +116,7 @@ export interface ServicesConfig {
   start: Command[];
   stop: Command[];
   status: Command[];
+  ready?: ReadyCheck;
   retry: RetryPolicy;
 }
 
@@ -186,6 +200,7 @@ export function parseConfig(raw: unknown, env: Record<string, string | undefined
       start: c.services.start ?? preset!.start,
       stop: c.services.stop ?? preset!.stop,
       status: c.services.status ?? preset!.status,
+      ready: c.services.ready,
       retry: c.services.retry,
     },
   };

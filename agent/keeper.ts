@@ -186,7 +186,8 @@ export class Keeper {
     const t = target === "active" ? await startServices(this.cfg.services) : await stopServices(this.cfg.services);
     const done: LastAction = { kind, at, ok: t.ok, reason: t.ok ? reason : `${reason}; but ${describeFailure(t)}` };
     await this.persist(target, done);
-    this.log(`${kind}.${t.ok ? "done" : "failed"}`, { role: target, reason: done.reason }, t.ok ? "info" : "error");
+    const ready = t.ready && { readyProbe: t.ready.probe, readyAfterMs: t.ready.afterMs };
+    this.log(`${kind}.${t.ok ? "done" : "failed"}`, { role: target, reason: done.reason, ...ready }, t.ok ? "info" : "error");
     return t;
   }
 

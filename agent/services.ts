@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Role } from "../protocol/report.js";
-import { TOKEN_ENV, type Command, type RetryPolicy, type ServicesConfig } from "./config.js";
+import { TOKEN_ENV, type Command, type ReadyCheck, type RetryPolicy, type ServicesConfig } from "./config.js";
+import { runLanProbe } from "./lan/probe.js";
 
 /**
  * The slave's telephony services: ordered start/stop lists (what xivo-manage-slave-services did),
@@ -35,12 +36,22 @@ export interface StatusReport {
   checks: CommandResult[];
 }
 
+export interface ReadyReport {
+  ok: boolean;
+  probe: string;
+  /** From the end of the start commands to the first answer (or to giving up). */
+  afterMs: number;
+  /** What the last attempt saw. */
+  detail: string;
+}
+
 export interface TransitionReport {
   kind: "start" | "stop";
-  /** Every step succeeded and the status commands confirm the expected state. */
+  /** Every step succeeded, the status commands confirm the expected state, and (on start) the ready check answered. */
   ok: boolean;
   steps: StepReport[];
   status: StatusReport;
+  ready: ReadyReport | null;
 }
 
 export interface EnforceReport {
@@ -163,7 +174,22 @@ async function transition(kind: "start" | "stop", cfg: ServicesConfig, opts: Run
   for (const cmd of cfg[kind]) steps.push(await runWithRetry(cmd, cfg.retry, opts));
   const status = await checkStatus(cfg, opts);
   const expected: ServiceState = kind === "start" ? "running" : "stopped";
-  return { kind, ok: steps.every((s) => s.ok) && status.state === expected, steps, status };
+  const started = steps.every((s) => s.ok) && status.state === expected;
+  const ready = kind === "start" && started && cfg.ready ? await waitReady(cfg.ready) : null;
+  return { kind, ok: started && (ready?.ok ?? true), steps, status, ready };
+}
+
+/** Probes the slave's own service until it answers or `withinMs` has passed. */
+export async function waitReady(check: ReadyCheck): Promise<ReadyReport> {
+  const t0 = performance.now();
+  const elapsed = () => Math.round(performance.now() - t0);
+  for (;;) {
+    const r = await runLanProbe(check.probe, "127.0.0.1");
+    if (r.ok || elapsed() + check.everyMs > check.withinMs) {
+      return { ok: r.ok, probe: check.probe.name, afterMs: elapsed(), detail: r.detail };
+    }
+    await sleep(check.everyMs);
+  }
 }
 
 export const startServices = (cfg: ServicesConfig, opts: RunOptions = {}) => transition("start", cfg, opts);
@@ -193,5 +219,6 @@ export async function enforce(role: Role, cfg: ServicesConfig, opts: RunOptions 
 export function describeFailure(t: TransitionReport): string {
   const failed = t.steps.filter((s) => !s.ok).map((s) => `\`${s.argv.join(" ")}\` failed ${s.attempts.length}x`);
   if (t.status.state !== (t.kind === "start" ? "running" : "stopped")) failed.push(`status is ${t.status.state}`);
+  if (t.ready && !t.ready.ok) failed.push(`${t.ready.probe} not answering after ${t.ready.afterMs} ms (${t.ready.detail})`);
   return failed.join("; ") || "ok";
 }

@@ -102,7 +102,13 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       master: { host: "127.0.0.1" },
       failbackHoldDownMs: 8000,
       stateDir: path.join(work, "agent"),
-      services: { start: [svc("start")], stop: [svc("stop")], status: [svc("status")] },
+      services: {
+        start: [svc("start")],
+        stop: [svc("stop")],
+        status: [svc("status")],
+        // Failover is done when the slave answers SIP, not when the start command returns.
+        ready: { probe: { kind: "sip", name: "slave-sip", transport: "udp", port: slaveSip, timeoutMs: 500 }, withinMs: 10_000 },
+      },
       lan: {
         probes: [
           { kind: "sip", name: "sip-udp", transport: "udp", port: sipUdp.port, timeoutMs: 1000 },
@@ -211,7 +217,7 @@ class Timeline {
       case "failover.done":
       case "failback.done":
         this.role = e.role;
-        return this.say("agent", `${e.event.replace(".", " ")}: role ${e.role}`);
+        return this.say("agent", `${e.event.replace(".", " ")}: role ${e.role}${e.readyProbe ? ` (the slave answers SIP ${e.readyAfterMs} ms after its start)` : ""}`);
       case "enforce":
         return this.say("agent", `enforce: ${e.reason}`);
       case "lan.changed":

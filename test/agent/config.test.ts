@@ -112,6 +112,8 @@ describe("loadConfig", () => {
     ["a command timeout", (c: any) => (c.services.stop = [{ argv: ["x"], timeoutMs: "10s" }]), /services\.stop\[0\]\.timeoutMs: .*expected number/],
     ["poll vs freshness", (c: any) => (c.worker.maxVerdictAgeMs = 5_000), /worker\.maxVerdictAgeMs: expected more than worker\.pollIntervalMs/],
     ["services without a preset", (c: any) => (c.services = { start: [{ argv: ["x"] }] }), /services\.stop: expected a command list \(or a "preset"\)/],
+    ["ready probe kind", (c: any) => (c.services.ready = { probe: { kind: "postgres", name: "pg" } }), /services\.ready\.probe\.kind: /],
+    ["ready deadline", (c: any) => (c.services.ready = { probe: { kind: "sip", name: "s" }, withinMs: 0 }), /services\.ready\.withinMs: /],
   ])("rejects a bad %s, naming the file and the field", async (_, mutate, expected) => {
     const c = minimal();
     mutate(c);

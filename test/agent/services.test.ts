@@ -1,5 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TOKEN_ENV, type Command, type ServicesConfig } from "../../agent/config.js";
@@ -14,6 +15,7 @@ import {
   startServices,
   stopServices,
 } from "../../agent/services.js";
+import { freePort } from "../../scripts/edge.js";
 import { fixture, killServices, tempDir } from "./helpers.js";
 
 const FAKE = fixture("fake-service.mjs");
@@ -176,6 +178,49 @@ describe("start and stop", () => {
     const cfg: ServicesConfig = { ...xivoLike(), status: [fake("hang", "status", 300)] };
     const s = await checkStatus(cfg, { killGraceMs: 100 });
     expect(s.state).toBe("unknown");
+  });
+});
+
+describe("ready check: a start is done when the slave answers SIP, not when the commands return", () => {
+  // The demo's stand-in Asterisk: a detached process answering SIP OPTIONS over UDP.
+  const TELEPHONY = fileURLToPath(new URL("../../scripts/demo/telephony.mjs", import.meta.url));
+  const telephony = (verb: string, port: number): Command => ({ argv: [process.execPath, TELEPHONY, verb, dir.path, String(port)], timeoutMs: 15_000 });
+  const ready = (port: number, withinMs = 10_000) => ({
+    probe: { kind: "sip" as const, name: "slave-sip", critical: true, transport: "udp" as const, port, timeoutMs: 300 },
+    withinMs,
+    everyMs: 100,
+  });
+
+  it("waits for the first answer, including one that comes after the start command returned", async () => {
+    const port = await freePort();
+    // The start command returns at once; the SIP server comes up 800 ms later (as Asterisk does after systemctl start).
+    const late = `require("child_process").spawn(process.execPath, ["-e", ${JSON.stringify(
+      `setTimeout(() => require("child_process").spawnSync(process.execPath, ${JSON.stringify([TELEPHONY, "start", dir.path, String(port)])}), 800)`,
+    )}], { detached: true, stdio: "ignore" }).unref()`;
+    const cfg: ServicesConfig = { start: [node(late)], stop: [telephony("stop", port)], status: [node("0")], ready: ready(port), retry: noRetry };
+    const t = await startServices(cfg);
+    expect(t.ok).toBe(true);
+    expect(t.ready).toMatchObject({ ok: true, probe: "slave-sip", detail: expect.stringMatching(/200 OK/) });
+    expect(t.ready!.afterMs).toBeGreaterThanOrEqual(500); // it really waited for the late server
+    await stopServices(cfg);
+  });
+
+  it("fails the start when nothing answers within the deadline, and says so", async () => {
+    const port = await freePort(); // nobody listens there
+    const cfg: ServicesConfig = { ...xivoLike(), ready: ready(port, 700), retry: noRetry };
+    const t = await startServices(cfg);
+    expect(t.status.state).toBe("running");
+    expect(t.ok).toBe(false);
+    expect(t.ready).toMatchObject({ ok: false, probe: "slave-sip" });
+    expect(describeFailure(t)).toMatch(/slave-sip not answering after \d+ ms/);
+  });
+
+  it("is not asked on stop, nor after a start whose commands failed", async () => {
+    const port = await freePort();
+    const cfg: ServicesConfig = { ...xivoLike(), ready: ready(port, 700), retry: noRetry };
+    await failNext("asterisk", "start", 1);
+    expect((await startServices(cfg)).ready).toBeNull();
+    expect((await stopServices(cfg)).ready).toBeNull();
   });
 });
 

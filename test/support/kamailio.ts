@@ -1,0 +1,75 @@
+import { execFile } from "node:child_process";
+import dgram from "node:dgram";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { formatOptions, newOptionsRequest, SipResponseReader } from "../../protocol/sip.js";
+
+/**
+ * A real SIP server for the interop test and bench:failover: Debian's Kamailio with the smallest
+ * config that answers OPTIONS (test/fixtures/kamailio.cfg), driven by the same service script the
+ * agent uses on the slave (test/fixtures/kamailio-service.sh). `.ci/run` installs the package.
+ */
+export const KAMAILIO_SERVICE = fileURLToPath(new URL("../fixtures/kamailio-service.sh", import.meta.url));
+const run = promisify(execFile);
+
+/** Null when Kamailio can run here; else why not. In CI its absence is an install bug, not a skip. */
+export function kamailioMissing(): string | null {
+  if (["/usr/sbin/kamailio", "/usr/bin/kamailio"].some((p) => existsSync(p))) return null;
+  if (process.env.CI) throw new Error("kamailio is not installed: .ci/run should have installed Debian's kamailio");
+  return "kamailio is not installed (apt-get install kamailio; .ci/run does it)";
+}
+
+export interface Kamailio {
+  host: string;
+  port: number;
+  /** Ends it cleanly, as `systemctl stop` would. */
+  stop(): Promise<void>;
+  /** The host dies: every Kamailio process at once, SIGKILL. */
+  crash(): Promise<void>;
+}
+
+/** Starts a Kamailio daemon on host:port (UDP and TCP), its files in `dir`. */
+export async function startKamailio(dir: string, host: string, port: number): Promise<Kamailio> {
+  const service = (verb: string) => run(KAMAILIO_SERVICE, [verb, dir, host, String(port)]);
+  await service("start");
+  return {
+    host,
+    port,
+    stop: async () => void (await service("stop")),
+    async crash() {
+      // Kamailio daemonizes with a double fork and setsid: its process group (field 5 of
+      // /proc/PID/stat, not the pid in the pid file) is every Kamailio process.
+      const pid = Number(await readFile(join(dir, "kamailio.pid"), "utf8"));
+      try {
+        const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+        const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+        process.kill(-pgid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+/** Sends one SIP OPTIONS over UDP; the final status code, or null if nothing answered in time. */
+export function sipOptionsUdp(host: string, port: number, timeoutMs = 1000): Promise<number | null> {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket("udp4");
+    const reader = new SipResponseReader();
+    const done = (status: number | null) => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(status);
+    };
+    const timer = setTimeout(() => done(null), timeoutMs);
+    sock.on("error", () => done(null)); // ICMP port unreachable: nobody listens
+    sock.on("message", (msg) => {
+      const final = reader.push(msg.toString("latin1")).find((r) => r.status >= 200);
+      if (final) done(final.status);
+    });
+    sock.send(formatOptions(newOptionsRequest(host, port, "udp")), port, host);
+  });
+}
