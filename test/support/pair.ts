@@ -114,8 +114,9 @@ export function usePairs() {
   return { lab: () => lab, pair, cleanups };
 }
 
-export function startAgent(p: Pair, args: string[] = ["run"]): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args, "--config", p.configPath], { stdio: ["ignore", "pipe", "pipe"] });
+/** `env` adds to (or overrides) the inherited environment, e.g. LD_PRELOAD for a skewed clock. */
+export function startAgent(p: Pair, args: string[] = ["run"], env?: NodeJS.ProcessEnv): ChildProcess {
+  const child = spawn(process.execPath, [BIN, ...args, "--config", p.configPath], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
