@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { buildAgent } from "../scripts/build-agent.js";
 import { startEdgeLab } from "../test/support/edge-lab.js";
 import { createTarget } from "../test/support/target-client.js";
+import { pct, sleep } from "./stats.js";
 
 /**
  * npm run bench:agent — how fast a verdict change reaches the slave's services, push against
@@ -24,8 +25,6 @@ const TRANSITIONS = Number(process.env.BENCH_TRANSITIONS ?? 50);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 const TOKEN = "bench-agent-token-0123456789abcdef0123";
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const lab = await startEdgeLab();
 const { edge, control, secrets } = lab;

@@ -1,7 +1,6 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { chown, mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -10,7 +9,9 @@ import { ReplicationConfig, resolveReplicationSecrets, WAZO_EXCLUDE } from "../a
 import { createReplicationMemo } from "../agent/replication/memo.js";
 import { replicate, type ReplicationReport } from "../agent/replication/run.js";
 import { selectSequences, selectTables } from "../agent/replication/select.js";
+import { freePort } from "../scripts/edge.js";
 import { createWazoSchema, seedWazo } from "../test/support/wazo-schema.js";
+import { median } from "./stats.js";
 
 /**
  * npm run bench:replication — a full sync by replicate() against Wazo's own method on the same
@@ -70,16 +71,6 @@ async function postgresUser(): Promise<{ uid: number; gid: number } | null> {
   if (process.getuid?.() !== 0) return null;
   const [u, g] = await Promise.all([run("id", ["-u", "postgres"]), run("id", ["-g", "postgres"])]);
   return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().once("error", reject);
-    s.listen(0, HOST, () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 async function startServer(name: string): Promise<Server> {
@@ -162,11 +153,6 @@ async function timed(label: string, fn: () => Promise<ReplicationReport>): Promi
 async function emptySlave(slave: pg.Client, tables: string[]): Promise<void> {
   await slave.query(`TRUNCATE ${tables.map((t) => `public."${t}"`).join(", ")}`);
   await slave.query("VACUUM");
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 async function quiesce(...cs: pg.Client[]): Promise<void> {
