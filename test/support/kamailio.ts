@@ -59,17 +59,21 @@ export function sipOptionsUdp(host: string, port: number, timeoutMs = 1000): Pro
   return new Promise((resolve) => {
     const sock = dgram.createSocket("udp4");
     const reader = new SipResponseReader();
+    let finished = false;
     const done = (status: number | null) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
       sock.close();
       resolve(status);
     };
     const timer = setTimeout(() => done(null), timeoutMs);
-    sock.on("error", () => done(null)); // ICMP port unreachable: nobody listens
+    // Connected, so that an ICMP port unreachable (nobody listens) ends the wait at once.
+    sock.on("error", () => done(null));
     sock.on("message", (msg) => {
       const final = reader.push(msg.toString("latin1")).find((r) => r.status >= 200);
       if (final) done(final.status);
     });
-    sock.send(formatOptions(newOptionsRequest(host, port, "udp")), port, host);
+    sock.connect(port, host, () => sock.send(formatOptions(newOptionsRequest(host, port, "udp"))));
   });
 }
