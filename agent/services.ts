@@ -39,7 +39,7 @@ export interface StatusReport {
 export interface ReadyReport {
   ok: boolean;
   probe: string;
-  /** From the end of the start commands to the first answer (or to giving up). */
+  /** From the end of the start commands and their status check to the first answer (or to giving up). */
   afterMs: number;
   /** What the last attempt saw. */
   detail: string;

@@ -236,7 +236,11 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
         const a = got.accepted;
         if (!this.newerThanLatest(a)) {
           this.stats.ignored.older++;
-          this.safeLog("verdict.older", { channel: "poll", seq: a.verdict.seq, latestSeq: this.current?.verdict.seq });
+          // The same round again is routine while polling (every other poll at 1 s against a 2 s
+          // round): counted, not logged. An older round is worth a line.
+          if (a.verdict.seq !== this.current?.verdict.seq) {
+            this.safeLog("verdict.older", { channel: "poll", seq: a.verdict.seq, latestSeq: this.current?.verdict.seq });
+          }
           return;
         }
         this.stats.accepted.poll++;

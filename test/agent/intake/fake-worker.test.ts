@@ -152,15 +152,21 @@ describe("poll channel", () => {
   });
 
   it("keeps latest() over an answer from an older round, but follows a worker whose seq restarted", async () => {
-    fake.onPoll = goodPoll(20);
-    const { src } = source();
+    // The same round answered again, older by the worker's measure: counted, not logged (routine while polling).
+    fake.onPoll = async (req) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 20, nonce: req.nonce, ageMs: 0 })));
+    const { src, logs } = source();
     src.start();
     await waitFor(() => expect(src.latest()?.verdict.seq).toBe(20));
     const before = src.latest();
+    fake.onPoll = async (req) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 20, nonce: req.nonce, ageMs: 4_000 })));
+    await waitFor(() => expect(src.counters().ignored.older).toBeGreaterThanOrEqual(2));
+    expect(logs.filter((l) => l.event === "verdict.older")).toEqual([]);
+    const sameRound = src.counters().ignored.older;
     // Lower seq and an older round (by the worker-measured age): nothing new.
     fake.onPoll = async (req) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 19, nonce: req.nonce, ageMs: 4_000 })));
-    await waitFor(() => expect(src.counters().ignored.older).toBeGreaterThanOrEqual(2));
+    await waitFor(() => expect(src.counters().ignored.older).toBeGreaterThanOrEqual(sameRound + 2));
     expect(src.latest()).toBe(before);
+    expect(logs.filter((l) => l.event === "verdict.older").length).toBeGreaterThanOrEqual(2);
     // Lower seq but a younger round, nonce-fresh: the worker lost its storage and counts again.
     fake.onPoll = async (req) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 1, nonce: req.nonce, ageMs: 0 })));
     await waitFor(() => expect(src.latest()?.verdict.seq).toBe(1));
