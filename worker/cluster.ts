@@ -433,6 +433,7 @@ export class ClusterMonitor extends DurableObject<Env> {
       const lost = this.notifier.checkAgent(now, lastReportAt, cluster.config.agentLostAfterSec ?? 60);
       if (lost) this.emit(cluster, now, lost);
     });
+    this.notifier.outbox.prune(now);
     return this.notifier.outbox.deliver(cluster.id, cluster.config.notifications ?? [], now, opts);
   }
 

@@ -218,6 +218,29 @@ describe("webhook delivery", () => {
     expect(t0).toBeGreaterThan(0);
   });
 
+  it("settled deliveries stay listable 30 days, then are dropped; the history keeps the event", async () => {
+    const s = await sink();
+    const id = await cluster([{ kind: "webhook", name: "ops", url: s.url, secrets: [SECRET] }]);
+    const t0 = await agentLost(id);
+    expect((await deliveries(id, "delivered")).deliveries).toHaveLength(1);
+    await tick(id, t0 + 29 * 24 * HOUR);
+    expect((await deliveries(id)).deliveries).toHaveLength(1);
+    await tick(id, t0 + 30 * 24 * HOUR + HOUR);
+    expect((await deliveries(id)).deliveries).toEqual([]);
+    expect((await events(id)).some((e) => e.type === "agent.lost")).toBe(true);
+  });
+
+  it("a pending delivery is never dropped, however old", async () => {
+    const s = await sink({ script: [{ status: 500 }] });
+    const id = await cluster([{ kind: "webhook", name: "ops", url: s.url, secrets: [SECRET] }]);
+    const t0 = await agentLost(id);
+    expect((await deliveries(id, "pending")).deliveries).toHaveLength(1);
+    // No pass ran for 31 days (say the account was suspended): the row is still there to send.
+    await tick(id, t0 + 31 * 24 * HOUR);
+    expect((await deliveries(id)).deliveries).toMatchObject([{ status: "delivered", attempts: 2 }]);
+    expect((await s.requests()).map((r) => r.answered)).toEqual([500, 200]);
+  });
+
   it("channel event filters apply", async () => {
     const s = await sink();
     const id = await cluster([{ kind: "webhook", name: "ops", url: s.url, secrets: [SECRET], events: ["failover.done"] }]);

@@ -16,6 +16,8 @@ import { SLACK_MAX_EVENTS_PER_MESSAGE, slackMessage } from "./slack.js";
 export const DEFAULT_TIMEOUT_MS = 10_000;
 /** Slack takes about one message per second per incoming webhook. */
 export const SLACK_SPACING_MS = 1_000;
+/** Delivered and failed rows stay listable this long, then go; pending rows are never dropped. */
+export const SETTLED_RETENTION_MS = 30 * 24 * 3_600_000;
 /** Channels delivered concurrently in one pass (a Worker invocation holds at most 6 connections). */
 const CONCURRENT_CHANNELS = 4;
 /** Webhook rows sent per channel per pass: a backlog drains over a few alarms, never in one burst. */
@@ -88,6 +90,7 @@ export type OnDisabled = (channel: string, at: number, reason: string) => void;
 
 export class Outbox {
   private chain: Promise<unknown> = Promise.resolve();
+  private prunedAt = -Infinity;
 
   constructor(
     private readonly sql: SqlStorage,
@@ -192,6 +195,13 @@ export class Outbox {
    * One delivery pass over everything due at `now`. Passes are serialised (the alarm and a
    * post-event kick may overlap), so a row is never in flight twice from this object.
    */
+  /** Drops settled rows past SETTLED_RETENTION_MS, at most once an hour. */
+  prune(now: number): void {
+    if (now - this.prunedAt < 3_600_000) return;
+    this.prunedAt = now;
+    this.sql.exec("DELETE FROM outbox WHERE status != 'pending' AND created_at < ?", now - SETTLED_RETENTION_MS);
+  }
+
   deliver(cluster: string, channels: readonly Channel[], now: number, opts: DeliverOptions = {}): Promise<PassResult> {
     const run = this.chain.then(() => this.pass(cluster, channels, now, opts));
     this.chain = run.catch(() => undefined);
