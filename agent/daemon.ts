@@ -252,7 +252,7 @@ function buildReport(cfg: Config, keeper: Keeper, source: VerdictSource, lan: La
       probes: view.probes.map((p) => ({ name: p.name, ok: p.ok, detail: p.detail.slice(0, 2000), rttMs: p.rttMs })),
     },
     verdictSeq: source.latest()?.verdict.seq ?? null,
-    alerts: [...(keeper.lastDecision?.alert ? [keeper.lastDecision.alert] : []), ...sync.alerts()],
+    alerts: [keeper.lastDecision?.alert, keeper.telephonyAlert, ...sync.alerts()].filter((a): a is string => !!a),
     replication: sync.reportField(),
     counters: {
       acceptedPush: c.accepted.push,

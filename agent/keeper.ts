@@ -5,7 +5,7 @@ import type { Config } from "./config.js";
 import { decide, type Decision, type Freshness } from "./decision.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { silentLogger, type Logger } from "./log.js";
-import { describeFailure, enforce, startServices, stopServices, type TransitionReport } from "./services.js";
+import { describeFailure, enforce, startServices, stopServices, type EnforceReport, type TransitionReport } from "./services.js";
 import { readState, removeLeftoverTemps, writeState, type RoleState } from "./state.js";
 
 /**
@@ -76,6 +76,9 @@ export class Keeper {
   lastDecision: Decision | null = null;
   lastSeq: number | null = null;
   reconcilePending = false;
+  /** Set while the active slave's telephony runs but does not answer (services.ready); reported. */
+  telephonyAlert: string | null = null;
+  private silentPasses = 0;
 
   constructor(private readonly o: KeeperOptions) {
     this.cfg = o.config;
@@ -181,7 +184,7 @@ export class Keeper {
   async changeRole(target: "active" | "standby", kind: LastAction["kind"], reason: string): Promise<TransitionReport> {
     const at = this.clock.now();
     if (target === "active") this.reconcilePending = true; // whatever happens next, copy back at failback
-    await this.persist(target, { kind, at, ok: false, reason: `${reason} (in progress)` });
+    await this.persist(target, { kind, at, ok: false, inProgress: true, reason: `${reason} (in progress)` });
     this.log(`${kind}.start`, { role: target, reason });
     const t = target === "active" ? await startServices(this.cfg.services) : await stopServices(this.cfg.services);
     const done: LastAction = { kind, at, ok: t.ok, reason: t.ok ? reason : `${reason}; but ${describeFailure(t)}` };
@@ -213,11 +216,29 @@ export class Keeper {
     const outcome = await this.underLock("enforce", 0, async () => enforce(role, this.cfg.services));
     this.lastEnforceMono = this.clock.mono();
     if (outcome === "busy") return { decision, role, did: "skipped-busy", ok: false };
+    this.noteAnswering(outcome);
     if (outcome.action === "none") return { decision, role, did: "nothing", ok: outcome.ok };
     this.log("enforce", { role, found: outcome.found, action: outcome.action, ok: outcome.ok, reason: outcome.reason }, outcome.ok ? "warn" : "error");
     this.lastAction = { kind: "enforce", at: this.clock.now(), ok: outcome.ok, reason: outcome.reason };
     await this.persist(role as "active" | "standby", this.lastAction);
     return { decision, role, did: "enforce", ok: outcome.ok };
+  }
+
+  /**
+   * A telephony that runs but does not answer is alerted on after two passes in a row (one lost
+   * datagram is not an outage), and cleared on the first answer. Not restarted: a restart loop
+   * on the only node carrying calls could make things worse; a human decides.
+   */
+  private noteAnswering(outcome: EnforceReport): void {
+    const silent = outcome.role === "active" && outcome.answering?.ok === false;
+    this.silentPasses = silent ? this.silentPasses + 1 : 0;
+    if (this.silentPasses >= 2 && !this.telephonyAlert) {
+      this.telephonyAlert = `active slave's telephony not answering: ${outcome.reason}`;
+      this.log("telephony.failing", { reason: outcome.reason }, "error");
+    } else if (!silent && this.telephonyAlert) {
+      this.telephonyAlert = null;
+      this.log("telephony.recovered", { role: outcome.role });
+    }
   }
 
   private async underLock<T>(purpose: string, waitMs: number, fn: () => Promise<T>): Promise<T | "busy"> {

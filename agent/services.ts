@@ -61,6 +61,8 @@ export interface EnforceReport {
   ok: boolean;
   reason: string;
   transition: TransitionReport | null;
+  /** On an active slave whose services run: one ready probe (null without `services.ready`). */
+  answering?: ReadyReport | null;
 }
 
 export interface RunOptions {
@@ -206,7 +208,13 @@ export async function enforce(role: Role, cfg: ServicesConfig, opts: RunOptions 
   }
   const wanted: ServiceState = role === "active" ? "running" : "stopped";
   if (found === wanted) {
-    return { role, found, action: "none", ok: true, reason: `services ${found}, as a ${role} slave's should be`, transition: null };
+    // Running is not serving: a hung Asterisk keeps its pid. Ask once; the keeper decides when to alert.
+    const answering = role === "active" && cfg.ready ? await waitReady({ ...cfg.ready, withinMs: 1 }) : null;
+    if (answering && !answering.ok) {
+      const reason = `services running, but ${answering.probe} not answering (${answering.detail})`;
+      return { role, found, action: "none", ok: false, reason, transition: null, answering };
+    }
+    return { role, found, action: "none", ok: true, reason: `services ${found}, as a ${role} slave's should be`, transition: null, answering };
   }
   const t = role === "active" ? await startServices(cfg, opts) : await stopServices(cfg, opts);
   const reason =

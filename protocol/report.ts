@@ -19,6 +19,8 @@ export const AgentReport = z.object({
       at: z.number().int().nonnegative(),
       ok: z.boolean(),
       reason: Text,
+      /** Written before the services move: not a failure (yet), whatever `ok` says. */
+      inProgress: z.boolean().optional(),
     })
     .nullable(),
   lan: z

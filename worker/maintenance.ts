@@ -124,7 +124,7 @@ const SILENCED: ReadonlySet<NotifyEventType> = new Set<NotifyEventType>([
   "lan.recovered",
 ]);
 /** The switchover itself: tagged planned, still sent (people want to know the slave carries the calls). */
-const SWITCHOVERS: ReadonlySet<NotifyEventType> = new Set<NotifyEventType>(["failover.done", "failback.done"]);
+const SWITCHOVERS: ReadonlySet<NotifyEventType> = new Set<NotifyEventType>(["failover.done", "failback.done", "failover.failed", "failback.failed"]);
 
 /**
  * How a window changes an event at `at`: `send` false means history only. The window goes

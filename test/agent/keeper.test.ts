@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import net from "node:net";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Command, ServicesConfig } from "../../agent/config.js";
@@ -184,6 +185,45 @@ describe("keeper pass", () => {
     s.setLan("up");
     expect(await k.tick()).toMatchObject({ did: "enforce", ok: true });
     expect(await running()).toBe(false);
+  });
+
+  it("alerts when the active slave's telephony runs but stops answering (two passes in a row), clears on the next answer", async () => {
+    // The ready check aims at a TCP listener this test opens and closes: the "SIP stack".
+    const stack = net.createServer((c) => c.destroy());
+    await new Promise<void>((r) => stack.listen(0, "127.0.0.1", r));
+    const port = (stack.address() as net.AddressInfo).port;
+    const logs: string[] = [];
+    const ready = { probe: { kind: "tcp" as const, name: "slave-sip", critical: false, port, timeoutMs: 300 }, withinMs: 2_000, everyMs: 50 };
+    await writeState(dir.path, { v: 1, role: "active", since: 1, lastAction: null, lastSeq: null });
+    const clock = manualClock();
+    const s = signals(clock);
+    const k = new Keeper({
+      config: { mode: "auto", requireLanConfirmation: true, failbackHoldDownMs: 60_000, noVerdictAlertMs: 60_000, stateDir: dir.path, lockWaitMs: 2_000, services: { ...services(), ready }, enforceEveryMs: 0 },
+      verdicts: s.view,
+      lan: s.lan,
+      clock,
+      log: (event) => void logs.push(event),
+    });
+    s.edge("down");
+    s.setLan("down");
+    expect(await k.tick()).toMatchObject({ did: "enforce", ok: true }); // started, and it answered
+    expect(await k.tick()).toMatchObject({ did: "nothing", ok: true });
+    expect(k.telephonyAlert).toBeNull();
+
+    await new Promise((r) => stack.close(r)); // hung or crashed stack, process still running
+    expect(await k.tick()).toMatchObject({ did: "nothing", ok: false });
+    expect(k.telephonyAlert).toBeNull(); // one miss is not an outage
+    await k.tick();
+    expect(k.telephonyAlert).toMatch(/^active slave's telephony not answering: services running, but slave-sip not answering/);
+    expect(logs.filter((e) => e === "telephony.failing")).toHaveLength(1);
+    expect(await running()).toBe(true); // alerted, not restarted
+    expect((await calls()).filter((c) => c.startsWith("start"))).toHaveLength(1);
+
+    await new Promise<void>((r) => stack.listen(port, "127.0.0.1", r));
+    await k.tick();
+    expect(k.telephonyAlert).toBeNull();
+    expect(logs).toContain("telephony.recovered");
+    await new Promise((r) => stack.close(r));
   });
 
   it("an interrupted failover leaves its intent on disk; the next agent reconciles the services", async () => {

@@ -215,6 +215,25 @@ describe("ready check: a start is done when the slave answers SIP, not when the 
     expect(describeFailure(t)).toMatch(/slave-sip not answering after \d+ ms/);
   });
 
+  it("on an active slave whose services run, enforce asks once: a hung stack (SIGSTOP) is reported, not restarted", async () => {
+    const port = await freePort();
+    const cfg: ServicesConfig = { start: [telephony("start", port)], stop: [telephony("stop", port)], status: [telephony("status", port)], ready: ready(port), retry: noRetry };
+    expect((await startServices(cfg)).ok).toBe(true);
+    expect(await enforce("active", cfg)).toMatchObject({ action: "none", ok: true, answering: { ok: true } });
+    const pid = Number(await readFile(join(dir.path, "telephony.pid"), "utf8"));
+    process.kill(pid, "SIGSTOP");
+    try {
+      const e = await enforce("active", cfg);
+      expect(e).toMatchObject({ action: "none", found: "running", ok: false, answering: { ok: false } });
+      expect(e.reason).toMatch(/^services running, but slave-sip not answering/);
+      expect(await enforce("standby", { ...cfg, stop: [node("0")], status: [node("process.exit(3)")] })).toMatchObject({ ok: true, answering: null });
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    expect(pidAlive(pid)).toBe(true);
+    await stopServices(cfg);
+  });
+
   it("is not asked on stop, nor after a start whose commands failed", async () => {
     const port = await freePort();
     const cfg: ServicesConfig = { ...xivoLike(), ready: ready(port, 700), retry: noRetry };

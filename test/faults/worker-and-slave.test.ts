@@ -1,11 +1,15 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { freePort } from "../../scripts/edge.js";
 import { AGENT_TOKEN, role, servicePid, startAgent, until, usePairs } from "../support/pair.js";
 import { startRelay } from "../support/relay.js";
 
 /**
  * Faults of the links and of the slave itself, injected into the running pair: the worker
- * unreachable from the agent (a relay on the agent → worker link, closed), and the slave
- * rebooting while active (the agent restarted with its services still running).
+ * unreachable from the agent (a relay on the agent → worker link, closed), the slave rebooting
+ * while active (the agent restarted with its services still running), and the slave's own
+ * telephony hanging while it carries the calls.
  */
 const { lab, pair } = usePairs();
 
@@ -48,5 +52,35 @@ describe("faults: the worker and the slave", () => {
     expect(await servicePid(p.dir)).toBe(before); // kept, not restarted
     for (const t of p.master) await t.set("ok");
     await until("failback", async () => (await role(p)) === "standby" && !(await servicePid(p.dir)), p);
+  });
+
+  it("the active slave's telephony hangs (runs, stops answering SIP): alerted to the worker, not restarted; cleared when it answers", async () => {
+    // The demo's stand-in Asterisk answers SIP OPTIONS over UDP, so `services.ready` has something to ask.
+    const TELEPHONY = fileURLToPath(new URL("../../scripts/demo/telephony.mjs", import.meta.url));
+    const port = await freePort();
+    const p = await pair();
+    const svc = (verb: string) => ({ argv: [process.execPath, TELEPHONY, verb, p.dir, String(port)], timeoutMs: 10_000 });
+    const config = JSON.parse(await readFile(p.configPath, "utf8"));
+    config.services = { ...config.services, start: [svc("start")], stop: [svc("stop")], status: [svc("status")], ready: { probe: { kind: "sip", name: "slave-sip", transport: "udp", port, timeoutMs: 300 }, withinMs: 10_000 } };
+    await writeFile(p.configPath, JSON.stringify(config));
+    startAgent(p);
+    await until("standby", async () => (await role(p)) === "standby", p);
+    for (const t of p.master) await t.set("closed");
+    await until("failover", async () => (await role(p)) === "active" && /"event":"failover.done"[^\n]*"readyProbe":"slave-sip"/.test(p.output()), p);
+    const pid = (await servicePid(p.dir))!;
+    const history = async () => {
+      const res = await fetch(`${lab().edge.url}/v1/clusters/${p.id}/events?limit=500`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } });
+      return ((await res.json()) as { events: { type: string; reason: string }[] }).events;
+    };
+    process.kill(pid, "SIGSTOP");
+    try {
+      const failing = await until("telephony.failing at the worker", async () => (await history()).find((e) => e.type === "telephony.failing") ?? null, p);
+      expect(failing.reason).toMatch(/^active slave's telephony not answering: services running, but slave-sip not answering/);
+      expect(await servicePid(p.dir)).toBe(pid); // not restarted behind the operator's back
+      expect(await role(p)).toBe("active");
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await until("telephony.recovered at the worker", async () => (await history()).some((e) => e.type === "telephony.recovered"), p);
   });
 });

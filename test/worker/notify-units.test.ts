@@ -41,7 +41,16 @@ describe("events from agent reports", () => {
     const next = report({ role: "active", lastAction: failover });
     expect(fromReport(prev, next).map((e) => e.type)).toEqual(["failover.done"]);
     expect(fromReport(next, { ...next, at: 9 })).toEqual([]); // the same action again: no news
-    expect(fromReport(prev, report({ role: "standby", lastAction: { ...failover, ok: false } }))).toEqual([]);
+  });
+  it("a failover or failback whose services did not follow is news; one still in progress is not", () => {
+    const inProgress = report({ role: "active", lastAction: { ...failover, ok: false, inProgress: true, reason: "edge down (in progress)" } });
+    const failed = report({ role: "active", lastAction: { ...failover, ok: false, reason: "edge down; but slave-sip not answering after 60000 ms" } });
+    expect(fromReport(report(), inProgress)).toEqual([]);
+    expect(fromReport(inProgress, failed)).toMatchObject([{ type: "failover.failed", reason: expect.stringMatching(/not answering/) }]);
+    expect(fromReport(inProgress, report({ role: "active", lastAction: failover })).map((e) => e.type)).toEqual(["failover.done"]);
+    const back = { kind: "failback" as const, at: 9, ok: false, reason: "master up; but status is running" };
+    expect(fromReport(failed, report({ role: "standby", lastAction: back })).map((e) => e.type)).toEqual(["failback.failed"]);
+    expect(fromReport(failed, report({ role: "active", lastAction: { kind: "enforce", at: 9, ok: false, reason: "x" } }))).toEqual([]);
   });
   it("failback done when standby after a failback", () => {
     const next = report({ role: "standby", lastAction: { kind: "failback", at: 9, ok: true, reason: "master up" } });
@@ -60,6 +69,9 @@ describe("events from agent reports", () => {
     expect(fromReport(wan, report()).map((e) => e.type)).toEqual(["wan.recovered"]);
     expect(fromReport(wan, lan).map((e) => e.type)).toEqual(["wan.recovered", "lan.failing"]);
     expect(fromReport(lan, report()).map((e) => e.type)).toEqual(["lan.recovered"]);
+    const silent = report({ role: "active", alerts: ["active slave's telephony not answering: services running, but slave-sip not answering (timed out)"] });
+    expect(fromReport(report({ role: "active" }), silent).map((e) => e.type)).toEqual(["telephony.failing"]);
+    expect(fromReport(silent, report({ role: "active" })).map((e) => e.type)).toEqual(["telephony.recovered"]);
   });
 });
 

@@ -27,6 +27,7 @@ export function fromVerdictChange(change: { from: MasterState; to: MasterState; 
 const ALERTS = [
   { prefix: "master unreachable from the internet only", on: "wan.unreachable", off: "wan.recovered" },
   { prefix: "slave's LAN view of the master is failing", on: "lan.failing", off: "lan.recovered" },
+  { prefix: "active slave's telephony not answering", on: "telephony.failing", off: "telephony.recovered" },
 ] as const;
 
 /** Compares two consecutive agent reports. `previous` null: the first report, which only sets a baseline for flips. */
@@ -40,6 +41,10 @@ export function fromReport(previous: AgentReport | null, report: AgentReport): N
     } else if (action.kind === "failback" && report.role === "standby") {
       out.push({ type: "failback.done", reason: action.reason, data: { role: report.role, action } });
     }
+  } else if (newAction && !action.inProgress && (action.kind === "failover" || action.kind === "failback")) {
+    // The role moved but the services did not follow (a start command failed, or the slave never
+    // answered SIP): the loudest thing this monitor can say.
+    out.push({ type: `${action.kind}.failed`, reason: action.reason, data: { role: report.role, action } });
   }
   const was = previous?.replication?.ok;
   const now = report.replication?.ok;
