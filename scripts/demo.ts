@@ -218,6 +218,13 @@ class Timeline {
       case "failback.done":
         this.role = e.role;
         return this.say("agent", `${e.event.replace(".", " ")}: role ${e.role}${e.readyProbe ? ` (the slave answers SIP ${e.readyAfterMs} ms after its start)` : ""}`);
+      case "failover.failed":
+      case "failback.failed":
+        return this.say("agent", `${e.event.replace(".", " ").toUpperCase()}: ${e.reason}`);
+      case "telephony.failing":
+        return this.say("agent", `the slave's telephony is not answering: ${e.reason}`);
+      case "telephony.recovered":
+        return this.say("agent", "the slave's telephony answers again");
       case "enforce":
         return this.say("agent", `enforce: ${e.reason}`);
       case "lan.changed":

@@ -92,6 +92,23 @@ describe("status page", () => {
     expect(html).toContain('aria-label="uptime per day, last 90 days"');
   });
 
+  it("a failover reported while in progress, then done: one ok failover on the timeline, never 'failed'", async () => {
+    const { id } = await cluster({ public: true });
+    await runRound(id);
+    const at = Date.now();
+    const lastAction = { kind: "failover", at, ok: false, inProgress: true, reason: "edge and LAN agree: master down (in progress)" };
+    const post = (body: Record<string, unknown>) =>
+      api("POST", `/v1/clusters/${id}/report`, { token: AGENT_TOKEN, body: { role: "active", mode: "auto", at, lan: null, verdictSeq: 1, alerts: [], ...body } });
+    expect((await post({ lastAction })).status).toBe(202);
+    const during = await (await page(id)).text();
+    expect(during).toContain("last action: failover (in progress)");
+    expect(during).not.toContain("(failed)");
+    expect((await post({ lastAction: { kind: "failover", at, ok: true, reason: "edge and LAN agree: master down" } })).status).toBe(202);
+    const html = await (await page(id)).text();
+    expect(html).toMatch(/>failover<\/span> <strong>slave active for [^<]* \(ongoing\)<\/strong>/);
+    expect(html).not.toContain("(failed)");
+  });
+
   it("private by default: 401 page without the admin token, the page with it; unknown cluster: 404 page", async () => {
     const { id } = await cluster();
     const anon = await page(id);

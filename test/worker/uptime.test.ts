@@ -103,6 +103,12 @@ describe("segments and timeline", () => {
     ]);
   });
 
+  it("one action reported not ok, then ok (in progress, from an agent that does not mark it so) counts as ok, from when first heard of", () => {
+    const failed = { at: at(1), kind: "failover" as const, ok: false, reason: "edge and LAN agree: down (in progress)", actionAt: 7 };
+    const list = roleChanges([failed, { ...failed, at: at(2), ok: true, reason: "edge and LAN agree: down" }], at(0), at(4));
+    expect(list).toEqual([{ kind: "failover", at: at(1), ok: true, reason: "edge and LAN agree: down", durationMs: 3 * HOUR, ongoing: true }]);
+  });
+
   it("a failed failover does not open an active period", () => {
     const list = roleChanges([{ at: at(1), kind: "failover", ok: false, reason: "asterisk did not start", actionAt: 1 }], at(0), at(2));
     expect(list).toEqual([{ kind: "failover", at: at(1), ok: false, reason: "asterisk did not start", durationMs: null, ongoing: false }]);

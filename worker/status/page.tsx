@@ -81,7 +81,7 @@ export function StatusPage({ data, now, windows }: PageModel) {
                   <div class="small">reported {formatDuration(now - data.agent.receivedAt)} ago</div>
                   {data.agent.lastAction ? (
                     <div class="reason">
-                      last action: {data.agent.lastAction.kind} ({data.agent.lastAction.ok ? "ok" : "failed"}) — {data.agent.lastAction.reason}
+                      last action: {data.agent.lastAction.kind} ({data.agent.lastAction.inProgress ? "in progress" : data.agent.lastAction.ok ? "ok" : "failed"}) — {data.agent.lastAction.reason}
                     </div>
                   ) : null}
                 </>

@@ -100,8 +100,9 @@ export function readHistory(sql: SqlStorage, from: number, to: number, ongoingGa
   for (const r of sql
     .exec<{ at: number; data: string }>("SELECT at, data FROM events WHERE type = 'agent.changed' AND at < ? ORDER BY at, id", to)
     .toArray()) {
-    const a = (JSON.parse(r.data) as { lastAction?: { kind: string; at: number; ok: boolean; reason: string } | null }).lastAction;
-    if (a && (a.kind === "failover" || a.kind === "failback")) {
+    const a = (JSON.parse(r.data) as { lastAction?: { kind: string; at: number; ok: boolean; reason: string; inProgress?: boolean } | null }).lastAction;
+    // An action still in progress is not an outcome: its report says ok false only because it is not done.
+    if (a && !a.inProgress && (a.kind === "failover" || a.kind === "failback")) {
       actions.push({ at: r.at, kind: a.kind, ok: a.ok, reason: a.reason, actionAt: a.at });
     }
   }

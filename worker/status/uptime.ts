@@ -250,19 +250,18 @@ export function incidents(changes: readonly StateChange[], from: number, now: nu
 
 /**
  * Failovers and failbacks overlapping [from, now), newest first. Repeated reports of one action
- * (the agent re-reports when its alerts change) count once; a failed action still appears, with
- * ok false, but does not start or end an active period.
+ * (the agent re-reports when its alerts change) count once, at the first report's time with the
+ * last report's outcome; a failed action still appears, with ok false, but does not start or end
+ * an active period.
  */
 export function roleChanges(actions: readonly AgentAction[], from: number, now: number): RoleChange[] {
-  const seen = new Set<string>();
-  const unique = [...actions]
-    .sort((a, b) => a.at - b.at)
-    .filter((a) => {
-      const key = `${a.kind}@${a.actionAt}`;
-      if (seen.has(key)) return false;
-      seen.add(key);
-      return true;
-    });
+  const byAction = new Map<string, AgentAction>();
+  for (const a of [...actions].sort((a, b) => a.at - b.at)) {
+    const key = `${a.kind}@${a.actionAt}`;
+    const first = byAction.get(key);
+    byAction.set(key, first ? { ...a, at: first.at } : a);
+  }
+  const unique = [...byAction.values()];
   const out: RoleChange[] = [];
   let activeSince: number | null = null;
   for (const a of unique) {
