@@ -190,9 +190,9 @@ try {
   await m.query(`CREATE ROLE ${REPLICA.user} LOGIN PASSWORD '${REPLICA.password}'; GRANT pg_read_all_data TO ${REPLICA.user}`);
   await createWazoSchema(s);
   // Wazo's TRUNCATE fails outright when an excluded table references a replicated one (the
-  // fixture's call_log_participant → userfeatures; replicate() empties such a table with DELETE
+  // fixture's session → userfeatures; replicate() empties such a table with DELETE
   // instead). Drop that one foreign key on both nodes so that (b) can run at all.
-  for (const c of [m, s]) await c.query(`ALTER TABLE public.call_log_participant DROP CONSTRAINT call_log_participant_user_id_fkey`);
+  for (const c of [m, s]) await c.query(`ALTER TABLE public.session DROP CONSTRAINT session_user_id_fkey`);
   console.log(`  seeded in ${secs(now() - t0)}`);
 
   const cfg = resolveReplicationSecrets(

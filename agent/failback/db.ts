@@ -1,30 +1,23 @@
 import pg from "pg";
+import type { PgEndpoint } from "../pg.js";
 
 /**
  * Connections and catalog look-ups for reconciliation. Every value crosses as text (ids,
  * rows as jsonb text): JavaScript numbers would round bigints and numerics.
  */
 
-export interface Endpoint {
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  password?: string | undefined;
-}
-
 /** An operational failure with a message fit for the report (never a password). */
 export class FailbackError extends Error {
   override name = "FailbackError";
 }
 
-export function describeEndpoint(e: Endpoint): string {
+export function describeEndpoint(e: PgEndpoint): string {
   return `${e.user}@${e.host}:${e.port}/${e.database}`;
 }
 
 export async function connect(
   role: "master" | "slave",
-  e: Endpoint,
+  e: PgEndpoint,
   t: { connectTimeoutMs: number; statementTimeoutMs: number },
 ): Promise<pg.Client> {
   const client = new pg.Client({

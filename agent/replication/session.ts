@@ -1,4 +1,5 @@
 import pg from "pg";
+import type { PgEndpoint } from "../pg.js";
 import { SESSION_SETTINGS, literal } from "./sql.js";
 
 /**
@@ -6,15 +7,6 @@ import { SESSION_SETTINGS, literal } from "./sql.js";
  * never carrying its password into one. Socket loss is captured, not thrown from an event
  * handler, so a node that vanishes fails the run instead of the daemon.
  */
-
-export interface Endpoint {
-  host: string;
-  port: number;
-  database: string;
-  user: string;
-  password?: string | undefined;
-  connectTimeoutMs: number;
-}
 
 export interface Session {
   readonly label: string;
@@ -33,7 +25,7 @@ export class NodeError extends Error {
 
 export async function openSession(
   role: "master" | "slave",
-  ep: Endpoint,
+  ep: PgEndpoint & { connectTimeoutMs: number },
   settings: { statementTimeoutMs: number; lockTimeoutMs: number },
 ): Promise<Session> {
   const label = `${role} ${ep.host}:${ep.port}`;

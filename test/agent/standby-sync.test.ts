@@ -83,7 +83,7 @@ describe("standby database pass", () => {
   it("after a failover: the slave's call records reach the master exactly once, then replication resumes", async () => {
     // What the slave's Asterisk wrote while it was active (ids collide with the master's own).
     await s.query(`INSERT INTO call_log (date, source_exten, destination_exten) SELECT now(), '10' || g, '20' || g FROM generate_series(1, 25) g`);
-    await s.query(`INSERT INTO queue_log (time, callid, event) SELECT now(), 'slave-' || g, 'ENTERQUEUE' FROM generate_series(1, 5) g`);
+    await s.query(`INSERT INTO queue_log (time, callid, event) SELECT to_char(now(), 'YYYY-MM-DD HH24:MI:SS.US'), 'slave-' || g, 'ENTERQUEUE' FROM generate_series(1, 5) g`);
     const masterCalls = await count(m, "call_log");
     await role("standby", true);
     const pass = sync();

@@ -173,7 +173,7 @@ describe("the pair's databases", () => {
     await until("failover", async () => (await role(p)) === "active", p);
     // While active, the slave's telephony records calls; the master's config changes meanwhile.
     await sl.query("INSERT INTO call_log (date, source_exten, destination_exten, user_field) SELECT now(), '10' || g, '20' || g, 'made-on-slave' FROM generate_series(1, 7) g");
-    await sl.query("INSERT INTO call_log_participant (uuid, call_log_id, role) SELECT gen_random_uuid(), id, 'source' FROM call_log WHERE user_field = 'made-on-slave'");
+    await sl.query("INSERT INTO call_log_participant (uuid, call_log_id, user_uuid, role) SELECT gen_random_uuid(), id, 'slave-user', 'source' FROM call_log WHERE user_field = 'made-on-slave'");
     await m.query("UPDATE userfeatures SET firstname = 'renamed-during-failover' WHERE id = 1");
     const slaveMade = async () => Number((await one(m, "SELECT count(*) AS n FROM call_log WHERE user_field = 'made-on-slave'")).n);
     expect(await slaveMade()).toBe(0);

@@ -1,12 +1,13 @@
 import type pg from "pg";
 
 /**
- * A Wazo-like `asterisk` schema for the replication tests and bench: the shapes that broke or
- * could break Wazo's hourly dump — a foreign-key cycle (userfeatures ⇄ voicemail), serial and
- * identity sequences (ALWAYS and BY DEFAULT), a free sequence, a generated column, an enum, a
- * bytea column with large values, jsonb / arrays / floats / intervals, an empty table, and the
- * tables Wazo leaves out (call logs, CEL, queue log, stats, per-host network setup) with rows,
- * one of them holding a foreign key to a replicated table. Names follow Wazo's where it has them.
+ * A Wazo-like `asterisk` schema for the replication and failback tests and the bench: the shapes
+ * that broke or could break Wazo's hourly dump — a foreign-key cycle (userfeatures ⇄ voicemail),
+ * serial and identity sequences (ALWAYS and BY DEFAULT), a free sequence, a generated column, an
+ * enum, a bytea column with large values, jsonb / arrays / floats / intervals, an empty table, and
+ * the tables Wazo leaves out (call logs, CEL, queue log, stats, per-host network setup) with rows,
+ * one of them holding a foreign key to a replicated table. Names follow Wazo's where it has them;
+ * the call-record tables are Wazo's own shape (the columns that matter), cel → call_log included.
  */
 
 export const REPLICATED_TABLES = [
@@ -45,6 +46,65 @@ export const EXCLUDED_TABLES = [
   "stat_call_on_queue",
   "stat_queue",
 ] as const;
+
+/** The call-record tables, as Wazo's Asterisk and call-logd write them: the failback copies these back. */
+export const CALL_RECORD_TABLES = ["call_log", "call_log_participant", "cel", "queue_log"] as const;
+
+export const CALL_RECORD_SCHEMA = `
+CREATE TABLE call_log (
+  id serial PRIMARY KEY,
+  date timestamptz NOT NULL,
+  date_answer timestamptz,
+  date_end timestamptz,
+  source_name varchar(255),
+  source_exten varchar(255),
+  destination_name varchar(255),
+  destination_exten varchar(255),
+  direction varchar(255),
+  user_field varchar(255),
+  conversation_id varchar(255)
+);
+CREATE TYPE call_log_participant_role AS ENUM ('source', 'destination');
+CREATE TABLE call_log_participant (
+  uuid uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  call_log_id integer REFERENCES call_log (id) ON DELETE CASCADE,
+  user_uuid varchar(38) NOT NULL,
+  line_id integer,
+  role call_log_participant_role NOT NULL,
+  tags varchar(128)[] NOT NULL DEFAULT '{}',
+  answered boolean NOT NULL DEFAULT false
+);
+CREATE INDEX call_log_participant__idx__call_log_id ON call_log_participant (call_log_id);
+CREATE TABLE cel (
+  id serial PRIMARY KEY,
+  eventtype varchar(30) NOT NULL,
+  eventtime timestamp NOT NULL,
+  userdeftype varchar(255) NOT NULL DEFAULT '',
+  cid_name varchar(80) NOT NULL,
+  cid_num varchar(80) NOT NULL,
+  exten varchar(80) NOT NULL,
+  context varchar(80) NOT NULL,
+  channame varchar(80) NOT NULL,
+  appname varchar(80) NOT NULL DEFAULT '',
+  appdata varchar(512) NOT NULL DEFAULT '',
+  uniqueid varchar(150) NOT NULL,
+  linkedid varchar(150) NOT NULL,
+  extra text,
+  call_log_id integer REFERENCES call_log (id) ON DELETE SET NULL
+);
+CREATE UNIQUE INDEX cel__uniq ON cel (uniqueid, eventtype, eventtime);
+CREATE TABLE queue_log (
+  time varchar(26) NOT NULL DEFAULT '',
+  callid varchar(32) NOT NULL DEFAULT '',
+  queuename varchar(50) NOT NULL DEFAULT '',
+  agent text NOT NULL DEFAULT '',
+  event varchar(20) NOT NULL DEFAULT '',
+  data1 text DEFAULT '',
+  data2 text DEFAULT '',
+  data3 text DEFAULT '',
+  id serial PRIMARY KEY
+);
+`;
 
 const SCHEMA = `
 CREATE TYPE queue_strategy AS ENUM ('ringall', 'leastrecent', 'fewestcalls', 'random', 'rrmemory', 'linear', 'wrandom');
@@ -229,45 +289,7 @@ CREATE TABLE infos (
 CREATE SEQUENCE provisioning_seq START 1000;
 
 -- What Wazo does not replicate: local history and per-host setup.
-CREATE TABLE call_log (
-  id serial PRIMARY KEY,
-  date timestamptz NOT NULL,
-  date_answer timestamptz,
-  date_end timestamptz,
-  source_name varchar(255),
-  source_exten varchar(255),
-  destination_exten varchar(255),
-  user_field varchar(255)
-);
-CREATE TABLE call_log_participant (
-  uuid uuid PRIMARY KEY,
-  call_log_id integer REFERENCES call_log(id) ON DELETE CASCADE,
-  user_id integer REFERENCES userfeatures(id),
-  role varchar(16) NOT NULL,
-  answered boolean NOT NULL DEFAULT false
-);
-CREATE TABLE cel (
-  id serial PRIMARY KEY,
-  eventtype varchar(30) NOT NULL,
-  eventtime timestamptz NOT NULL,
-  userdeftype varchar(255) NOT NULL DEFAULT '',
-  cid_name varchar(80) NOT NULL,
-  cid_num varchar(80) NOT NULL,
-  exten varchar(80) NOT NULL,
-  context varchar(80) NOT NULL,
-  uniqueid varchar(150) NOT NULL,
-  linkedid varchar(150) NOT NULL,
-  extra text
-);
-CREATE TABLE queue_log (
-  id serial PRIMARY KEY,
-  time timestamptz,
-  callid varchar(80),
-  queuename varchar(256),
-  agent text,
-  event varchar(20),
-  data1 text
-);
+${CALL_RECORD_SCHEMA}
 CREATE TABLE stat_agent (id serial PRIMARY KEY, name varchar(128) NOT NULL, number varchar(40) NOT NULL);
 CREATE TABLE stat_queue (id serial PRIMARY KEY, name varchar(128) NOT NULL);
 CREATE TABLE stat_call_on_queue (
@@ -278,7 +300,8 @@ CREATE TABLE stat_call_on_queue (
   stat_agent_id integer REFERENCES stat_agent(id),
   status varchar(20)
 );
-CREATE TABLE session (sessid char(32) PRIMARY KEY, start integer NOT NULL, expire integer NOT NULL, data text);
+-- Kept on each node, yet pointing at a replicated table: TRUNCATE of userfeatures is refused.
+CREATE TABLE session (sessid char(32) PRIMARY KEY, start integer NOT NULL, expire integer NOT NULL, data text, user_id integer REFERENCES userfeatures(id));
 CREATE TABLE dhcp (id serial PRIMARY KEY, pool_start varchar(64), pool_end varchar(64));
 CREATE TABLE mail (id serial PRIMARY KEY, mydomain varchar(255), relayhost varchar(255));
 CREATE TABLE monitoring (id serial PRIMARY KEY, alert_emails varchar(4096), maintenance boolean);
@@ -369,22 +392,24 @@ export async function seedWazo(client: pg.ClientBase, opts: SeedOptions = {}): P
   await q(`INSERT INTO call_log (date, date_answer, date_end, source_name, source_exten, destination_exten, user_field)
            SELECT timestamptz '2024-03-01 00:00:00+00' + i * interval '1 minute', NULL, NULL, 'Caller ' || i, (10000 + i % 500)::text, (20000 + i % 500)::text, ''
              FROM generate_series(1, ${300 * s}) i`);
-  await q(`INSERT INTO call_log_participant (uuid, call_log_id, user_id, role, answered)
-           SELECT md5('clp' || i)::uuid, i, 1 + i % ${users}, CASE WHEN i % 2 = 0 THEN 'source' ELSE 'destination' END, i % 3 = 0
+  await q(`INSERT INTO call_log_participant (uuid, call_log_id, user_uuid, role, answered)
+           SELECT md5('clp' || i)::uuid, i, md5('user' || (1 + i % ${users}))::uuid::text,
+                  (CASE WHEN i % 2 = 0 THEN 'source' ELSE 'destination' END)::call_log_participant_role, i % 3 = 0
              FROM generate_series(1, ${300 * s}) i`);
-  await q(`INSERT INTO cel (eventtype, eventtime, cid_name, cid_num, exten, context, uniqueid, linkedid, extra)
-           SELECT 'CHAN_START', timestamptz '2024-03-01 00:00:00+00' + i * interval '1 second', 'Caller ' || i, (10000 + i % 500)::text, 's', 'ctx-1',
-                  '1700000000.' || i, '1700000000.' || (i - i % 4), NULL
+  // CEL rows of one call share a linkedid and point at that call's call_log row.
+  await q(`INSERT INTO cel (eventtype, eventtime, cid_name, cid_num, exten, context, channame, uniqueid, linkedid, extra, call_log_id)
+           SELECT 'CHAN_START', timestamp '2024-03-01 00:00:00' + i * interval '1 second', 'Caller ' || i, (10000 + i % 500)::text, 's', 'ctx-1',
+                  'PJSIP/line' || (1 + i % ${users}) || '-' || lpad(to_hex(i), 8, '0'), '1700000000.' || i, '1700000000.' || (i - i % 4), NULL, 1 + i / 4
              FROM generate_series(1, ${1000 * s}) i`);
   await q(`INSERT INTO queue_log (time, callid, queuename, agent, event, data1)
-           SELECT timestamptz '2024-03-01 00:00:00+00' + i * interval '2 seconds', 'call' || i, 'queue' || (1 + i % 20), 'Agent/' || (8000 + i % 50), 'ENTERQUEUE', ''
+           SELECT to_char(timestamp '2024-03-01 00:00:00' + i * interval '2 seconds', 'YYYY-MM-DD HH24:MI:SS.US'), 'call' || i, 'queue' || (1 + i % 20), 'Agent/' || (8000 + i % 50), 'ENTERQUEUE', ''
              FROM generate_series(1, ${200 * s}) i`);
   await q(`INSERT INTO stat_agent (name, number) SELECT 'Agent/' || i, (8000 + i)::text FROM generate_series(1, 20) i`);
   await q(`INSERT INTO stat_queue (name) SELECT 'queue' || i FROM generate_series(1, 20) i`);
   await q(`INSERT INTO stat_call_on_queue (callid, time, stat_queue_id, stat_agent_id, status)
            SELECT 'call' || i, timestamptz '2024-03-01 00:00:00+00' + i * interval '3 seconds', 1 + i % 20, 1 + i % 20, 'answered'
              FROM generate_series(1, ${100 * s}) i`);
-  await q(`INSERT INTO session VALUES ('${"a".repeat(32)}', 1700000000, 1700003600, 'x')`);
+  await q(`INSERT INTO session (sessid, start, expire, data, user_id) VALUES ('${"a".repeat(32)}', 1700000000, 1700003600, 'x', 1)`);
   await q(`INSERT INTO dhcp (pool_start, pool_end) VALUES ('10.0.0.100', '10.0.0.200')`);
   await q(`INSERT INTO mail (mydomain, relayhost) VALUES ('master.example.com', 'smtp.example.com')`);
   await q(`INSERT INTO monitoring (alert_emails, maintenance) VALUES ('ops@example.com', false)`);

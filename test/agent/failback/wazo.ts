@@ -1,67 +1,10 @@
-// A small Wazo-like schema (the columns that matter of call_log, call_log_participant, cel,
-// queue_log), the calls a node's Asterisk would write into it, and a view of a database that
-// ignores ids but keeps every link, so "the master holds the union, each row once" is one assert.
+// Wazo's call-record tables (from the shared fixture) on a fresh master and slave, the calls a
+// node's Asterisk would write into them, and a view of a database that ignores ids but keeps
+// every link, so "the master holds the union, each row once" is one assert.
 import pg from "pg";
 import { FailbackConfig, type FailbackTable } from "../../../agent/failback/config.js";
 import { connectPostgres, type PostgresServer } from "../../support/postgres.js";
-
-export const SCHEMA = `
-CREATE TABLE call_log (
-  id serial PRIMARY KEY,
-  date timestamptz NOT NULL,
-  date_answer timestamptz,
-  date_end timestamptz,
-  source_name varchar(255),
-  source_exten varchar(255),
-  destination_name varchar(255),
-  destination_exten varchar(255),
-  direction varchar(255),
-  user_field varchar(255),
-  conversation_id varchar(255)
-);
-CREATE TYPE call_log_participant_role AS ENUM ('source', 'destination');
-CREATE TABLE call_log_participant (
-  uuid uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-  call_log_id integer REFERENCES call_log (id) ON DELETE CASCADE,
-  user_uuid varchar(38) NOT NULL,
-  line_id integer,
-  role call_log_participant_role NOT NULL,
-  tags varchar(128)[] NOT NULL DEFAULT '{}',
-  answered boolean NOT NULL DEFAULT false
-);
-CREATE INDEX call_log_participant__idx__call_log_id ON call_log_participant (call_log_id);
-CREATE TABLE cel (
-  id serial PRIMARY KEY,
-  eventtype varchar(30) NOT NULL,
-  eventtime timestamp NOT NULL,
-  userdeftype varchar(255) NOT NULL DEFAULT '',
-  cid_name varchar(80) NOT NULL,
-  cid_num varchar(80) NOT NULL,
-  exten varchar(80) NOT NULL,
-  context varchar(80) NOT NULL,
-  channame varchar(80) NOT NULL,
-  appname varchar(80) NOT NULL DEFAULT '',
-  appdata varchar(512) NOT NULL DEFAULT '',
-  uniqueid varchar(150) NOT NULL,
-  linkedid varchar(150) NOT NULL,
-  extra text,
-  call_log_id integer REFERENCES call_log (id) ON DELETE SET NULL
-);
-CREATE UNIQUE INDEX cel__uniq ON cel (uniqueid, eventtype, eventtime);
-CREATE TABLE queue_log (
-  time varchar(26) NOT NULL DEFAULT '',
-  callid varchar(32) NOT NULL DEFAULT '',
-  queuename varchar(50) NOT NULL DEFAULT '',
-  agent text NOT NULL DEFAULT '',
-  event varchar(20) NOT NULL DEFAULT '',
-  data1 text DEFAULT '',
-  data2 text DEFAULT '',
-  data3 text DEFAULT '',
-  id serial PRIMARY KEY
-);
-`;
-
-export const TABLES = ["call_log", "call_log_participant", "cel", "queue_log"] as const;
+import { CALL_RECORD_SCHEMA, CALL_RECORD_TABLES } from "../../support/wazo-schema.js";
 
 let dbSeq = 0;
 
@@ -86,7 +29,7 @@ export async function freshPair(masterServer: PostgresServer, slaveServer: Postg
   const slave = await connectPostgres(slaveServer, database);
   for (const db of [master, slave]) {
     await db.query("SET TimeZone = 'UTC'");
-    await db.query(SCHEMA);
+    await db.query(CALL_RECORD_SCHEMA);
   }
   const endpoint = (s: PostgresServer) => ({ host: s.host, port: s.port, database, user: s.user, password: s.password });
   return {
@@ -137,7 +80,7 @@ export async function writeCalls(db: pg.Client, node: string, n: number, from = 
 }
 
 /** Every row of the four tables, with ids replaced by what they link to; sorted, so comparable. */
-export async function view(db: pg.Client): Promise<Record<(typeof TABLES)[number], string[]>> {
+export async function view(db: pg.Client): Promise<Record<(typeof CALL_RECORD_TABLES)[number], string[]>> {
   const q = async (sql: string) => (await db.query<{ r: string }>(sql)).rows.map((x) => x.r).sort();
   return {
     call_log: await q(`SELECT (to_jsonb(c) - 'id')::text AS r FROM call_log c`),
@@ -156,7 +99,7 @@ export function union(a: Record<string, string[]>, b: Record<string, string[]>):
 
 export async function counts(db: pg.Client): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  for (const t of [...TABLES, "xivo_ha_reconciled"]) {
+  for (const t of [...CALL_RECORD_TABLES, "xivo_ha_reconciled"]) {
     const exists = await db.query<{ r: string | null }>("SELECT to_regclass($1)::text AS r", [t]);
     out[t] = exists.rows[0]!.r ? Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`)).rows[0]!.n) : 0;
   }

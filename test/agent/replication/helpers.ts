@@ -48,7 +48,7 @@ export async function startPair(seed: SeedOptions = {}): Promise<Pair> {
     await createWazoSchema(s);
     // The slave's own history: replication must leave it alone.
     await s.query(`INSERT INTO call_log (date, source_name) SELECT timestamptz '2025-01-01 00:00+00' + i * interval '1 hour', 'slave call ' || i FROM generate_series(1, 25) i;
-                   INSERT INTO cel (eventtype, eventtime, cid_name, cid_num, exten, context, uniqueid, linkedid) VALUES ('CHAN_START', now(), 'slave', '1', 's', 'ctx', 'u', 'l');
+                   INSERT INTO cel (eventtype, eventtime, cid_name, cid_num, exten, context, channame, uniqueid, linkedid) VALUES ('CHAN_START', now(), 'slave', '1', 's', 'ctx', 'PJSIP/slave-0001', 'u', 'l');
                    INSERT INTO stat_agent (name, number) VALUES ('Agent/slave', '1');
                    INSERT INTO netiface (ifname, address) VALUES ('eth0', '10.0.0.2');
                    SELECT nextval('call_log_id_seq') FROM generate_series(1, 40);`);

@@ -110,7 +110,7 @@ describe("replicate(): master → slave", () => {
     expect(copiedNames(report)).toEqual(["extensions", "queuemember", "userfeatures"]);
     expect([...report.skipped].sort()).toEqual([...untouched].sort());
     expect(report.sequences.sort()).toEqual(["extensions_id_seq", "provisioning_seq"]);
-    // userfeatures is referenced by tables that stay (voicemail, func_key…, call_log_participant): emptied with DELETE.
+    // userfeatures is referenced by tables that stay (voicemail, func_key…, session): emptied with DELETE.
     expect(report.copied.find((c) => c.table === "userfeatures")?.cleared).toBe("delete");
     expect(report.copied.find((c) => c.table === "queuemember")?.cleared).toBe("truncate");
 
