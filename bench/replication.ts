@@ -31,12 +31,12 @@ import { median } from "./stats.js";
  * tests (fsync off) so the disk does not drown the difference between the two client paths.
  *
  * BENCH_SCALE (default 300) sizes the data: ≈ 3 400 replicated rows per unit plus four bytea
- * values of BENCH_BLOB_MB (default 16). BENCH_ROUNDS (default 3) alternating rounds of (a)/(b).
+ * values of BENCH_BLOB_MB (default 16). BENCH_ROUNDS (default 7) alternating rounds of (a)/(b).
  */
 const run = promisify(execFile);
 const SCALE = Number(process.env.BENCH_SCALE ?? 300);
 const BLOB_MB = Number(process.env.BENCH_BLOB_MB ?? 16);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const PG_MAJOR = 15;
 const BIN = `/usr/lib/postgresql/${PG_MAJOR}/bin`;
 const HOST = "127.0.0.1";
