@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { PublicJwk } from "../protocol/signing.js";
+import { fieldPath } from "./field-path.js";
 import { FailbackConfig, redactFailback, resolveFailbackSecrets } from "./failback/config.js";
 import { DEFAULT_LAN, LanConfig, LanSipProbe, LanTcpProbe, redactLan, resolveLanSecrets } from "./lan/config.js";
 import { redactReplication, ReplicationConfig, resolveReplicationSecrets, type ResolvedReplicationConfig } from "./replication/config.js";
@@ -169,11 +170,6 @@ export const PRESETS: Record<"wazo" | "xivo", Omit<ServicesConfig, "retry">> = {
     status: [cmd("systemctl", "is-active", "--quiet", "asterisk"), cmd("systemctl", "is-active", "--quiet", "monit")],
   },
 };
-
-function fieldPath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return "(root)";
-  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
-}
 
 /** Validates parsed JSON; `source` names where it came from in error messages. */
 export function parseConfig(raw: unknown, env: Record<string, string | undefined>, source: string): Config {

@@ -5,6 +5,7 @@ import type { AgentReport } from "../protocol/report.js";
 import type { Config } from "./config.js";
 import { VerdictSource } from "./intake/source.js";
 import { Keeper, systemClock, type Clock, type TickResult } from "./keeper.js";
+import { hostPort } from "./lan/common.js";
 import { LanMonitor } from "./lan/monitor.js";
 import { acquireLock } from "./lock.js";
 import type { Logger } from "./log.js";
@@ -196,7 +197,7 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
       server!.listen(cfg.http.port!, cfg.http.host, () => resolve());
     });
     const addr = server.address() as { port: number };
-    httpUrl = `http://${cfg.http.host.includes(":") ? `[${cfg.http.host}]` : cfg.http.host}:${addr.port}`;
+    httpUrl = `http://${hostPort(cfg.http.host, addr.port)}`;
   }
 
   source.start();

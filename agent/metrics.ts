@@ -1,5 +1,6 @@
 import { Counter, Gauge, Registry } from "prom-client";
-import type { Role } from "../protocol/report.js";
+import { Role } from "../protocol/report.js";
+import { MasterState } from "../protocol/verdict.js";
 
 /** The agent's Prometheus metrics, in a registry of its own (nothing global, testable). */
 export function createMetrics() {
@@ -35,5 +36,5 @@ export function oneHot<L extends string>(g: Gauge<L>, label: L, values: readonly
   for (const v of values) g.set({ [label]: v } as Partial<Record<L, string>>, v === current ? 1 : 0);
 }
 
-export const ROLES: readonly Role[] = ["standby", "active", "unknown"];
-export const STATES = ["up", "degraded", "down", "unknown"] as const;
+export const ROLES = Role.options;
+export const STATES = MasterState.options;

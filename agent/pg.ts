@@ -6,3 +6,8 @@ export interface PgEndpoint {
   user: string;
   password?: string | undefined;
 }
+
+/** SQL quoting for names read from the catalog (never for values a user typed into a query). */
+export const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
+export const qualified = (schema: string, name: string) => `${ident(schema)}.${ident(name)}`;
+export const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Role } from "../protocol/report.js";
-import { TOKEN_ENV, type Command, type ReadyCheck, type RetryPolicy, type ServicesConfig } from "./config.js";
+import { type Command, type ReadyCheck, type RetryPolicy, type ServicesConfig } from "./config.js";
 import { runLanProbe } from "./lan/probe.js";
 
 /**
@@ -77,7 +77,6 @@ const OUTPUT_TAIL = 4096;
 function childEnv(): NodeJS.ProcessEnv {
   // The agent's secrets (worker token, database passwords) are its own, not the services'.
   const env = { ...process.env };
-  delete env[TOKEN_ENV];
   for (const name of Object.keys(env)) if (/^XIVO_HA_.*(PASSWORD|TOKEN)$/.test(name)) delete env[name];
   return env;
 }

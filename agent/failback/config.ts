@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { Port } from "../../protocol/probe-fields.js";
+import { fieldPath } from "../field-path.js";
 
 /**
  * What failback reconciliation copies back from the slave to the master, how it finds both
@@ -17,7 +19,7 @@ const Ident = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, "expected a SQL 
 const Endpoint = (defaults: { host?: string }) =>
   z.strictObject({
     host: defaults.host === undefined ? z.string().min(1) : z.string().min(1).default(defaults.host),
-    port: z.number().int().min(1).max(65535).default(5432),
+    port: Port.default(5432),
     database: z.string().min(1).max(63).default("asterisk"),
     user: z.string().min(1).max(63).default("asterisk"),
     /** Optional here: env XIVO_HA_FAILBACK_{MASTER,SLAVE}_PASSWORD wins (see resolveFailbackSecrets). */
@@ -137,9 +139,4 @@ export function parseFailbackConfig(raw: unknown, env: Record<string, string | u
     throw new Error(`invalid failback config:\n${lines.join("\n")}`);
   }
   return resolveFailbackSecrets(parsed.data, env);
-}
-
-function fieldPath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return "(root)";
-  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
 }

@@ -1,5 +1,5 @@
 import pg from "pg";
-import type { PgEndpoint } from "../pg.js";
+import { ident, literal, qualified, type PgEndpoint } from "../pg.js";
 
 /**
  * Connections and catalog look-ups for reconciliation. Every value crosses as text (ids,
@@ -50,9 +50,7 @@ export function pgMessage(err: unknown): string {
   return String(err);
 }
 
-export const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
-export const qualified = (schema: string, name: string) => `${ident(schema)}.${ident(name)}`;
-export const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;
+export { ident, literal, qualified };
 
 export interface ColumnInfo {
   name: string;

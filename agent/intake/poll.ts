@@ -91,7 +91,11 @@ async function readBounded(res: Response, max: number): Promise<string | null> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
-function errorBody(text: string | null): { code: string | null; message: string | null } {
+/** 401, 403, 404: the worker refuses this agent's token or cluster; retrying fast will not help. */
+export const isConfigRefusal = (status: number | null | undefined) => status === 401 || status === 403 || status === 404;
+
+/** The worker's `{error: {code, message}}`, clipped; nulls when the body is not that. */
+export function errorBody(text: string | null): { code: string | null; message: string | null } {
   try {
     const parsed = JSON.parse(text ?? "") as { error?: { code?: unknown; message?: unknown } };
     const code = typeof parsed.error?.code === "string" ? parsed.error.code.slice(0, 100) : null;

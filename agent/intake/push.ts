@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
 import { backoffDelay, refusedDelay, type BackoffPolicy } from "./backoff.js";
-import { describe, trimSlash } from "./poll.js";
+import { describe, errorBody, isConfigRefusal, trimSlash } from "./poll.js";
 
 /**
  * The push socket: one outbound WebSocket to the worker (the LAN never needs an inbound port),
@@ -113,7 +113,7 @@ export class PushSocket {
     ws.on("unexpected-response", (_req, res: IncomingMessage) => {
       refusedStatus = res.statusCode ?? 0;
       readErrorBody(res).then((err) => {
-        const configError = refusedStatus === 401 || refusedStatus === 403 || refusedStatus === 404;
+        const configError = isConfigRefusal(refusedStatus);
         this.o.log("push.refused", {
           url,
           status: refusedStatus,
@@ -146,7 +146,7 @@ export class PushSocket {
 
   private scheduleReconnect(refusedStatus: number | null): void {
     if (this.stopped) return;
-    const slow = refusedStatus === 401 || refusedStatus === 403 || refusedStatus === 404;
+    const slow = isConfigRefusal(refusedStatus);
     const delayMs = slow ? refusedDelay(this.o.backoff) : backoffDelay(this.attempt, this.o.backoff);
     this.attempt++;
     this.o.log("push.retry", { inMs: delayMs, attempt: this.attempt });
@@ -191,15 +191,7 @@ function readErrorBody(res: IncomingMessage): Promise<{ code: string | null; mes
     const finish = () => {
       clearTimeout(timer);
       res.removeAllListeners("data");
-      try {
-        const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };
-        resolve({
-          code: typeof parsed.error?.code === "string" ? parsed.error.code.slice(0, 100) : null,
-          message: typeof parsed.error?.message === "string" ? parsed.error.message.slice(0, 500) : null,
-        });
-      } catch {
-        resolve({ code: null, message: null });
-      }
+      resolve(errorBody(text));
     };
     const timer = setTimeout(finish, 2000);
     res.setEncoding("utf8");

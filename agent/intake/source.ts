@@ -2,9 +2,10 @@ import { EventEmitter } from "node:events";
 import { PushMessage } from "../../protocol/push.js";
 import type { PublicJwk } from "../../protocol/signing.js";
 import type { Verdict } from "../../protocol/verdict.js";
+import type { Freshness } from "../decision.js";
 import { acceptVerdict, isFresh, type Channel, type RejectReason } from "../verdict-intake.js";
 import { DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.js";
-import { requestVerdict, type PollOutcome } from "./poll.js";
+import { isConfigRefusal, requestVerdict, type PollOutcome } from "./poll.js";
 import { PushSocket } from "./push.js";
 
 /**
@@ -35,7 +36,7 @@ export interface Rejection {
   detail: string;
 }
 
-export type Freshness = "fresh" | "stale" | "none";
+export type { Freshness };
 
 export interface Counters {
   accepted: { push: number; poll: number };
@@ -393,7 +394,7 @@ async function judgePoll(out: PollOutcome, ctx: PollContext, mono: () => number)
     case "network-error":
       return { kind: "error", event: "poll.error", fields: { error: out.detail }, detail: out.detail };
     case "http-error": {
-      const configError = out.status === 401 || out.status === 403 || out.status === 404;
+      const configError = isConfigRefusal(out.status);
       const fields = {
         status: out.status,
         code: out.code,

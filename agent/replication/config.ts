@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { Port } from "../../protocol/probe-fields.js";
 
 /**
  * What the slave copies from the master's database and how. Embedded by the agent config as its
@@ -28,7 +29,6 @@ export const WAZO_EXCLUDE = [
 ] as const;
 
 const Ms = z.number().int().positive();
-const Port = z.number().int().min(1).max(65535);
 const Name = z.string().min(1).max(63);
 /** `*` any run of characters, `?` one character; matched against the unqualified name. */
 const Glob = z.string().min(1).max(128);

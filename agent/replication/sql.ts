@@ -1,3 +1,4 @@
+import { ident, literal, qualified } from "../pg.js";
 import type { TableInfo } from "./catalog.js";
 
 /**
@@ -7,13 +8,7 @@ import type { TableInfo } from "./catalog.js";
 
 export type CopyFormat = "binary" | "text";
 
-export function ident(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
-
-export function qualified(schema: string, name: string): string {
-  return `${ident(schema)}.${ident(name)}`;
-}
+export { ident, literal, qualified };
 
 /** The columns that travel: all but generated ones, which the slave computes itself. By name, on both sides. */
 export function copyColumns(t: TableInfo): string[] {
@@ -75,10 +70,6 @@ export function sequencesSql(schema: string, names: string[]): string | null {
   return names
     .map((n) => `SELECT ${literal(n)}::text AS name, last_value::text AS last_value, is_called FROM ${qualified(schema, n)}`)
     .join(" UNION ALL ");
-}
-
-export function literal(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
 }
 
 /**
