@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { buildAgent } from "../scripts/build-agent.js";
 import { startEdgeLab } from "../test/support/edge-lab.js";
 import { createTarget } from "../test/support/target-client.js";
+import { until } from "../test/support/until.js";
 import { pct, sleep } from "./stats.js";
 
 /**
@@ -88,14 +89,6 @@ async function spawnAgent(dir: string, config: unknown, bin: string): Promise<Ch
   child.once("exit", () => void log.close());
   agents.push(child);
   return child;
-}
-
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(50);
-  }
 }
 
 async function downChanges(id: string): Promise<number[]> {

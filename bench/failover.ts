@@ -1,5 +1,4 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,8 +7,9 @@ import { readState } from "../agent/state.js";
 import { buildAgent } from "../scripts/build-agent.js";
 import { freePort } from "../scripts/edge.js";
 import { startEdgeLab } from "../test/support/edge-lab.js";
-import { KAMAILIO_SERVICE, sipOptionsUdp, startKamailio, type Kamailio } from "../test/support/kamailio.js";
+import { KAMAILIO_SERVICE, kamailioInstalled, sipOptionsUdp, startKamailio, type Kamailio } from "../test/support/kamailio.js";
 import { createTarget } from "../test/support/target-client.js";
+import { until } from "../test/support/until.js";
 import { median, pct, sleep } from "./stats.js";
 
 /**
@@ -37,7 +37,7 @@ const SLAVE_HOST = "127.0.0.2";
 const run = promisify(execFile);
 
 async function ensureKamailio(): Promise<void> {
-  if (["/usr/sbin/kamailio", "/usr/bin/kamailio"].some((p) => existsSync(p))) return;
+  if (kamailioInstalled()) return;
   if (process.getuid?.() !== 0) throw new Error("bench:failover needs Debian's kamailio: apt-get install -y kamailio (as root)");
   console.log("installing kamailio (Debian) …");
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
@@ -45,22 +45,12 @@ async function ensureKamailio(): Promise<void> {
   await run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "kamailio"], { env, maxBuffer: 64 << 20 });
 }
 
-async function until<T>(what: string, fn: () => Promise<T | null | false>, timeoutMs = 120_000, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await sleep(everyMs);
-  }
-}
-
 /** From `start` to the first answer, for the service alone: the "start time" of the floor. */
 async function startTime(dir: string, port: number): Promise<number> {
   const args = [dir, SLAVE_HOST, String(port)];
   const t0 = Date.now();
   await run(KAMAILIO_SERVICE, ["start", ...args]);
-  await until("Kamailio answering", async () => (await sipOptionsUdp(SLAVE_HOST, port, 200)) === 200, 30_000, 10);
+  await until("Kamailio answering", async () => (await sipOptionsUdp(SLAVE_HOST, port, 200)) === 200, { timeoutMs: 30_000, everyMs: 10 });
   const ms = Date.now() - t0;
   await run(KAMAILIO_SERVICE, ["stop", ...args]);
   return ms;
@@ -142,7 +132,7 @@ try {
   };
 
   // First install: the agent settles as standby once the master has been seen up.
-  await until("standby", async () => (await role()) === "standby");
+  await until("standby", async () => (await role()) === "standby", { timeoutMs: 120_000 });
   console.log(
     `\n${CYCLES} failovers and failbacks: worker interval ${INTERVAL_S} s, fall ${FALL}, rise ${RISE}, push; ` +
       `agent LAN SIP/UDP every 1 s (fall 2), hold-down ${HOLD_DOWN_MS / 1000} s; master and slave: ${(await run("kamailio", ["-v"], { env: { PATH: `${process.env.PATH}:/usr/sbin` } })).stdout.split("\n")[0]}`,
@@ -156,17 +146,17 @@ try {
     const decisionsBefore = (await agentEvents()).filter((e) => e.event === "decision" && e.action === "failover").length;
     const kill = Date.now();
     await Promise.all([master.crash(), web.set("closed")]);
-    const answering = await until(`failover ${i}`, async () => ((await sipOptionsUdp(SLAVE_HOST, slavePort, 200)) === 200 ? Date.now() : null), 120_000, 50);
-    const verdict = (await until("the verdict change", async () => (await verdictDowns()).find((t) => t >= kill - 1000) ?? null))!;
+    const answering = await until(`failover ${i}`, async () => ((await sipOptionsUdp(SLAVE_HOST, slavePort, 200)) === 200 ? Date.now() : null), { timeoutMs: 120_000 });
+    const verdict = await until("the verdict change", async () => (await verdictDowns()).find((t) => t >= kill - 1000) ?? null, { timeoutMs: 120_000 });
     const decision = Date.parse(
-      (await until("the decision", async () => (await agentEvents()).filter((e) => e.event === "decision" && e.action === "failover")[decisionsBefore] ?? null)).ts,
+      (await until("the decision", async () => (await agentEvents()).filter((e) => e.event === "decision" && e.action === "failover")[decisionsBefore] ?? null, { timeoutMs: 120_000 })).ts,
     );
     rows.push({ detection: verdict - kill, delivery: decision - verdict, action: answering - decision, total: answering - kill });
 
     const back = Date.now();
     master = await startKamailio(join(work, "master"), "127.0.0.1", masterPort);
     await web.set("ok");
-    await until(`failback ${i}`, async () => (await role()) === "standby" && (await sipOptionsUdp(SLAVE_HOST, slavePort, 200)) === null, 120_000, 100);
+    await until(`failback ${i}`, async () => (await role()) === "standby" && (await sipOptionsUdp(SLAVE_HOST, slavePort, 200)) === null, { timeoutMs: 120_000, everyMs: 100 });
     failbacks.push(Date.now() - back);
     const r = rows.at(-1)!;
     console.log(`  ${String(i).padStart(2)}  failover ${(r.total / 1000).toFixed(2)} s (detection ${(r.detection / 1000).toFixed(2)}, delivery ${r.delivery} ms, action ${r.action} ms)   failback ${(failbacks.at(-1)! / 1000).toFixed(1)} s`);

@@ -12,6 +12,7 @@ import { connectPostgres, startPostgres, type PostgresServer } from "../test/sup
 import { createWazoSchema, seedWazo } from "../test/support/wazo-schema.js";
 import { createTarget, type Target } from "../test/support/target-client.js";
 import { startTargetControl, type TargetControl } from "../test/support/targets.js";
+import { until } from "../test/support/until.js";
 
 /**
  * The whole HA pair on this machine, on loopback, with nothing to install and no account:
@@ -157,14 +158,14 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     };
 
     if (opts.scenario === "master-crash") {
-      await until(() => timeline.role === "standby" && timeline.replicated > 0, 90_000, "the slave to settle as standby and replicate");
+      await until("the slave to settle as standby and replicate", () => timeline.role === "standby" && timeline.replicated > 0, { timeoutMs: 90_000, everyMs: 200 });
       const t0 = Date.now();
       await crash();
-      await until(async () => timeline.role === "active" && (await slaveAnswers()), 90_000, "the failover");
+      await until("the failover", async () => timeline.role === "active" && (await slaveAnswers()), { timeoutMs: 90_000, everyMs: 200 });
       say("demo", `✔ failover complete in ${((Date.now() - t0) / 1000).toFixed(1)} s: the slave answers SIP`);
       const t1 = Date.now();
       await restore();
-      await until(async () => timeline.role === "standby" && timeline.reconciled && !(await slaveAnswers()), 120_000, "the failback");
+      await until("the failback", async () => timeline.role === "standby" && timeline.reconciled && !(await slaveAnswers()), { timeoutMs: 120_000, everyMs: 200 });
       say("demo", `✔ failback complete in ${((Date.now() - t1) / 1000).toFixed(1)} s (hold-down 8 s): calls copied back, slave standby`);
       return 0;
     }
@@ -280,14 +281,6 @@ async function makeCallsOnSlave(slave: PostgresServer, timeline: Timeline): Prom
                    SELECT now(), '1' || g, '2' || g, 'during-failover' FROM generate_series(1, 3) g`);
   } finally {
     await s.end();
-  }
-}
-
-async function until(ok: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach } from "vitest";
 import { pidAlive } from "../../agent/proc.js";
 
 export const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -10,6 +11,24 @@ export const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${nam
 export async function tempDir(prefix = "xivo-ha-test-"): Promise<{ path: string; remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/**
+ * A fresh directory per test for fake services (their pid files, call logs); after each test
+ * every daemon, hung command or grandchild they left is killed, then the directory removed.
+ */
+export function useServiceDir(): { readonly path: string } {
+  let dir: Awaited<ReturnType<typeof tempDir>>;
+  beforeEach(async () => (dir = await tempDir()));
+  afterEach(async () => {
+    await killServices(dir.path);
+    await dir.remove();
+  });
+  return {
+    get path() {
+      return dir.path;
+    },
+  };
 }
 
 /** A TypeScript fixture run the way the agent runs: Node with the tsx loader. */

@@ -1,14 +1,15 @@
 import { readFile } from "node:fs/promises";
 import net from "node:net";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Command, ServicesConfig } from "../../agent/config.js";
 import { Keeper, type Clock, type KeeperConfig, type VerdictView } from "../../agent/keeper.js";
 import { acquireLock } from "../../agent/lock.js";
+import type { Logger } from "../../agent/log.js";
 import { pidAlive } from "../../agent/proc.js";
 import { readState, writeState } from "../../agent/state.js";
 import type { MasterState, Verdict } from "../../protocol/verdict.js";
-import { fixture, killServices, tempDir } from "./helpers.js";
+import { fixture, useServiceDir } from "./helpers.js";
 
 /**
  * The keeper pass with real service processes (fake-service.mjs stands in for asterisk) and a
@@ -16,12 +17,7 @@ import { fixture, killServices, tempDir } from "./helpers.js";
  * monitor have their own tests against real sockets.
  */
 const FAKE = fixture("fake-service.mjs");
-let dir: { path: string; remove: () => Promise<void> };
-beforeEach(async () => (dir = await tempDir()));
-afterEach(async () => {
-  await killServices(dir.path); // daemons, hung commands, grandchildren, whatever happened
-  await dir.remove();
-});
+const dir = useServiceDir();
 
 const fake = (verb: string): Command => ({ argv: [process.execPath, FAKE, verb, dir.path], timeoutMs: 15_000 });
 const services = (): ServicesConfig => ({
@@ -75,7 +71,7 @@ function signals(clock: Clock) {
   };
 }
 
-function keeper(extra: Partial<KeeperConfig> = {}) {
+function keeper(extra: Partial<KeeperConfig> = {}, log?: Logger) {
   const clock = manualClock();
   const s = signals(clock);
   const cfg: KeeperConfig = {
@@ -89,7 +85,7 @@ function keeper(extra: Partial<KeeperConfig> = {}) {
     enforceEveryMs: 0,
     ...extra,
   };
-  return { k: new Keeper({ config: cfg, verdicts: s.view, lan: s.lan, clock }), s, clock };
+  return { k: new Keeper({ config: cfg, verdicts: s.view, lan: s.lan, clock, log }), s, clock };
 }
 
 describe("keeper pass", () => {
@@ -195,15 +191,7 @@ describe("keeper pass", () => {
     const logs: string[] = [];
     const ready = { probe: { kind: "tcp" as const, name: "slave-sip", critical: false, port, timeoutMs: 300 }, withinMs: 2_000, everyMs: 50 };
     await writeState(dir.path, { v: 1, role: "active", since: 1, lastAction: null, lastSeq: null });
-    const clock = manualClock();
-    const s = signals(clock);
-    const k = new Keeper({
-      config: { mode: "auto", requireLanConfirmation: true, failbackHoldDownMs: 60_000, noVerdictAlertMs: 60_000, stateDir: dir.path, lockWaitMs: 2_000, services: { ...services(), ready }, enforceEveryMs: 0 },
-      verdicts: s.view,
-      lan: s.lan,
-      clock,
-      log: (event) => void logs.push(event),
-    });
+    const { k, s } = keeper({ services: { ...services(), ready } }, (event) => void logs.push(event));
     s.edge("down");
     s.setLan("down");
     expect(await k.tick()).toMatchObject({ did: "enforce", ok: true }); // started, and it answered

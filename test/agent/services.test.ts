@@ -2,7 +2,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TOKEN_ENV, type Command, type ServicesConfig } from "../../agent/config.js";
 import { pidAlive } from "../../agent/proc.js";
 import {
@@ -16,16 +16,10 @@ import {
   stopServices,
 } from "../../agent/services.js";
 import { freePort } from "../../scripts/edge.js";
-import { fixture, killServices, tempDir } from "./helpers.js";
+import { fixture, useServiceDir } from "./helpers.js";
 
 const FAKE = fixture("fake-service.mjs");
-let dir: { path: string; remove: () => Promise<void> };
-
-beforeEach(async () => (dir = await tempDir()));
-afterEach(async () => {
-  await killServices(dir.path); // daemons, hung commands, grandchildren, whatever happened
-  await dir.remove();
-});
+const dir = useServiceDir();
 
 const fake = (verb: string, name = "telephony", timeoutMs = 15_000): Command => ({
   argv: [process.execPath, FAKE, verb, dir.path, name],

@@ -15,9 +15,11 @@ import { formatOptions, newOptionsRequest, SipResponseReader } from "../../proto
 export const KAMAILIO_SERVICE = fileURLToPath(new URL("../fixtures/kamailio-service.sh", import.meta.url));
 const run = promisify(execFile);
 
+export const kamailioInstalled = () => ["/usr/sbin/kamailio", "/usr/bin/kamailio"].some((p) => existsSync(p));
+
 /** Null when Kamailio can run here; else why not. In CI its absence is an install bug, not a skip. */
 export function kamailioMissing(): string | null {
-  if (["/usr/sbin/kamailio", "/usr/bin/kamailio"].some((p) => existsSync(p))) return null;
+  if (kamailioInstalled()) return null;
   if (process.env.CI) throw new Error("kamailio is not installed: .ci/run should have installed Debian's kamailio");
   return "kamailio is not installed (apt-get install kamailio; .ci/run does it)";
 }

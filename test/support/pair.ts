@@ -8,6 +8,7 @@ import { pidAlive } from "../../agent/proc.js";
 import { readState } from "../../agent/state.js";
 import { startEdgeLab, type EdgeLab } from "./edge-lab.js";
 import { createTarget, type Target } from "./target-client.js";
+import { until as waitUntil } from "./until.js";
 
 /**
  * The pair for real, for the cross-process tests: the worker under wrangler dev probing a
@@ -148,15 +149,9 @@ async function killService(dir: string) {
   if (pid) process.kill(pid, "SIGKILL");
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | null | false>, p: Pair, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; agent output:\n${p.output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** `until` with the agent's recent output in the error, for a failing pair test to explain itself. */
+export const until = <T>(what: string, fn: () => Promise<T | null | false>, p: Pair, timeoutMs = 45_000): Promise<T> =>
+  waitUntil(what, fn, { timeoutMs, everyMs: 200, detail: () => `agent output:\n${p.output().slice(-3000)}` });
 
 export const role = async (p: Pair) => {
   const s = await readState(join(p.dir, "state"));

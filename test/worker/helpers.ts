@@ -44,6 +44,17 @@ export async function getVerdict(id: string, nonce?: string) {
   return { envelope, verdict: JSON.parse(envelope.payload) };
 }
 
+/** Polls `f` until `ok` holds of what it returns; the bound only keeps a broken test from hanging. */
+export async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out; last value ${JSON.stringify(v).slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** Waits until the cluster has completed `seq` rounds (the first one runs on its own alarm). */
 export async function waitForSeq(id: string, seq: number, timeoutMs = 15_000) {
   const deadline = Date.now() + timeoutMs;

@@ -6,7 +6,7 @@ import { verifyEnvelope } from "../../protocol/signing.js";
 import { Verdict } from "../../protocol/verdict.js";
 import { WebhookBody } from "../../protocol/webhook.js";
 import { createSink, type Sink } from "../support/sink-client.js";
-import { AGENT_TOKEN, api, clusterConfig, getVerdict, uniqueId, waitForSeq } from "./helpers.js";
+import { AGENT_TOKEN, api, clusterConfig, getVerdict, uniqueId, until, waitForSeq } from "./helpers.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -42,16 +42,6 @@ async function signedVerdict(id: string) {
   const check = await verifyEnvelope(envelope, (await api("GET", "/v1/keys", { token: null })).json.keys);
   expect(check.ok).toBe(true);
   return Verdict.parse((check as { payload: unknown }).payload);
-}
-
-async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out; last value ${JSON.stringify(v).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe("maintenance API", () => {

@@ -9,7 +9,7 @@ import type { ClusterMonitor } from "../../worker/cluster.js";
 import type { DeliverOptions } from "../../worker/notify/outbox.js";
 import { createSink, type Sink, type SinkCreate } from "../support/sink-client.js";
 import type { z } from "zod";
-import { AGENT_TOKEN, api, clusterConfig, stubOf, uniqueId } from "./helpers.js";
+import { AGENT_TOKEN, api, clusterConfig, stubOf, uniqueId, until } from "./helpers.js";
 
 const SECRET = `whsec_${btoa("0123456789abcdef0123456789abcdef")}`;
 const OLD_SECRET = `whsec_${btoa("oldoldoldoldoldoldoldoldoldoldol")}`;
@@ -56,16 +56,6 @@ async function agentLost(id: string, opts: DeliverOptions = {}) {
   const t0 = Date.now() + 61_000;
   await tick(id, t0, opts);
   return t0;
-}
-
-async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out; last value ${JSON.stringify(v).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe("channel config", () => {
