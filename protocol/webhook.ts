@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { constantTimeEqual, utf8 } from "./encoding.js";
+import { constantTimeEqual, fromBase64, toBase64, utf8 } from "./encoding.js";
 import { NotifyEventType } from "./events.js";
 
 /**
@@ -39,18 +39,7 @@ export const WebhookSecret = z
     }
   }, "the base64 after whsec_ must decode to 24..64 bytes");
 
-function secretBytes(secret: string): Uint8Array<ArrayBuffer> {
-  const bin = atob(secret.startsWith("whsec_") ? secret.slice(6) : secret);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin);
-}
+const secretBytes = (secret: string) => fromBase64(secret.startsWith("whsec_") ? secret.slice(6) : secret);
 
 async function hmac(secret: string, content: string): Promise<string> {
   const key = await crypto.subtle.importKey("raw", secretBytes(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);

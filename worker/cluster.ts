@@ -106,12 +106,13 @@ export class ClusterMonitor extends DurableObject<Env> {
    * A notification event: in the history like any other, and queued for every channel that wants
    * it — unless a planned maintenance window silences it (tagged `planned`, history only).
    */
-  private emit(cluster: ClusterRecord, at: number, raw: NotifyEvent): void {
+  /** Records the event; queues it for the channels that want it. True when something was queued. */
+  private emit(cluster: ClusterRecord, at: number, raw: NotifyEvent): boolean {
     const { event, send } = planEvent(raw, cluster.config.maintenance ?? [], at);
     this.record(event.type, at, event.reason, event.data);
-    if (!send) return;
+    if (!send) return false;
     const { id } = this.sql.exec<{ id: number }>("SELECT MAX(id) AS id FROM events").one();
-    this.notifier.queue(cluster.id, { ...event, id, at }, cluster.config.notifications ?? []);
+    return this.notifier.queue(cluster.id, { ...event, id, at }, cluster.config.notifications ?? []) > 0;
   }
 
   private async authorize(caller: Caller): Promise<Outcome<ClusterRecord>> {
@@ -228,7 +229,7 @@ export class ClusterMonitor extends DurableObject<Env> {
       this.put("cluster", updated);
       changed = this.checkMaintenance(updated, now);
     });
-    if (changed) await this.broadcast(cluster.id);
+    if (changed) await this.broadcast(cluster);
     await this.notifySoon();
   }
 
@@ -256,15 +257,16 @@ export class ClusterMonitor extends DurableObject<Env> {
     } catch (err) {
       return fail(503, "signing_unavailable", (err as Error).message);
     }
-    return done(await signer.sign(this.verdict(auth.value.id, nonce)));
+    return done(await signer.sign(this.verdict(auth.value, nonce)));
   }
 
-  private verdict(clusterId: string, nonce: string | null): Verdict {
+  /** From the record the caller already read: the verdict GET is the hot path. */
+  private verdict(cluster: ClusterRecord, nonce: string | null): Verdict {
     const { tracker, seq, lastRound } = this.get<MonitorRecord>("monitor")!;
     const issuedAt = Date.now();
     return {
       v: 1,
-      clusterId,
+      clusterId: cluster.id,
       state: tracker.state,
       since: tracker.since,
       reason: tracker.reason,
@@ -273,7 +275,7 @@ export class ClusterMonitor extends DurableObject<Env> {
       ageMs: lastRound ? Math.max(0, issuedAt - lastRound.at) : null,
       lastRound,
       nonce,
-      maintenance: verdictWindow(this.get<ClusterRecord>("cluster")?.config.maintenance ?? [], issuedAt),
+      maintenance: verdictWindow(cluster.config.maintenance ?? [], issuedAt),
     };
   }
 
@@ -291,12 +293,13 @@ export class ClusterMonitor extends DurableObject<Env> {
     const stored = this.get<ReportRecord>("report");
     const previous = stored?.report;
     const previousAt = stored?.receivedAt ?? null;
+    let queued = false;
     this.ctx.storage.transactionSync(() => {
       this.put("report", { report, receivedAt } satisfies ReportRecord);
       // Notification events first (agent back, failover done, alerts…), then the raw change.
       const back = this.notifier.agentReported(receivedAt, previousAt);
-      if (back) this.emit(auth.value, receivedAt, back);
-      for (const event of fromReport(previous ?? null, report)) this.emit(auth.value, receivedAt, event);
+      const events = [...(back ? [back] : []), ...fromReport(previous ?? null, report)];
+      for (const event of events) queued = this.emit(auth.value, receivedAt, event) || queued;
       // The history records what changed, not every heartbeat.
       const changed =
         !previous ||
@@ -315,7 +318,8 @@ export class ClusterMonitor extends DurableObject<Env> {
         });
       }
     });
-    await this.notifySoon();
+    // A heartbeat that queued nothing leaves the alarm alone (the agent reports every 15 s).
+    if (queued) await this.notifySoon();
     return done({ receivedAt });
   }
 
@@ -349,23 +353,23 @@ export class ClusterMonitor extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    const first = await this.pushMessage(auth.value.id);
+    const first = await this.pushMessage(auth.value);
     server.send(JSON.stringify(first));
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  private async pushMessage(clusterId: string): Promise<PushMessage> {
+  private async pushMessage(cluster: ClusterRecord): Promise<PushMessage> {
     try {
-      return { type: "verdict", envelope: await (await this.getSigner()).sign(this.verdict(clusterId, null)) };
+      return { type: "verdict", envelope: await (await this.getSigner()).sign(this.verdict(cluster, null)) };
     } catch (err) {
       return { type: "error", code: "signing_unavailable", message: (err as Error).message };
     }
   }
 
-  private async broadcast(clusterId: string): Promise<void> {
+  private async broadcast(cluster: ClusterRecord): Promise<void> {
     const sockets = this.ctx.getWebSockets();
     if (sockets.length === 0) return;
-    const text = JSON.stringify(await this.pushMessage(clusterId));
+    const text = JSON.stringify(await this.pushMessage(cluster));
     for (const ws of sockets) {
       try {
         ws.send(text);
@@ -408,7 +412,7 @@ export class ClusterMonitor extends DurableObject<Env> {
       let begunOrEnded = false;
       this.ctx.storage.transactionSync(() => (begunOrEnded = this.checkMaintenance(cluster, started)));
       if (roundDue) await this.round(cluster);
-      else if (begunOrEnded) await this.broadcast(cluster.id); // the round would have pushed it
+      else if (begunOrEnded) await this.broadcast(cluster); // the round would have pushed it
     } finally {
       // Always re-arm, even if the round failed, and never sooner than half a second from now.
       const current = this.get<ClusterRecord>("cluster");
@@ -491,7 +495,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     });
     // Once per completed hour: roll up into `hourly`, prune past retention (cheap otherwise).
     maintainStatus(this.sql, at, config.maintenance ?? []);
-    await this.broadcast(cluster.id);
+    await this.broadcast(cluster);
   }
 
   // ---- status page and uptime (worker/status/) -------------------------------------------------

@@ -76,19 +76,11 @@ export class Notifier {
     };
   }
 
-  /** When the alarm must wake: the next due delivery, or the agent's deadline. */
-  nextWake(lastReportAt: number | null, afterSec: number): number | null {
-    const due = this.outbox.nextDue();
-    const deadline = lastReportAt !== null && this.get<number>("agentLostAt") === null ? lastReportAt + afterSec * 1000 : null;
-    if (due === null) return deadline;
-    return deadline === null ? due : Math.min(due, deadline);
-  }
-
   // ---- one alarm for two loops -------------------------------------------------------------------
 
   /**
-   * Set when the alarm was pulled earlier than the next probe round (for a delivery or the
-   * agent's deadline): the time that round is due. Null: the armed alarm is the round's own.
+   * Set when the alarm was pulled earlier than the next probe round (for a delivery or a
+   * maintenance boundary): the time that round is due. Null: the armed alarm is the round's own.
    */
   get roundAt(): number | null {
     return this.get<number>("roundAt");

@@ -191,10 +191,6 @@ export class Outbox {
     });
   }
 
-  /**
-   * One delivery pass over everything due at `now`. Passes are serialised (the alarm and a
-   * post-event kick may overlap), so a row is never in flight twice from this object.
-   */
   /** Drops settled rows past SETTLED_RETENTION_MS, at most once an hour. */
   prune(now: number): void {
     if (now - this.prunedAt < 3_600_000) return;
@@ -202,6 +198,10 @@ export class Outbox {
     this.sql.exec("DELETE FROM outbox WHERE status != 'pending' AND created_at < ?", now - SETTLED_RETENTION_MS);
   }
 
+  /**
+   * One delivery pass over everything due at `now`. Passes are serialised (the alarm and a
+   * post-event kick may overlap), so a row is never in flight twice from this object.
+   */
   deliver(cluster: string, channels: readonly Channel[], now: number, opts: DeliverOptions = {}): Promise<PassResult> {
     const run = this.chain.then(() => this.pass(cluster, channels, now, opts));
     this.chain = run.catch(() => undefined);
@@ -220,13 +220,13 @@ export class Outbox {
     for (const [name, rows] of byChannel) {
       const channel = channels.find((c) => c.name === name);
       if (!channel) {
-        this.finish(rows, "failed", now, null, "channel removed from the config");
+        this.fail(rows, "channel removed from the config");
         result.failed += rows.length;
         continue;
       }
       const state = this.state(channel);
       if (state?.disabled_at != null && state.url === channel.url) {
-        this.finish(rows, "failed", now, null, `channel disabled: ${state.disabled_reason}`);
+        this.fail(rows, `channel disabled: ${state.disabled_reason}`);
         result.failed += rows.length;
         continue;
       }
@@ -298,7 +298,7 @@ export class Outbox {
       this.ctxDisable(channel, now, reason);
       for (const r of rows) this.update(r, { status: "failed", attempts: attempts(r), last_status: 410, last_error: reason, delivered_at: null });
       const rest = this.sql.exec<Row>("SELECT * FROM outbox WHERE status = 'pending' AND channel = ?", channel.name).toArray();
-      this.finish(rest, "failed", now, null, `channel disabled: ${reason}`);
+      this.fail(rest, `channel disabled: ${reason}`);
       result.failed += rows.length + rest.length;
       this.onDisabled(channel.name, now, reason);
       return false;
@@ -354,8 +354,9 @@ export class Outbox {
     );
   }
 
-  private finish(rows: Row[], status: DeliveryStatus, _now: number, lastStatus: number | null, error: string): void {
-    for (const r of rows) this.update(r, { status, attempts: r.attempts, last_status: lastStatus ?? r.last_status, last_error: error, delivered_at: null });
+  /** Fails rows that will never be attempted again (channel removed or disabled), with why. */
+  private fail(rows: Row[], error: string): void {
+    for (const r of rows) this.update(r, { status: "failed", attempts: r.attempts, last_status: r.last_status, last_error: error, delivered_at: null });
   }
 
   private state(c: Channel): ChannelState | null {
