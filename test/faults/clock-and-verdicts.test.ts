@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readState } from "../../agent/state.js";
-import { AGENT_TOKEN, role, servicePid, startAgent, until, usePairs, type Pair } from "../support/pair.js";
+import { agentEvents, AGENT_TOKEN, role, servicePid, startAgent, until, usePairs, type Pair } from "../support/pair.js";
 import { startMitm } from "../support/mitm.js";
 
 /**
@@ -15,11 +15,7 @@ const { lab, pair, cleanups } = usePairs();
 
 const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 const quiet = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** The agent's log lines of one event, parsed; `from` skips what was logged before a mark. */
-const events = (p: Pair, event: string, from = 0) =>
-  p.output().slice(from).split("\n").slice(0, -1) // the last piece may be a line still being written
-    .filter((l) => l.includes(`"event":"${event}"`))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const events = agentEvents;
 const rows = (p: Pair, from = 0) => events(p, "decision", from).map((d) => d.row);
 const setAll = async (targets: Pair["master"], mode: "ok" | "closed") => {
   for (const t of targets) await t.set(mode);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { role, servicePid, startAgent, until, usePairs, type Pair } from "../support/pair.js";
+import { agentEvents, role, servicePid, startAgent, until, usePairs, type Pair } from "../support/pair.js";
 
 /**
  * Faults injected into the running pair (issue 6, the cases about what is failing where): the
@@ -13,7 +13,7 @@ async function settled(p: Pair) {
   await until("standby", async () => (await role(p)) === "standby", p);
 }
 const quiet = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const alerts = (p: Pair) => p.output().split("\n").filter((l) => l.includes('"event":"decision"')).map((l) => JSON.parse(l).alert).filter(Boolean);
+const alerts = (p: Pair) => agentEvents(p, "decision").map((d) => d.alert).filter(Boolean);
 
 describe("faults: where the master fails", () => {
   it("1. master host dead: failover within fall × interval plus margin", async () => {

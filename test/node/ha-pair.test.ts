@@ -3,7 +3,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readState } from "../../agent/state.js";
-import { AGENT_TOKEN, BIN_PATH as BIN, role, servicePid, startAgent, until, usePairs } from "../support/pair.js";
+import { agentEvents, AGENT_TOKEN, BIN_PATH as BIN, role, servicePid, startAgent, until, usePairs } from "../support/pair.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../support/postgres.js";
 import { testSecrets } from "../support/secrets.js";
 import { createWazoSchema, seedWazo } from "../support/wazo-schema.js";
@@ -36,7 +36,7 @@ describe.each([
     expect(await servicePid(p.dir)).toBeNull();
 
     // The verdicts came by the channel under test (the agent's own /metrics says so).
-    const http = JSON.parse(p.output().split("\n").find((l) => l.includes('"event":"agent.started"'))!).http as string;
+    const http = agentEvents(p, "agent.started")[0]!.http as string;
     const metrics = await (await fetch(`${http}/metrics`)).text();
     const accepted = (ch: string) => Number(new RegExp(`xivo_ha_verdicts_accepted_total\\{channel="${ch}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
     if (push) expect(accepted("push")).toBeGreaterThan(5);

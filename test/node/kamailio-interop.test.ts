@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { readState } from "../../agent/state.js";
 import { freePort } from "../../scripts/edge.js";
 import { KAMAILIO_SERVICE, kamailioMissing, sipOptionsUdp, startKamailio } from "../support/kamailio.js";
-import { AGENT_TOKEN, role, startAgent, stop, until, usePairs, type Pair } from "../support/pair.js";
+import { agentEvents, AGENT_TOKEN, role, startAgent, stop, until, usePairs, type Pair } from "../support/pair.js";
 import { createTarget } from "../support/target-client.js";
 
 /**
@@ -99,12 +99,8 @@ describe.skipIf(missing)(`interop with Kamailio${missing ? ` (skipped: ${missing
     // The master's Kamailio dies (HTTP still up): the edge says degraded, the LAN confirms, the
     // agent starts the slave's Kamailio and declares the failover done once it answers.
     await master.crash();
-    const done = await until(
-      "failover done",
-      async () => p.output().split("\n").find((l) => l.includes('"event":"failover.done"')) ?? null,
-      p,
-    );
-    expect(JSON.parse(done)).toMatchObject({ role: "active", readyProbe: "slave-sip", readyAfterMs: expect.any(Number) });
+    const done = await until("failover done", async () => agentEvents(p, "failover.done")[0] ?? null, p);
+    expect(done).toMatchObject({ role: "active", readyProbe: "slave-sip", readyAfterMs: expect.any(Number) });
     expect(await sipOptionsUdp(SLAVE_HOST, slavePort)).toBe(200);
     const state = await readState(join(dir, "state"));
     expect(state.ok && state.state.lastAction).toMatchObject({ kind: "failover", ok: true });

@@ -153,6 +153,16 @@ async function killService(dir: string) {
 export const until = <T>(what: string, fn: () => Promise<T | null | false>, p: Pair, timeoutMs = 45_000): Promise<T> =>
   waitUntil(what, fn, { timeoutMs, everyMs: 200, detail: () => `agent output:\n${p.output().slice(-3000)}` });
 
+/** The agent's JSON log lines of one event, parsed; `from` skips what was logged before a mark. */
+export const agentEvents = (p: Pair, event: string, from = 0) =>
+  p
+    .output()
+    .slice(from)
+    .split("\n")
+    .slice(0, -1) // the last piece may be a line still being written
+    .filter((l) => l.includes(`"event":"${event}"`))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
 export const role = async (p: Pair) => {
   const s = await readState(join(p.dir, "state"));
   return s.ok ? s.state.role : "unknown";

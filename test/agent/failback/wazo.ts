@@ -5,6 +5,7 @@ import pg from "pg";
 import { FailbackConfig, type FailbackTable } from "../../../agent/failback/config.js";
 import { connectPostgres, type PostgresServer } from "../../support/postgres.js";
 import { CALL_RECORD_SCHEMA, CALL_RECORD_TABLES } from "../../support/wazo-schema.js";
+import { until } from "../../support/until.js";
 
 let dbSeq = 0;
 
@@ -111,13 +112,6 @@ export function tablesWith(name: string, patch: Partial<FailbackTable>): unknown
   return FailbackConfig.parse({ master: { host: "x" } }).tables.map((t) => (t.name === name ? { ...t, ...patch } : t));
 }
 
-/** Polls until `probe` yields a value; the bound only keeps a broken test from hanging. */
-export async function waitFor<T>(probe: () => Promise<T | undefined | null>, what: string, boundMs = 20_000): Promise<T> {
-  const deadline = Date.now() + boundMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== null) return v;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** Polls until `probe` yields a value (every caller's is truthy); the bound only keeps a broken test from hanging. */
+export const waitFor = <T>(probe: () => Promise<T | undefined | null>, what: string, boundMs = 20_000): Promise<T> =>
+  until(what, probe, { timeoutMs: boundMs, everyMs: 20 });
