@@ -85,7 +85,13 @@ export interface History {
  * from its start), and the loop's gaps — plus the ongoing one, if the last round is too old.
  */
 export function readHistory(sql: SqlStorage, from: number, to: number, ongoingGap: Interval | null): History {
-  const changes = sql
+  const gaps = readGaps(sql, from, to);
+  if (ongoingGap) gaps.push(ongoingGap);
+  return { changes: readChanges(sql, from, to), actions: readActions(sql, to), gaps };
+}
+
+function readChanges(sql: SqlStorage, from: number, to: number): StateChange[] {
+  return sql
     .exec<{ at: number; reason: string; data: string }>(
       `SELECT at, reason, data FROM events WHERE type = 'verdict.changed' AND at < ?
          AND at >= COALESCE((SELECT MAX(at) FROM events WHERE type = 'verdict.changed' AND at <= ?), 0)
@@ -95,7 +101,9 @@ export function readHistory(sql: SqlStorage, from: number, to: number, ongoingGa
     )
     .toArray()
     .map((r) => ({ at: r.at, reason: r.reason, to: (JSON.parse(r.data) as { to: State }).to }));
+}
 
+function readActions(sql: SqlStorage, to: number): AgentAction[] {
   const actions: AgentAction[] = [];
   for (const r of sql
     .exec<{ at: number; data: string }>("SELECT at, data FROM events WHERE type = 'agent.changed' AND at < ? ORDER BY at, id", to)
@@ -106,13 +114,33 @@ export function readHistory(sql: SqlStorage, from: number, to: number, ongoingGa
       actions.push({ at: r.at, kind: a.kind, ok: a.ok, reason: a.reason, actionAt: a.at });
     }
   }
+  return actions;
+}
 
-  const gaps = sql
+function readGaps(sql: SqlStorage, from: number, to: number): Interval[] {
+  return sql
     .exec<{ from_at: number; to_at: number }>("SELECT from_at, to_at FROM gaps WHERE to_at > ? AND from_at < ?", from, to)
     .toArray()
     .map((g) => ({ from: g.from_at, to: g.to_at }));
-  if (ongoingGap) gaps.push(ongoingGap);
-  return { changes, actions, gaps };
+}
+
+/** Every probe's round-trip time in the raw rounds of [from, to), oldest first, by probe name. */
+function* roundSamples(sql: SqlStorage, from: number, to: number): Generator<{ at: number; name: string; rtt: number | null }> {
+  const sets = new Map<number, string[]>();
+  for (const r of sql
+    .exec<{ at: number; probe_set: number; rtt: string }>("SELECT at, probe_set, rtt FROM rounds WHERE at >= ? AND at < ? ORDER BY at", from, to)
+    .toArray()) {
+    let names = sets.get(r.probe_set);
+    if (!names) {
+      const row = sql.exec<{ names: string }>("SELECT names FROM probe_sets WHERE id = ?", r.probe_set).toArray()[0];
+      sets.set(r.probe_set, (names = row ? (JSON.parse(row.names) as string[]) : []));
+    }
+    const rtts = JSON.parse(r.rtt) as (number | null)[];
+    for (const [i, rtt] of rtts.entries()) {
+      const name = names[i];
+      if (name !== undefined) yield { at: r.at, name, rtt };
+    }
+  }
 }
 
 export interface ProbeSeries {
@@ -129,24 +157,11 @@ export interface ProbeSeries {
 export function readLatency(sql: SqlStorage, since: number, to: number, buckets: number): ProbeSeries[] {
   const oldest = sql.exec<{ at: number | null }>("SELECT MIN(at) AS at FROM rounds WHERE at >= ?", since).one().at;
   const from = oldest === null ? since : Math.min(oldest, to - 1);
-  const sets = new Map(
-    sql
-      .exec<{ id: number; names: string }>("SELECT id, names FROM probe_sets")
-      .toArray()
-      .map((s) => [s.id, JSON.parse(s.names) as string[]]),
-  );
   const byProbe = new Map<string, { at: number; rtt: number | null }[]>();
-  for (const r of sql
-    .exec<{ at: number; probe_set: number; rtt: string }>("SELECT at, probe_set, rtt FROM rounds WHERE at >= ? AND at < ? ORDER BY at", from, to)
-    .toArray()) {
-    const names = sets.get(r.probe_set) ?? [];
-    (JSON.parse(r.rtt) as (number | null)[]).forEach((rtt, i) => {
-      const name = names[i];
-      if (name === undefined) return;
-      let list = byProbe.get(name);
-      if (!list) byProbe.set(name, (list = []));
-      list.push({ at: r.at, rtt });
-    });
+  for (const { at, name, rtt } of roundSamples(sql, from, to)) {
+    let list = byProbe.get(name);
+    if (!list) byProbe.set(name, (list = []));
+    list.push({ at, rtt });
   }
   return [...byProbe.entries()].map(([name, pts]) => ({
     name,
@@ -208,28 +223,15 @@ export function maintainStatus(sql: SqlStorage, now: number, maintenance: readon
   let rolled = 0;
   for (let hour = start; hour < currentHour; hour += HOUR) {
     const end = hour + HOUR;
-    const history = readHistory(sql, hour, end, null);
-    const t = tally({ changes: history.changes, gaps: history.gaps, maintenance, from: hour, to: end });
+    // Only what the tally needs: the failovers (agent events) play no part in an hour's bar.
+    const t = tally({ changes: readChanges(sql, hour, end), gaps: readGaps(sql, hour, end), maintenance, from: hour, to: end });
     const perProbe = new Map<string, number[]>();
-    const sets = new Map<number, string[]>();
-    let rounds = 0;
-    for (const r of sql
-      .exec<{ probe_set: number; rtt: string }>("SELECT probe_set, rtt FROM rounds WHERE at >= ? AND at < ?", hour, end)
-      .toArray()) {
-      rounds++;
-      let names = sets.get(r.probe_set);
-      if (!names) {
-        const row = sql.exec<{ names: string }>("SELECT names FROM probe_sets WHERE id = ?", r.probe_set).toArray()[0];
-        names = row ? (JSON.parse(row.names) as string[]) : [];
-        sets.set(r.probe_set, names);
-      }
-      (JSON.parse(r.rtt) as (number | null)[]).forEach((rtt, i) => {
-        const name = names[i];
-        if (name === undefined || rtt === null) return;
-        const list = perProbe.get(name) ?? [];
-        list.push(rtt);
-        perProbe.set(name, list);
-      });
+    const rounds = sql.exec<{ n: number }>("SELECT count(*) AS n FROM rounds WHERE at >= ? AND at < ?", hour, end).one().n;
+    for (const { name, rtt } of roundSamples(sql, hour, end)) {
+      if (rtt === null) continue;
+      const list = perProbe.get(name) ?? [];
+      list.push(rtt);
+      perProbe.set(name, list);
     }
     const rtt: Record<string, [number, number]> = {};
     for (const [name, values] of perProbe) rtt[name] = [percentile(values, 0.5)!, Math.max(...values)];
