@@ -9,6 +9,7 @@ import type { Env, Outcome } from "./env.js";
 import { maintenanceRequest } from "./maintenance.js";
 import { bearer, callerOf, isAdmin } from "./http/auth.js";
 import { apiError, describeZodError } from "./http/errors.js";
+import { DELIVERY_STATUSES } from "./notify/outbox.js";
 import { registryOf } from "./registry.js";
 import { mountStatus } from "./status/routes.js";
 
@@ -18,7 +19,7 @@ type Ctx = Context<App>;
 const MAX_BODY = 64 * 1024;
 
 const DeliveriesQuery = z.strictObject({
-  status: z.enum(["pending", "failed", "delivered"]).optional(),
+  status: z.enum(DELIVERY_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 

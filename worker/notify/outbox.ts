@@ -23,7 +23,8 @@ const CONCURRENT_CHANNELS = 4;
 /** Webhook rows sent per channel per pass: a backlog drains over a few alarms, never in one burst. */
 const WEBHOOK_ROWS_PER_PASS = 20;
 
-export type DeliveryStatus = "pending" | "delivered" | "failed";
+export const DELIVERY_STATUSES = ["pending", "failed", "delivered"] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 type Row = {
   id: number;

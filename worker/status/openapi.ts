@@ -6,6 +6,7 @@ import { PublicJwk, SignedEnvelope } from "../../protocol/signing.js";
 import { MasterState, RoundSummary, Verdict } from "../../protocol/verdict.js";
 import { ClusterConfig, ClusterConfigInput } from "../config.js";
 import { MaintenanceBody } from "../maintenance.js";
+import { DELIVERY_STATUSES } from "../notify/outbox.js";
 import { UptimeResult } from "./schemas.js";
 
 /**
@@ -133,7 +134,7 @@ const paths = {
       summary: "The notification outbox (worker/notify/): sent, pending and failed deliveries",
       security: admin,
       parameters: [
-        query("status", "only deliveries in this state", { type: "string", enum: ["pending", "failed", "delivered"] }),
+        query("status", "only deliveries in this state", { type: "string", enum: [...DELIVERY_STATUSES] }),
         query("limit", "page size", { type: "integer", minimum: 1, maximum: 500, default: 100 }),
       ],
       responses: { "200": { description: "a page of deliveries", content: { "application/json": { schema: { type: "object" } } } }, ...common },
