@@ -1,6 +1,8 @@
 import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
-import { inject } from "vitest";
+import { afterEach, inject } from "vitest";
+import type { z } from "zod";
 import type { SignedEnvelope } from "../../protocol/signing.js";
+import { createSink, type Sink, type SinkCreate } from "../support/sink-client.js";
 import { createTarget, type Kind, type Mode } from "../support/target-client.js";
 
 export const ADMIN = env.ADMIN_TOKEN!;
@@ -28,6 +30,22 @@ export async function api(method: string, path: string, opts: { token?: string |
 }
 
 export const target = (kind: Kind, mode: Mode = "ok") => createTarget(inject("targetControl"), kind, { mode });
+
+/** Webhook sinks on loopback, each closed after its test. */
+export function useSinks(): (spec?: z.input<typeof SinkCreate>) => Promise<Sink> {
+  const sinks: Sink[] = [];
+  afterEach(async () => {
+    await Promise.all(sinks.splice(0).map((s) => s.close()));
+  });
+  return async (spec = {}) => {
+    const s = await createSink(inject("sinkControl"), spec);
+    sinks.push(s);
+    return s;
+  };
+}
+
+/** A cluster's history, newest 500 (admin). */
+export const events = async (id: string) => (await api("GET", `/v1/clusters/${id}/events?limit=500`)).json.events as any[];
 
 /** A config with a long interval: after the first (immediate) round, tests drive rounds by hand. */
 export function clusterConfig(probes: unknown[], extra: Record<string, unknown> = {}) {

@@ -1,12 +1,11 @@
 // Planned maintenance (issue 5) inside workerd: the admin API, the window in the signed verdict,
 // maintenance.started / ended from the alarm loop (a scheduled window begins on its own), and the
 // notifications a window silences or tags as planned.
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { verifyEnvelope } from "../../protocol/signing.js";
 import { Verdict } from "../../protocol/verdict.js";
 import { WebhookBody } from "../../protocol/webhook.js";
-import { createSink, type Sink } from "../support/sink-client.js";
-import { AGENT_TOKEN, api, clusterConfig, getVerdict, uniqueId, until, waitForSeq } from "./helpers.js";
+import { AGENT_TOKEN, api, clusterConfig, events, getVerdict, uniqueId, until, useSinks, waitForSeq } from "./helpers.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -14,15 +13,8 @@ const SECRET = `whsec_${btoa("0123456789abcdef0123456789abcdef")}`;
 /** Port 1: nothing listens, so every round is `down`. */
 const deadProbe = { kind: "tcp", name: "pg", port: 1 };
 
-const sinks: Sink[] = [];
-afterEach(async () => {
-  await Promise.all(sinks.splice(0).map((s) => s.close()));
-});
-async function sink(secret?: string) {
-  const s = await createSink(inject("sinkControl"), secret ? { secret } : {});
-  sinks.push(s);
-  return s;
-}
+const sinks = useSinks();
+const sink = (secret?: string) => sinks(secret ? { secret } : {});
 
 async function cluster(extra: Record<string, unknown> = {}) {
   const id = uniqueId("m");
@@ -33,7 +25,6 @@ async function cluster(extra: Record<string, unknown> = {}) {
 
 const start = (id: string, body: unknown, token?: string) => api("POST", `/v1/clusters/${id}/maintenance`, { body, ...(token ? { token } : {}) });
 const end = (id: string) => api("DELETE", `/v1/clusters/${id}/maintenance`);
-const events = async (id: string) => (await api("GET", `/v1/clusters/${id}/events?limit=500`)).json.events as any[];
 const ofType = async (id: string, type: string) => (await events(id)).filter((e) => e.type === type);
 const windows = async (id: string) => (await api("GET", `/v1/clusters/${id}`)).json.config.maintenance as any[];
 

@@ -3,13 +3,11 @@
 // clock; the real alarm path is exercised too (a report's event is delivered on its own).
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { Webhook } from "standardwebhooks";
-import { afterEach, describe, expect, inject, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebhookBody } from "../../protocol/webhook.js";
 import type { ClusterMonitor } from "../../worker/cluster.js";
 import type { DeliverOptions } from "../../worker/notify/outbox.js";
-import { createSink, type Sink, type SinkCreate } from "../support/sink-client.js";
-import type { z } from "zod";
-import { AGENT_TOKEN, api, clusterConfig, stubOf, uniqueId, until } from "./helpers.js";
+import { AGENT_TOKEN, api, clusterConfig, events, stubOf, uniqueId, until, useSinks } from "./helpers.js";
 
 const SECRET = `whsec_${btoa("0123456789abcdef0123456789abcdef")}`;
 const OLD_SECRET = `whsec_${btoa("oldoldoldoldoldoldoldoldoldoldol")}`;
@@ -18,16 +16,7 @@ const tcpProbe = { kind: "tcp", name: "pg", port: 1 };
 const standby = { role: "standby", mode: "auto", at: 1, lastAction: null, lan: null, verdictSeq: null };
 const failover = { ...standby, role: "active", lastAction: { kind: "failover", at: 2, ok: true, reason: "master down from edge and LAN" } };
 
-const sinks: Sink[] = [];
-afterEach(async () => {
-  await Promise.all(sinks.splice(0).map((s) => s.close()));
-});
-
-async function sink(spec: z.input<typeof SinkCreate> = {}) {
-  const s = await createSink(inject("sinkControl"), spec);
-  sinks.push(s);
-  return s;
-}
+const sink = useSinks();
 
 async function cluster(notifications: unknown[], extra: Record<string, unknown> = {}) {
   const id = uniqueId("n");
@@ -48,7 +37,6 @@ const deliveries = async (id: string, status?: string) => {
   return res.json as { deliveries: any[]; channels: any[] };
 };
 
-const events = async (id: string) => (await api("GET", `/v1/clusters/${id}/events?limit=500`)).json.events as any[];
 
 /** A first report, then silence past agentLostAfterSec: the agent.lost event, queued without a real alarm kick. */
 async function agentLost(id: string, opts: DeliverOptions = {}) {
