@@ -104,9 +104,9 @@ export class ClusterMonitor extends DurableObject<Env> {
 
   /**
    * A notification event: in the history like any other, and queued for every channel that wants
-   * it — unless a planned maintenance window silences it (tagged `planned`, history only).
+   * it — unless a planned maintenance window silences it (tagged `planned`, history only). True
+   * when something was queued.
    */
-  /** Records the event; queues it for the channels that want it. True when something was queued. */
   private emit(cluster: ClusterRecord, at: number, raw: NotifyEvent): boolean {
     const { event, send } = planEvent(raw, cluster.config.maintenance ?? [], at);
     this.record(event.type, at, event.reason, event.data);
@@ -229,7 +229,7 @@ export class ClusterMonitor extends DurableObject<Env> {
       this.put("cluster", updated);
       changed = this.checkMaintenance(updated, now);
     });
-    if (changed) await this.broadcast(cluster);
+    if (changed) await this.broadcast();
     await this.notifySoon();
   }
 
@@ -366,9 +366,11 @@ export class ClusterMonitor extends DurableObject<Env> {
     }
   }
 
-  private async broadcast(cluster: ClusterRecord): Promise<void> {
+  /** Pushes the current verdict, from the record as stored now (a round's probes may have let a PUT in). */
+  private async broadcast(): Promise<void> {
     const sockets = this.ctx.getWebSockets();
-    if (sockets.length === 0) return;
+    const cluster = this.get<ClusterRecord>("cluster");
+    if (sockets.length === 0 || !cluster) return;
     const text = JSON.stringify(await this.pushMessage(cluster));
     for (const ws of sockets) {
       try {
@@ -412,7 +414,7 @@ export class ClusterMonitor extends DurableObject<Env> {
       let begunOrEnded = false;
       this.ctx.storage.transactionSync(() => (begunOrEnded = this.checkMaintenance(cluster, started)));
       if (roundDue) await this.round(cluster);
-      else if (begunOrEnded) await this.broadcast(cluster); // the round would have pushed it
+      else if (begunOrEnded) await this.broadcast(); // the round would have pushed it
     } finally {
       // Always re-arm, even if the round failed, and never sooner than half a second from now.
       const current = this.get<ClusterRecord>("cluster");
@@ -495,7 +497,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     });
     // Once per completed hour: roll up into `hourly`, prune past retention (cheap otherwise).
     maintainStatus(this.sql, at, config.maintenance ?? []);
-    await this.broadcast(cluster);
+    await this.broadcast();
   }
 
   // ---- status page and uptime (worker/status/) -------------------------------------------------
