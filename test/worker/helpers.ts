@@ -4,6 +4,7 @@ import type { z } from "zod";
 import type { SignedEnvelope } from "../../protocol/signing.js";
 import { createSink, type Sink, type SinkCreate } from "../support/sink-client.js";
 import { createTarget, type Kind, type Mode } from "../support/target-client.js";
+import { until } from "../support/until.js";
 
 export const ADMIN = env.ADMIN_TOKEN!;
 export const AGENT_TOKEN = "agent-token-0123456789abcdef0123456789";
@@ -62,26 +63,12 @@ export async function getVerdict(id: string, nonce?: string) {
   return { envelope, verdict: JSON.parse(envelope.payload) };
 }
 
-/** Polls `f` until `ok` holds of what it returns; the bound only keeps a broken test from hanging. */
-export async function until<T>(f: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out; last value ${JSON.stringify(v).slice(0, 500)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Waits until the cluster has completed `seq` rounds (the first one runs on its own alarm). */
 export async function waitForSeq(id: string, seq: number, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  return until(`cluster ${id} at seq ${seq}`, async () => {
     const { verdict } = await getVerdict(id);
-    if (verdict.seq >= seq) return verdict;
-    if (Date.now() > deadline) throw new Error(`cluster ${id} stuck at seq ${verdict.seq}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+    return verdict.seq >= seq && verdict;
+  }, { timeoutMs });
 }
 
 /** Runs the next probe round now, through the Durable Object's real alarm handler. */

@@ -5,7 +5,8 @@ import { describe, expect, it } from "vitest";
 import { verifyEnvelope } from "../../protocol/signing.js";
 import { Verdict } from "../../protocol/verdict.js";
 import { WebhookBody } from "../../protocol/webhook.js";
-import { AGENT_TOKEN, api, clusterConfig, events, getVerdict, uniqueId, until, useSinks, waitForSeq } from "./helpers.js";
+import { until } from "../support/until.js";
+import { AGENT_TOKEN, api, clusterConfig, events, getVerdict, uniqueId, useSinks, waitForSeq } from "./helpers.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -142,11 +143,11 @@ describe("maintenance in the verdict and the history", () => {
     expect((await signedVerdict(id)).maintenance).toEqual({ active: false, from, to, reason: "scheduled" });
     expect(await ofType(id, "maintenance.started")).toEqual([]);
 
-    const [started] = await until(() => ofType(id, "maintenance.started"), (e) => e.length === 1);
+    const [started] = await until("maintenance.started", async () => { const e = await ofType(id, "maintenance.started"); return e.length === 1 && e; });
     expect(started.at).toBeGreaterThanOrEqual(from);
     const during = await signedVerdict(id);
     if (during.issuedAt < to) expect(during.maintenance).toMatchObject({ active: true, from, to });
-    const [ended] = await until(() => ofType(id, "maintenance.ended"), (e) => e.length === 1);
+    const [ended] = await until("maintenance.ended", async () => { const e = await ofType(id, "maintenance.ended"); return e.length === 1 && e; });
     expect(ended.at).toBeGreaterThanOrEqual(to);
     expect((await signedVerdict(id)).maintenance).toBeNull();
     expect((await signedVerdict(id)).seq).toBe(1); // no probe round ran for either
@@ -183,7 +184,7 @@ describe("notifications during a window", () => {
     expect((await ofType(id, "wan.unreachable"))[0]).toMatchObject({ data: { planned: true } });
 
     // The webhook gets maintenance.started and failover.done, never master.down nor wan.unreachable.
-    const reqs = await until(() => hook.requests(), (r) => r.some((q) => q.body.includes("failover.done")));
+    const reqs = await until("failover.done at the webhook", async () => { const r = await hook.requests(); return r.some((q) => q.body.includes("failover.done")) && r; });
     const bodies = reqs.map((r) => WebhookBody.parse(JSON.parse(r.body)));
     expect(reqs.every((r) => r.verified)).toBe(true);
     expect(bodies.map((b) => b.type).sort()).toEqual(["failover.done", "maintenance.started"]);
@@ -192,10 +193,10 @@ describe("notifications during a window", () => {
     expect(fo.data.details).toMatchObject({ planned: true, maintenance: { reason: "kernel upgrade" } });
 
     // Slack says "planned" in the title of the failover.
-    const texts = await until(
-      async () => (await slack.requests()).map((r) => (JSON.parse(r.body) as { text: string }).text).join("\n"),
-      (t) => t.includes("Failover done"),
-    );
+    const texts = await until("the failover at Slack", async () => {
+      const t = (await slack.requests()).map((r) => (JSON.parse(r.body) as { text: string }).text).join("\n");
+      return t.includes("Failover done") && t;
+    });
     expect(texts).toMatch(/Failover done: the slave is active \(planned\): planned switchover: kernel upgrade/);
     expect(texts).toContain("Planned maintenance started");
     expect(texts).not.toContain("Master down");
@@ -216,7 +217,7 @@ describe("notifications during a window", () => {
     expect((await post(active)).status).toBe(202);
     expect((await post({ ...active, role: "standby", lastAction: { kind: "failback", at: 3, ok: true, reason: "the edge and the LAN both see the master up" } })).status).toBe(202);
     expect((await post({ ...active, role: "standby", alerts: ["slave's LAN view of the master is failing"] })).status).toBe(202);
-    const reqs = await until(() => hook.requests(), (r) => r.some((q) => q.body.includes("lan.failing")));
+    const reqs = await until("lan.failing at the webhook", async () => { const r = await hook.requests(); return r.some((q) => q.body.includes("lan.failing")) && r; });
     const bodies = reqs.map((r) => WebhookBody.parse(JSON.parse(r.body)));
     expect(bodies.find((b) => b.type === "failback.done")!.data.details).toMatchObject({ planned: true, maintenance: { reason: "disk swap" } });
     expect(bodies.find((b) => b.type === "lan.failing")!.data.details.planned).toBeUndefined();

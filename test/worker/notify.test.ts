@@ -7,7 +7,8 @@ import { describe, expect, it } from "vitest";
 import { WebhookBody } from "../../protocol/webhook.js";
 import type { ClusterMonitor } from "../../worker/cluster.js";
 import type { DeliverOptions } from "../../worker/notify/outbox.js";
-import { AGENT_TOKEN, api, clusterConfig, events, stubOf, uniqueId, until, useSinks } from "./helpers.js";
+import { until } from "../support/until.js";
+import { AGENT_TOKEN, api, clusterConfig, events, stubOf, uniqueId, useSinks } from "./helpers.js";
 
 const SECRET = `whsec_${btoa("0123456789abcdef0123456789abcdef")}`;
 const OLD_SECRET = `whsec_${btoa("oldoldoldoldoldoldoldoldoldoldol")}`;
@@ -99,7 +100,7 @@ describe("webhook delivery", () => {
     expect((await post(id, standby)).status).toBe(202);
     expect((await post(id, failover)).status).toBe(202);
     // No tick: the report pulled the alarm in, and the alarm delivers.
-    const [req] = await until(() => s.requests(), (r) => r.length >= 1);
+    const [req] = await until("a delivery", async () => { const r = await s.requests(); return r.length >= 1 && r; });
     expect(req!.verified).toBe(true); // Node's standardwebhooks
     const headers = { "webhook-id": req!.headers["webhook-id"]!, "webhook-timestamp": req!.headers["webhook-timestamp"]!, "webhook-signature": req!.headers["webhook-signature"]! };
     expect(new Webhook(SECRET).verify(req!.body, headers)).toBeTruthy();
@@ -109,7 +110,7 @@ describe("webhook delivery", () => {
     expect(body).toMatchObject({ type: "failover.done", data: { cluster: id, reason: "master down from edge and LAN", statusUrl: `https://edge.test/status/${id}` } });
     const hist = (await events(id)).find((e) => e.type === "failover.done");
     expect(hist).toMatchObject({ id: body.data.eventId, reason: "master down from edge and LAN" });
-    const d = await until(() => deliveries(id, "delivered"), (v) => v.deliveries.length === 1);
+    const d = await until("the delivery listed", async () => { const v = await deliveries(id, "delivered"); return v.deliveries.length === 1 && v; });
     expect(d.deliveries[0]).toMatchObject({ id: headers["webhook-id"], eventType: "failover.done", channel: "ops", attempts: 1, lastStatus: 200 });
     expect(JSON.stringify(d)).not.toContain(SECRET.slice(6));
     // The loop still runs rounds: the alarm went back to the round's time.
@@ -309,7 +310,7 @@ describe("agent lost / back and master events", () => {
     expect((await post(id, standby)).status).toBe(202);
     hist = await events(id);
     expect(hist.filter((e) => e.type === "agent.back")).toHaveLength(1);
-    const reqs = await until(() => s.requests(), (r) => r.length >= 2);
+    const reqs = await until("two deliveries", async () => { const r = await s.requests(); return r.length >= 2 && r; });
     expect(reqs.map((r) => JSON.parse(r.body).type)).toEqual(["agent.lost", "agent.back"]);
     expect(reqs.every((r) => r.verified)).toBe(true);
   });
@@ -321,7 +322,7 @@ describe("agent lost / back and master events", () => {
     for (let i = 0; i < 3 && !(await events(id)).some((e) => e.type === "master.down"); i++) await runDurableObjectAlarm(stubOf(id));
     const ev = (await events(id)).find((e) => e.type === "master.down");
     expect(ev.reason).toMatch(/down/);
-    const reqs = await until(() => s.requests(), (r) => r.length >= 1);
+    const reqs = await until("a delivery", async () => { const r = await s.requests(); return r.length >= 1 && r; });
     expect(JSON.parse(reqs[0]!.body)).toMatchObject({ type: "master.down", data: { reason: ev.reason, eventId: ev.id } });
   });
 });
