@@ -1,105 +1,64 @@
 import { DurableObject } from "cloudflare:workers";
 import { constantTimeEqual, sha256Hex } from "../protocol/encoding.js";
-import type { EventPage, HistoryEvent } from "../protocol/events.js";
-import { applyRound, initialTracker, type Tracker } from "../protocol/hysteresis.js";
+import type { EventPage } from "../protocol/events.js";
+import { applyRound, initialTracker } from "../protocol/hysteresis.js";
 import type { PushMessage } from "../protocol/push.js";
 import type { AgentReport } from "../protocol/report.js";
 import { importSigner, type SignedEnvelope, type Signer } from "../protocol/signing.js";
-import type { RoundSummary, Verdict } from "../protocol/verdict.js";
-import type { ClusterConfig, ClusterConfigInput } from "./config.js";
+import { MAX_WINDOWS, type ClusterConfig, type ClusterConfigInput } from "./config.js";
 import { done, fail, type Env, type Outcome } from "./env.js";
 import { bearer } from "./http/auth.js";
-import { activeWindow, addWindow, endWindows, nextBoundary, planEvent, verdictWindow, windowTransitions, type MaintenanceRequest, type Window } from "./maintenance.js";
+import { activeWindow, addWindow, endWindows, nextBoundary, planEvent, windowTransitions, type MaintenanceRequest, type Window } from "./maintenance.js";
 import { registryOf } from "./registry.js";
 import { runRound } from "./round.js";
-import { publicConfig, type PublicConfig } from "./notify/channels.js";
 import { fromReport, fromVerdictChange, type NotifyEvent } from "./notify/events.js";
 import { Notifier } from "./notify/notifier.js";
 import type { ChannelStatus, DeliverOptions, DeliveryStatus, DeliveryView, PassResult } from "./notify/outbox.js";
 import { createStatusTables, gapThresholdMs, maintainStatus, readHistory, readHourly, readLatency, recordRound, type History } from "./status/store.js";
 import type { StatusData } from "./status/data.js";
+import { nextRoundAt } from "./cluster/alarm.js";
+import type { ClusterRecord, MonitorRecord } from "./cluster/records.js";
+import { RoundSchedule } from "./cluster/schedule.js";
+import { ClusterStore } from "./cluster/store.js";
+import { agentChange, clusterView, verdictOf, type ClusterView } from "./cluster/views.js";
 
-/** The history keeps this many events; older ones are dropped (issue: retention comes later). */
-const MAX_EVENTS = 10_000;
-
-interface ClusterRecord {
-  id: string;
-  config: ClusterConfig;
-  tokenHash: string;
-  createdAt: number;
-  updatedAt: number;
-}
-
-interface MonitorRecord {
-  tracker: Tracker;
-  seq: number;
-  graceUntil: number;
-  lastRound: RoundSummary | null;
-}
-
-interface ReportRecord {
-  report: AgentReport;
-  receivedAt: number;
-}
-
-/** `maintenance`: the window the alarm loop last saw in force (null: none), to notice changes. */
-type KvKey = "cluster" | "monitor" | "report" | "maintenance";
+export type { ClusterView } from "./cluster/views.js";
 
 /** Who is asking: the worker has already checked the admin token; agent tokens are checked here. */
 export type Caller = { admin: true } | { agentToken: string };
 
-export interface ClusterView {
-  id: string;
-  config: PublicConfig<ClusterConfig>;
-  agentTokenSet: true;
-  createdAt: number;
-  updatedAt: number;
-  verdict: Pick<Verdict, "state" | "since" | "reason" | "seq" | "lastRound">;
-  agent: ReportRecord | null;
-}
-
 /**
- * One monitored cluster: its config, the probe loop (Durable Object alarms), the hysteresis
- * state, the signed verdict and the history. Everything lives in this object's SQLite storage,
- * so a restart of the runtime loses nothing but the round in flight.
+ * One monitored cluster. The object is wiring: it reads its records (cluster/store.ts), calls the
+ * pure rules (hysteresis, maintenance, notification events, the alarm's next time) and stores
+ * what they return, all in its own SQLite storage, so a restart loses only the round in flight.
  */
 export class ClusterMonitor extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private signer: Promise<Signer> | null = null;
+  private readonly store: ClusterStore;
+  private readonly schedule: RoundSchedule;
   private readonly notifier: Notifier;
+  private signer: Promise<Signer> | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.notifier = new Notifier(this.sql, (channel, at, reason) => this.record("channel.disabled", at, reason, { channel }));
+    this.store = new ClusterStore(this.sql);
+    this.schedule = new RoundSchedule(this.store, ctx.storage);
+    this.notifier = new Notifier(this.sql, (channel, at, reason) => this.store.record("channel.disabled", at, reason, { channel }));
     this.createTables();
   }
 
   private createTables(): void {
-    this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, type TEXT NOT NULL,
-        reason TEXT NOT NULL, data TEXT NOT NULL);
-    `);
+    this.store.createTables(); // kv records, history
     createStatusTables(this.sql); // rounds, hourly aggregates, gaps (worker/status/store.ts)
     this.notifier.createTables(); // outbox, channel state (worker/notify/)
   }
 
-  // ---- storage -------------------------------------------------------------------------------
-
-  private get<T>(key: KvKey): T | null {
-    const row = this.sql.exec<{ value: string }>("SELECT value FROM kv WHERE key = ?", key).toArray()[0];
-    return row ? (JSON.parse(row.value) as T) : null;
-  }
-
-  private put(key: KvKey, value: unknown): void {
-    this.sql.exec("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", key, JSON.stringify(value));
-  }
-
-  private record(type: HistoryEvent["type"], at: number, reason: string, data: Record<string, unknown>): void {
-    this.sql.exec("INSERT INTO events (at, type, reason, data) VALUES (?, ?, ?, ?)", at, type, reason, JSON.stringify(data));
-    this.sql.exec("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", MAX_EVENTS);
+  /** The cluster and its monitor state; null for an unknown cluster (or one whose records no longer parse). */
+  private load(): { cluster: ClusterRecord; monitor: MonitorRecord } | null {
+    const cluster = this.store.get("cluster");
+    const monitor = cluster && this.store.get("monitor");
+    return cluster && monitor ? { cluster, monitor } : null;
   }
 
   /**
@@ -108,28 +67,26 @@ export class ClusterMonitor extends DurableObject<Env> {
    * when something was queued.
    */
   private emit(cluster: ClusterRecord, at: number, raw: NotifyEvent): boolean {
-    const { event, send } = planEvent(raw, cluster.config.maintenance ?? [], at);
-    this.record(event.type, at, event.reason, event.data);
-    if (!send) return false;
-    const { id } = this.sql.exec<{ id: number }>("SELECT MAX(id) AS id FROM events").one();
-    return this.notifier.queue(cluster.id, { ...event, id, at }, cluster.config.notifications ?? []) > 0;
+    const { event, send } = planEvent(raw, cluster.config.maintenance, at);
+    const id = this.store.record(event.type, at, event.reason, event.data);
+    return send && this.notifier.queue(cluster.id, { ...event, id, at }, cluster.config.notifications) > 0;
   }
 
-  private async authorize(caller: Caller): Promise<Outcome<ClusterRecord>> {
-    const cluster = this.get<ClusterRecord>("cluster");
-    if (!cluster) return fail(404, "unknown_cluster", "no such cluster");
-    if ("admin" in caller) return done(cluster);
-    if (!constantTimeEqual(await sha256Hex(caller.agentToken), cluster.tokenHash)) {
+  private async authorize(caller: Caller): Promise<Outcome<{ cluster: ClusterRecord; monitor: MonitorRecord }>> {
+    const loaded = this.load();
+    if (!loaded) return fail(404, "unknown_cluster", "no such cluster");
+    if ("admin" in caller) return done(loaded);
+    if (!constantTimeEqual(await sha256Hex(caller.agentToken), loaded.cluster.tokenHash)) {
       return fail(401, "unauthorized", "wrong token for this cluster");
     }
-    return done(cluster);
+    return done(loaded);
   }
 
   // ---- admin ---------------------------------------------------------------------------------
 
   async configure(id: string, input: ClusterConfigInput, origin?: string): Promise<Outcome<{ created: boolean; cluster: ClusterView }>> {
     const now = Date.now();
-    const existing = this.get<ClusterRecord>("cluster");
+    const existing = this.load()?.cluster ?? null;
     const { agentToken, maintenance, ...rest } = input;
     const config: ClusterConfig = { ...rest, maintenance: maintenance ?? existing?.config.maintenance ?? [] };
     if (!existing && !agentToken) {
@@ -138,12 +95,9 @@ export class ClusterMonitor extends DurableObject<Env> {
     const tokenHash = agentToken ? await sha256Hex(agentToken) : existing!.tokenHash;
     const record: ClusterRecord = { id, config, tokenHash, createdAt: existing?.createdAt ?? now, updatedAt: now };
     this.ctx.storage.transactionSync(() => {
-      this.put("cluster", record);
-      if (!existing) {
-        const monitor: MonitorRecord = { tracker: initialTracker(now), seq: 0, graceUntil: now + config.graceSec * 1000, lastRound: null };
-        this.put("monitor", monitor);
-      }
-      this.record("cluster.configured", now, existing ? "configuration updated" : "cluster created", {
+      this.store.put("cluster", record);
+      if (!existing) this.store.put("monitor", { tracker: initialTracker(now), seq: 0, graceUntil: now + config.graceSec * 1000, lastRound: null });
+      this.store.record("cluster.configured", now, existing ? "configuration updated" : "cluster created", {
         created: !existing,
         probes: config.probes.map((p) => p.name),
         intervalSec: config.intervalSec,
@@ -153,41 +107,19 @@ export class ClusterMonitor extends DurableObject<Env> {
       this.checkMaintenance(record, now); // a PUT may add or end the window in force
     });
     if (!existing) await registryOf(this.env).add(id);
-    // The first round runs at once. On an update, a shorter interval must not wait out the
-    // old, longer one: the next round comes no later than one new interval from now.
-    const alarm = await this.ctx.storage.getAlarm();
-    const due = existing ? now + config.intervalSec * 1000 : now;
-    if (alarm === null || alarm > due) {
-      await this.ctx.storage.setAlarm(alarm === null ? now : due);
-      this.notifier.roundAt = null; // the armed alarm is the round's own again
-    } else if ((this.notifier.roundAt ?? 0) > due) this.notifier.roundAt = due;
+    await this.schedule.configured(existing ? now + config.intervalSec * 1000 : now, now);
     if (origin) this.notifier.setOrigin(origin); // for the status page link in notifications
     await this.notifySoon(); // wake for a maintenance boundary sooner than the round, if any
-    return done({ created: !existing, cluster: this.view()! });
+    return done({ created: !existing, cluster: this.describe()! });
   }
 
   describe(): ClusterView | null {
-    return this.view();
-  }
-
-  private view(): ClusterView | null {
-    const cluster = this.get<ClusterRecord>("cluster");
-    const monitor = this.get<MonitorRecord>("monitor");
-    if (!cluster || !monitor) return null;
-    const { tracker, seq, lastRound } = monitor;
-    return {
-      id: cluster.id,
-      config: publicConfig(cluster.config), // never the webhook secrets
-      agentTokenSet: true,
-      createdAt: cluster.createdAt,
-      updatedAt: cluster.updatedAt,
-      verdict: { state: tracker.state, since: tracker.since, reason: tracker.reason, seq, lastRound },
-      agent: this.get<ReportRecord>("report"),
-    };
+    const loaded = this.load();
+    return loaded && clusterView(loaded.cluster, loaded.monitor, this.store.get("report"));
   }
 
   async remove(): Promise<boolean> {
-    const cluster = this.get<ClusterRecord>("cluster");
+    const cluster = this.store.get("cluster");
     if (!cluster) return false;
     await this.ctx.storage.deleteAlarm();
     for (const ws of this.ctx.getWebSockets()) ws.close(1000, "cluster deleted");
@@ -202,10 +134,10 @@ export class ClusterMonitor extends DurableObject<Env> {
   /** POST …/maintenance: adds a window (validated by the route) to the config's list. */
   async startMaintenance(window: MaintenanceRequest): Promise<Outcome<{ window: Window & { reason: string }; active: boolean }>> {
     const now = Date.now();
-    const cluster = this.get<ClusterRecord>("cluster");
+    const cluster = this.load()?.cluster;
     if (!cluster) return fail(404, "unknown_cluster", "no such cluster");
-    const windows = addWindow(cluster.config.maintenance ?? [], window, now);
-    if (!windows) return fail(409, "too_many_windows", "50 maintenance windows are current or scheduled: end or remove one first");
+    const windows = addWindow(cluster.config.maintenance, window, now);
+    if (!windows) return fail(409, "too_many_windows", `${MAX_WINDOWS} maintenance windows are current or scheduled: end or remove one first`);
     await this.setWindows(cluster, windows, now);
     return done({ window, active: activeWindow([window], now) !== null });
   }
@@ -213,9 +145,9 @@ export class ClusterMonitor extends DurableObject<Env> {
   /** DELETE …/maintenance: ends the window in force now; 404 when there is none. */
   async endMaintenance(): Promise<Outcome<{ window: Window }>> {
     const now = Date.now();
-    const cluster = this.get<ClusterRecord>("cluster");
+    const cluster = this.load()?.cluster;
     if (!cluster) return fail(404, "unknown_cluster", "no such cluster");
-    const ended = endWindows(cluster.config.maintenance ?? [], now);
+    const ended = endWindows(cluster.config.maintenance, now);
     if (!ended) return fail(404, "no_active_maintenance", "no maintenance window is in force");
     await this.setWindows(cluster, ended.windows, now);
     return done({ window: ended.ended });
@@ -226,7 +158,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     const updated: ClusterRecord = { ...cluster, config: { ...cluster.config, maintenance: windows }, updatedAt: now };
     let changed = false;
     this.ctx.storage.transactionSync(() => {
-      this.put("cluster", updated);
+      this.store.put("cluster", updated);
       changed = this.checkMaintenance(updated, now);
     });
     if (changed) await this.broadcast();
@@ -238,10 +170,10 @@ export class ClusterMonitor extends DurableObject<Env> {
    * by the alarm (a scheduled window begins on its own) and by the admin routes. True on a change.
    */
   private checkMaintenance(cluster: ClusterRecord, now: number): boolean {
-    const previous = this.get<Window | null>("maintenance") ?? null;
-    const current = activeWindow(cluster.config.maintenance ?? [], now);
+    const previous = this.store.get("maintenance");
+    const current = activeWindow(cluster.config.maintenance, now);
     const events = windowTransitions(previous, current, now);
-    if (JSON.stringify(previous) !== JSON.stringify(current)) this.put("maintenance", current);
+    if (JSON.stringify(previous) !== JSON.stringify(current)) this.store.put("maintenance", current);
     for (const event of events) this.emit(cluster, now, event);
     return events.length > 0;
   }
@@ -257,26 +189,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     } catch (err) {
       return fail(503, "signing_unavailable", (err as Error).message);
     }
-    return done(await signer.sign(this.verdict(auth.value, nonce)));
-  }
-
-  /** From the record the caller already read: the verdict GET is the hot path. */
-  private verdict(cluster: ClusterRecord, nonce: string | null): Verdict {
-    const { tracker, seq, lastRound } = this.get<MonitorRecord>("monitor")!;
-    const issuedAt = Date.now();
-    return {
-      v: 1,
-      clusterId: cluster.id,
-      state: tracker.state,
-      since: tracker.since,
-      reason: tracker.reason,
-      seq,
-      issuedAt,
-      ageMs: lastRound ? Math.max(0, issuedAt - lastRound.at) : null,
-      lastRound,
-      nonce,
-      maintenance: verdictWindow(cluster.config.maintenance ?? [], issuedAt),
-    };
+    return done(await signer.sign(verdictOf(auth.value.cluster, auth.value.monitor, Date.now(), nonce)));
   }
 
   private getSigner(): Promise<Signer> {
@@ -289,34 +202,18 @@ export class ClusterMonitor extends DurableObject<Env> {
   async report(caller: Caller, report: AgentReport): Promise<Outcome<{ receivedAt: number }>> {
     const auth = await this.authorize(caller);
     if (!auth.ok) return auth;
+    const { cluster } = auth.value;
     const receivedAt = Date.now();
-    const stored = this.get<ReportRecord>("report");
-    const previous = stored?.report;
-    const previousAt = stored?.receivedAt ?? null;
+    const stored = this.store.get("report");
+    const previous = stored?.report ?? null;
     let queued = false;
     this.ctx.storage.transactionSync(() => {
-      this.put("report", { report, receivedAt } satisfies ReportRecord);
+      this.store.put("report", { report, receivedAt });
       // Notification events first (agent back, failover done, alerts…), then the raw change.
-      const back = this.notifier.agentReported(receivedAt, previousAt);
-      const events = [...(back ? [back] : []), ...fromReport(previous ?? null, report)];
-      for (const event of events) queued = this.emit(auth.value, receivedAt, event) || queued;
-      // The history records what changed, not every heartbeat.
-      const changed =
-        !previous ||
-        previous.role !== report.role ||
-        previous.mode !== report.mode ||
-        JSON.stringify(previous.lastAction) !== JSON.stringify(report.lastAction) ||
-        JSON.stringify(previous.alerts) !== JSON.stringify(report.alerts);
-      if (changed) {
-        const reason = report.lastAction?.reason ?? `agent reports role ${report.role}`;
-        this.record("agent.changed", receivedAt, reason, {
-          role: report.role,
-          mode: report.mode,
-          lastAction: report.lastAction,
-          alerts: report.alerts,
-          lan: report.lan?.state ?? null,
-        });
-      }
+      const back = this.notifier.agentReported(receivedAt, stored?.receivedAt ?? null);
+      for (const event of [...(back ? [back] : []), ...fromReport(previous, report)]) queued = this.emit(cluster, receivedAt, event) || queued;
+      const change = agentChange(previous, report);
+      if (change) this.store.record("agent.changed", receivedAt, change.reason, change.data);
     });
     // A heartbeat that queued nothing leaves the alarm alone (the agent reports every 15 s).
     if (queued) await this.notifySoon();
@@ -325,16 +222,7 @@ export class ClusterMonitor extends DurableObject<Env> {
 
   async events(caller: Caller, since: number, limit: number): Promise<Outcome<EventPage>> {
     const auth = await this.authorize(caller);
-    if (!auth.ok) return auth;
-    const rows = this.sql
-      .exec<{ id: number; at: number; type: HistoryEvent["type"]; reason: string; data: string }>(
-        "SELECT id, at, type, reason, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
-        since,
-        limit,
-      )
-      .toArray();
-    const events = rows.map((r) => ({ ...r, data: JSON.parse(r.data) as Record<string, unknown> }));
-    return done({ events, next: events.length === limit ? events[events.length - 1]!.id : null });
+    return auth.ok ? done(this.store.events(since, limit)) : auth;
   }
 
   // ---- push ------------------------------------------------------------------------------------
@@ -345,22 +233,20 @@ export class ClusterMonitor extends DurableObject<Env> {
    * an idle connection costs nothing, and the object wakes to push each round.
    */
   override async fetch(request: Request): Promise<Response> {
-    const token = bearer(request.headers.get("authorization") ?? undefined);
-    const auth = await this.authorize({ agentToken: token ?? "" });
+    const auth = await this.authorize({ agentToken: bearer(request.headers.get("authorization") ?? undefined) ?? "" });
     if (!auth.ok) {
       return Response.json({ error: { code: auth.code, message: auth.message } }, { status: auth.status });
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    const first = await this.pushMessage(auth.value);
-    server.send(JSON.stringify(first));
+    server.send(JSON.stringify(await this.pushMessage(auth.value.cluster, auth.value.monitor)));
     return new Response(null, { status: 101, webSocket: client });
   }
 
-  private async pushMessage(cluster: ClusterRecord): Promise<PushMessage> {
+  private async pushMessage(cluster: ClusterRecord, monitor: MonitorRecord): Promise<PushMessage> {
     try {
-      return { type: "verdict", envelope: await (await this.getSigner()).sign(this.verdict(cluster, null)) };
+      return { type: "verdict", envelope: await (await this.getSigner()).sign(verdictOf(cluster, monitor, Date.now(), null)) };
     } catch (err) {
       return { type: "error", code: "signing_unavailable", message: (err as Error).message };
     }
@@ -369,9 +255,9 @@ export class ClusterMonitor extends DurableObject<Env> {
   /** Pushes the current verdict, from the record as stored now (a round's probes may have let a PUT in). */
   private async broadcast(): Promise<void> {
     const sockets = this.ctx.getWebSockets();
-    const cluster = this.get<ClusterRecord>("cluster");
-    if (sockets.length === 0 || !cluster) return;
-    const text = JSON.stringify(await this.pushMessage(cluster));
+    const loaded = this.load();
+    if (sockets.length === 0 || !loaded) return;
+    const text = JSON.stringify(await this.pushMessage(loaded.cluster, loaded.monitor));
     for (const ws of sockets) {
       try {
         ws.send(text);
@@ -392,88 +278,73 @@ export class ClusterMonitor extends DurableObject<Env> {
     }
   }
 
-  // ---- the probe loop --------------------------------------------------------------------------
+  // ---- the alarm: probe rounds, deliveries, maintenance boundaries ------------------------------
 
   /** Called by the cron trigger: re-arms a loop whose alarm was lost. True if it had to. */
   async ensureAlarm(): Promise<boolean> {
-    if (!this.get<ClusterRecord>("cluster")) return false;
+    if (!this.load()) return false;
     if ((await this.ctx.storage.getAlarm()) !== null) return false;
     await this.ctx.storage.setAlarm(Date.now());
     return true;
   }
 
   override async alarm(): Promise<void> {
-    const cluster = this.get<ClusterRecord>("cluster");
-    if (!cluster) return; // deleted while the alarm was pending
+    const loaded = this.load();
+    if (!loaded) return; // deleted while the alarm was pending
     const started = Date.now();
-    // An alarm pulled early for a notification delivery leaves the probe round to its own time.
-    const early = this.notifier.roundAt;
-    const roundDue = early === null || early <= started;
+    // An alarm pulled early for a delivery or a boundary leaves the probe round to its own time.
+    const pending = this.schedule.pending;
+    const roundDue = this.schedule.roundDue(started);
     try {
       // Before the round, so the round's events already see a window that began meanwhile.
       let begunOrEnded = false;
-      this.ctx.storage.transactionSync(() => (begunOrEnded = this.checkMaintenance(cluster, started)));
-      if (roundDue) await this.round(cluster);
+      this.ctx.storage.transactionSync(() => (begunOrEnded = this.checkMaintenance(loaded.cluster, started)));
+      if (roundDue) await this.round(loaded.cluster);
       else if (begunOrEnded) await this.broadcast(); // the round would have pushed it
     } finally {
-      // Always re-arm, even if the round failed, and never sooner than half a second from now.
-      const current = this.get<ClusterRecord>("cluster");
+      // Always re-arm, even if the round failed.
+      const current = this.load()?.cluster;
       if (current) {
         await this.notifyTick().catch((err: unknown) => console.error(`notifications: ${(err as Error).message}`));
-        await this.armLoop(roundDue ? Math.max(started + current.config.intervalSec * 1000, Date.now() + 500) : early);
+        await this.arm(current, roundDue ? nextRoundAt(started, current.config.intervalSec, Date.now()) : pending);
       }
     }
   }
 
-  // ---- notifications (worker/notify/) ------------------------------------------------------------
+  /** Arms the one alarm for the earliest of the round, the next delivery and the next boundary. */
+  private async arm(cluster: ClusterRecord, roundDue: number | null): Promise<void> {
+    const now = Date.now();
+    await this.schedule.arm({ roundDue, deliveryDue: this.notifier.outbox.nextDue(), boundary: nextBoundary(cluster.config.maintenance, now), now });
+  }
+
+  /** Right after an event: pull the alarm in so the delivery goes out now, not at the next round. */
+  private async notifySoon(): Promise<void> {
+    const cluster = this.load()?.cluster;
+    if (!cluster) return;
+    const now = Date.now();
+    await this.schedule.pullIn({ deliveryDue: this.notifier.outbox.nextDue(), boundary: nextBoundary(cluster.config.maintenance, now), now });
+  }
 
   /**
    * The alarm's notification work: the agent's dead man's switch (so checked every round and
    * every delivery wake-up), then one delivery pass. `now` and `opts` are injectable for tests.
    */
   async notifyTick(now = Date.now(), opts?: DeliverOptions): Promise<PassResult | null> {
-    const cluster = this.get<ClusterRecord>("cluster");
+    const cluster = this.load()?.cluster;
     if (!cluster) return null;
-    const lastReportAt = this.get<ReportRecord>("report")?.receivedAt ?? null;
+    const lastReportAt = this.store.get("report")?.receivedAt ?? null;
     this.ctx.storage.transactionSync(() => {
-      const lost = this.notifier.checkAgent(now, lastReportAt, cluster.config.agentLostAfterSec ?? 60);
+      const lost = this.notifier.checkAgent(now, lastReportAt, cluster.config.agentLostAfterSec);
       if (lost) this.emit(cluster, now, lost);
     });
     this.notifier.outbox.prune(now);
-    return this.notifier.outbox.deliver(cluster.id, cluster.config.notifications ?? [], now, opts);
-  }
-
-  /**
-   * One alarm serves both loops: the earliest of the next round, the next due delivery and the
-   * next maintenance boundary (so a scheduled window begins and ends on time, not at a round).
-   */
-  private async armLoop(roundAt: number): Promise<void> {
-    const delivery = this.notifier.outbox.nextDue();
-    const boundary = nextBoundary(this.get<ClusterRecord>("cluster")?.config.maintenance ?? [], Date.now());
-    const due = delivery === null ? boundary : boundary === null ? delivery : Math.min(delivery, boundary);
-    if (due !== null && due < roundAt) {
-      this.notifier.roundAt = roundAt;
-      await this.ctx.storage.setAlarm(Math.max(due, Date.now() + 100));
-    } else {
-      this.notifier.roundAt = null;
-      await this.ctx.storage.setAlarm(roundAt);
-    }
-  }
-
-  /** Right after an event: pull the alarm in so the delivery goes out now, not at the next round. */
-  private async notifySoon(): Promise<void> {
-    const roundAt = this.notifier.roundAt ?? (await this.ctx.storage.getAlarm());
-    if (roundAt === null) return; // no alarm armed: the alarm is running, and delivers before re-arming
-    await this.armLoop(roundAt);
+    return this.notifier.outbox.deliver(cluster.id, cluster.config.notifications, now, opts);
   }
 
   deliveries(status: DeliveryStatus | undefined, limit: number): { deliveries: DeliveryView[]; channels: ChannelStatus[] } | null {
-    const cluster = this.get<ClusterRecord>("cluster");
+    const cluster = this.load()?.cluster;
     if (!cluster) return null;
-    return {
-      deliveries: this.notifier.outbox.list(status, limit),
-      channels: this.notifier.outbox.channelStatus(cluster.config.notifications ?? []),
-    };
+    return { deliveries: this.notifier.outbox.list(status, limit), channels: this.notifier.outbox.channelStatus(cluster.config.notifications) };
   }
 
   /** One round: every probe concurrently, classify, apply hysteresis, store, record changes. */
@@ -481,59 +352,60 @@ export class ClusterMonitor extends DurableObject<Env> {
     const { config } = cluster;
     const { reason, ...lastRound } = await runRound(config);
     const at = lastRound.at;
-    const monitor = this.get<MonitorRecord>("monitor");
-    if (!monitor || !this.get<ClusterRecord>("cluster")) return; // deleted during the round
+    const monitor = this.load()?.monitor;
+    if (!monitor) return; // deleted during the round
     const { tracker, change } = applyRound(monitor.tracker, { class: lastRound.class, reason, at }, {
       fall: config.fall,
       rise: config.rise,
       graceUntil: monitor.graceUntil,
     });
+    const seq = monitor.seq + 1;
     this.ctx.storage.transactionSync(() => {
-      this.put("monitor", { ...monitor, tracker, seq: monitor.seq + 1, lastRound } satisfies MonitorRecord);
+      this.store.put("monitor", { ...monitor, tracker, seq, lastRound });
       recordRound(this.sql, lastRound, monitor.lastRound?.at ?? null, config.intervalSec);
-      if (change) this.record("verdict.changed", at, change.reason, { from: change.from, to: change.to, seq: monitor.seq + 1 });
+      if (change) this.store.record("verdict.changed", at, change.reason, { from: change.from, to: change.to, seq });
       const event = change && fromVerdictChange(change);
       if (event) this.emit(cluster, at, event);
     });
     // Once per completed hour: roll up into `hourly`, prune past retention (cheap otherwise).
-    maintainStatus(this.sql, at, config.maintenance ?? []);
+    maintainStatus(this.sql, at, config.maintenance);
     await this.broadcast();
   }
 
   // ---- status page and uptime (worker/status/) -------------------------------------------------
 
   /** Uptime input over [from, to) for an admin or this cluster's agent; the worker does the sums. */
-  async uptimeHistory(caller: Caller, from: number, to: number): Promise<Outcome<History & { maintenance: { from: number; to: number }[] }>> {
+  async uptimeHistory(caller: Caller, from: number, to: number): Promise<Outcome<History & { maintenance: Window[] }>> {
     const auth = await this.authorize(caller);
     if (!auth.ok) return auth;
-    return done({ ...readHistory(this.sql, from, to, this.ongoingGap(Date.now())), maintenance: auth.value.config.maintenance ?? [] });
+    const { cluster, monitor } = auth.value;
+    return done({ ...readHistory(this.sql, from, to, ongoingGap(cluster, monitor, Date.now())), maintenance: cluster.config.maintenance });
   }
 
   /** Everything the status page shows; null for an unknown cluster. Access is checked by the worker. */
   statusData(now: number, from: number): StatusData | null {
-    const cluster = this.get<ClusterRecord>("cluster");
-    const monitor = this.get<MonitorRecord>("monitor");
-    if (!cluster || !monitor) return null;
-    const report = this.get<ReportRecord>("report");
+    const loaded = this.load();
+    if (!loaded) return null;
+    const { cluster, monitor } = loaded;
+    const report = this.store.get("report");
     return {
       id: cluster.id,
-      public: cluster.config.public === true,
+      public: cluster.config.public,
       createdAt: cluster.createdAt,
       intervalSec: cluster.config.intervalSec,
       verdict: { state: monitor.tracker.state, since: monitor.tracker.since, reason: monitor.tracker.reason, lastRoundAt: monitor.lastRound?.at ?? null },
       agent: report ? { role: report.report.role, mode: report.report.mode, receivedAt: report.receivedAt, lastAction: report.report.lastAction } : null,
-      maintenance: cluster.config.maintenance ?? [],
-      history: readHistory(this.sql, from, now, this.ongoingGap(now)),
+      maintenance: cluster.config.maintenance,
+      history: readHistory(this.sql, from, now, ongoingGap(cluster, monitor, now)),
       latency: readLatency(this.sql, now - 24 * 3_600_000, now, 96),
       hourly: readHourly(this.sql, from),
     };
   }
+}
 
-  /** The probe loop's current silence, if the last round is older than the gap threshold. */
-  private ongoingGap(now: number): { from: number; to: number } | null {
-    const cluster = this.get<ClusterRecord>("cluster");
-    const last = this.get<MonitorRecord>("monitor")?.lastRound?.at;
-    if (!cluster || last === undefined) return null;
-    return now - last > gapThresholdMs(cluster.config.intervalSec) ? { from: last, to: now } : null;
-  }
+/** The probe loop's current silence, if the last round is older than the gap threshold. */
+function ongoingGap(cluster: ClusterRecord, monitor: MonitorRecord, now: number): { from: number; to: number } | null {
+  const last = monitor.lastRound?.at;
+  if (last === undefined) return null;
+  return now - last > gapThresholdMs(cluster.config.intervalSec) ? { from: last, to: now } : null;
 }

@@ -51,6 +51,14 @@ export type SipProbe = z.infer<typeof SipProbe>;
 
 export const MIN_INTERVAL_SEC = 2;
 
+/** How many maintenance windows a cluster keeps (current, scheduled and recently ended). */
+export const MAX_WINDOWS = 50;
+
+/** One planned window as stored, [from, to) in epoch ms. */
+export const MaintenanceWindowConfig = z
+  .strictObject({ from: z.number().int().min(0), to: z.number().int().min(0), reason: z.string().max(200).optional() })
+  .refine((w) => w.from < w.to, { message: "from must be before to", path: ["to"] });
+
 const ConfigFields = {
   master: z.strictObject({ host: Host }),
   probes: uniqueNames(Probe, "probe").min(1).max(16),
@@ -65,14 +73,7 @@ const ConfigFields = {
    * Planned maintenance windows (epoch ms, [from, to)): excluded from uptime figures, like
    * unknown time, so planned work is never counted as an outage.
    */
-  maintenance: z
-    .array(
-      z
-        .strictObject({ from: z.number().int().min(0), to: z.number().int().min(0), reason: z.string().max(200).optional() })
-        .refine((w) => w.from < w.to, { message: "from must be before to", path: ["to"] }),
-    )
-    .max(50)
-    .default([]),
+  maintenance: z.array(MaintenanceWindowConfig).max(MAX_WINDOWS).default([]),
   /** Slack / webhook channels told about failovers and alerts (worker/notify/channels.ts). */
   notifications: Channels.default([]),
   /** No agent report for this long → "agent lost" (a dead man's switch checked by the alarm). */

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { NotifyEventType } from "../protocol/events.js";
 import type { MaintenanceWindow } from "../protocol/verdict.js";
+import { MAX_WINDOWS } from "./config.js";
 import type { NotifyEvent } from "./notify/events.js";
 
 /**
@@ -19,8 +20,6 @@ export interface Window {
 export const MAX_WINDOW_MS = 7 * 24 * 3_600_000;
 /** Windows that ended longer ago than this are dropped when one is added (uptime looks back 90 days). */
 export const KEEP_ENDED_MS = 90 * 24 * 3_600_000;
-/** The config schema's bound on `maintenance`. */
-export const MAX_WINDOWS = 50;
 /** failover.done / failback.done this soon after a window ended are still the planned switchover's. */
 export const PLANNED_TAIL_MS = 10 * 60_000;
 const DEFAULT_REASON = "planned maintenance";
@@ -66,7 +65,7 @@ export function verdictWindow(windows: readonly Window[], now: number): Maintena
 
 /**
  * The list with `added` in it, bounded: windows that ended more than 90 days ago go, then the
- * oldest ended ones while there are more than 50. Null when 50 windows are current or ahead.
+ * oldest ended ones while there are more than MAX_WINDOWS. Null when that many are current or ahead.
  */
 export function addWindow(windows: readonly Window[], added: Window, now: number): Window[] | null {
   const kept = windows.filter((w) => w.to > now - KEEP_ENDED_MS);

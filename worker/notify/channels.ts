@@ -54,6 +54,6 @@ export const wants = (c: Channel, type: NotifyEventType) => !c.events || c.event
 /** A cluster config as GET shows it: channels through `channelView`. */
 export type PublicConfig<C> = Omit<C, "notifications"> & { notifications: ChannelView[] };
 
-export function publicConfig<C extends { notifications?: Channel[] }>(config: C): PublicConfig<C> {
-  return { ...config, notifications: (config.notifications ?? []).map(channelView) };
+export function publicConfig<C extends { notifications: Channel[] }>(config: C): PublicConfig<C> {
+  return { ...config, notifications: config.notifications.map(channelView) };
 }

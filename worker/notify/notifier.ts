@@ -4,8 +4,7 @@ import { Outbox, type OnDisabled } from "./outbox.js";
 
 /**
  * What the cluster's Durable Object needs for notifications, beside its history: the outbox,
- * the agent's dead man's switch, and the little state the alarm loop needs to serve both the
- * probe rounds and the deliveries with one alarm.
+ * the status page link, and the agent's dead man's switch.
  */
 export class Notifier {
   readonly outbox: Outbox;
@@ -74,19 +73,5 @@ export class Notifier {
       reason: silence === null ? "the agent reports again" : `the agent reports again after ${silence} s of silence`,
       data: { lastReportAt, lostAt },
     };
-  }
-
-  // ---- one alarm for two loops -------------------------------------------------------------------
-
-  /**
-   * Set when the alarm was pulled earlier than the next probe round (for a delivery or a
-   * maintenance boundary): the time that round is due. Null: the armed alarm is the round's own.
-   */
-  get roundAt(): number | null {
-    return this.get<number>("roundAt");
-  }
-
-  set roundAt(at: number | null) {
-    this.set("roundAt", at);
   }
 }

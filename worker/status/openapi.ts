@@ -4,7 +4,7 @@ import { PushMessage } from "../../protocol/push.js";
 import { AgentReport } from "../../protocol/report.js";
 import { PublicJwk, SignedEnvelope } from "../../protocol/signing.js";
 import { MasterState, RoundSummary, Verdict } from "../../protocol/verdict.js";
-import { ClusterConfig, ClusterConfigInput } from "../config.js";
+import { ClusterConfig, ClusterConfigInput, MAX_WINDOWS } from "../config.js";
 import { MaintenanceBody } from "../maintenance.js";
 import { DELIVERY_STATUSES } from "../notify/outbox.js";
 import { UptimeResult } from "./schemas.js";
@@ -91,7 +91,7 @@ const paths = {
       summary: "Start (or schedule, with a future `from`) a planned maintenance window: the verdict carries it, the agent switches over",
       security: admin,
       requestBody: { required: true, content: { "application/json": { schema: ref("MaintenanceBody") } } },
-      responses: { "201": json("MaintenanceWindow", "the window added"), ...common, "409": error("50 windows current or scheduled") },
+      responses: { "201": json("MaintenanceWindow", "the window added"), ...common, "409": error(`${MAX_WINDOWS} windows current or scheduled`) },
     },
     delete: {
       summary: "End the maintenance window in force now",

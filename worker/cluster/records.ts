@@ -1,0 +1,50 @@
+import { z } from "zod";
+import type { Tracker as TrackerType } from "../../protocol/hysteresis.js";
+import { AgentReport } from "../../protocol/report.js";
+import { MasterState, RoundSummary } from "../../protocol/verdict.js";
+import { ClusterConfig, MaintenanceWindowConfig } from "../config.js";
+
+/**
+ * What a cluster's Durable Object keeps in its key-value table, one schema per key. A record is
+ * parsed when it is read, so the schemas' defaults fill in fields a record stored by an older
+ * worker lacks, and no caller patches a default where it uses a field.
+ */
+
+export const ClusterRecord = z.object({
+  id: z.string(),
+  config: ClusterConfig,
+  tokenHash: z.string(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+});
+export type ClusterRecord = z.infer<typeof ClusterRecord>;
+
+const Tracker = z.object({
+  state: MasterState,
+  since: z.number(),
+  reason: z.string(),
+  streaks: z.object({ up: z.number(), degraded: z.number(), down: z.number(), bad: z.number() }),
+}) satisfies z.ZodType<TrackerType>;
+
+export const MonitorRecord = z.object({
+  tracker: Tracker,
+  seq: z.number().int(),
+  graceUntil: z.number(),
+  lastRound: RoundSummary.nullable(),
+});
+export type MonitorRecord = z.infer<typeof MonitorRecord>;
+
+export const ReportRecord = z.object({ report: AgentReport, receivedAt: z.number() });
+export type ReportRecord = z.infer<typeof ReportRecord>;
+
+export const RECORDS = {
+  cluster: ClusterRecord,
+  monitor: MonitorRecord,
+  report: ReportRecord,
+  /** The window the alarm loop last saw in force (null: none), to notice changes. */
+  maintenance: MaintenanceWindowConfig.nullable(),
+  /** When the alarm was pulled in before the next probe round: the time that round is due. */
+  roundAt: z.number().nullable(),
+};
+export type RecordKey = keyof typeof RECORDS;
+export type RecordOf<K extends RecordKey> = z.output<(typeof RECORDS)[K]>;
