@@ -8,6 +8,7 @@ import { importSigner, type SignedEnvelope, type Signer } from "../protocol/sign
 import { MAX_WINDOWS, type ClusterConfig, type ClusterConfigInput } from "./config.js";
 import { done, fail, type Env, type Outcome } from "./env.js";
 import { bearer } from "./http/auth.js";
+import { errorBody } from "./http/errors.js";
 import { activeWindow, addWindow, endWindows, nextBoundary, planEvent, windowTransitions, type MaintenanceRequest, type Window } from "./maintenance.js";
 import { registryOf } from "./registry.js";
 import { runRound } from "./round.js";
@@ -61,6 +62,12 @@ export class ClusterMonitor extends DurableObject<Env> {
     return cluster && monitor ? { cluster, monitor } : null;
   }
 
+  /** `load()` for the methods the routes call: every one answers an Outcome. */
+  private known(): Outcome<{ cluster: ClusterRecord; monitor: MonitorRecord }> {
+    const loaded = this.load();
+    return loaded ? done(loaded) : fail(404, "unknown_cluster", "no such cluster");
+  }
+
   /**
    * A notification event: in the history like any other, and queued for every channel that wants
    * it — unless a planned maintenance window silences it (tagged `planned`, history only). True
@@ -73,13 +80,12 @@ export class ClusterMonitor extends DurableObject<Env> {
   }
 
   private async authorize(caller: Caller): Promise<Outcome<{ cluster: ClusterRecord; monitor: MonitorRecord }>> {
-    const loaded = this.load();
-    if (!loaded) return fail(404, "unknown_cluster", "no such cluster");
-    if ("admin" in caller) return done(loaded);
-    if (!constantTimeEqual(await sha256Hex(caller.agentToken), loaded.cluster.tokenHash)) {
+    const known = this.known();
+    if (!known.ok || "admin" in caller) return known;
+    if (!constantTimeEqual(await sha256Hex(caller.agentToken), known.value.cluster.tokenHash)) {
       return fail(401, "unauthorized", "wrong token for this cluster");
     }
-    return done(loaded);
+    return known;
   }
 
   // ---- admin ---------------------------------------------------------------------------------
@@ -110,23 +116,24 @@ export class ClusterMonitor extends DurableObject<Env> {
     await this.schedule.configured(existing ? now + config.intervalSec * 1000 : now, now);
     if (origin) this.notifier.setOrigin(origin); // for the status page link in notifications
     await this.notifySoon(); // wake for a maintenance boundary sooner than the round, if any
-    return done({ created: !existing, cluster: this.describe()! });
+    const view = this.describe();
+    return view.ok ? done({ created: !existing, cluster: view.value }) : view;
   }
 
-  describe(): ClusterView | null {
-    const loaded = this.load();
-    return loaded && clusterView(loaded.cluster, loaded.monitor, this.store.get("report"));
+  describe(): Outcome<ClusterView> {
+    const known = this.known();
+    return known.ok ? done(clusterView(known.value.cluster, known.value.monitor, this.store.get("report"))) : known;
   }
 
-  async remove(): Promise<boolean> {
+  async remove(): Promise<Outcome<null>> {
     const cluster = this.store.get("cluster");
-    if (!cluster) return false;
+    if (!cluster) return fail(404, "unknown_cluster", "no such cluster");
     await this.ctx.storage.deleteAlarm();
     for (const ws of this.ctx.getWebSockets()) ws.close(1000, "cluster deleted");
     await this.ctx.storage.deleteAll(); // drops the tables too: this instance may be asked again
     this.createTables();
     await registryOf(this.env).remove(cluster.id);
-    return true;
+    return done(null);
   }
 
   // ---- planned maintenance (worker/maintenance.ts) ---------------------------------------------
@@ -134,8 +141,9 @@ export class ClusterMonitor extends DurableObject<Env> {
   /** POST …/maintenance: adds a window (validated by the route) to the config's list. */
   async startMaintenance(window: MaintenanceRequest): Promise<Outcome<{ window: Window & { reason: string }; active: boolean }>> {
     const now = Date.now();
-    const cluster = this.load()?.cluster;
-    if (!cluster) return fail(404, "unknown_cluster", "no such cluster");
+    const known = this.known();
+    if (!known.ok) return known;
+    const { cluster } = known.value;
     const windows = addWindow(cluster.config.maintenance, window, now);
     if (!windows) return fail(409, "too_many_windows", `${MAX_WINDOWS} maintenance windows are current or scheduled: end or remove one first`);
     await this.setWindows(cluster, windows, now);
@@ -145,8 +153,9 @@ export class ClusterMonitor extends DurableObject<Env> {
   /** DELETE …/maintenance: ends the window in force now; 404 when there is none. */
   async endMaintenance(): Promise<Outcome<{ window: Window }>> {
     const now = Date.now();
-    const cluster = this.load()?.cluster;
-    if (!cluster) return fail(404, "unknown_cluster", "no such cluster");
+    const known = this.known();
+    if (!known.ok) return known;
+    const { cluster } = known.value;
     const ended = endWindows(cluster.config.maintenance, now);
     if (!ended) return fail(404, "no_active_maintenance", "no maintenance window is in force");
     await this.setWindows(cluster, ended.windows, now);
@@ -235,7 +244,7 @@ export class ClusterMonitor extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const auth = await this.authorize({ agentToken: bearer(request.headers.get("authorization") ?? undefined) ?? "" });
     if (!auth.ok) {
-      return Response.json({ error: { code: auth.code, message: auth.message } }, { status: auth.status });
+      return Response.json(errorBody(auth.code, auth.message), { status: auth.status });
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
@@ -341,10 +350,11 @@ export class ClusterMonitor extends DurableObject<Env> {
     return this.notifier.outbox.deliver(cluster.id, cluster.config.notifications, now, opts);
   }
 
-  deliveries(status: DeliveryStatus | undefined, limit: number): { deliveries: DeliveryView[]; channels: ChannelStatus[] } | null {
-    const cluster = this.load()?.cluster;
-    if (!cluster) return null;
-    return { deliveries: this.notifier.outbox.list(status, limit), channels: this.notifier.outbox.channelStatus(cluster.config.notifications) };
+  deliveries(status: DeliveryStatus | undefined, limit: number): Outcome<{ deliveries: DeliveryView[]; channels: ChannelStatus[] }> {
+    const known = this.known();
+    if (!known.ok) return known;
+    const { notifications } = known.value.cluster.config;
+    return done({ deliveries: this.notifier.outbox.list(status, limit), channels: this.notifier.outbox.channelStatus(notifications) });
   }
 
   /** One round: every probe concurrently, classify, apply hysteresis, store, record changes. */
@@ -382,13 +392,13 @@ export class ClusterMonitor extends DurableObject<Env> {
     return done({ ...readHistory(this.sql, from, to, ongoingGap(cluster, monitor, Date.now())), maintenance: cluster.config.maintenance });
   }
 
-  /** Everything the status page shows; null for an unknown cluster. Access is checked by the worker. */
-  statusData(now: number, from: number): StatusData | null {
-    const loaded = this.load();
-    if (!loaded) return null;
-    const { cluster, monitor } = loaded;
+  /** Everything the status page shows. Access is checked by the worker. */
+  statusData(now: number, from: number): Outcome<StatusData> {
+    const known = this.known();
+    if (!known.ok) return known;
+    const { cluster, monitor } = known.value;
     const report = this.store.get("report");
-    return {
+    return done({
       id: cluster.id,
       public: cluster.config.public,
       createdAt: cluster.createdAt,
@@ -399,7 +409,7 @@ export class ClusterMonitor extends DurableObject<Env> {
       history: readHistory(this.sql, from, now, ongoingGap(cluster, monitor, now)),
       latency: readLatency(this.sql, now - 24 * 3_600_000, now, 96),
       hourly: readHourly(this.sql, from),
-    };
+    });
   }
 }
 

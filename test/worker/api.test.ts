@@ -1,5 +1,6 @@
+import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { AGENT_TOKEN, api, clusterConfig, uniqueId } from "./helpers.js";
+import { ADMIN, AGENT_TOKEN, api, clusterConfig, uniqueId } from "./helpers.js";
 
 const tcpProbe = { kind: "tcp", name: "pg", port: 1 };
 const report = {
@@ -88,6 +89,20 @@ describe("admin API", () => {
     expect((await api("PUT", `/v1/clusters/${id}`, { body: { ...clusterConfig([tcpProbe]), fall: -1 } })).status).toBe(400);
     expect((await api("PUT", `/v1/clusters/${id}`, { raw: "not json" })).status).toBe(400);
     expect((await api("GET", `/v1/clusters/${id}`)).json.config).toEqual(before);
+  });
+
+  it("reads a JSON body whatever its content type (curl -d sends form-urlencoded); malformed is still 400", async () => {
+    const id = uniqueId();
+    const put = (body: string) =>
+      SELF.fetch(`https://edge.test/v1/clusters/${id}`, {
+        method: "PUT",
+        headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/x-www-form-urlencoded" },
+        body,
+      });
+    const bad = await put('{"master": ');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe("malformed_json");
+    expect((await put(JSON.stringify(clusterConfig([tcpProbe])))).status).toBe(201);
   });
 
   it("413 on a body over 64 KiB, and the cluster is not created", async () => {

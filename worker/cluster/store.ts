@@ -5,6 +5,20 @@ import { RECORDS, type RecordKey, type RecordOf } from "./records.js";
 /** The history keeps this many events; older ones are dropped. */
 const MAX_EVENTS = 10_000;
 
+function parseRecord<K extends RecordKey>(key: K, text: string): RecordOf<K> | null {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    console.error(`stored ${key} record is not JSON: read as absent`);
+    return null;
+  }
+  const result = RECORDS[key].safeParse(json);
+  if (result.success) return result.data as RecordOf<K>;
+  console.error(`stored ${key} record does not parse (${describeZodError(result.error).message}): read as absent`);
+  return null;
+}
+
 /**
  * A cluster's own storage: the parsed key-value records (records.ts) and the history of events.
  * The status tables and the outbox have their own modules (worker/status/, worker/notify/).
@@ -33,21 +47,10 @@ export class ClusterStore {
     const row = this.sql.exec<{ value: string }>("SELECT value FROM kv WHERE key = ?", key).toArray()[0];
     if (!row) return null;
     const memo = this.parsed.get(key);
-    if (memo?.text === row.value) return memo.value as RecordOf<K>;
-    let json: unknown;
-    try {
-      json = JSON.parse(row.value);
-    } catch {
-      console.error(`stored ${key} record is not JSON: read as absent`);
-      return null;
-    }
-    const result = RECORDS[key].safeParse(json);
-    if (!result.success) {
-      console.error(`stored ${key} record does not parse (${describeZodError(result.error).message}): read as absent`);
-      return null;
-    }
-    this.parsed.set(key, { text: row.value, value: result.data });
-    return result.data as RecordOf<K>;
+    if (memo?.text === row.value) return memo.value as RecordOf<K> | null;
+    const value = parseRecord(key, row.value);
+    this.parsed.set(key, { text: row.value, value }); // an unreadable record is logged once, not at every read
+    return value;
   }
 
   put<K extends RecordKey>(key: K, value: RecordOf<K>): void {

@@ -3,7 +3,8 @@ import { raw } from "hono/html";
 import { ClusterId } from "../config.js";
 import type { Env } from "../env.js";
 import { bearer, callerOf, isAdmin } from "../http/auth.js";
-import { apiError, describeZodError } from "../http/errors.js";
+import { apiError, unwrap } from "../http/errors.js";
+import { query } from "../http/validate.js";
 import { uptimeBadge } from "./badge.js";
 import type { StatusData } from "./data.js";
 import { openApiDocument } from "./openapi.js";
@@ -23,8 +24,9 @@ type Access = { ok: true; data: StatusData } | { ok: false; status: 401 | 404 };
 async function load(c: Ctx, rawId: string, now: number): Promise<Access> {
   const id = ClusterId.safeParse(rawId);
   if (!id.success) return { ok: false, status: 404 };
-  const data = await c.env.CLUSTER.get(c.env.CLUSTER.idFromName(id.data)).statusData(now, now - PAGE_SPAN);
-  if (!data) return { ok: false, status: 404 };
+  const outcome = await c.env.CLUSTER.get(c.env.CLUSTER.idFromName(id.data)).statusData(now, now - PAGE_SPAN);
+  if (!outcome.ok) return { ok: false, status: 404 };
+  const data = outcome.value;
   if (!data.public && !(await isAdmin(bearer(c.req.header("authorization")), c.env.ADMIN_TOKEN))) return { ok: false, status: 401 };
   return { ok: true, data };
 }
@@ -76,17 +78,10 @@ export function mountStatus(app: Hono<App>): void {
   app.get("/openapi.json", (c) => c.json(openApiDocument()));
 
   // Under /v1/clusters/:id: the bearer token and the id were checked by app.ts's middleware.
-  app.get("/v1/clusters/:id/uptime", async (c) => {
-    const query = UptimeQuery.safeParse(c.req.query());
-    if (!query.success) {
-      const { message, field } = describeZodError(query.error);
-      return apiError(c, 400, "invalid_query", message, field);
-    }
-    const { from, to } = query.data;
+  app.get("/v1/clusters/:id/uptime", query(UptimeQuery), async (c) => {
+    const { from, to } = c.req.valid("query");
     const caller = await callerOf(c.get("token"), c.env.ADMIN_TOKEN);
-    const outcome = await c.env.CLUSTER.get(c.env.CLUSTER.idFromName(c.get("clusterId"))).uptimeHistory(caller, from, to);
-    if (!outcome.ok) return apiError(c, outcome.status, outcome.code, outcome.message);
-    const h = outcome.value;
+    const h = unwrap(await c.env.CLUSTER.get(c.env.CLUSTER.idFromName(c.get("clusterId"))).uptimeHistory(caller, from, to));
     return c.json(tally({ changes: h.changes, gaps: h.gaps, maintenance: h.maintenance, from, to }));
   });
 }
