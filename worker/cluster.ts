@@ -2,10 +2,9 @@ import { DurableObject } from "cloudflare:workers";
 import { constantTimeEqual, sha256Hex } from "../protocol/encoding.js";
 import type { EventPage } from "../protocol/events.js";
 import { applyRound, initialTracker } from "../protocol/hysteresis.js";
-import type { PushMessage } from "../protocol/push.js";
 import type { AgentReport } from "../protocol/report.js";
-import { importSigner, type SignedEnvelope, type Signer } from "../protocol/signing.js";
-import { MAX_WINDOWS, type ClusterConfig, type ClusterConfigInput } from "./config.js";
+import type { SignedEnvelope } from "../protocol/signing.js";
+import { ClusterConfig, MAX_WINDOWS, type ClusterConfigInput } from "./config.js";
 import { done, fail, type Env, type Outcome } from "./env.js";
 import { bearer } from "./http/auth.js";
 import { errorBody } from "./http/errors.js";
@@ -20,10 +19,13 @@ import type { StatusData } from "./status/data.js";
 import { nextRoundAt } from "./cluster/alarm.js";
 import type { ClusterRecord, MonitorRecord } from "./cluster/records.js";
 import { RoundSchedule } from "./cluster/schedule.js";
+import { VerdictSigner } from "./cluster/signer.js";
 import { ClusterStore } from "./cluster/store.js";
 import { agentChange, clusterView, verdictOf, type ClusterView } from "./cluster/views.js";
 
 export type { ClusterView } from "./cluster/views.js";
+
+const UNKNOWN_CLUSTER = fail(404, "unknown_cluster", "no such cluster");
 
 /** Who is asking: the worker has already checked the admin token; agent tokens are checked here. */
 export type Caller = { admin: true } | { agentToken: string };
@@ -38,13 +40,14 @@ export class ClusterMonitor extends DurableObject<Env> {
   private readonly store: ClusterStore;
   private readonly schedule: RoundSchedule;
   private readonly notifier: Notifier;
-  private signer: Promise<Signer> | null = null;
+  private readonly signer: VerdictSigner;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.store = new ClusterStore(this.sql);
     this.schedule = new RoundSchedule(this.store, ctx.storage);
+    this.signer = new VerdictSigner(env.SIGNING_KEY);
     this.notifier = new Notifier(this.sql, (channel, at, reason) => this.store.record("channel.disabled", at, reason, { channel }));
     this.createTables();
   }
@@ -65,7 +68,7 @@ export class ClusterMonitor extends DurableObject<Env> {
   /** `load()` for the methods the routes call: every one answers an Outcome. */
   private known(): Outcome<{ cluster: ClusterRecord; monitor: MonitorRecord }> {
     const loaded = this.load();
-    return loaded ? done(loaded) : fail(404, "unknown_cluster", "no such cluster");
+    return loaded ? done(loaded) : UNKNOWN_CLUSTER;
   }
 
   /**
@@ -94,7 +97,8 @@ export class ClusterMonitor extends DurableObject<Env> {
     const now = Date.now();
     const existing = this.load()?.cluster ?? null;
     const { agentToken, maintenance, ...rest } = input;
-    const config: ClusterConfig = { ...rest, maintenance: maintenance ?? existing?.config.maintenance ?? [] };
+    // Parsed again only for the default of `maintenance` (none stored yet, none given).
+    const config = ClusterConfig.parse({ ...rest, maintenance: maintenance ?? existing?.config.maintenance });
     if (!existing && !agentToken) {
       return fail(400, "invalid_body", "agentToken: required when a cluster is created (at least 32 characters)");
     }
@@ -127,7 +131,7 @@ export class ClusterMonitor extends DurableObject<Env> {
 
   async remove(): Promise<Outcome<null>> {
     const cluster = this.store.get("cluster");
-    if (!cluster) return fail(404, "unknown_cluster", "no such cluster");
+    if (!cluster) return UNKNOWN_CLUSTER; // a cluster record alone is enough to delete what is left
     await this.ctx.storage.deleteAlarm();
     for (const ws of this.ctx.getWebSockets()) ws.close(1000, "cluster deleted");
     await this.ctx.storage.deleteAll(); // drops the tables too: this instance may be asked again
@@ -191,21 +195,7 @@ export class ClusterMonitor extends DurableObject<Env> {
 
   async signedVerdict(caller: Caller, nonce: string | null): Promise<Outcome<SignedEnvelope>> {
     const auth = await this.authorize(caller);
-    if (!auth.ok) return auth;
-    let signer: Signer;
-    try {
-      signer = await this.getSigner();
-    } catch (err) {
-      return fail(503, "signing_unavailable", (err as Error).message);
-    }
-    return done(await signer.sign(verdictOf(auth.value.cluster, auth.value.monitor, Date.now(), nonce)));
-  }
-
-  private getSigner(): Promise<Signer> {
-    if (!this.env.SIGNING_KEY) return Promise.reject(new Error("the SIGNING_KEY secret is not set: no verdict can be signed"));
-    this.signer ??= importSigner(this.env.SIGNING_KEY);
-    this.signer.catch(() => (this.signer = null));
-    return this.signer;
+    return auth.ok ? this.signer.sign(verdictOf(auth.value.cluster, auth.value.monitor, Date.now(), nonce)) : auth;
   }
 
   async report(caller: Caller, report: AgentReport): Promise<Outcome<{ receivedAt: number }>> {
@@ -249,16 +239,8 @@ export class ClusterMonitor extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    server.send(JSON.stringify(await this.pushMessage(auth.value.cluster, auth.value.monitor)));
+    server.send(JSON.stringify(await this.signer.push(verdictOf(auth.value.cluster, auth.value.monitor, Date.now(), null))));
     return new Response(null, { status: 101, webSocket: client });
-  }
-
-  private async pushMessage(cluster: ClusterRecord, monitor: MonitorRecord): Promise<PushMessage> {
-    try {
-      return { type: "verdict", envelope: await (await this.getSigner()).sign(verdictOf(cluster, monitor, Date.now(), null)) };
-    } catch (err) {
-      return { type: "error", code: "signing_unavailable", message: (err as Error).message };
-    }
   }
 
   /** Pushes the current verdict, from the record as stored now (a round's probes may have let a PUT in). */
@@ -266,7 +248,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     const sockets = this.ctx.getWebSockets();
     const loaded = this.load();
     if (sockets.length === 0 || !loaded) return;
-    const text = JSON.stringify(await this.pushMessage(loaded.cluster, loaded.monitor));
+    const text = JSON.stringify(await this.signer.push(verdictOf(loaded.cluster, loaded.monitor, Date.now(), null)));
     for (const ws of sockets) {
       try {
         ws.send(text);
