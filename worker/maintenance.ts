@@ -5,7 +5,7 @@ import { MAX_WINDOWS } from "./config.js";
 import type { NotifyEvent } from "./notify/events.js";
 
 /**
- * Planned maintenance (issue 5): the admin API's windows, which window is in force, and how a
+ * Planned maintenance: the admin API's windows, which window is in force, and how a
  * window changes the events it covers. Pure: the Durable Object passes the clock and stores
  * what these return, so every rule tests without a socket.
  */

@@ -19,7 +19,7 @@ const ApiErrorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
 });
 
-/** GET /v1/clusters/:id — ClusterView in worker/cluster.ts. */
+/** GET /v1/clusters/:id — ClusterView in worker/cluster/views.ts. */
 const ClusterView = z.object({
   id: z.string(),
   config: ClusterConfig,
