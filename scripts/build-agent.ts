@@ -9,6 +9,28 @@ import { build } from "esbuild";
  */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
+/** Debian 12's nodejs, what a stock Wazo slave has (test/node/node-versions.test.ts runs it). */
+export const MIN_NODE = [18, 19] as const;
+
+/**
+ * First thing the bundle runs: an older Node stops here with one line naming what it needs,
+ * instead of failing on a missing API in the middle of a failover.
+ */
+/**
+ * Node 18 has WebCrypto (Ed25519 included) but not as the \`crypto\` global, which protocol/ uses
+ * because the worker shares it: the bundle puts it there.
+ */
+const NODE18_GLOBALS = `import { webcrypto as __webcrypto } from 'node:crypto';
+if (globalThis.crypto === undefined) Object.defineProperty(globalThis, "crypto", { value: __webcrypto, configurable: true, writable: true });`;
+
+export const RUNTIME_GUARD = `{
+  const [major, minor] = process.versions.node.split(".").map(Number);
+  if (major < ${MIN_NODE[0]} || (major === ${MIN_NODE[0]} && minor < ${MIN_NODE[1]})) {
+    process.stderr.write("xivo-ha-agent: Node.js >= ${MIN_NODE.join(".")} required, this is " + process.versions.node + "\\n");
+    process.exit(1);
+  }
+}`;
+
 export async function buildAgent(outfile = path.join(ROOT, "dist", "xivo-ha-agent.mjs")): Promise<string> {
   await build({
     entryPoints: [path.join(ROOT, "agent", "main.ts")],
@@ -16,9 +38,11 @@ export async function buildAgent(outfile = path.join(ROOT, "dist", "xivo-ha-agen
     bundle: true,
     platform: "node",
     format: "esm",
-    target: "node20",
-    // Some dependencies are CommonJS and call require(); give the ESM bundle one.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+    target: `node${MIN_NODE.join(".")}`,
+    banner: {
+      // Some dependencies are CommonJS and call require(); give the ESM bundle one.
+      js: `import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);\n${RUNTIME_GUARD}\n${NODE18_GLOBALS}`,
+    },
     // Optional native add-ons of pg and ws: absent, and both work without them.
     external: ["pg-native", "bufferutil", "utf-8-validate"],
     logLevel: "warning",
