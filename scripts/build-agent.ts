@@ -18,10 +18,18 @@ export const MIN_NODE = [18, 19] as const;
  */
 /**
  * Node 18 has WebCrypto (Ed25519 included) but not as the \`crypto\` global, which protocol/ uses
- * because the worker shares it: the bundle puts it there.
+ * because the worker shares it: the bundle puts it there. Its Ed25519 is flagged experimental
+ * (stable from Node 20 on); that one warning would greet the administrator on every command.
  */
 const NODE18_GLOBALS = `import { webcrypto as __webcrypto } from 'node:crypto';
-if (globalThis.crypto === undefined) Object.defineProperty(globalThis, "crypto", { value: __webcrypto, configurable: true, writable: true });`;
+if (globalThis.crypto === undefined) Object.defineProperty(globalThis, "crypto", { value: __webcrypto, configurable: true, writable: true });
+if (process.versions.node.startsWith("18.")) {
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function (warning, ...rest) {
+    if (String(warning?.message ?? warning).startsWith("The Ed25519 Web Crypto API algorithm is an experimental feature")) return;
+    return emitWarning.call(process, warning, ...rest);
+  };
+}`;
 
 export const RUNTIME_GUARD = `{
   const [major, minor] = process.versions.node.split(".").map(Number);

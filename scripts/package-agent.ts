@@ -44,6 +44,26 @@ const gzip = (data: string | Buffer) => {
   return gz;
 };
 
+/** The manual page is the CLI's own --help, verbatim: one text to keep up to date. */
+function manPage(help: string, version: string): string {
+  const [title, ...rest] = help.trimEnd().split("\n");
+  const roff = (line: string) => line.replace(/\\/g, "\\e").replace(/^([.'])/, "\\&$1");
+  return [
+    `.TH ${PKG.toUpperCase()} 1 "" "${PKG} ${version}" "User Commands"`,
+    ".SH NAME",
+    `${PKG} \\- ${roff(title!.replace(/^\S+ \S+ — /, ""))}`,
+    ".SH DESCRIPTION",
+    ".nf",
+    ...rest.map(roff),
+    ".fi",
+    ".SH FILES",
+    "/etc/xivo-ha/agent.json, /etc/xivo-ha/agent.env, /var/lib/xivo-ha",
+    ".SH SEE ALSO",
+    `/usr/share/doc/${PKG}/README.md.gz`,
+    "",
+  ].join("\n");
+}
+
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -65,6 +85,8 @@ export async function packageAgent(opts: PackageOptions = {}): Promise<string> {
     await buildAgent(path.join(stage, "usr/lib", PKG, `${PKG}.mjs`));
     await chmod(path.join(stage, "usr/lib", PKG, `${PKG}.mjs`), 0o644);
     await put(stage, `usr/bin/${PKG}`, await readFile(path.join(PACKAGING, `${PKG}.sh`)), 0o755);
+    const help = (await run(process.execPath, [path.join(stage, "usr/lib", PKG, `${PKG}.mjs`), "--help"])).stdout;
+    await put(stage, `usr/share/man/man1/${PKG}.1.gz`, gzip(manPage(help, version)));
     await put(stage, `lib/systemd/system/${PKG}.service`, await readFile(path.join(ROOT, "agent/systemd", `${PKG}.service`)));
     await put(stage, `${doc}/copyright`, await readFile(path.join(PACKAGING, "debian/copyright")));
     await put(stage, `${doc}/README.md.gz`, gzip(await readFile(path.join(ROOT, "README.md"))));

@@ -8,9 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeState } from "../../agent/state.js";
 import { buildAgent, RUNTIME_GUARD } from "../../scripts/build-agent.js";
 import { nodeBinary, NODE_VERSIONS } from "../support/field-cache.js";
-import { connectPostgres, startPostgres, type PostgresServer } from "../support/postgres.js";
+import { connectPostgres } from "../support/postgres.js";
 import { testSecrets } from "../support/secrets.js";
-import { createWazoSchema, seedWazo } from "../support/wazo-schema.js";
+import { endpoint, useWazoDatabases } from "../support/wazo-pair-databases.js";
 
 /**
  * The bundle under each Node a slave may have: Debian 12's (18.20) and the newest LTS, Node's
@@ -52,18 +52,7 @@ describe("the bundle's start-up guard", () => {
 });
 
 describe.skipIf(why)("the bundle under other Nodes", () => {
-  let master: PostgresServer;
-  let slave: PostgresServer;
-  beforeAll(async () => {
-    [master, slave] = await Promise.all([startPostgres({ database: "asterisk" }), startPostgres({ database: "asterisk" })]);
-    const [m, sl] = await Promise.all([connectPostgres(master), connectPostgres(slave)]);
-    await Promise.all([createWazoSchema(m), createWazoSchema(sl)]);
-    await seedWazo(m, { scale: 1, blobBytes: 1024 });
-    await Promise.all([m.end(), sl.end()]);
-  }, 120_000);
-  afterAll(async () => {
-    await Promise.allSettled([master?.stop(), slave?.stop()]);
-  });
+  const dbs = useWazoDatabases();
 
   describe.each(NODE_VERSIONS)("Node %s", (version) => {
     const node = nodeBinary(version);
@@ -77,7 +66,7 @@ describe.skipIf(why)("the bundle under other Nodes", () => {
     it("replicate: one pass copies the master's configuration to the standby slave", async () => {
       const state = join(dir, `state-${version}`);
       await writeState(state, { v: 1, role: "standby", since: Date.now(), lastAction: null, lastSeq: null });
-      const endpoint = (p: PostgresServer) => ({ host: p.host, port: p.port, database: "asterisk", user: p.user, password: p.password });
+      const { master, slave } = dbs;
       const config = join(dir, `agent-${version}.json`);
       await writeFile(
         config,
