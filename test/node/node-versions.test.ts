@@ -103,7 +103,10 @@ describe.skipIf(why)("the bundle under other Nodes", () => {
         (r) => r.stdout + r.stderr,
         (e) => `${e.stdout}${e.stderr}`,
       );
-      const json = JSON.parse(await readFile(report, "utf8")) as { testResults: { assertionResults: { fullName: string; status: string }[] }[] };
+      const text = await readFile(report, "utf8").catch(() => {
+        throw new Error(`the pair test under Node ${version} left no report:\n${out.slice(-4000)}`);
+      });
+      const json = JSON.parse(text) as { testResults: { assertionResults: { fullName: string; status: string }[] }[] };
       const results = json.testResults.flatMap((f) => f.assertionResults).filter((t) => PAIR_CASES.test(t.fullName));
       // Both channels' failover/failback and the databases' copy-back: each ran, and passed.
       expect(results.length, out.slice(-4000)).toBe(3);

@@ -24,9 +24,8 @@ export const NODE_VERSIONS = ["18.20.4", "24.22.3"] as const;
 export const nodeBinary = (version: string) => join(CACHE_DIR, `node-${version}`, "bin", "node");
 
 /**
- * A minimal bookworm from Debian's default mirror (its main suite carries nodejs 18.19, the oldest
- * Node the agent supports) plus what the package depends on, so that `apt-get install ./x.deb`
- * resolves offline.
+ * A minimal bookworm from Debian's default mirror with Debian's nodejs (18.20 today), what the
+ * package depends on, so that `apt-get install ./x.deb` resolves offline.
  */
 export const DEBIAN_ROOT = { suite: "bookworm", variant: "minbase", include: ["nodejs"], recipe: 1 } as const;
 
