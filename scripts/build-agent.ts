@@ -13,11 +13,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const MIN_NODE = [18, 19] as const;
 
 /**
- * First thing the bundle runs: an older Node stops here with one line naming what it needs,
- * instead of failing on a missing API in the middle of a failover.
- */
-/**
- * Node 18 has WebCrypto (Ed25519 included) but not as the \`crypto\` global, which protocol/ uses
+ * Node 18 has WebCrypto (Ed25519 included) but not as the `crypto` global, which protocol/ uses
  * because the worker shares it: the bundle puts it there. Its Ed25519 is flagged experimental
  * (stable from Node 20 on); that one warning would greet the administrator on every command.
  */
@@ -31,6 +27,10 @@ if (process.versions.node.startsWith("18.")) {
   };
 }`;
 
+/**
+ * First thing the bundle runs: an older Node stops here with one line naming what it needs,
+ * instead of failing on a missing API in the middle of a failover.
+ */
 export const RUNTIME_GUARD = `{
   const [major, minor] = process.versions.node.split(".").map(Number);
   if (major < ${MIN_NODE[0]} || (major === ${MIN_NODE[0]} && minor < ${MIN_NODE[1]})) {
@@ -40,7 +40,13 @@ export const RUNTIME_GUARD = `{
 }`;
 
 export async function buildAgent(outfile = path.join(ROOT, "dist", "xivo-ha-agent.mjs")): Promise<string> {
-  await build({
+  return (await buildAgentWithInputs(outfile)).outfile;
+}
+
+/** The bundle, and the source files that went into it (the package lists their licences). */
+export async function buildAgentWithInputs(outfile: string): Promise<{ outfile: string; inputs: string[] }> {
+  const { metafile } = await build({
+    metafile: true,
     entryPoints: [path.join(ROOT, "agent", "main.ts")],
     outfile,
     bundle: true,
@@ -56,7 +62,7 @@ export async function buildAgent(outfile = path.join(ROOT, "dist", "xivo-ha-agen
     logLevel: "warning",
     legalComments: "none",
   });
-  return outfile;
+  return { outfile, inputs: Object.keys(metafile.inputs) };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

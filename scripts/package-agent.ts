@@ -6,7 +6,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
-import { buildAgent } from "./build-agent.js";
+import { buildAgentWithInputs } from "./build-agent.js";
 
 /**
  * `npm run package:agent`: dist/xivo-ha-agent_<version>_all.deb for a Debian 12 / Wazo slave.
@@ -64,6 +64,23 @@ function manPage(help: string, version: string): string {
   ].join("\n");
 }
 
+/** Each npm package bundled in the agent: name, version, licence, and its licence text. */
+async function thirdPartyLicenses(inputs: string[]): Promise<string> {
+  const dirs = new Set<string>();
+  for (const input of inputs) {
+    const m = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+    if (m) dirs.add(m[1]!);
+  }
+  const parts: string[] = [];
+  for (const dir of [...dirs].sort()) {
+    const pkg = JSON.parse(await readFile(path.join(ROOT, dir, "package.json"), "utf8")) as { name: string; version: string; license?: string };
+    const file = (await readdir(path.join(ROOT, dir))).find((f) => /^(licen[cs]e|copying)/i.test(f));
+    const text = file ? await readFile(path.join(ROOT, dir, file), "utf8") : `(no licence file; package.json says ${pkg.license ?? "nothing"})`;
+    parts.push(`${pkg.name} ${pkg.version} — ${pkg.license ?? "see below"}\n\n${text.trim()}\n`);
+  }
+  return `Bundled in /usr/lib/${PKG}/${PKG}.mjs:\n\n${parts.join(`\n${"-".repeat(72)}\n\n`)}`;
+}
+
 async function filesUnder(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -82,13 +99,14 @@ export async function packageAgent(opts: PackageOptions = {}): Promise<string> {
   try {
     const doc = `usr/share/doc/${PKG}`;
     await mkdir(path.join(stage, "usr/lib", PKG), { recursive: true });
-    await buildAgent(path.join(stage, "usr/lib", PKG, `${PKG}.mjs`));
+    const { inputs } = await buildAgentWithInputs(path.join(stage, "usr/lib", PKG, `${PKG}.mjs`));
     await chmod(path.join(stage, "usr/lib", PKG, `${PKG}.mjs`), 0o644);
     await put(stage, `usr/bin/${PKG}`, await readFile(path.join(PACKAGING, `${PKG}.sh`)), 0o755);
     const help = (await run(process.execPath, [path.join(stage, "usr/lib", PKG, `${PKG}.mjs`), "--help"])).stdout;
     await put(stage, `usr/share/man/man1/${PKG}.1.gz`, gzip(manPage(help, version)));
     await put(stage, `lib/systemd/system/${PKG}.service`, await readFile(path.join(ROOT, "agent/systemd", `${PKG}.service`)));
     await put(stage, `${doc}/copyright`, await readFile(path.join(PACKAGING, "debian/copyright")));
+    await put(stage, `${doc}/THIRD-PARTY-LICENSES.gz`, gzip(await thirdPartyLicenses(inputs)));
     await put(stage, `${doc}/README.md.gz`, gzip(await readFile(path.join(ROOT, "README.md"))));
     await put(stage, `${doc}/examples/agent.json`, await readFile(path.join(ROOT, "agent/agent.example.json")));
     const date = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? 0) * 1000 || Date.now()).toUTCString().replace("GMT", "+0000");
