@@ -1,5 +1,6 @@
+import { accessSync, constants, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { isAbsolute } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { z } from "zod";
 import { PublicJwk } from "../protocol/signing.js";
 import { fieldPath } from "./field-path.js";
@@ -143,16 +144,60 @@ function withMasterHost(raw: unknown): unknown {
 }
 
 const cmd = (...argv: string[]): Command => ({ argv, timeoutMs: 30_000 });
+const slow = (...argv: string[]): Command => ({ argv, timeoutMs: 300_000 });
+
+/** Wazo's own slave switch (wazo-platform/xivo-config, sbin/), shipped on every Wazo node. */
+export const WAZO_SLAVE_SCRIPT = "xivo-manage-slave-services";
 
 /**
- * What `xivo-manage-slave-services` does, per generation. xivo: monit goes down before asterisk
- * (or monit restarts it), then autostart is disabled so nothing comes back after an upgrade or reboot.
+ * Wazo: `wazo-service status xivo` checks the `xivo` group, the telephony services (asterisk,
+ * wazo-agid, -calld, -agentd, …): the `default` group adds wazo-auth and wazo-confd, which stay
+ * up on a standby, so only the `xivo` group tells whether the slave serves calls.
+ */
+const WAZO_STATUS = [cmd("wazo-service", "status", "xivo")];
+
+/**
+ * Where Wazo's script is on PATH the preset delegates to it: it is what Wazo runs, and it
+ * follows Wazo's upgrades. Its exit status is that of its last command, hence the status check.
+ */
+export const WAZO_DELEGATE: Omit<ServicesConfig, "retry"> = {
+  start: [slow(WAZO_SLAVE_SCRIPT, "start")],
+  stop: [slow(WAZO_SLAVE_SCRIPT, "stop")],
+  status: WAZO_STATUS,
+};
+
+/**
+ * What `xivo-manage-slave-services` does, per generation, step by step (each retried and reported
+ * on its own). wazo start: wazo-auth restarted, the replicated configuration applied and DHCP
+ * started, berofos switched, pjsip confgen cache invalidated, then the services, then the agents
+ * relogged. wazo stop: only the `xivo` group stops, and the `default` group starts again so
+ * wazo-auth and wazo-confd stay up on the standby. xivo: monit goes down before asterisk (or
+ * monit restarts it), then autostart is disabled so nothing comes back after an upgrade or reboot.
  */
 export const PRESETS: Record<"wazo" | "xivo", Omit<ServicesConfig, "retry">> = {
   wazo: {
-    start: [cmd("wazo-service", "enable"), cmd("wazo-service", "start")],
-    stop: [cmd("wazo-service", "stop"), cmd("wazo-service", "disable")],
-    status: [cmd("wazo-service", "status")],
+    start: [
+      cmd("systemctl", "restart", "wazo-auth"),
+      slow("xivo-create-config"),
+      slow("xivo-update-config"),
+      slow("dhcpd-update", "-dr"),
+      cmd("service", "isc-dhcp-server", "start"),
+      cmd("update-rc.d", "isc-dhcp-server", "defaults"),
+      cmd("xivo-berofos", "-q", "--syslog", "slave"),
+      cmd("xivo-confgen", "asterisk/pjsip.conf", "--invalidate"),
+      cmd("wazo-service", "enable"),
+      slow("wazo-service", "start"),
+      cmd("wazo-agentd-cli", "-c", "relog all"),
+    ],
+    stop: [
+      slow("wazo-service", "stop", "xivo"),
+      cmd("wazo-service", "disable"),
+      cmd("xivo-berofos", "-q", "--syslog", "master"),
+      cmd("update-rc.d", "isc-dhcp-server", "remove"),
+      cmd("service", "isc-dhcp-server", "stop"),
+      slow("wazo-service", "start"),
+    ],
+    status: WAZO_STATUS,
   },
   xivo: {
     start: [
@@ -171,6 +216,22 @@ export const PRESETS: Record<"wazo" | "xivo", Omit<ServicesConfig, "retry">> = {
   },
 };
 
+/** On `PATH` (the agent's, from `env`): the delegating wazo preset if Wazo's script is there. */
+export function presetFor(name: "wazo" | "xivo", env: Record<string, string | undefined>): Omit<ServicesConfig, "retry"> {
+  if (name !== "wazo") return PRESETS[name];
+  const found = (env.PATH ?? "").split(":").some((dir) => isAbsolute(dir) && isExecutable(join(dir, WAZO_SLAVE_SCRIPT)));
+  return found ? WAZO_DELEGATE : PRESETS.wazo;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** Validates parsed JSON; `source` names where it came from in error messages. */
 export function parseConfig(raw: unknown, env: Record<string, string | undefined>, source: string): Config {
   const parsed = ConfigInput.safeParse(withMasterHost(raw));
@@ -184,7 +245,7 @@ export function parseConfig(raw: unknown, env: Record<string, string | undefined
   if (!token) {
     throw new ConfigError(`invalid config ${source}:\n  worker.token: expected a string (or env ${TOKEN_ENV})`);
   }
-  const preset = c.services.preset ? PRESETS[c.services.preset] : undefined;
+  const preset = c.services.preset ? presetFor(c.services.preset, env) : undefined;
   return {
     ...c,
     lan: resolveLanSecrets(c.lan, env),

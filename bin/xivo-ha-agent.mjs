@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The agent from its TypeScript sources (tsx registers the loader): what the tests run.
-// On a slave, run the bundle instead (`npm run build:agent` → dist/xivo-ha-agent.mjs): same
-// code, no loader, about 40 MB less memory.
+// On a slave, the Debian package's /usr/bin/xivo-ha-agent runs the bundle instead (`npm run
+// package:agent`; `npm run build:agent` → dist/xivo-ha-agent.mjs): same code, no loader, about
+// 40 MB less memory, and it runs on Node 18.19+ where this needs the development toolchain.
 import { register } from "tsx/esm/api";
 
 register();

@@ -1,12 +1,12 @@
 import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readState } from "../../agent/state.js";
 import { agentEvents, AGENT_TOKEN, BIN_PATH as BIN, role, servicePid, startAgent, until, usePairs } from "../support/pair.js";
-import { connectPostgres, startPostgres, type PostgresServer } from "../support/postgres.js";
+import { connectPostgres } from "../support/postgres.js";
 import { testSecrets } from "../support/secrets.js";
-import { createWazoSchema, seedWazo } from "../support/wazo-schema.js";
+import { endpoint, useWazoDatabases } from "../support/wazo-pair-databases.js";
 
 /** The pair for real (see test/support/pair.ts): failover, failback, databases, maintenance, faults of the agent itself. */
 const { lab: labOf, pair, cleanups } = usePairs();
@@ -134,21 +134,10 @@ describe("the agent process", () => {
 });
 
 describe("the pair's databases", () => {
-  let master: PostgresServer;
-  let slave: PostgresServer;
-  beforeAll(async () => {
-    [master, slave] = await Promise.all([startPostgres({ database: "asterisk" }), startPostgres({ database: "asterisk" })]);
-    const [m, sl] = await Promise.all([connectPostgres(master), connectPostgres(slave)]);
-    await Promise.all([createWazoSchema(m), createWazoSchema(sl)]);
-    await seedWazo(m, { scale: 1, blobBytes: 1024 });
-    await Promise.all([m.end(), sl.end()]);
-  }, 120_000);
-  afterAll(async () => {
-    await Promise.allSettled([master?.stop(), slave?.stop()]);
-  });
+  const dbs = useWazoDatabases();
 
   it("replicates while standby; at failback the slave's call records go back first, then replication resumes", async () => {
-    const endpoint = (p: PostgresServer) => ({ host: p.host, port: p.port, database: "asterisk", user: p.user, password: p.password });
+    const { master, slave } = dbs;
     const p = await pair({
       extra: {
         replication: { everyMs: 1000, master: endpoint(master), slave: endpoint(slave) },

@@ -19,6 +19,13 @@ import { until as waitUntil } from "./until.js";
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const BIN = join(ROOT, "bin", "xivo-ha-agent.mjs");
 const FAKE = join(ROOT, "test", "agent", "fixtures", "fake-service.mjs");
+/**
+ * The agent as started by `startAgent`: the bin under this Node, or, when the environment names
+ * them, a bundle under another Node (test/node/node-versions.test.ts runs the pair test so).
+ */
+const AGENT = process.env.XIVO_HA_TEST_AGENT_NODE
+  ? [process.env.XIVO_HA_TEST_AGENT_NODE, process.env.XIVO_HA_TEST_AGENT_BUNDLE ?? BIN]
+  : [process.execPath, BIN];
 export const AGENT_TOKEN = "agent-token-ha-pair-0123456789abcdef01";
 
 export interface Pair {
@@ -117,7 +124,7 @@ export function usePairs() {
 
 /** `env` adds to (or overrides) the inherited environment, e.g. LD_PRELOAD for a skewed clock. */
 export function startAgent(p: Pair, args: string[] = ["run"], env?: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args, "--config", p.configPath], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  const child = spawn(AGENT[0]!, [...AGENT.slice(1), ...args, "--config", p.configPath], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));
