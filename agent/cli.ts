@@ -2,7 +2,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigError, loadConfig, type Config } from "./config.js";
 import { AGENT_VERSION, daemonLockPath, startDaemon } from "./daemon.js";
-import { pollOnce } from "./intake/source.js";
+import { pollOnce } from "./intake/one-shot.js";
 import { actionLockPath, Keeper, systemClock } from "./keeper.js";
 import { LanMonitor } from "./lan/monitor.js";
 import { acquireLock, LockBusyError } from "./lock.js";

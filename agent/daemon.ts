@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { AgentReport } from "../protocol/report.js";
 import type { Config } from "./config.js";
+import { ageNowMs } from "./intake/age.js";
 import { VerdictSource } from "./intake/source.js";
 import { Keeper, systemClock, type Clock, type TickResult } from "./keeper.js";
 import { hostPort } from "./lan/common.js";
@@ -237,7 +238,7 @@ function updateGauges(metrics: Metrics, keeper: Keeper, source: VerdictSource, c
   oneHot(metrics.role, "role", ROLES, keeper.role);
   const latest = source.latest();
   oneHot(metrics.verdictState, "state", STATES, latest?.verdict.state ?? null);
-  metrics.verdictAge.set(latest ? (latest.ageAtReceiptMs + clock.mono() - latest.receivedAtMono) / 1000 : NaN);
+  metrics.verdictAge.set(latest ? ageNowMs(latest, clock.mono()) / 1000 : NaN);
 }
 
 function buildReport(cfg: Config, keeper: Keeper, source: VerdictSource, lan: LanMonitor, sync: StandbySync, clock: Clock): AgentReport {
@@ -279,7 +280,7 @@ export function statusOf(cfg: Config, keeper: Keeper, source: VerdictSource, lan
           seq: latest.verdict.seq,
           reason: latest.verdict.reason,
           freshness: source.freshness(clock.mono()),
-          ageMs: Math.round(latest.ageAtReceiptMs + clock.mono() - latest.receivedAtMono),
+          ageMs: Math.round(ageNowMs(latest, clock.mono())),
           channel: latest.channel,
         }
       : null,
