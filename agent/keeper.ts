@@ -61,6 +61,21 @@ export interface TickResult {
 
 export const actionLockPath = (stateDir: string) => join(stateDir, "action.lock");
 
+/** No verdict at all: what a keeper outside the daemon sees unless it is given one. */
+export const NO_VERDICTS: VerdictView = { freshness: () => "none", latest: () => null };
+
+/**
+ * A keeper for the CLI's one-shot commands, outside the daemon loop: the signals it is given (by
+ * default none), and the role enforced on every pass it is asked for.
+ */
+export function offlineKeeper(
+  config: Omit<KeeperConfig, "enforceEveryMs">,
+  log: Logger,
+  signals: { verdicts?: VerdictView; lan?: () => LanView | null } = {},
+): Keeper {
+  return new Keeper({ config: { ...config, enforceEveryMs: 0 }, verdicts: signals.verdicts ?? NO_VERDICTS, lan: signals.lan ?? (() => null), log });
+}
+
 export class Keeper {
   private readonly cfg: KeeperConfig;
   private readonly clock: Clock;
