@@ -1,14 +1,16 @@
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { ConfigError, loadConfig, type Config } from "./config.js";
-import { AGENT_VERSION, daemonLockPath, startDaemon } from "./daemon.js";
-import { pollOnce } from "./intake/source.js";
-import { actionLockPath, Keeper, systemClock } from "./keeper.js";
+import { daemonLockPath, startDaemon } from "./daemon.js";
+import { pollOnce } from "./intake/one-shot.js";
+import { actionLockPath, offlineKeeper, systemClock } from "./keeper.js";
 import { LanMonitor } from "./lan/monitor.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { jsonLogger, type Logger } from "./log.js";
 import { StandbySync } from "./standby-sync.js";
 import { readState } from "./state.js";
+import { DaemonStatus, describeDecision, offlineStatus, statusLines, type StatusView } from "./status.js";
+import { AGENT_VERSION } from "./version.js";
 
 /** Exit codes (the README lists them too). */
 export const EXIT = { ok: 0, failed: 1, usage: 2, config: 3, busy: 4, noVerdict: 5, refused: 6 } as const;
@@ -150,41 +152,29 @@ async function run(cfg: Config, log: Logger): Promise<number> {
 }
 
 async function status(cfg: Config, json: boolean): Promise<number> {
-  let live: unknown = null;
-  if (cfg.http.port !== null && cfg.http.port !== 0) {
-    try {
-      const res = await fetch(`http://${cfg.http.host}:${cfg.http.port}/status`, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) live = await res.json();
-    } catch {
-      // no daemon listening
-    }
-  }
-  const state = await readState(cfg.stateDir);
-  const out = live ?? {
-    clusterId: cfg.clusterId,
-    daemon: "not running",
-    role: state.ok ? state.state.role : "unknown",
-    since: state.ok ? state.state.since : null,
-    lastAction: state.ok ? state.state.lastAction : null,
-    problem: state.ok ? undefined : state.detail,
-  };
-  if (json) {
-    process.stdout.write(JSON.stringify(out, null, 2) + "\n");
-    return EXIT.ok;
-  }
-  const s = out as Record<string, any>;
-  const lines = [
-    `cluster      ${s.clusterId}`,
-    `role         ${s.role}${s.since ? ` since ${new Date(s.since).toISOString()}` : ""}${s.daemon ? ` (daemon ${s.daemon})` : ""}`,
-  ];
-  if (s.verdict) lines.push(`verdict      ${s.verdict.state} (seq ${s.verdict.seq}, ${s.verdict.freshness}, ${Math.round(s.verdict.ageMs / 1000)} s old, by ${s.verdict.channel}): ${s.verdict.reason}`);
-  else if (!s.daemon) lines.push("verdict      none yet");
-  if (s.lan) lines.push(`LAN          ${s.lan.state}: ${s.lan.reason}`);
-  if (s.lastAction) lines.push(`last action  ${s.lastAction.kind} ${s.lastAction.ok ? "ok" : "FAILED"} at ${new Date(s.lastAction.at).toISOString()}: ${s.lastAction.reason}`);
-  if (s.lastDecision) lines.push(`decision     ${s.lastDecision.row}: ${s.lastDecision.reason}${s.lastDecision.alert ? ` [ALERT: ${s.lastDecision.alert}]` : ""}`);
-  if (s.problem) lines.push(`state file   ${s.problem}`);
-  process.stdout.write(lines.join("\n") + "\n");
+  const out: StatusView = (await liveStatus(cfg)) ?? offlineStatus(cfg.clusterId, await readState(cfg.stateDir));
+  process.stdout.write((json ? JSON.stringify(out, null, 2) : statusLines(out).join("\n")) + "\n");
   return EXIT.ok;
+}
+
+/** The running daemon's status, or null when none answers on the configured port. */
+async function liveStatus(cfg: Config): Promise<DaemonStatus | null> {
+  if (cfg.http.port === null || cfg.http.port === 0) return null;
+  const url = `http://${cfg.http.host}:${cfg.http.port}/status`;
+  let body: unknown;
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    if (!res.ok) return null;
+    body = await res.json();
+  } catch {
+    return null; // no daemon listening
+  }
+  const parsed = DaemonStatus.safeParse(body);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw new Error(`${url} answered, but not with the agent's status (${i.path.join(".") || "(root)"}: ${i.message})`);
+  }
+  return parsed.data;
 }
 
 async function checkMasterStatus(cfg: Config, log: Logger): Promise<number> {
@@ -196,17 +186,12 @@ async function checkMasterStatus(cfg: Config, log: Logger): Promise<number> {
   // One pass: the LAN probes' hysteresis is one round here, like the edge verdict's is done.
   const lan = new LanMonitor({ ...cfg.lan, fall: 1, rise: 1 }, cfg.master.host);
   const lanView = await lan.round();
-  const keeper = new Keeper({
-    config: { ...cfg, enforceEveryMs: 0 },
-    verdicts: { freshness: () => "fresh", latest: () => got.accepted },
-    lan: () => lanView,
-    log,
-  });
+  const keeper = offlineKeeper(cfg, log, { verdicts: { freshness: () => "fresh", latest: () => got.accepted }, lan: () => lanView });
   // The daemon, when running, owns the decisions: a one-shot pass would only race it.
   const daemon = await acquireLock(daemonLockPath(cfg.stateDir), { purpose: "check-master-status", waitMs: 0 });
   try {
     const result = await keeper.tick();
-    process.stdout.write(`${result.decision.row}: ${result.decision.reason}${result.decision.alert ? ` [ALERT: ${result.decision.alert}]` : ""}\n`);
+    process.stdout.write(`${describeDecision(result.decision)}\n`);
     return result.ok ? EXIT.ok : EXIT.failed;
   } finally {
     await daemon.release();
@@ -216,12 +201,7 @@ async function checkMasterStatus(cfg: Config, log: Logger): Promise<number> {
 async function manage(cfg: Config, verb: "start" | "stop", reason: string, log: Logger): Promise<number> {
   const lock = await acquireLock(actionLockPath(cfg.stateDir), { purpose: `manage-slave-services ${verb}`, waitMs: cfg.lockWaitMs });
   try {
-    const keeper = new Keeper({
-      config: { ...cfg, enforceEveryMs: 0 },
-      verdicts: { freshness: () => "none", latest: () => null },
-      lan: () => null,
-      log,
-    });
+    const keeper = offlineKeeper(cfg, log);
     await keeper.load();
     const t = await keeper.changeRole(verb === "start" ? "active" : "standby", verb === "start" ? "failover" : "failback", reason);
     process.stdout.write(`${verb}: ${t.ok ? "done" : "FAILED"}; services ${t.status.state}; role ${keeper.role}\n`);
@@ -236,7 +216,7 @@ async function replicateOnce(cfg: Config, log: Logger): Promise<number> {
     process.stderr.write("xivo-ha-agent: neither replication nor failback is configured in this config\n");
     return EXIT.config;
   }
-  const keeper = new Keeper({ config: { ...cfg, enforceEveryMs: 0 }, verdicts: { freshness: () => "none", latest: () => null }, lan: () => null, log });
+  const keeper = offlineKeeper(cfg, log);
   // An administrator's explicit call: the master is taken to be up; the role must be standby.
   const sync = new StandbySync({ keeper, stateDir: cfg.stateDir, replication: cfg.replication, failback: cfg.failback, masterUp: () => true, log });
   const outcome = await sync.run();

@@ -3,6 +3,7 @@ import type { AgentReport, Role } from "../protocol/report.js";
 import type { MasterState, Verdict } from "../protocol/verdict.js";
 import type { Config } from "./config.js";
 import { decide, type Decision, type Freshness } from "./decision.js";
+import { heldForMs } from "./intake/age.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { silentLogger, type Logger } from "./log.js";
 import { describeFailure, enforce, startServices, stopServices, type EnforceReport, type TransitionReport } from "./services.js";
@@ -59,6 +60,21 @@ export interface TickResult {
 }
 
 export const actionLockPath = (stateDir: string) => join(stateDir, "action.lock");
+
+/** No verdict at all: what a keeper outside the daemon sees unless it is given one. */
+export const NO_VERDICTS: VerdictView = { freshness: () => "none", latest: () => null };
+
+/**
+ * A keeper for the CLI's one-shot commands, outside the daemon loop: the signals it is given (by
+ * default none), and the role enforced on every pass it is asked for.
+ */
+export function offlineKeeper(
+  config: Omit<KeeperConfig, "enforceEveryMs">,
+  log: Logger,
+  signals: { verdicts?: VerdictView; lan?: () => LanView | null } = {},
+): Keeper {
+  return new Keeper({ config: { ...config, enforceEveryMs: 0 }, verdicts: signals.verdicts ?? NO_VERDICTS, lan: signals.lan ?? (() => null), log });
+}
 
 export class Keeper {
   private readonly cfg: KeeperConfig;
@@ -124,12 +140,13 @@ export class Keeper {
       this.lastFreshMono = nowMono;
     }
     const v = freshness === "fresh" ? latest?.verdict ?? null : null;
+    const held = v ? heldForMs(latest!, nowMono) : 0;
     // How long the master has been up, on the *worker's* clock (issuedAt − since), plus how long
     // we have held the verdict on ours: a restart of the agent does not restart the hold-down.
-    const externalUpForMs = v && v.state === "up" ? v.issuedAt - v.since + (nowMono - latest!.receivedAtMono) : null;
+    const externalUpForMs = v && v.state === "up" ? v.issuedAt - v.since + held : null;
     // The maintenance window, judged on the worker's clock the same way: a scheduled window
     // begins, and an ending one ends, on time even between two verdicts.
-    const workerNow = v ? v.issuedAt + (nowMono - latest!.receivedAtMono) : null;
+    const workerNow = v ? v.issuedAt + held : null;
     const m = v?.maintenance ?? null;
     const maintenance = m && workerNow !== null ? { active: m.from <= workerNow && workerNow < m.to, reason: m.reason } : null;
     return {

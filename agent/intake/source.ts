@@ -1,11 +1,12 @@
 import { EventEmitter } from "node:events";
 import { PushMessage } from "../../protocol/push.js";
 import type { PublicJwk } from "../../protocol/signing.js";
-import type { Verdict } from "../../protocol/verdict.js";
 import type { Freshness } from "../decision.js";
-import { acceptVerdict, isFresh, type Channel, type RejectReason } from "../verdict-intake.js";
+import { acceptVerdict, type AcceptedVerdict, type Rejection } from "./accept.js";
+import { ageNowMs, heldForMs, isFresh } from "./age.js";
 import { DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.js";
-import { isConfigRefusal, requestVerdict, type PollOutcome } from "./poll.js";
+import { requestVerdict } from "./poll.js";
+import { judgePoll, pollTimeoutMs } from "./poll-judge.js";
 import { PushSocket } from "./push.js";
 
 /**
@@ -13,29 +14,10 @@ import { PushSocket } from "./push.js";
  * WebSocket; while that channel is not healthy the agent polls with a fresh nonce. Every
  * envelope goes through `acceptVerdict` (signature, cluster, nonce or seq, age); only an
  * accepted one becomes `latest()`. Freshness is the worker-measured age plus the agent's own
- * monotonic time since receipt: no wall clock is ever read, so a skewed clock changes nothing.
+ * monotonic time since receipt (./age.ts): no wall clock is ever read, so a skewed clock changes nothing.
  */
 
-export type ChannelKind = "push" | "poll";
-
-export interface AcceptedVerdict {
-  verdict: Verdict;
-  channel: ChannelKind;
-  /** clock.mono() when the envelope arrived. */
-  receivedAtMono: number;
-  /**
-   * Upper bound of the round's age at receipt: the worker-measured `ageMs`, plus (for a poll)
-   * the request's round trip, since the nonce proves the answer was signed after it was sent.
-   */
-  ageAtReceiptMs: number;
-}
-
-export interface Rejection {
-  channel: ChannelKind;
-  reason: RejectReason;
-  detail: string;
-}
-
+export type { AcceptedVerdict, ChannelKind, Rejection } from "./accept.js";
 export type { Freshness };
 
 export interface Counters {
@@ -172,7 +154,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
   freshness(nowMono: number = this.mono()): Freshness {
     const c = this.current;
     if (!c) return "none";
-    return isFresh(c.ageAtReceiptMs, nowMono - c.receivedAtMono, this.o.maxVerdictAgeMs) ? "fresh" : "stale";
+    return isFresh(c.ageAtReceiptMs, heldForMs(c, nowMono), this.o.maxVerdictAgeMs) ? "fresh" : "stale";
   }
 
   counters(): Counters {
@@ -205,7 +187,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
   private pollTick(): void {
     if (this.stopped) return;
     if (!this.pollInFlight && !this.pushHealthy()) {
-      const p = this.pollOnce().catch((err: unknown) => {
+      const p = this.pollRound().catch((err: unknown) => {
         this.safeLog("poll.internal-error", { error: String(err) });
       });
       this.pollInFlight = p.finally(() => (this.pollInFlight = null));
@@ -213,7 +195,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
     this.pollTimer = setTimeout(() => this.pollTick(), this.o.pollIntervalMs);
   }
 
-  private async pollOnce(): Promise<void> {
+  private async pollRound(): Promise<void> {
     const out = await requestVerdict({
       url: this.o.url,
       clusterId: this.o.clusterId,
@@ -261,8 +243,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
     const c = this.current;
     if (!c) return true;
     if (a.verdict.seq > c.verdict.seq) return true;
-    const currentAge = c.ageAtReceiptMs + (a.receivedAtMono - c.receivedAtMono);
-    return a.ageAtReceiptMs < currentAge;
+    return a.ageAtReceiptMs < ageNowMs(c, a.receivedAtMono);
   }
 
   // ---- push ------------------------------------------------------------------------------------
@@ -293,7 +274,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
         clusterId: this.o.clusterId,
         maxVerdictAgeMs: this.o.maxVerdictAgeMs,
         channel: { kind: "push", lastSeq },
-        heldForMs: this.mono() - receivedAtMono,
+        heldForMs: heldForMs({ receivedAtMono }, this.mono()),
       });
     const lastSeq = this.lastSeq;
     const result = await check(lastSeq);
@@ -368,95 +349,5 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
     } catch {
       // ignore
     }
-  }
-}
-
-// ---- one poll, judged (shared by the source and the one-shot CLI) --------------------------------
-
-/** Shorter than the interval, so that one slow answer never delays the next poll. */
-function pollTimeoutMs(pollIntervalMs: number): number {
-  return Math.max(50, Math.min(Math.floor(pollIntervalMs * 0.8), 10_000));
-}
-
-type PollJudgement =
-  | { kind: "accepted"; accepted: AcceptedVerdict }
-  | { kind: "rejected"; rejection: Rejection }
-  | { kind: "error"; event: string; fields: Record<string, unknown>; detail: string };
-
-interface PollContext {
-  clusterId: string;
-  publicKeys: PublicJwk[];
-  maxVerdictAgeMs: number;
-}
-
-async function judgePoll(out: PollOutcome, ctx: PollContext, mono: () => number): Promise<PollJudgement> {
-  switch (out.kind) {
-    case "network-error":
-      return { kind: "error", event: "poll.error", fields: { error: out.detail }, detail: out.detail };
-    case "http-error": {
-      const configError = isConfigRefusal(out.status);
-      const fields = {
-        status: out.status,
-        code: out.code,
-        message: out.message,
-        ...(configError ? { hint: "check the agent's worker token, clusterId and url" } : {}),
-      };
-      const detail = `HTTP ${out.status}${out.code ? ` ${out.code}` : ""}${out.message ? `: ${out.message}` : ""}`;
-      return { kind: "error", event: "poll.http-error", fields, detail };
-    }
-    case "malformed":
-      return { kind: "rejected", rejection: { channel: "poll", reason: "malformed", detail: out.detail } };
-    case "answer": {
-      const result = await acceptVerdict(out.body, {
-        publicKeys: ctx.publicKeys,
-        clusterId: ctx.clusterId,
-        maxVerdictAgeMs: ctx.maxVerdictAgeMs,
-        channel: { kind: "poll", nonce: out.nonce } satisfies Channel,
-        heldForMs: mono() - out.sentAtMono,
-      });
-      if (!result.ok) return { kind: "rejected", rejection: { channel: "poll", reason: result.reason, detail: result.detail } };
-      const v = result.verdict;
-      // The nonce proves the answer was signed after the request left: counting the round
-      // trip as age makes ageAtReceiptMs an upper bound.
-      const roundTrip = out.receivedAtMono - out.sentAtMono;
-      return {
-        kind: "accepted",
-        accepted: { verdict: v, channel: "poll", receivedAtMono: out.receivedAtMono, ageAtReceiptMs: (v.ageMs ?? 0) + roundTrip },
-      };
-    }
-  }
-}
-
-/** The part of the agent's config a one-shot poll needs. */
-export interface PollConfig {
-  clusterId: string;
-  worker: { url: string; token: string; publicKeys: PublicJwk[]; pollIntervalMs: number; maxVerdictAgeMs: number };
-}
-
-export type OneShot =
-  | { ok: true; accepted: AcceptedVerdict }
-  | { ok: false; reason: RejectReason | "unreachable" | "http-error"; detail: string };
-
-/**
- * One poll, judged like the source judges it: for the CLI's one-shot commands (cron-style
- * check-master-status). Never throws.
- */
-export async function pollOnce(cfg: PollConfig, clock: { mono(): number } = { mono: () => performance.now() }): Promise<OneShot> {
-  const mono = () => clock.mono();
-  const out = await requestVerdict({
-    url: cfg.worker.url,
-    clusterId: cfg.clusterId,
-    token: cfg.worker.token,
-    timeoutMs: Math.min(10_000, Math.max(pollTimeoutMs(cfg.worker.pollIntervalMs), 2_000)),
-    mono,
-  });
-  const got = await judgePoll(out, { clusterId: cfg.clusterId, publicKeys: cfg.worker.publicKeys, maxVerdictAgeMs: cfg.worker.maxVerdictAgeMs }, mono);
-  switch (got.kind) {
-    case "accepted":
-      return { ok: true, accepted: got.accepted };
-    case "rejected":
-      return { ok: false, reason: got.rejection.reason, detail: `${got.rejection.reason}: ${got.rejection.detail}` };
-    case "error":
-      return { ok: false, reason: out.kind === "http-error" ? "http-error" : "unreachable", detail: got.detail };
   }
 }

@@ -1,10 +1,14 @@
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { pidAlive } from "../../agent/proc.js";
 import { readState } from "../../agent/state.js";
+import { freePort } from "../../scripts/edge.js";
+import { until } from "../support/until.js";
 import { testSecrets } from "../support/secrets.js";
 import { fixture, tempDir } from "./helpers.js";
 
@@ -124,6 +128,43 @@ describe("xivo-ha-agent CLI", () => {
     const r = await cli(["manage-slave-services", "start", "--config", path]);
     expect(r.code).toBe(1);
     expect(r.out).toContain("start: FAILED");
+  });
+
+  it("status asks the running daemon (its local HTTP /status), as text and as JSON", async () => {
+    const port = await freePort();
+    const path = await config({ http: { host: "127.0.0.1", port } });
+    const daemon = spawn(process.execPath, [BIN, "run", "--config", path], { stdio: "ignore" });
+    try {
+      const json = await until("the daemon's status", async () => {
+        const r = await cli(["status", "--config", path, "--json"]);
+        const s = JSON.parse(r.out);
+        return "daemon" in s ? null : s;
+      });
+      expect(json).toMatchObject({ clusterId: "c1", mode: "auto", verdict: null, lan: { state: expect.any(String) }, pushConnected: false });
+      const text = await cli(["status", "--config", path]);
+      expect(text.code).toBe(0);
+      expect(text.out).toMatch(/^cluster\s+c1$/m);
+      expect(text.out).toMatch(/^verdict\s+none yet$/m);
+      expect(text.out).toMatch(/^LAN\s+(unknown|down): /m);
+      expect(text.out).not.toContain("daemon not running");
+    } finally {
+      daemon.kill("SIGTERM");
+      if (daemon.exitCode === null) await once(daemon, "exit");
+    }
+  });
+
+  it("status: something on the daemon's port answering with another shape → exit 1 naming the field", async () => {
+    const port = await freePort();
+    const impostor = createServer((_req, res) => res.end(JSON.stringify({ clusterId: "c1", role: "standby" })));
+    await new Promise<void>((r) => impostor.listen(port, "127.0.0.1", () => r()));
+    try {
+      const r = await cli(["status", "--config", await config({ http: { host: "127.0.0.1", port } })]);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/not with the agent's status \(since: /);
+      expect(r.err).not.toMatch(/\n\s+at /);
+    } finally {
+      await new Promise((r) => impostor.close(r));
+    }
   });
 
   it("check-master-status with the worker unreachable → exit 5, nothing done", async () => {

@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readState } from "../../agent/state.js";
-import { agentEvents, AGENT_TOKEN, role, servicePid, startAgent, until, usePairs, type Pair } from "../support/pair.js";
+import { agentEvents, AGENT_TOKEN, quiet, role, servicePid, startAgent, until, usePairs, type Pair } from "../support/pair.js";
 import { startMitm } from "../support/mitm.js";
 
 /**
@@ -14,7 +14,6 @@ import { startMitm } from "../support/mitm.js";
 const { lab, pair, cleanups } = usePairs();
 
 const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-const quiet = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const events = agentEvents;
 const rows = (p: Pair, from = 0) => events(p, "decision", from).map((d) => d.row);
 const setAll = async (targets: Pair["master"], mode: "ok" | "closed") => {

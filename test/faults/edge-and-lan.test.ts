@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { agentEvents, role, servicePid, startAgent, until, usePairs, type Pair } from "../support/pair.js";
+import { agentEvents, quiet, role, servicePid, startAgent, until, usePairs, type Pair } from "../support/pair.js";
 
 /**
- * Faults injected into the running pair (issue 6, the cases about what is failing where): the
+ * Faults injected into the running pair (the cases about what is failing where): the
  * worker under wrangler dev, the agent as its own process, a loopback master. Edge interval 2 s,
  * fall 2; LAN every 0.5 s, fall 2.
  */
@@ -12,7 +12,6 @@ async function settled(p: Pair) {
   startAgent(p);
   await until("standby", async () => (await role(p)) === "standby", p);
 }
-const quiet = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const alerts = (p: Pair) => agentEvents(p, "decision").map((d) => d.alert).filter(Boolean);
 
 describe("faults: where the master fails", () => {

@@ -161,6 +161,9 @@ export const until = <T>(what: string, fn: () => Promise<T | null | false>, p: P
   waitUntil(what, fn, { timeoutMs, everyMs: 200, detail: () => `agent output:\n${p.output().slice(-3000)}` });
 
 /** The agent's JSON log lines of one event, parsed; `from` skips what was logged before a mark. */
+/** Lets the pair run `ms` with nothing injected: for the faults where nothing must happen. */
+export const quiet = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 export const agentEvents = (p: Pair, event: string, from = 0) =>
   p
     .output()

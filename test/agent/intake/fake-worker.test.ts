@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { generateSigningKey, importSigner, type Signer } from "../../../protocol/signing.js";
-import { pollOnce, VerdictSource, type AcceptedVerdict, type VerdictSourceOptions } from "../../../agent/intake/source.js";
+import { pollOnce } from "../../../agent/intake/one-shot.js";
+import { VerdictSource, type AcceptedVerdict, type VerdictSourceOptions } from "../../../agent/intake/source.js";
 import { makeVerdict, ok, pushFrame, startFakeWorker, type FakeWorker, type Reply } from "./fake-worker.js";
 
 /**

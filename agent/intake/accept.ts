@@ -1,6 +1,32 @@
-import { constantTimeEqual } from "../protocol/encoding.js";
-import { SignedEnvelope, verifyEnvelope, type PublicJwk } from "../protocol/signing.js";
-import { Verdict } from "../protocol/verdict.js";
+import { constantTimeEqual } from "../../protocol/encoding.js";
+import { SignedEnvelope, verifyEnvelope, type PublicJwk } from "../../protocol/signing.js";
+import { Verdict } from "../../protocol/verdict.js";
+
+/**
+ * The accept check: whether one envelope, from either channel, becomes the agent's verdict
+ * (signature, cluster, nonce or seq, age). Pure apart from the signature check; what the source
+ * keeps of an accepted verdict is `AcceptedVerdict`.
+ */
+
+export type ChannelKind = "push" | "poll";
+
+export interface AcceptedVerdict {
+  verdict: Verdict;
+  channel: ChannelKind;
+  /** clock.mono() when the envelope arrived. */
+  receivedAtMono: number;
+  /**
+   * Upper bound of the round's age at receipt: the worker-measured `ageMs`, plus (for a poll)
+   * the request's round trip, since the nonce proves the answer was signed after it was sent.
+   */
+  ageAtReceiptMs: number;
+}
+
+export interface Rejection {
+  channel: ChannelKind;
+  reason: RejectReason;
+  detail: string;
+}
 
 export type RejectReason = "malformed" | "forged" | "wrong-cluster" | "replayed" | "stale";
 
@@ -62,12 +88,4 @@ export async function acceptVerdict(envelope: unknown, ctx: IntakeContext): Prom
     return reject("stale", `verdict is ${ageMs} ms old, more than maxVerdictAgeMs ${ctx.maxVerdictAgeMs}`);
   }
   return { ok: true, verdict: v, kid: checked.kid, ageMs };
-}
-
-/**
- * Whether an accepted verdict is still fresh `elapsedMs` (agent monotonic) after acceptance,
- * where `acceptedAgeMs` is the age returned by acceptVerdict.
- */
-export function isFresh(acceptedAgeMs: number, elapsedMs: number, maxVerdictAgeMs: number): boolean {
-  return acceptedAgeMs + elapsedMs <= maxVerdictAgeMs;
 }

@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { acceptVerdict, isFresh, type IntakeContext } from "../../agent/verdict-intake.js";
-import { generateSigningKey, importSigner, type PublicJwk, type Signer } from "../../protocol/signing.js";
-import type { Verdict } from "../../protocol/verdict.js";
+import { acceptVerdict, type IntakeContext } from "../../../agent/intake/accept.js";
+import { isFresh } from "../../../agent/intake/age.js";
+import { generateSigningKey, importSigner, type PublicJwk, type Signer } from "../../../protocol/signing.js";
+import type { Verdict } from "../../../protocol/verdict.js";
 
 let signer: Signer;
 let other: Signer;
