@@ -346,9 +346,10 @@ export interface FuzzRequest {
 export function generate(rng: Rng, index: number, tokens: Tokens, now: number): FuzzRequest {
   const route = rng.pick(ROUTES);
   const method = rng.chance(0.65) ? rng.pick(route.methods) : rng.pick(ALL_METHODS);
-  let id = rng.pick(IDS);
-  if (route.name === "badge") id = rng.chance(0.85) ? `${id}.svg` : rng.pick([id, `${id}.SVG`, `${id}.svg.svg`, ".svg", `${id}.png`]);
   const auth = rng.pick(AUTHS);
+  // An agent token mostly with its own cluster, so requests get past the token to what lies behind.
+  let id = auth === "agent-a" && rng.chance(0.5) ? CLUSTER_A : auth === "agent-b" && rng.chance(0.5) ? CLUSTER_B : rng.pick(IDS);
+  if (route.name === "badge") id = rng.chance(0.85) ? `${id}.svg` : rng.pick([id, `${id}.SVG`, `${id}.svg.svg`, ".svg", `${id}.png`]);
 
   // The one refusal that depends on the target's absence: an admin DELETE of the cluster itself
   // (the scheme is case-insensitive; an id percent-encoded or behind `..` is the same cluster).
@@ -404,6 +405,14 @@ function safeDecode(s: string): string {
 
 /** May this request change stored state if it is (wrongly) accepted? Then it must be refused. */
 export const mustRefuse = (req: FuzzRequest) => !SAFE_METHODS.has(req.method);
+
+const MAX_BODY = 64 * 1024;
+
+/**
+ * An oversize body without Content-Length: under wrangler dev it can take the runtime down with
+ * it (KNOWN_DEFECTS), failing whatever else is in flight; so it goes alone, after its batch.
+ */
+const sentAlone = (req: FuzzRequest) => req.chunked && req.body !== null && Buffer.byteLength(req.body) > MAX_BODY;
 
 // ---- sending ---------------------------------------------------------------------------------------
 
@@ -469,6 +478,22 @@ export function send(base: string, req: FuzzRequest, tokens: Tokens): Promise<Fu
   });
 }
 
+/** Longer than this without a ping answered counts as the worker having dropped out. */
+const STALL_MS = 2_000;
+
+/** How long the worker takes to answer /v1/ping again (each try bounded, so a stall is measured, not waited out). */
+async function stallAfter(base: string): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < 60_000) {
+    try {
+      if ((await fetch(`${base}/v1/ping`, { signal: AbortSignal.timeout(STALL_MS) })).ok) return Date.now() - started;
+    } catch {
+      // not answering yet
+    }
+  }
+  return Date.now() - started;
+}
+
 function decode(encoding: string, body: Buffer): Buffer {
   if (body.length === 0) return body;
   switch (encoding.trim().toLowerCase()) {
@@ -501,7 +526,28 @@ export interface KnownDefect {
   matches(f: Finding): boolean;
 }
 
-export const KNOWN_DEFECTS: readonly KnownDefect[] = [];
+const upgrading = (req: FuzzRequest | undefined) => (req?.headers["upgrade"] ?? "") !== "";
+
+export const KNOWN_DEFECTS: readonly KnownDefect[] = [
+  {
+    name: "oversize-chunked-body",
+    description:
+      "a body over 64 KiB sent chunked (no Content-Length), any route: now and then 503 text/plain 'Your worker restarted mid-request' instead of 413, and a request arriving meanwhile hangs",
+    matches: (f) =>
+      f.req !== undefined && sentAlone(f.req) &&
+      ((f.status === 503 && (f.kind === "5xx" || f.kind === "error-shape")) || (f.kind === "dropped" && f.detail.includes("did not answer /v1/ping"))),
+  },
+  {
+    name: "push-upgrade-other-method",
+    description: "a non-GET method on …/push with Upgrade: websocket and the cluster's agent token: 500 text 'Internal Server Error'",
+    matches: (f) => f.req?.route === "push" && f.req.method !== "GET" && upgrading(f.req) && f.status === 500 && (f.kind === "5xx" || f.kind === "error-shape"),
+  },
+  {
+    name: "push-upgrade-bad-version",
+    description: "GET …/push with Upgrade but no or another Sec-WebSocket-Version, with the agent token: 400 text/plain, not the JSON error shape",
+    matches: (f) => f.req?.route === "push" && f.req.method === "GET" && upgrading(f.req) && f.status === 400 && f.kind === "error-shape" && f.detail.includes("WebSocket version"),
+  },
+];
 
 const ERROR_KEYS = new Set(["code", "message", "field"]);
 
@@ -553,6 +599,7 @@ async function adminJson(base: string, admin: string, method: string, path: stri
     method,
     headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(TIMEOUT_MS),
   });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : null };
@@ -643,7 +690,13 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzRun> {
   };
   const baseline = await snapshot(base, tokens.admin);
   const compare = async (after: number) => {
-    const now = await snapshot(base, tokens.admin);
+    let now: Record<string, string>;
+    try {
+      now = await snapshot(base, tokens.admin);
+    } catch (err) {
+      note({ kind: "dropped", detail: `reading the stored state after ${after} requests: ${(err as Error).message}` });
+      return false;
+    }
     const changed = Object.keys(baseline).filter((k) => baseline[k] !== now[k]);
     for (const k of changed) note({ kind: "state-changed", detail: `${k}, found after ${after} requests:\n    was ${clip(baseline[k]!)}\n    now ${clip(now[k]!)}` });
     return changed.length === 0;
@@ -653,10 +706,9 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzRun> {
   let sent = 0;
   for (let batchStart = 0; batchStart < requests && findings.length < maxFindings; batchStart += checkEvery) {
     const batch = Array.from({ length: Math.min(checkEvery, requests - batchStart) }, (_, i) => generate(rng, batchStart + i, tokens, Date.now()));
-    let next = 0;
-    const lane = async () => {
-      while (next < batch.length) {
-        const req = batch[next++]!;
+    const alone = batch.filter(sentAlone);
+    const together = batch.filter((r) => !sentAlone(r));
+    const one = async (req: FuzzRequest) => {
         try {
           const res = await send(base, req, tokens);
           const key = `${req.route} ${req.method} ${res.status}`;
@@ -667,9 +719,17 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzRun> {
           note({ kind: "dropped", detail: (err as Error).message, req });
         }
         sent++;
-      }
+    };
+    let next = 0;
+    const lane = async () => {
+      while (next < together.length) await one(together[next++]!);
     };
     await Promise.all(Array.from({ length: concurrency }, lane));
+    for (const req of alone) {
+      await one(req);
+      const stalled = await stallAfter(base);
+      if (stalled > STALL_MS) note({ kind: "dropped", detail: `the worker did not answer /v1/ping for ${stalled} ms after this request`, req });
+    }
     // One state difference says it all; later batches would only repeat it.
     if (!(await compare(sent))) break;
   }
