@@ -311,7 +311,7 @@ const ROUTES: readonly Route[] = [
   { name: "deliveries", path: (id) => `/v1/clusters/${id}/deliveries`, methods: ["GET"] },
   { name: "maintenance", path: (id) => `/v1/clusters/${id}/maintenance`, methods: ["POST", "DELETE"], body: "maintenance" },
   { name: "status", path: (id) => `/status/${id}`, methods: ["GET"] },
-  { name: "badge", path: (id) => `/badge/${id}${"" /* the .svg comes below */}`, methods: ["GET"] },
+  { name: "badge", path: (id) => `/badge/${id}` /* the id carries the .svg (generate) */, methods: ["GET"] },
   { name: "unknown", path: (id) => `/v1/clusters/${id}/nope`, methods: ["GET", "POST"] },
   { name: "unknown", path: (id) => `/v1/clusters/${id}/verdict/extra`, methods: ["GET"] },
   { name: "unknown", path: () => "/v1/nope", methods: ["GET"] },
@@ -709,16 +709,17 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzRun> {
     const alone = batch.filter(sentAlone);
     const together = batch.filter((r) => !sentAlone(r));
     const one = async (req: FuzzRequest) => {
-        try {
-          const res = await send(base, req, tokens);
-          const key = `${req.route} ${req.method} ${res.status}`;
-          counts.set(key, (counts.get(key) ?? 0) + 1);
-          check(req, res, tokens).forEach(note);
-        } catch (err) {
-          counts.set(`${req.route} ${req.method} dropped`, (counts.get(`${req.route} ${req.method} dropped`) ?? 0) + 1);
-          note({ kind: "dropped", detail: (err as Error).message, req });
-        }
-        sent++;
+      try {
+        const res = await send(base, req, tokens);
+        const key = `${req.route} ${req.method} ${res.status}`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        check(req, res, tokens).forEach(note);
+      } catch (err) {
+        const key = `${req.route} ${req.method} dropped`;
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        note({ kind: "dropped", detail: (err as Error).message, req });
+      }
+      sent++;
     };
     let next = 0;
     const lane = async () => {
