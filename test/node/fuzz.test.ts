@@ -7,7 +7,7 @@ import { fuzz, seedFromEnv, setUp, summarise, type Tokens } from "../support/fuz
  * tokens, broken and oversize bodies, odd ids and query strings (test/support/fuzz.ts). A failure
  * prints its seed: FUZZ_SEED=<seed> replays the same requests. `npm run bench:fuzz` runs more.
  */
-const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 2500);
+const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 2000);
 const seed = seedFromEnv();
 let lab: EdgeLab;
 let tokens: Tokens;
