@@ -71,7 +71,7 @@ export class ClusterMonitor extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.notifier = new Notifier(this.sql, (channel, at, reason) => this.record("channel.disabled", at, reason, { channel }));
+    this.notifier = new Notifier(this.sql, (type, at, reason, data) => this.record(type, at, reason, data));
     this.createTables();
   }
 
