@@ -16,7 +16,7 @@ import { SLACK_MAX_EVENTS_PER_MESSAGE, slackMessage } from "./slack.js";
 export const DEFAULT_TIMEOUT_MS = 10_000;
 /** Slack takes about one message per second per incoming webhook. */
 export const SLACK_SPACING_MS = 1_000;
-/** Delivered and failed rows stay listable this long, then go; pending rows are never dropped. */
+/** Delivered and failed rows stay listable this long, then go; pending rows never go by age (only past MAX_PENDING_PER_CHANNEL). */
 export const SETTLED_RETENTION_MS = 30 * 24 * 3_600_000;
 /** Channels delivered concurrently in one pass (a Worker invocation holds at most 6 connections). */
 const CONCURRENT_CHANNELS = 4;
