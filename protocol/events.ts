@@ -34,7 +34,7 @@ export const HistoryEvent = z.object({
   id: z.number().int().positive(),
   /** Worker clock, epoch ms. */
   at: z.number().int(),
-  type: z.enum(["verdict.changed", "cluster.configured", "agent.changed", "channel.disabled", ...NOTIFY_EVENT_TYPES]),
+  type: z.enum(["verdict.changed", "cluster.configured", "agent.changed", "channel.disabled", "notify.dropped", ...NOTIFY_EVENT_TYPES]),
   reason: z.string(),
   data: z.record(z.string(), z.unknown()),
 });

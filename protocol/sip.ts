@@ -54,8 +54,17 @@ export interface SipResponse {
 
 const COMPACT: Record<string, string> = { i: "call-id", l: "content-length", v: "via", f: "from", t: "to" };
 const MAX_HEADER_BYTES = 16 * 1024;
+/** An OPTIONS answer carries at most a small SDP: anything longer is not worth waiting for. */
+export const MAX_BODY_BYTES = 16 * 1024;
+/** What of the reason phrase is kept: it ends up in a probe's detail, in reports and verdicts. */
+const MAX_REASON_PHRASE = 100;
 
 export class GarbageError extends Error {}
+
+/** `text` cut to at most `max` characters, with an ellipsis when cut. */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
 
 /**
  * Accumulates stream data and yields whole responses. Throws GarbageError on anything that is
@@ -75,10 +84,10 @@ export class SipResponseReader {
         throw new GarbageError(`not a SIP response: ${JSON.stringify(this.buf.slice(0, 40))}`);
       }
       const end = this.buf.indexOf("\r\n\r\n");
-      if (end < 0) {
-        if (this.buf.length > MAX_HEADER_BYTES) throw new GarbageError("SIP header block too large");
-        break;
+      if (end < 0 ? this.buf.length > MAX_HEADER_BYTES : end > MAX_HEADER_BYTES) {
+        throw new GarbageError(`SIP header block too large (over ${MAX_HEADER_BYTES} bytes)`);
       }
+      if (end < 0) break;
       const [statusLine = "", ...lines] = this.buf.slice(0, end).split("\r\n");
       const m = /^SIP\/2\.0 ([1-6]\d\d)(?: (.*))?$/.exec(statusLine);
       if (!m) throw new GarbageError(`bad status line: ${JSON.stringify(statusLine.slice(0, 60))}`);
@@ -92,9 +101,11 @@ export class SipResponseReader {
       }
       const length = Number(headers.get("content-length") ?? "0");
       if (!Number.isInteger(length) || length < 0) throw new GarbageError("bad Content-Length");
+      // Buffering whatever Content-Length announces would let a peer fill the prober's memory.
+      if (length > MAX_BODY_BYTES) throw new GarbageError(`SIP response body too large: Content-Length ${length} (at most ${MAX_BODY_BYTES})`);
       if (this.buf.length < end + 4 + length) break;
       this.buf = this.buf.slice(end + 4 + length);
-      out.push({ status: Number(m[1]), reasonPhrase: m[2] ?? "", headers });
+      out.push({ status: Number(m[1]), reasonPhrase: clip(m[2] ?? "", MAX_REASON_PHRASE), headers });
     }
     return out;
   }

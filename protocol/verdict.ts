@@ -11,13 +11,24 @@ export type RoundClass = z.infer<typeof RoundClass>;
 export const ProbeKind = z.enum(["http", "tcp", "sip"]);
 export type ProbeKind = z.infer<typeof ProbeKind>;
 
+/**
+ * Bounds that keep every verdict far inside the agent's envelope limit (a 256 KiB payload,
+ * protocol/signing.ts) whatever the probes return: at most MAX_PROBES results (a cluster has no
+ * more, worker/config.ts), details clipped by the prober, names of 40 characters. The reason
+ * lists the failing probes ("name: detail; " each), so it is at most 16 × 344 plus a sentence,
+ * under MAX_REASON_CHARS. Even with every character escaped to six by JSON, that is < 100 K.
+ */
+export const MAX_PROBES = 16;
+export const MAX_DETAIL_CHARS = 300;
+export const MAX_REASON_CHARS = 8_000;
+
 export const ProbeResult = z.object({
   name: z.string(),
   kind: ProbeKind,
   critical: z.boolean(),
   ok: z.boolean(),
   /** Why it failed (or what it saw when it succeeded, e.g. "SIP/2.0 200 OK"). */
-  detail: z.string(),
+  detail: z.string().max(MAX_DETAIL_CHARS),
   /** Round-trip time in ms as measured by the prober; null when nothing answered. */
   rttMs: z.number().nonnegative().nullable(),
 });
@@ -28,7 +39,7 @@ export const RoundSummary = z.object({
   at: z.number().int(),
   durationMs: z.number().nonnegative(),
   class: RoundClass,
-  probes: z.array(ProbeResult),
+  probes: z.array(ProbeResult).max(MAX_PROBES),
 });
 export type RoundSummary = z.infer<typeof RoundSummary>;
 
@@ -47,7 +58,7 @@ export const Verdict = z.object({
   state: MasterState,
   /** Worker clock, epoch ms, when `state` was entered. */
   since: z.number().int(),
-  reason: z.string(),
+  reason: z.string().max(MAX_REASON_CHARS),
   /** Increases by one with every completed round; never goes back. */
   seq: z.number().int().nonnegative(),
   /** Worker clock, epoch ms, when this verdict was signed. */

@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import http from "node:http";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -6,6 +8,7 @@ import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { LanProbe } from "../agent/lan/config.js";
 import { runLanProbe } from "../agent/lan/probe.js";
+import { Webhook } from "standardwebhooks";
 import { generateSigningKey } from "../protocol/signing.js";
 import { freePort, startEdge, type Edge } from "./edge.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../test/support/postgres.js";
@@ -73,6 +76,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     stops.push(() => masterDb.stop(), () => slaveDb.stop());
     await prepareDatabases(masterDb, slaveDb);
 
+    const receiver = await startWebhookReceiver(say);
+    stops.push(() => receiver.close());
     const key = await generateSigningKey();
     const admin = `demo-admin-${crypto.randomUUID()}`;
     const edge: Edge = await startEdge({ vars: { ADMIN_TOKEN: admin, SIGNING_KEY: key.private }, port: opts.port, persistTo: path.join(work, "edge") });
@@ -90,6 +95,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         fall: 3,
         rise: 2,
         agentToken: AGENT_TOKEN,
+        public: true, // the status page opens without a token
+        notifications: [{ kind: "webhook", name: "demo", url: receiver.url, secrets: [receiver.secret] }],
       }),
     });
     if (!put.ok) throw new Error(`configuring the demo cluster: HTTP ${put.status} ${await put.text()}`);
@@ -143,7 +150,8 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     stops.push(async () => clearInterval(poller));
 
     say("demo", `worker ${edge.url}  ·  verdict ${edge.url}/v1/clusters/${CLUSTER}/verdict (agent token in ${configPath})`);
-    say("demo", `status page (once issue 5 lands) ${edge.url}/status/${CLUSTER}  ·  slave's SIP stand-in 127.0.0.1:${slaveSip}/udp`);
+    say("demo", `status page ${edge.url}/status/${CLUSTER}  ·  slave's SIP stand-in 127.0.0.1:${slaveSip}/udp`);
+    say("demo", `notifications: signed webhooks to ${receiver.url}, each signature checked on arrival`);
 
     const slaveAnswers = async () =>
       (await runLanProbe(LanProbe.parse({ kind: "sip", name: "slave", transport: "udp", port: slaveSip, timeoutMs: 500 }), "127.0.0.1")).ok;
@@ -167,6 +175,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       await restore();
       await until("the failback", async () => timeline.role === "standby" && timeline.reconciled && !(await slaveAnswers()), { timeoutMs: 120_000, everyMs: 200 });
       say("demo", `✔ failback complete in ${((Date.now() - t1) / 1000).toFixed(1)} s (hold-down 8 s): calls copied back, slave standby`);
+      await until("the failback notification", () => receiver.verified.has("failback.done"), { timeoutMs: 30_000, everyMs: 200 });
       return 0;
     }
 
@@ -189,6 +198,57 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     say("demo", "stopping everything…");
     await stopAll();
   }
+}
+
+/**
+ * A local webhook receiver, as an operator's would be: it checks each delivery's Standard
+ * Webhooks signature and prints it in the timeline (event, signature, attempt). Loopback only.
+ */
+async function startWebhookReceiver(say: (who: string, what: string) => void) {
+  const secret = `whsec_${randomBytes(32).toString("base64")}`;
+  const webhook = new Webhook(secret);
+  const attempts = new Map<string, number>();
+  const verified = new Set<string>();
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size <= 1024 * 1024) chunks.push(c);
+    });
+    req.on("end", () => {
+      const body = Buffer.concat(chunks).toString("utf8");
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string") headers[k] = v;
+      const id = headers["webhook-id"] ?? "?";
+      const attempt = (attempts.get(id) ?? 0) + 1;
+      attempts.set(id, attempt);
+      let type = "?";
+      let check: string;
+      try {
+        const payload = webhook.verify(body, headers) as { type?: string; data?: { reason?: string } };
+        type = payload.type ?? "?";
+        verified.add(type);
+        check = `signature verified, attempt ${attempt}: ${payload.data?.reason ?? ""}`;
+      } catch (err) {
+        check = `SIGNATURE FAILED (${(err as Error).message}), attempt ${attempt}`;
+      }
+      say("notify", `${type}  ${check}`);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    secret,
+    /** Event types received with a good signature. */
+    verified,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 /** Turns the agent's JSON log and the worker's history into one readable timeline. */

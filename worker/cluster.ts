@@ -48,7 +48,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     this.store = new ClusterStore(this.sql);
     this.schedule = new RoundSchedule(this.store, ctx.storage);
     this.signer = new VerdictSigner(env.SIGNING_KEY);
-    this.notifier = new Notifier(this.sql, (channel, at, reason) => this.store.record("channel.disabled", at, reason, { channel }));
+    this.notifier = new Notifier(this.sql, (type, at, reason, data) => this.store.record(type, at, reason, data));
     this.createTables();
   }
 

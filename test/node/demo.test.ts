@@ -8,7 +8,8 @@ import { freePort } from "../../scripts/edge.js";
 /**
  * `npm start -- --scenario master-crash`, as a user runs it: the whole pair comes up, the master
  * crashes, the slave takes over and answers SIP, the master returns, the slave hands back after
- * the hold-down with the calls it took copied back, and everything it started is gone after.
+ * the hold-down with the calls it took copied back, the signed notifications of both arrive at a
+ * local receiver that checks them, and everything it started is gone after.
  */
 const run = promisify(execFile);
 
@@ -25,6 +26,11 @@ describe("npm start", () => {
     expect(stdout).toMatch(/copy-back to the master: call_log \+3/);
     expect(stdout).toMatch(/✔ failback complete in [\d.]+ s/);
     expect(stdout).toMatch(/edge {5}verdict up → down/);
+    // The notifications of the failover and of the failback, signed, checked on arrival.
+    expect(stdout).toMatch(/notify {3}failover\.done {2}signature verified, attempt 1/);
+    expect(stdout).toMatch(/notify {3}failback\.done {2}signature verified, attempt 1/);
+    expect(stdout).not.toMatch(/SIGNATURE FAILED/);
+    expect(stdout).not.toMatch(/once issue/);
     expect((await demoDirs()).filter((d) => !before.has(d))).toEqual([]);
     // Nothing left listening where the worker was.
     await expect(fetch(`http://127.0.0.1:${port}/v1/ping`)).rejects.toThrow();

@@ -2,7 +2,13 @@
 // imports: the same module runs in Node tests and inside workerd.
 
 export const KINDS = ["http", "tcp", "sip-tcp", "sip-tls", "sip-udp"] as const;
-export const MODES = ["ok", "error", "garbage", "silent", "closed"] as const;
+/**
+ * Hostile SIP answers too: `long-reason` (a final response whose reason phrase fills most of the
+ * header block, in characters JSON escapes), `huge-body` (Content-Length of a gigabyte, then
+ * bytes streamed without end) and `endless-headers` (a status line, then header lines without
+ * end); the last two on stream transports only.
+ */
+export const MODES = ["ok", "error", "garbage", "silent", "closed", "long-reason", "huge-body", "endless-headers"] as const;
 
 export type Kind = (typeof KINDS)[number];
 export type Mode = (typeof MODES)[number];

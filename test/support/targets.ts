@@ -230,6 +230,7 @@ abstract class Target {
     if (mode === "ok") return sipResponse(req, this.status ?? 200);
     if (mode === "error") return sipResponse(req, 503);
     if (mode === "garbage") return "GARBAGE NOT SIP\r\n\r\n";
+    if (mode === "long-reason") return sipResponse(req, 200, LONG_REASON);
     return undefined;
   }
 
@@ -311,6 +312,7 @@ class StreamTarget extends Target {
         this.record(req);
         const mode = this.modeOf(conn);
         if (mode === "closed") return void hardClose(conn);
+        if (mode === "huge-body" || mode === "endless-headers") return void floodSip(conn.stream, req, mode);
         const reply = this.sipReply(req, mode);
         if (reply !== undefined) conn.stream.write(reply);
       }
@@ -551,8 +553,8 @@ function reasonPhrase(status: number): string {
 }
 
 /** A response per RFC 3261 §8.2.6: Vias in order, From, To (tagged), Call-ID and CSeq copied. */
-function sipResponse(req: SipRequest, status: number): string {
-  const lines = [`SIP/2.0 ${status} ${reasonPhrase(status)}`];
+function sipResponse(req: SipRequest, status: number, reason = reasonPhrase(status)): string {
+  const lines = [`SIP/2.0 ${status} ${reason}`];
   for (const [name, value] of req.headers) if (headerKey(name) === "via") lines.push(`Via: ${value}`);
   const copy = (key: string, name: string, fix: (v: string) => string = (v) => v): void => {
     const value = findHeader(req, key);
@@ -564,6 +566,23 @@ function sipResponse(req: SipRequest, status: number): string {
   copy("cseq", "CSeq");
   lines.push("Allow: INVITE, ACK, CANCEL, OPTIONS, BYE", "Content-Length: 0");
   return `${lines.join("\r\n")}\r\n\r\n`;
+}
+
+/** Just under the prober's 16 KiB header block, in characters JSON escapes to six (or two) each. */
+const LONG_REASON = '\u0001"\\'.repeat(5_000);
+
+/**
+ * Streams a response that never ends, as fast as the prober reads, until it hangs up: a body of
+ * the gigabyte its Content-Length announces, or header lines without end.
+ */
+function floodSip(stream: Duplex, req: SipRequest, mode: "huge-body" | "endless-headers"): void {
+  const head = sipResponse(req, 200).replace("Content-Length: 0", "Content-Length: 1000000000");
+  const chunk = mode === "huge-body" ? "x".repeat(64 * 1024) : `X-Filler: ${"y".repeat(1000)}\r\n`.repeat(64);
+  stream.write(mode === "huge-body" ? head : head.slice(0, head.indexOf("\r\n") + 2));
+  const pump = () => {
+    while (!stream.destroyed && stream.writable) if (!stream.write(chunk)) return void stream.once("drain", pump);
+  };
+  pump();
 }
 
 /** Adds a tag unless the To header already has one (looked for after the URI, not inside it). */

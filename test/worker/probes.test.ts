@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { HttpProbe, Probe, SipProbe, TcpProbe } from "../../worker/config.js";
+import { MAX_DETAIL_CHARS } from "../../protocol/verdict.js";
 import { runProbe } from "../../worker/probe/index.js";
 import { target } from "./helpers.js";
 
@@ -81,6 +82,35 @@ describe("SIP OPTIONS probe over TCP", () => {
   it("fails on a closed port", async () => {
     const t = await target("sip-tcp", "closed");
     expect(await probe(sip(t.port))).toMatchObject({ ok: false, detail: "connection refused or host unreachable" });
+  });
+});
+
+describe("SIP OPTIONS probe against a hostile responder", () => {
+  // A probe that waited for the bytes announced would hold the isolate's memory until its timeout.
+  const slow = (port: number) => sip(port, { timeoutMs: 10_000 });
+  it("fails at once on a body larger than it will read, naming the Content-Length", async () => {
+    const t = await target("sip-tcp", "huge-body");
+    const started = Date.now();
+    const r = await probe(slow(t.port));
+    expect(r).toMatchObject({ ok: false, detail: expect.stringMatching(/body too large: Content-Length 1000000000/) });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+  it("fails at once on header lines without end", async () => {
+    const t = await target("sip-tcp", "endless-headers");
+    const started = Date.now();
+    const r = await probe(slow(t.port));
+    expect(r).toMatchObject({ ok: false, detail: expect.stringMatching(/header block too large/) });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+  it("keeps a detail short whatever the reason phrase", async () => {
+    const t = await target("sip-tcp", "long-reason");
+    const ok = await probe(sip(t.port));
+    expect(ok.ok).toBe(true);
+    expect(ok.detail).toMatch(/^SIP\/2\.0 200 /);
+    expect(ok.detail.length).toBeLessThanOrEqual(MAX_DETAIL_CHARS);
+    const failed = await probe(sip(t.port, { acceptCodes: [404] }));
+    expect(failed.ok).toBe(false);
+    expect(failed.detail.length).toBeLessThanOrEqual(MAX_DETAIL_CHARS);
   });
 });
 

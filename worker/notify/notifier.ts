@@ -1,6 +1,6 @@
 import type { Channel } from "./channels.js";
 import type { NotifyEvent } from "./events.js";
-import { Outbox, type OnDisabled } from "./outbox.js";
+import { Outbox, type RecordEvent } from "./outbox.js";
 
 /**
  * What the cluster's Durable Object needs for notifications, beside its history: the outbox,
@@ -11,9 +11,9 @@ export class Notifier {
 
   constructor(
     private readonly sql: SqlStorage,
-    onDisabled: OnDisabled,
+    record: RecordEvent,
   ) {
-    this.outbox = new Outbox(sql, onDisabled);
+    this.outbox = new Outbox(sql, record);
   }
 
   createTables(): void {

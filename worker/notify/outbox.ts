@@ -16,12 +16,20 @@ import { SLACK_MAX_EVENTS_PER_MESSAGE, slackMessage } from "./slack.js";
 export const DEFAULT_TIMEOUT_MS = 10_000;
 /** Slack takes about one message per second per incoming webhook. */
 export const SLACK_SPACING_MS = 1_000;
-/** Delivered and failed rows stay listable this long, then go; pending rows are never dropped. */
+/** Delivered and failed rows stay listable this long, then go; pending rows never go by age (only past MAX_PENDING_PER_CHANNEL). */
 export const SETTLED_RETENTION_MS = 30 * 24 * 3_600_000;
 /** Channels delivered concurrently in one pass (a Worker invocation holds at most 6 connections). */
 const CONCURRENT_CHANNELS = 4;
 /** Webhook rows sent per channel per pass: a backlog drains over a few alarms, never in one burst. */
 const WEBHOOK_ROWS_PER_PASS = 20;
+/**
+ * Undelivered rows one channel may hold. A flood of events (a stolen agent token reporting a
+ * change every time, a dead endpoint) would otherwise grow the outbox without end: past this, the
+ * oldest pending rows are dropped, down to OUTBOX_REFILL_TO so that one `notify.dropped` history
+ * event covers a batch instead of doubling the flood. Bodies are a few KB: ≈ 5 MB per channel.
+ */
+export const MAX_PENDING_PER_CHANNEL = 1_000;
+const OUTBOX_REFILL_TO = 900;
 
 export const DELIVERY_STATUSES = ["pending", "failed", "delivered"] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -86,8 +94,8 @@ export interface PassResult {
   failed: number;
 }
 
-/** Called when a channel is disabled (HTTP 410), so the history says why. */
-export type OnDisabled = (channel: string, at: number, reason: string) => void;
+/** Writes a history event: a channel disabled (HTTP 410) or rows dropped, so the history says why. */
+export type RecordEvent = (type: "channel.disabled" | "notify.dropped", at: number, reason: string, data: Record<string, unknown>) => void;
 
 export class Outbox {
   private chain: Promise<unknown> = Promise.resolve();
@@ -95,7 +103,7 @@ export class Outbox {
 
   constructor(
     private readonly sql: SqlStorage,
-    private readonly onDisabled: OnDisabled,
+    private readonly record: RecordEvent,
   ) {}
 
   createTables(): void {
@@ -146,8 +154,31 @@ export class Outbox {
         event.at,
       );
       n++;
+      this.cap(c.name, event.at);
     }
     return n;
+  }
+
+  /** Keeps a channel's pending rows under MAX_PENDING_PER_CHANNEL: the oldest go, never silently. */
+  private cap(channel: string, at: number): void {
+    const { n } = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE status = 'pending' AND channel = ?", channel).one();
+    if (n <= MAX_PENDING_PER_CHANNEL) return;
+    const dropped = this.sql
+      .exec<{ event_id: number }>(
+        `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND channel = ? ORDER BY id LIMIT ?)
+         RETURNING event_id`,
+        channel,
+        n - OUTBOX_REFILL_TO,
+      )
+      .toArray()
+      .map((r) => r.event_id);
+    const reason = `${dropped.length} undelivered notifications dropped for channel ${channel}: more than ${MAX_PENDING_PER_CHANNEL} were pending`;
+    this.record("notify.dropped", at, reason, {
+      channel,
+      dropped: dropped.length,
+      fromEventId: Math.min(...dropped),
+      toEventId: Math.max(...dropped),
+    });
   }
 
   /** When the next delivery is due (epoch ms), or null if nothing is pending. */
@@ -213,34 +244,34 @@ export class Outbox {
 
   private async pass(cluster: string, channels: readonly Channel[], now: number, opts: DeliverOptions): Promise<PassResult> {
     const result: PassResult = { attempted: 0, delivered: 0, failed: 0 };
-    const pending = this.sql.exec<Row>("SELECT * FROM outbox WHERE status = 'pending' ORDER BY id").toArray();
-    const byChannel = new Map<string, Row[]>();
-    for (const r of pending) byChannel.set(r.channel, [...(byChannel.get(r.channel) ?? []), r]);
+    // Per channel, only the rows this pass may send: a backlog is never loaded whole.
+    const names = this.sql.exec<{ channel: string }>("SELECT DISTINCT channel FROM outbox WHERE status = 'pending'").toArray();
 
     const jobs: Array<() => Promise<void>> = [];
-    for (const [name, rows] of byChannel) {
+    for (const { channel: name } of names) {
       const channel = channels.find((c) => c.name === name);
       if (!channel) {
-        this.fail(rows, "channel removed from the config");
-        result.failed += rows.length;
+        result.failed += this.failPending(name, "channel removed from the config");
         continue;
       }
       const state = this.state(channel);
       if (state?.disabled_at != null && state.url === channel.url) {
-        this.fail(rows, `channel disabled: ${state.disabled_reason}`);
-        result.failed += rows.length;
+        result.failed += this.failPending(name, `channel disabled: ${state.disabled_reason}`);
         continue;
       }
       if ((state?.not_before ?? 0) > now) continue;
-      const due = rows.filter((r) => r.next_at <= now);
+      const perPass = channel.kind === "slack" ? SLACK_MAX_EVENTS_PER_MESSAGE : WEBHOOK_ROWS_PER_PASS;
+      const due = this.sql
+        .exec<Row>("SELECT * FROM outbox WHERE status = 'pending' AND channel = ? AND next_at <= ? ORDER BY id LIMIT ?", name, now, perPass)
+        .toArray();
       if (due.length === 0) continue;
       jobs.push(async () => {
         if (channel.kind === "slack") {
           // Coalesce: everything due for this channel in one message, then wait a second.
-          await this.attempt(channel, due.slice(0, SLACK_MAX_EVENTS_PER_MESSAGE), cluster, now, opts, result);
+          await this.attempt(channel, due, cluster, now, opts, result);
           this.setNotBefore(channel, Math.max(this.state(channel)?.not_before ?? 0, now + SLACK_SPACING_MS));
         } else {
-          for (const row of due.slice(0, WEBHOOK_ROWS_PER_PASS)) {
+          for (const row of due) {
             if (!(await this.attempt(channel, [row], cluster, now, opts, result))) break; // endpoint unwell: stop for this pass
           }
         }
@@ -298,10 +329,8 @@ export class Outbox {
       const reason = `endpoint ${redactUrl(channel.url)} answered 410 Gone`;
       this.ctxDisable(channel, now, reason);
       for (const r of rows) this.update(r, { status: "failed", attempts: attempts(r), last_status: 410, last_error: reason, delivered_at: null });
-      const rest = this.sql.exec<Row>("SELECT * FROM outbox WHERE status = 'pending' AND channel = ?", channel.name).toArray();
-      this.fail(rest, `channel disabled: ${reason}`);
-      result.failed += rows.length + rest.length;
-      this.onDisabled(channel.name, now, reason);
+      result.failed += rows.length + this.failPending(channel.name, `channel disabled: ${reason}`);
+      this.record("channel.disabled", now, reason, { channel: channel.name });
       return false;
     }
     let delay: number;
@@ -355,9 +384,10 @@ export class Outbox {
     );
   }
 
-  /** Fails rows that will never be attempted again (channel removed or disabled), with why. */
-  private fail(rows: Row[], error: string): void {
-    for (const r of rows) this.update(r, { status: "failed", attempts: r.attempts, last_status: r.last_status, last_error: error, delivered_at: null });
+  /** Fails a channel's pending rows, which will never be attempted again (channel removed or disabled), with why. */
+  private failPending(channel: string, error: string): number {
+    return this.sql.exec("UPDATE outbox SET status = 'failed', last_error = ? WHERE status = 'pending' AND channel = ? RETURNING id", error, channel).toArray()
+      .length;
   }
 
   private state(c: Channel): ChannelState | null {

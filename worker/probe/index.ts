@@ -1,7 +1,7 @@
 import { connect } from "cloudflare:sockets";
-import type { ProbeResult } from "../../protocol/verdict.js";
+import { MAX_DETAIL_CHARS, type ProbeResult } from "../../protocol/verdict.js";
 import type { HttpProbe, Probe, SipProbe, TcpProbe } from "../config.js";
-import { GarbageError, SipResponseReader, formatOptions, newOptionsRequest } from "../../protocol/sip.js";
+import { GarbageError, SipResponseReader, clip, formatOptions, newOptionsRequest } from "../../protocol/sip.js";
 
 /**
  * The edge's probes. Each one has its own timeout and always resolves to a result (ok or fail
@@ -22,10 +22,11 @@ export async function runProbe(probe: Probe, masterHost: string): Promise<ProbeR
           return probeSip(probe, host, signal);
       }
     });
-    return { ...base, ok: true, detail, rttMs: Date.now() - started };
+    return { ...base, ok: true, detail: clip(detail, MAX_DETAIL_CHARS), rttMs: Date.now() - started };
   } catch (err) {
     const timedOut = err instanceof TimeoutError;
-    return { ...base, ok: false, detail: describe(err), rttMs: timedOut ? null : Date.now() - started };
+    // Bounded whatever the target said: details travel in every verdict (see protocol/verdict.ts).
+    return { ...base, ok: false, detail: clip(describe(err), MAX_DETAIL_CHARS), rttMs: timedOut ? null : Date.now() - started };
   }
 }
 

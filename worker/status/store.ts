@@ -90,31 +90,46 @@ export function readHistory(sql: SqlStorage, from: number, to: number, ongoingGa
   return { changes: readChanges(sql, from, to), actions: readActions(sql, to), gaps };
 }
 
+/**
+ * Every history read below is bounded whatever the history holds (a flood of agent reports
+ * with stolen credentials included): the JSON is taken apart in SQL, only the fields used leave
+ * the database, reasons are clipped, and failovers / failbacks are the newest MAX_ACTION_REPORTS.
+ */
+const MAX_REASON_CHARS = 500;
+const MAX_ACTION_REPORTS = 1_000;
+const clippedReason = (expr: string) =>
+  `CASE WHEN length(${expr}) > ${MAX_REASON_CHARS} THEN substr(${expr}, 1, ${MAX_REASON_CHARS - 1}) || '…' ELSE ${expr} END`;
+
 function readChanges(sql: SqlStorage, from: number, to: number): StateChange[] {
   return sql
-    .exec<{ at: number; reason: string; data: string }>(
-      `SELECT at, reason, data FROM events WHERE type = 'verdict.changed' AND at < ?
+    .exec<{ at: number; reason: string; state: State }>(
+      `SELECT at, ${clippedReason("reason")} AS reason, json_extract(data, '$.to') AS state FROM events
+       WHERE type = 'verdict.changed' AND at < ?
          AND at >= COALESCE((SELECT MAX(at) FROM events WHERE type = 'verdict.changed' AND at <= ?), 0)
        ORDER BY at, id`,
       to,
       from,
     )
     .toArray()
-    .map((r) => ({ at: r.at, reason: r.reason, to: (JSON.parse(r.data) as { to: State }).to }));
+    .map((r) => ({ at: r.at, reason: r.reason, to: r.state }));
 }
 
 function readActions(sql: SqlStorage, to: number): AgentAction[] {
-  const actions: AgentAction[] = [];
-  for (const r of sql
-    .exec<{ at: number; data: string }>("SELECT at, data FROM events WHERE type = 'agent.changed' AND at < ? ORDER BY at, id", to)
-    .toArray()) {
-    const a = (JSON.parse(r.data) as { lastAction?: { kind: string; at: number; ok: boolean; reason: string; inProgress?: boolean } | null }).lastAction;
-    // An action still in progress is not an outcome: its report says ok false only because it is not done.
-    if (a && !a.inProgress && (a.kind === "failover" || a.kind === "failback")) {
-      actions.push({ at: r.at, kind: a.kind, ok: a.ok, reason: a.reason, actionAt: a.at });
-    }
-  }
-  return actions;
+  // An action still in progress is not an outcome: its report says ok false only because it is not done.
+  const rows = sql
+    .exec<{ at: number; kind: AgentAction["kind"]; ok: number; reason: string | null; action_at: number }>(
+      `SELECT at, kind, ok, ${clippedReason("reason")} AS reason, action_at FROM (
+         SELECT id, at, json_extract(data, '$.lastAction.kind') AS kind, json_extract(data, '$.lastAction.ok') AS ok,
+                json_extract(data, '$.lastAction.reason') AS reason, json_extract(data, '$.lastAction.at') AS action_at,
+                json_extract(data, '$.lastAction.inProgress') AS in_progress
+         FROM events WHERE type = 'agent.changed' AND at < ?)
+       WHERE kind IN ('failover', 'failback') AND COALESCE(in_progress, 0) = 0
+       ORDER BY at DESC, id DESC LIMIT ?`,
+      to,
+      MAX_ACTION_REPORTS,
+    )
+    .toArray();
+  return rows.reverse().map((r) => ({ at: r.at, kind: r.kind, ok: r.ok === 1, reason: r.reason ?? "", actionAt: r.action_at }));
 }
 
 function readGaps(sql: SqlStorage, from: number, to: number): Interval[] {

@@ -3,6 +3,7 @@ import dgram from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LanSipProbe } from "../../../agent/lan/config.js";
 import { runLanProbe } from "../../../agent/lan/probe.js";
+import { MAX_DETAIL_CHARS } from "../../../protocol/verdict.js";
 import { createTarget, type Target } from "../../support/target-client.js";
 import { startTargetControl, type TargetControl } from "../../support/targets.js";
 
@@ -76,10 +77,37 @@ describe.each(["udp", "tcp"] as const)("SIP OPTIONS over %s", (transport) => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
+  it("long reason phrase: the detail stays short (it travels in the agent's report)", async () => {
+    await target.set("long-reason");
+    const r = await runLanProbe(sip(transport, target.port), HOST);
+    expect(r).toMatchObject({ ok: true, detail: expect.stringMatching(/^SIP\/2\.0 200 /) });
+    expect(r.detail.length).toBeLessThanOrEqual(MAX_DETAIL_CHARS);
+  });
+
   it("a provisional response is not an answer: waits for the final one", async () => {
     await target.set("ok", { status: 100 });
     const r = await runLanProbe(sip(transport, target.port, { timeoutMs: 800 }), HOST);
     expect(r).toMatchObject({ ok: false, detail: "timeout after 800 ms (100 Trying, no final response)", rttMs: null });
+  });
+});
+
+describe("SIP over TCP: a responder that never stops talking", () => {
+  let target: Target;
+  beforeAll(async () => {
+    target = await createTarget(control.port, "sip-tcp");
+  });
+  afterAll(() => target.remove());
+
+  it.each([
+    ["huge-body", /body too large: Content-Length 1000000000/],
+    ["endless-headers", /header block too large/],
+  ] as const)("%s: fails at once, naming it, without reading what is announced", async (mode, why) => {
+    await target.set(mode);
+    const started = Date.now();
+    const r = await runLanProbe(sip("tcp", target.port, { timeoutMs: 10_000 }), HOST);
+    expect(r).toMatchObject({ ok: false, detail: expect.stringMatching(why) });
+    expect(r.rttMs).not.toBeNull();
+    expect(Date.now() - started).toBeLessThan(5000); // not the 10 s timeout
   });
 });
 
