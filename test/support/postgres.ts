@@ -49,7 +49,10 @@ export interface PostgresOptions {
   user?: string;
   /** Default: random. Authentication is scram-sha-256, for local and TCP alike. */
   password?: string;
-  /** `ssl = on` with test/fixtures/tls/server.pem; plain connections are still accepted. Default false. */
+  /**
+   * `ssl = on` with test/fixtures/tls/server.pem, plain connections still accepted: as Debian (and
+   * so Wazo) ships PostgreSQL, which the agent's default `tls.mode: require` relies on. Default true.
+   */
   tls?: boolean;
 }
 
@@ -57,7 +60,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
   const user = opts.user ?? "postgres";
   const password = opts.password ?? randomPassword();
   const database = opts.database ?? "postgres";
-  const tls = opts.tls ?? false;
+  const tls = opts.tls ?? true;
   const owner = await runAs();
   const bin = await binaries(owner);
 
