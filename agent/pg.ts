@@ -38,7 +38,7 @@ export const PgTls = z
       if (t.mode !== "verify-full" && t[f] !== undefined) ctx.addIssue({ code: "custom", path: [f], message: `only checked with mode verify-full (mode is ${t.mode})` });
     }
   })
-  .transform((t, ctx) => {
+  .transform((t, ctx): typeof t & { ca?: string } => {
     if (!t.caFile) return t;
     let ca: string;
     try {
