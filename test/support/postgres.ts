@@ -136,7 +136,7 @@ async function createDatabase(s: { port: number; user: string; password: string 
 // ---------------------------------------------------------------------------------------------
 // Running as root
 
-interface Owner {
+export interface Owner {
   uid: number;
   gid: number;
 }
@@ -354,7 +354,7 @@ async function startPostmaster(bin: Binaries, dataDir: string, port: number, fla
  * Copied next to the data dir: the server's user may not reach the checkout, and it refuses a key
  * that is not its own and closed to others.
  */
-async function tlsFlags(dir: string, o: Owner | null): Promise<string[]> {
+export async function tlsFlags(dir: string, o: Owner | null): Promise<string[]> {
   const files = { cert: join(dir, "server.pem"), key: join(dir, "server.key") };
   for (const [name, path] of Object.entries(files)) {
     await copyFile(join(TLS_FIXTURES, `server.${name === "cert" ? "pem" : "key"}`), path);
