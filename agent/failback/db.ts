@@ -1,5 +1,5 @@
 import pg from "pg";
-import { ident, literal, qualified, type PgEndpoint } from "../pg.js";
+import { explainTlsFailure, ident, literal, pgSsl, qualified, type PgEndpoint } from "../pg.js";
 
 /**
  * Connections and catalog look-ups for reconciliation. Every value crosses as text (ids,
@@ -26,7 +26,7 @@ export async function connect(
     database: e.database,
     user: e.user,
     password: e.password,
-    ssl: false,
+    ssl: pgSsl(e, role),
     application_name: `xivo-ha-failback-${role}`,
     connectionTimeoutMillis: t.connectTimeoutMs,
     statement_timeout: t.statementTimeoutMs,
@@ -39,7 +39,7 @@ export async function connect(
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new FailbackError(`cannot connect to the ${role} (${describeEndpoint(e)}): ${pgMessage(err)}`);
+    throw new FailbackError(explainTlsFailure(err, e, role, `failback.${role}.tls`) ?? `cannot connect to the ${role} (${describeEndpoint(e)}): ${pgMessage(err)}`);
   }
   return client;
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AcceptCodes, Host, Port, probeBase, uniqueNames } from "../../protocol/probe-fields.js";
+import { PgTls } from "../pg.js";
 
 /**
  * What the agent probes on the LAN before it believes the edge: SIP over UDP (what phones
@@ -39,6 +40,8 @@ export const LanPostgresProbe = z.strictObject({
   user: z.string().min(1).max(63).default("asterisk"),
   /** Optional here: it may come from env XIVO_HA_PG_PASSWORD instead (see resolveLanSecrets). */
   password: z.string().min(1).max(1024).optional(),
+  /** Absent: `require`, as for every connection to the master's PostgreSQL (see agent/pg.ts). */
+  tls: PgTls.optional(),
 });
 
 export const LanProbe = z.discriminatedUnion("kind", [LanSipProbe, LanTcpProbe, LanPostgresProbe]);

@@ -1,4 +1,5 @@
 import pg from "pg";
+import { explainTlsFailure, pgSsl } from "../pg.js";
 import { PG_PASSWORD_ENV, type LanPostgresProbe } from "./config.js";
 import { ProbeFailure, TimeoutError, describe, type ProbeContext } from "./common.js";
 
@@ -14,17 +15,18 @@ export async function probePostgres(p: LanPostgresProbe, host: string, ctx: Prob
     user: p.user,
     database: p.database,
     password: p.password,
-    ssl: false,
+    ssl: pgSsl({ host, tls: p.tls }, "master"),
     connectionTimeoutMillis: timeoutMs,
     query_timeout: timeoutMs,
     application_name: "xivo-ha-lan-probe",
   });
   client.on("error", () => undefined); // a server that goes away after login: not a crash
   // pg would wait for a garbage "message" of garbage length until the timeout; a PostgreSQL
-  // server answers a startup packet with R (authentication), E (error) or v (protocol version).
+  // server answers a startup packet with R (authentication), E (error) or v (protocol version),
+  // and a TLS request with S or N.
   let notPostgres: string | undefined;
   client.connection.stream.prependOnceListener("data", (chunk: Buffer) => {
-    if (!"REv".includes(String.fromCharCode(chunk[0] ?? 0))) {
+    if (!"REvSN".includes(String.fromCharCode(chunk[0] ?? 0))) {
       notPostgres = JSON.stringify(chunk.subarray(0, 40).toString("latin1"));
       client.connection.stream.destroy();
     }
@@ -39,7 +41,7 @@ export async function probePostgres(p: LanPostgresProbe, host: string, ctx: Prob
     return `login as "${p.user}" to "${p.database}" ok`;
   } catch (err) {
     if (notPostgres) throw new ProbeFailure(`not a PostgreSQL server: ${notPostgres}`);
-    throw new ProbeFailure(scrub(explain(err, p, timeoutMs), p.password));
+    throw new ProbeFailure(scrub(explain(err, p, host, timeoutMs), p.password));
   } finally {
     ctx.signal.removeEventListener("abort", close);
     await client.end().catch(() => undefined);
@@ -55,7 +57,9 @@ const SQLSTATE: Record<string, (p: LanPostgresProbe) => string> = {
   "53300": () => "too many connections",
 };
 
-function explain(err: unknown, p: LanPostgresProbe, timeoutMs: number): string {
+function explain(err: unknown, p: LanPostgresProbe, host: string, timeoutMs: number): string {
+  const tls = explainTlsFailure(err, { host, port: p.port, tls: p.tls }, "master", `lan probe "${p.name}" tls`);
+  if (tls) return tls;
   const code = (err as { code?: unknown } | undefined)?.code;
   if (err instanceof pg.DatabaseError && typeof code === "string") {
     const known = SQLSTATE[code];

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Port } from "../../protocol/probe-fields.js";
+import { PgTls } from "../pg.js";
 
 /**
  * What the slave copies from the master's database and how. Embedded by the agent config as its
@@ -39,6 +40,8 @@ const Endpoint = {
   password: z.string().min(1).max(1024).optional(),
   /** Giving up on a connection attempt. */
   connectTimeoutMs: Ms.default(10_000),
+  /** Absent: `require` for the master, `off` for the slave (see agent/pg.ts). */
+  tls: PgTls.optional(),
 };
 
 export const ReplicationConfig = z.strictObject({

@@ -1,5 +1,5 @@
 import type { Session } from "./session.js";
-import { qualified, literal } from "./sql.js";
+import { qualified } from "./sql.js";
 
 /**
  * A shortcut past the fingerprints, kept in memory by the caller (the daemon) between runs.
@@ -21,13 +21,13 @@ export function createReplicationMemo(): ReplicationMemo {
   return { markers: new Map() };
 }
 
+/** The table's name as `$1` (for its storage file number): a bound parameter, never SQL text. */
 export function markerSql(schema: string, table: string): string {
-  const q = qualified(schema, table);
-  return `SELECT count(*)::text || '/' || coalesce(sum(hashint8extended(t.xmin::text::int8, 0)), 0)::text || '/' || pg_relation_filenode(${literal(q)}::regclass)::text AS m FROM ONLY ${q} AS t`;
+  return `SELECT count(*)::text || '/' || coalesce(sum(hashint8extended(t.xmin::text::int8, 0)), 0)::text || '/' || pg_relation_filenode($1::regclass)::text AS m FROM ONLY ${qualified(schema, table)} AS t`;
 }
 
 export async function marker(s: Session, schema: string, table: string): Promise<string> {
-  return (await s.client.query<{ m: string }>(markerSql(schema, table))).rows[0]!.m;
+  return (await s.client.query<{ m: string }>(markerSql(schema, table), [qualified(schema, table)])).rows[0]!.m;
 }
 
 /** The memo key of one table between one master and one slave. */
@@ -43,8 +43,11 @@ export function memoKey(scope: string, table: string): string {
  */
 export async function reloadedMarkers(s: Session, schema: string, tables: { table: string; rows: number }[]): Promise<string[]> {
   if (!tables.length) return [];
-  const cols = tables.map((t, i) => `pg_relation_filenode(${literal(qualified(schema, t.table))}::regclass)::text AS f${i}`);
-  const r = await s.client.query<Record<string, string>>(`SELECT hashint8extended((pg_current_xact_id()::text::int8 % 4294967296), 0)::text AS h, ${cols.join(", ")}`);
+  const cols = tables.map((_, i) => `pg_relation_filenode($${i + 1}::regclass)::text AS f${i}`);
+  const r = await s.client.query<Record<string, string>>(
+    `SELECT hashint8extended((pg_current_xact_id()::text::int8 % 4294967296), 0)::text AS h, ${cols.join(", ")}`,
+    tables.map((t) => qualified(schema, t.table)),
+  );
   const row = r.rows[0]!;
   const h = BigInt(row.h!);
   return tables.map((t, i) => `${t.rows}/${(BigInt(t.rows) * h).toString()}/${row[`f${i}`]}`);

@@ -1,5 +1,5 @@
 import pg from "pg";
-import type { PgEndpoint } from "../pg.js";
+import { explainTlsFailure, pgSsl, type PgEndpoint } from "../pg.js";
 import { SESSION_SETTINGS, literal } from "./sql.js";
 
 /**
@@ -35,7 +35,7 @@ export async function openSession(
     database: ep.database,
     user: ep.user,
     password: ep.password ?? "",
-    ssl: false,
+    ssl: pgSsl(ep, role),
     connectionTimeoutMillis: ep.connectTimeoutMs,
     application_name: "xivo-ha-replication",
     // A cut network with no RST would otherwise leave a read waiting forever.
@@ -63,7 +63,7 @@ export async function openSession(
     await client.query(Object.entries(gucs).map(([k, v]) => `SET ${k} = ${literal(v)}`).join("; "));
   } catch (err) {
     kill();
-    throw new NodeError(`${label}: ${describe(err)}`);
+    throw new NodeError(explainTlsFailure(err, ep, role, `replication.${role}.tls`) ?? `${label}: ${describe(err)}`);
   }
   return {
     label,

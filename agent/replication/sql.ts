@@ -64,12 +64,10 @@ export const SESSION_SETTINGS: Record<string, string> = {
   client_encoding: "UTF8",
 };
 
-/** One query reading every listed sequence's state, or null when there is none. */
+/** One query reading every listed sequence's state (row `i` is `names[i]`), or null when there is none. */
 export function sequencesSql(schema: string, names: string[]): string | null {
   if (!names.length) return null;
-  return names
-    .map((n) => `SELECT ${literal(n)}::text AS name, last_value::text AS last_value, is_called FROM ${qualified(schema, n)}`)
-    .join(" UNION ALL ");
+  return names.map((n, i) => `SELECT ${i}::int AS i, last_value::text AS last_value, is_called FROM ${qualified(schema, n)}`).join(" UNION ALL ");
 }
 
 /**

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
+import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
-import { connectPostgres, startPostgres, type PostgresServer } from "../support/postgres.js";
+import { connectPostgres, startPostgres, TEST_CA_FILE, type PostgresServer } from "../support/postgres.js";
 
 /** Pids of `pid` and all its descendants, from /proc (no `ps` needed). */
 function processTree(root: number): number[] {
@@ -88,6 +89,22 @@ describe("PostgreSQL test harness", () => {
     const s = await startPostgres({ password: "right" });
     started.push(s);
     await expect(connectPostgres({ ...s, password: "wrong" })).rejects.toMatchObject({ code: "28P01" });
+    await s.stop();
+  });
+
+  it("with tls, offers TLS with the test CA's certificate (and still takes plain connections)", async () => {
+    const s = await startPostgres({ tls: true });
+    started.push(s);
+    const c = new pg.Client({ host: s.host, port: s.port, user: s.user, password: s.password, database: s.database, ssl: { ca: readFileSync(TEST_CA_FILE, "utf8"), servername: "localhost" } });
+    await c.connect();
+    try {
+      expect((await c.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).rows[0].ssl).toBe(true);
+    } finally {
+      await c.end();
+    }
+    const plain = await connectPostgres(s);
+    expect((await plain.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).rows[0].ssl).toBe(false);
+    await plain.end();
     await s.stop();
   });
 });

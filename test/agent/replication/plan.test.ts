@@ -3,7 +3,7 @@ import type { Catalog, TableInfo } from "../../../agent/replication/catalog.js";
 import { ReplicationConfig, redactReplication, resolveReplicationSecrets, WAZO_EXCLUDE } from "../../../agent/replication/config.js";
 import { schemaDrift } from "../../../agent/replication/drift.js";
 import { globToRegExp, selectSequences, selectTables } from "../../../agent/replication/select.js";
-import { copyInSql, copyOutSql, fingerprintSql, planClear } from "../../../agent/replication/sql.js";
+import { copyInSql, copyOutSql, fingerprintSql, ident, planClear } from "../../../agent/replication/sql.js";
 
 // The pure rules of a run: which objects, how to empty them, what counts as drift.
 
@@ -103,6 +103,14 @@ describe("config", () => {
   it("refuses unknown fields and a run with no master host", () => {
     expect(() => ReplicationConfig.parse({ master: { hots: "x" } })).toThrow();
     expect(() => resolveReplicationSecrets(ReplicationConfig.parse({}), {})).toThrow(/master\.host/);
+  });
+});
+
+describe("ident", () => {
+  it("quotes any name PostgreSQL could send, and refuses what it could not (too long, NUL, empty)", () => {
+    expect(ident(`a"b; DROP TABLE x; --`)).toBe(`"a""b; DROP TABLE x; --"`);
+    expect(ident("a".repeat(63))).toBe(`"${"a".repeat(63)}"`);
+    for (const bad of ["", "a".repeat(64), "é".repeat(32), "a\0b"]) expect(() => ident(bad)).toThrow(/refused a SQL name that PostgreSQL could not have sent/);
   });
 });
 
