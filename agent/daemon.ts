@@ -59,6 +59,7 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
     stateDir: cfg.stateDir,
     replication: cfg.replication,
     failback: cfg.failback,
+    files: cfg.files,
     masterUp: () => source.freshness(clock.mono()) === "fresh" && source.latest()?.verdict.state === "up",
     log,
   });
@@ -68,7 +69,7 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
       const outcome = await sync.run();
       metrics.syncRuns.inc({ outcome });
       const rep = sync.lastReplication;
-      if (rep && (outcome === "replicated" || outcome === "replication-failed")) {
+      if (rep && (outcome === "replicated" || outcome === "replication-failed" || outcome === "files-failed")) {
         metrics.replicationDuration.set(rep.durationMs / 1000);
         metrics.replicationRows.set(rep.rows);
         if (rep.ok) metrics.replicationLastSuccess.set(rep.startedAt / 1000);
@@ -165,7 +166,7 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
     if (source.latest()?.verdict.state !== "up") sync.cancel();
     kick();
     // The first fresh "up" after start: sync now rather than one whole schedule later.
-    if (firstSync && (cfg.replication || cfg.failback) && source.latest()?.verdict.state === "up") {
+    if (firstSync && (cfg.replication || cfg.failback || cfg.files) && source.latest()?.verdict.state === "up") {
       firstSync = false;
       void syncPass();
     }
@@ -202,7 +203,7 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
 
   source.start();
   timers.push(setInterval(kick, cfg.loop.intervalMs));
-  if (cfg.replication || cfg.failback) {
+  if (cfg.replication || cfg.failback || cfg.files) {
     // Without replication, a pending copy-back is still retried, every minute.
     timers.push(setInterval(() => void syncPass(), cfg.replication?.everyMs ?? 60_000));
   }
