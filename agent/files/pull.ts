@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe } from "../failback/files.js";
-import { runCommand } from "../services.js";
+import { runCommand, type CommandResult } from "../services.js";
 import type { ResolvedFilesConfig } from "./config.js";
 
 export interface FilesReport {
@@ -99,7 +99,7 @@ export async function pullFiles(
     const count = files === undefined ? null : Number(files.replace(/[,.]/g, ""));
     if (r.ok) return done(true, null, count);
     if (opts.signal?.aborted) return done(false, "aborted (rsync killed): the verdict left 'up' or an action started");
-    return done(false, reason(r.exitCode, describe(r, c.timeoutMs)));
+    return done(false, reason(r, c.timeoutMs));
   } catch (err) {
     return done(false, (err as Error).message);
   } finally {
@@ -107,8 +107,11 @@ export async function pullFiles(
   }
 }
 
-/** rsync's exit 255 is ssh's: say so, the rest of the line has ssh's own words. */
-function reason(exitCode: number | null, detail: string): string {
-  const what = exitCode === 255 ? "ssh to the master failed" : "rsync from the master failed";
-  return `${what}: ${detail}`;
+/**
+ * Whether ssh never got rsync a connection (refused, host key, login): rsync exits 255 or, as
+ * racily, 12 with nothing received. ssh's own words are in the detail either way.
+ */
+function reason(r: CommandResult, timeoutMs: number): string {
+  const ssh = r.exitCode === 255 || (r.exitCode === 12 && /\(0 bytes received so far\)/.test(r.output));
+  return `${ssh ? "ssh to the master failed" : "rsync from the master failed"}: ${describe(r, timeoutMs)}`;
 }
