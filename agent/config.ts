@@ -5,6 +5,7 @@ import { z } from "zod";
 import { PublicJwk } from "../protocol/signing.js";
 import { fieldPath } from "./field-path.js";
 import { FailbackConfig, redactFailback, resolveFailbackSecrets } from "./failback/config.js";
+import { FilesConfig, resolveFilesConfig, type ResolvedFilesConfig } from "./files/config.js";
 import { DEFAULT_LAN, LanConfig, LanSipProbe, LanTcpProbe, redactLan, resolveLanSecrets } from "./lan/config.js";
 import { redactReplication, ReplicationConfig, resolveReplicationSecrets, type ResolvedReplicationConfig } from "./replication/config.js";
 
@@ -80,6 +81,8 @@ const ConfigInput = z
     replication: ReplicationConfig.optional(),
     /** Copy-back of the slave's call records (and file-sync hooks) at failback; absent: off. */
     failback: FailbackConfig.optional(),
+    /** Master → slave file pull (rsync over SSH) while standby, on the replication schedule; absent: off. */
+    files: FilesConfig.optional(),
     /** The slave's own probes of the master: the second signal. */
     lan: LanConfig.default(DEFAULT_LAN),
     /** Local HTTP for /healthz, /metrics and /status; `port: null` turns it off. */
@@ -122,11 +125,12 @@ export interface ServicesConfig {
   retry: RetryPolicy;
 }
 
-export type Config = Omit<z.infer<typeof ConfigInput>, "worker" | "services" | "replication" | "failback"> & {
+export type Config = Omit<z.infer<typeof ConfigInput>, "worker" | "services" | "replication" | "failback" | "files"> & {
   worker: Omit<z.infer<typeof ConfigInput>["worker"], "token"> & { token: string };
   services: ServicesConfig;
   replication: ResolvedReplicationConfig | null;
   failback: FailbackConfig | null;
+  files: ResolvedFilesConfig | null;
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -246,11 +250,14 @@ export function parseConfig(raw: unknown, env: Record<string, string | undefined
     throw new ConfigError(`invalid config ${source}:\n  worker.token: expected a string (or env ${TOKEN_ENV})`);
   }
   const preset = c.services.preset ? presetFor(c.services.preset, env) : undefined;
+  const files = c.files ? resolveFilesConfig(c.files, c.master.host) : null;
+  if (files && "field" in files) throw new ConfigError(`invalid config ${source}:\n  ${files.field}: ${files.message}`);
   return {
     ...c,
     lan: resolveLanSecrets(c.lan, env),
     replication: c.replication ? resolveReplicationSecrets(c.replication, env, c.master.host) : null,
     failback: c.failback ? resolveFailbackSecrets(c.failback, env) : null,
+    files,
     worker: { ...c.worker, token },
     services: {
       // Explicit lists override the preset's, one list at a time; superRefine ensured each exists.

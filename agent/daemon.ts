@@ -55,6 +55,7 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
     stateDir: cfg.stateDir,
     replication: cfg.replication,
     failback: cfg.failback,
+    files: cfg.files,
     masterUp: () => source.freshness(clock.mono()) === "fresh" && source.latest()?.verdict.state === "up",
     log,
   });
@@ -159,7 +160,7 @@ class AgentLoop {
     source.on("push", (p: { connected: boolean }) => metrics.pushConnected.set(p.connected ? 1 : 0));
     source.start();
     this.timers.push(setInterval(() => this.kick(), cfg.loop.intervalMs));
-    if (cfg.replication || cfg.failback) {
+    if (cfg.replication || cfg.failback || cfg.files) {
       // Without replication, a pending copy-back is still retried, every minute.
       this.timers.push(setInterval(() => void this.syncPass(), cfg.replication?.everyMs ?? 60_000));
     }
@@ -219,7 +220,7 @@ class AgentLoop {
     if (source.latest()?.verdict.state !== "up") sync.cancel();
     this.kick();
     // The first fresh "up" after start: sync now rather than one whole schedule later.
-    if (this.firstSync && (cfg.replication || cfg.failback) && source.latest()?.verdict.state === "up") {
+    if (this.firstSync && (cfg.replication || cfg.failback || cfg.files) && source.latest()?.verdict.state === "up") {
       this.firstSync = false;
       void this.syncPass();
     }
@@ -232,7 +233,7 @@ class AgentLoop {
       const outcome = await sync.run();
       metrics.syncRuns.inc({ outcome });
       const rep = sync.lastReplication;
-      if (rep && (outcome === "replicated" || outcome === "replication-failed")) {
+      if (rep && (outcome === "replicated" || outcome === "replication-failed" || outcome === "files-failed")) {
         metrics.replicationDuration.set(rep.durationMs / 1000);
         metrics.replicationRows.set(rep.rows);
         if (rep.ok) metrics.replicationLastSuccess.set(rep.startedAt / 1000);

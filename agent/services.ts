@@ -70,6 +70,8 @@ export interface RunOptions {
   killGraceMs?: number;
   /** Called after every attempt, e.g. to log it. */
   onAttempt?: (r: CommandResult, attempt: number) => void;
+  /** Aborting kills the command's process group as a timeout does (not reported as one). */
+  signal?: AbortSignal | undefined;
 }
 
 const OUTPUT_TAIL = 4096;
@@ -96,27 +98,36 @@ export function runCommand(cmd: Command, opts: RunOptions = {}): Promise<Command
   return new Promise((resolve) => {
     let output = "";
     let timedOut = false;
+    let killing = false;
     let killTimer: NodeJS.Timeout | undefined;
     let settled = false;
     const child = spawn(file, args, { detached: true, stdio: ["ignore", "pipe", "pipe"], env: childEnv() });
     const collect = (d: Buffer) => (output = (output + d.toString()).slice(-OUTPUT_TAIL));
     child.stdout.on("data", collect);
     child.stderr.on("data", collect);
+    const kill = () => {
+      if (killing || settled || child.pid === undefined) return;
+      killing = true;
+      killGroup(child.pid, "SIGTERM");
+      killTimer = setTimeout(() => killGroup(child.pid!, "SIGKILL"), opts.killGraceMs ?? 2_000);
+    };
     const timer = setTimeout(() => {
       timedOut = true;
-      killGroup(child.pid!, "SIGTERM");
-      killTimer = setTimeout(() => killGroup(child.pid!, "SIGKILL"), opts.killGraceMs ?? 2_000);
+      kill();
     }, cmd.timeoutMs);
+    opts.signal?.addEventListener("abort", kill);
+    if (opts.signal?.aborted) kill();
     const finish = (exitCode: number | null, signal: NodeJS.Signals | null, spawnError: string | null) => {
       if (settled) return;
       settled = true;
+      opts.signal?.removeEventListener("abort", kill);
       clearTimeout(timer);
       clearTimeout(killTimer);
       child.stdout.destroy();
       child.stderr.destroy();
       resolve({
         argv: cmd.argv,
-        ok: exitCode === 0 && !timedOut,
+        ok: exitCode === 0 && !killing,
         exitCode,
         signal,
         timedOut,
@@ -127,8 +138,8 @@ export function runCommand(cmd: Command, opts: RunOptions = {}): Promise<Command
     };
     child.once("error", (e) => finish(null, null, e.message));
     child.once("exit", (code, signal) => {
-      // Whatever it left in its group dies with it when it timed out.
-      if (timedOut) killGroup(child.pid!, "SIGKILL");
+      // Whatever it left in its group dies with it when it was killed.
+      if (killing) killGroup(child.pid!, "SIGKILL");
       // Let the pipes drain, but not forever: a daemon the command forked may hold them open.
       child.once("close", () => finish(code, signal, null));
       setTimeout(() => finish(code, signal, null), 250).unref();

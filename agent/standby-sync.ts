@@ -1,6 +1,8 @@
 import type { AgentReport } from "../protocol/report.js";
 import type { FailbackConfig } from "./failback/config.js";
 import { reconcile, type ReconcileReport } from "./failback/reconcile.js";
+import type { ResolvedFilesConfig } from "./files/config.js";
+import { pullFiles, type FilesReport } from "./files/pull.js";
 import type { Keeper } from "./keeper.js";
 import { actionLockPath } from "./keeper.js";
 import { acquireLock, LockBusyError } from "./lock.js";
@@ -13,7 +15,9 @@ import { replicate, type ReplicationReport } from "./replication/run.js";
  * What a standby slave does with its database, in this order:
  * 1. after a failover, copy the call records it made while active back to the master (once,
  *    exactly: failback reconciliation) — until that succeeds, nothing else runs;
- * 2. then pull the master's database (replication), on a schedule.
+ * 2. then pull the master's database (replication), on a schedule;
+ * 3. then the master's files (custom dialplan, sounds…), after the copy-back too: the mirror
+ *    deletes what the master lacks.
  * Only while standby and while the edge says the master is up; never during an action (it
  * holds the same action lock as failover and failback).
  */
@@ -22,16 +26,20 @@ export interface StandbySyncOptions {
   stateDir: string;
   replication: ResolvedReplicationConfig | null;
   failback: FailbackConfig | null;
+  files?: ResolvedFilesConfig | null;
+  /** Where the master's `/` lands for the file pull: `/` but in tests. */
+  filesRoot?: string;
   /** True when a fresh verdict says the master is up. */
   masterUp: () => boolean;
   log: Logger;
 }
 
-export type SyncOutcome = "not-standby" | "master-not-up" | "busy" | "reconcile-failed" | "reconciled" | "replicated" | "replication-failed" | "nothing-to-do";
+export type SyncOutcome = "not-standby" | "master-not-up" | "busy" | "reconcile-failed" | "reconciled" | "replicated" | "replication-failed" | "files-pulled" | "files-failed" | "nothing-to-do";
 
 export class StandbySync {
   lastReplication: ReplicationReport | null = null;
   lastReconcile: ReconcileReport | null = null;
+  lastFiles: FilesReport | null = null;
   private running: Promise<SyncOutcome> | null = null;
   private abort = new AbortController();
   /** Lets a run skip tables unchanged on both nodes since the last good run without reading them. */
@@ -65,21 +73,30 @@ export class StandbySync {
     const out: string[] = [];
     if (this.lastReconcile && !this.lastReconcile.ok) out.push(`failback reconciliation failing: ${this.lastReconcile.error ?? "see the agent's journal"}`);
     if (this.lastReplication && !this.lastReplication.ok) out.push(`replication failing: ${this.lastReplication.error ?? "see the agent's journal"}`);
+    if (this.lastFiles && !this.lastFiles.ok) out.push(`file pull from the master failing: ${this.lastFiles.error ?? "see the agent's journal"}`);
     return out;
   }
 
+  /**
+   * The database and the file pull together: both make the slave a copy of the master, so a
+   * failing pull flips the same `ok` (and raises the worker's replication.failing, its error
+   * naming the file pull) rather than adding a report field and an event pair of its own.
+   */
   reportField(): AgentReport["replication"] {
     const r = this.lastReplication;
-    if (!r) return null;
+    const f = this.lastFiles;
+    if (!r && !f) return null;
+    const errors = [r?.error ?? (r && !r.ok ? "replication failed" : null), f && !f.ok ? `file pull from the master: ${f.error ?? "failed"}` : null];
+    const error = errors.filter((e): e is string => !!e).join("; ");
     return {
-      at: r.startedAt,
-      ok: r.ok,
-      durationMs: r.durationMs,
-      rows: r.rows,
-      bytes: r.bytes,
-      tablesCopied: r.copied.length,
-      tablesSkipped: r.skipped.length,
-      error: r.error?.slice(0, 2000) ?? null,
+      at: r?.startedAt ?? f!.startedAt,
+      ok: (r?.ok ?? true) && (f?.ok ?? true),
+      durationMs: (r?.durationMs ?? 0) + (f?.durationMs ?? 0),
+      rows: r?.rows ?? 0,
+      bytes: r?.bytes ?? 0,
+      tablesCopied: r?.copied.length ?? 0,
+      tablesSkipped: r?.skipped.length ?? 0,
+      error: error ? error.slice(0, 2000) : null,
     };
   }
 
@@ -117,27 +134,43 @@ export class StandbySync {
         log(r.ok ? "reconcile.done" : "reconcile.failed", { ok: r.ok, tables: r.tables, files: r.files, error: r.error, durationMs: r.durationMs }, r.ok ? "info" : "error");
         if (!r.ok) return "reconcile-failed"; // retried next pass; replication waits for it
         await keeper.reconciled();
-        if (!this.o.replication) return "reconciled";
+        if (!this.o.replication && !this.o.files) return "reconciled";
       } else if (keeper.reconcilePending) {
         // Nothing configured to copy back: the flag only guards replication, so let it go.
         await keeper.reconciled();
       }
-      if (!this.o.replication) return "nothing-to-do";
-      const rep = await replicate(this.o.replication, { log: this.inner("replication"), signal, memo: this.memo });
-      this.lastReplication = rep;
-      log(rep.ok ? "replication.done" : "replication.failed", {
-        ok: rep.ok,
-        durationMs: rep.durationMs,
-        rows: rep.rows,
-        bytes: rep.bytes,
-        copied: rep.copied.map((t) => t.table),
-        skipped: rep.skipped,
-        error: rep.error,
-        drift: rep.drift,
-      }, rep.ok ? "info" : "error");
-      return rep.ok ? "replicated" : "replication-failed";
+      const rep = this.o.replication ? await this.replicate(this.o.replication, signal) : null;
+      // Independent of the database: a failed replication does not hold the files back.
+      const files = this.o.files && !signal.aborted ? await this.pull(this.o.files, signal) : null;
+      if (rep === null && files === null) return "nothing-to-do";
+      if (rep && !rep.ok) return "replication-failed";
+      if (files && !files.ok) return "files-failed";
+      return rep ? "replicated" : "files-pulled";
     } finally {
       await lock.release();
     }
+  }
+
+  private async replicate(config: ResolvedReplicationConfig, signal: AbortSignal): Promise<ReplicationReport> {
+    const rep = await replicate(config, { log: this.inner("replication"), signal, memo: this.memo });
+    this.lastReplication = rep;
+    this.o.log(rep.ok ? "replication.done" : "replication.failed", {
+      ok: rep.ok,
+      durationMs: rep.durationMs,
+      rows: rep.rows,
+      bytes: rep.bytes,
+      copied: rep.copied.map((t) => t.table),
+      skipped: rep.skipped,
+      error: rep.error,
+      drift: rep.drift,
+    }, rep.ok ? "info" : "error");
+    return rep;
+  }
+
+  private async pull(files: ResolvedFilesConfig, signal: AbortSignal): Promise<FilesReport> {
+    const r = await pullFiles(files, { signal, root: this.o.filesRoot });
+    this.lastFiles = r;
+    this.o.log(r.ok ? "files.done" : "files.failed", { ...r, paths: files.paths.length }, r.ok ? "info" : "error");
+    return r;
   }
 }
