@@ -4,7 +4,7 @@ import type { Registry } from "./registry.js";
 export interface Env {
   CLUSTER: DurableObjectNamespace<ClusterMonitor>;
   REGISTRY: DurableObjectNamespace<Registry>;
-  /** Bearer token for the admin API (wrangler secret). Unset: the admin API answers 503. */
+  /** Bearer token for the admin API (wrangler secret). Unset or under 32 characters: the admin API answers 503. */
   ADMIN_TOKEN?: string;
   /** Ed25519 private key as JWK JSON (wrangler secret). Unset: verdicts answer 503. */
   SIGNING_KEY?: string;
