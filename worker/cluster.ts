@@ -288,8 +288,13 @@ export class ClusterMonitor extends DurableObject<Env> {
     const roundDue = this.schedule.roundDue(started);
     try {
       // Before the round, so the round's events already see a window that began meanwhile.
+      // A failure here is logged and never keeps the round from running: the verdict must not freeze.
       let begunOrEnded = false;
-      this.ctx.storage.transactionSync(() => (begunOrEnded = this.checkMaintenance(loaded.cluster, started)));
+      try {
+        this.ctx.storage.transactionSync(() => (begunOrEnded = this.checkMaintenance(loaded.cluster, started)));
+      } catch (err) {
+        console.error(`maintenance check failed, the round runs anyway: ${(err as Error).message}`);
+      }
       if (roundDue) await this.round(loaded.cluster);
       else if (begunOrEnded) await this.broadcast(); // the round would have pushed it
     } finally {
