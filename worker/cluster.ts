@@ -25,6 +25,12 @@ import { agentChange, clusterView, verdictOf, type ClusterView } from "./cluster
 
 export type { ClusterView } from "./cluster/views.js";
 
+/**
+ * Push connections per cluster. One agent holds one; a reconnect may overlap the old socket's
+ * close. More is someone else holding the token: refused (429), they can still poll.
+ */
+export const MAX_SOCKETS = 8;
+
 const UNKNOWN_CLUSTER = fail(404, "unknown_cluster", "no such cluster");
 
 /** Who is asking: the worker has already checked the admin token; agent tokens are checked here. */
@@ -235,6 +241,10 @@ export class ClusterMonitor extends DurableObject<Env> {
     const auth = await this.authorize({ agentToken: bearer(request.headers.get("authorization") ?? undefined) ?? "" });
     if (!auth.ok) {
       return Response.json(errorBody(auth.code, auth.message), { status: auth.status });
+    }
+    if (this.ctx.getWebSockets().length >= MAX_SOCKETS) {
+      const message = `this cluster already has ${MAX_SOCKETS} push connections: close one, or poll`;
+      return Response.json(errorBody("too_many_sockets", message), { status: 429, headers: { "retry-after": "60" } });
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
