@@ -12,6 +12,7 @@ import { activeWindow, addWindow, endWindows, nextBoundary, planEvent, windowTra
 import { registryOf } from "./registry.js";
 import { runRound } from "./round.js";
 import { fromReport, fromVerdictChange, type NotifyEvent } from "./notify/events.js";
+import { keepSecrets } from "./notify/channels.js";
 import { Notifier } from "./notify/notifier.js";
 import type { ChannelStatus, DeliverOptions, DeliveryStatus, DeliveryView, PassResult } from "./notify/outbox.js";
 import { createStatusTables, gapThresholdMs, maintainStatus, readHistory, readHourly, readLatency, recordRound, type History } from "./status/store.js";
@@ -102,9 +103,11 @@ export class ClusterMonitor extends DurableObject<Env> {
   async configure(id: string, input: ClusterConfigInput, origin?: string): Promise<Outcome<{ created: boolean; cluster: ClusterView }>> {
     const now = Date.now();
     const existing = this.load()?.cluster ?? null;
-    const { agentToken, maintenance, ...rest } = input;
-    // Parsed again only for the default of `maintenance` (none stored yet, none given).
-    const config = ClusterConfig.parse({ ...rest, maintenance: maintenance ?? existing?.config.maintenance });
+    const { agentToken, maintenance, notifications, ...rest } = input;
+    const kept = keepSecrets(notifications, existing?.config.notifications ?? []);
+    if ("field" in kept) return fail(400, "invalid_body", kept.message, { field: kept.field });
+    // Parsed again for the default of `maintenance` (none stored yet, none given) and the channels as stored.
+    const config = ClusterConfig.parse({ ...rest, notifications: kept.channels, maintenance: maintenance ?? existing?.config.maintenance });
     if (!existing && !agentToken) {
       return fail(400, "invalid_body", "agentToken: required when a cluster is created (at least 32 characters)");
     }

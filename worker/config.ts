@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AcceptCodes, Host, Port, probeBase, uniqueNames } from "../protocol/probe-fields.js";
-import { Channels } from "./notify/channels.js";
+import { Channels, ChannelsInput } from "./notify/channels.js";
 
 /**
  * A cluster's monitoring config, as PUT by the admin. Validated up front so that a probe loop
@@ -99,6 +99,8 @@ const ConfigFields = {
 export const ClusterConfigInput = z.strictObject({
   ...ConfigFields,
   maintenance: ConfigFields.maintenance.removeDefault().optional(),
+  /** A channel's secret left out keeps the stored one (worker/notify/channels.ts, `keepSecrets`). */
+  notifications: ChannelsInput.default([]),
   agentToken: z.string().min(32, "at least 32 characters").max(256).optional(),
 });
 export type ClusterConfigInput = z.infer<typeof ClusterConfigInput>;

@@ -6,6 +6,7 @@ import { PublicJwk, SignedEnvelope } from "../../protocol/signing.js";
 import { MasterState, RoundSummary, Verdict } from "../../protocol/verdict.js";
 import { ClusterConfig, ClusterConfigInput, MAX_WINDOWS } from "../config.js";
 import { MaintenanceBody } from "../maintenance.js";
+import { ChannelView } from "../notify/channels.js";
 import { DELIVERY_STATUSES } from "../notify/outbox.js";
 import { UptimeResult } from "./schemas.js";
 
@@ -22,7 +23,7 @@ const ApiErrorSchema = z.object({
 /** GET /v1/clusters/:id — ClusterView in worker/cluster/views.ts. */
 const ClusterView = z.object({
   id: z.string(),
-  config: ClusterConfig,
+  config: ClusterConfig.extend({ notifications: z.array(ChannelView) }), // publicConfig: no secrets
   agentTokenSet: z.literal(true),
   createdAt: z.number().int(),
   updatedAt: z.number().int(),
