@@ -19,6 +19,7 @@ import { createStatusTables, gapThresholdMs, maintainStatus, readHistory, readHo
 import type { StatusData } from "./status/data.js";
 import { nextRoundAt } from "./cluster/alarm.js";
 import type { ClusterRecord, MonitorRecord } from "./cluster/records.js";
+import { REPORT_BURST, ReportBucket } from "./cluster/report-rate.js";
 import { RoundSchedule } from "./cluster/schedule.js";
 import { VerdictSigner } from "./cluster/signer.js";
 import { ClusterStore } from "./cluster/store.js";
@@ -48,6 +49,8 @@ export class ClusterMonitor extends DurableObject<Env> {
   private readonly schedule: RoundSchedule;
   private readonly notifier: Notifier;
   private readonly signer: VerdictSigner;
+  /** Only reports with the right token count: a wrong token never drains the agent's allowance. */
+  private readonly reports = new ReportBucket();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -212,6 +215,11 @@ export class ClusterMonitor extends DurableObject<Env> {
     if (!auth.ok) return auth;
     const { cluster } = auth.value;
     const receivedAt = Date.now();
+    const waitMs = this.reports.take(receivedAt);
+    if (waitMs > 0) {
+      const message = `more than ${REPORT_BURST} reports in a burst or 2 a second sustained: try again later`;
+      return fail(429, "rate_limited", message, { retryAfterSec: Math.ceil(waitMs / 1000) });
+    }
     const stored = this.store.get("report");
     const previous = stored?.report ?? null;
     let queued = false;

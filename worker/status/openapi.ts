@@ -105,7 +105,12 @@ const paths = {
     get: {
       summary: "WebSocket: a PushMessage (signed verdict) at connect and after every round",
       security: [{ agent: [] }],
-      responses: { "101": { description: "switching protocols; messages are PushMessage JSON" }, "426": error("not a WebSocket upgrade"), ...common },
+      responses: {
+        "101": { description: "switching protocols; messages are PushMessage JSON" },
+        "426": error("not a WebSocket upgrade"),
+        ...common,
+        "429": error("the cluster already has 8 push connections (too_many_sockets)"),
+      },
     },
   },
   "/v1/clusters/{id}/report": {
@@ -114,7 +119,11 @@ const paths = {
       summary: "The agent's report",
       security: adminOrAgent,
       requestBody: { required: true, content: { "application/json": { schema: ref("AgentReport") } } },
-      responses: { "202": { description: "accepted", content: { "application/json": { schema: { type: "object", properties: { receivedAt: { type: "integer" } } } } } }, ...common },
+      responses: {
+        "202": { description: "accepted", content: { "application/json": { schema: { type: "object", properties: { receivedAt: { type: "integer" } } } } } },
+        ...common,
+        "429": error("over 60 reports in a burst or 2 a second sustained; Retry-After says when to send again"),
+      },
     },
   },
   "/v1/clusters/{id}/events": {
