@@ -34,6 +34,7 @@ export type { ClusterView } from "./cluster/views.js";
 export const MAX_SOCKETS = 8;
 
 const UNKNOWN_CLUSTER = fail(404, "unknown_cluster", "no such cluster");
+const UNAUTHORIZED = fail(401, "unauthorized", "wrong token for this cluster");
 
 /** Who is asking: the worker has already checked the admin token; agent tokens are checked here. */
 export type Caller = { admin: true } | { agentToken: string };
@@ -51,6 +52,11 @@ export class ClusterMonitor extends DurableObject<Env> {
   private readonly signer: VerdictSigner;
   /** Only reports with the right token count: a wrong token never drains the agent's allowance. */
   private readonly reports = new ReportBucket();
+  /**
+   * Tables are created by the first configuration only: any id can be asked for (a guessed one, a
+   * bearer string on an agent route), and an unknown id must leave no storage behind.
+   */
+  private hasTables: boolean;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -59,17 +65,20 @@ export class ClusterMonitor extends DurableObject<Env> {
     this.schedule = new RoundSchedule(this.store, ctx.storage);
     this.signer = new VerdictSigner(env.SIGNING_KEY);
     this.notifier = new Notifier(this.sql, (channel, at, reason) => this.store.record("channel.disabled", at, reason, { channel }));
-    this.createTables();
+    this.hasTables = this.store.tablesExist();
   }
 
   private createTables(): void {
+    if (this.hasTables) return;
     this.store.createTables(); // kv records, history
     createStatusTables(this.sql); // rounds, hourly aggregates, gaps (worker/status/store.ts)
     this.notifier.createTables(); // outbox, channel state (worker/notify/)
+    this.hasTables = true;
   }
 
   /** The cluster and its monitor state; null for an unknown cluster (or one whose records no longer parse). */
   private load(): { cluster: ClusterRecord; monitor: MonitorRecord } | null {
+    if (!this.hasTables) return null;
     const cluster = this.store.get("cluster");
     const monitor = cluster && this.store.get("monitor");
     return cluster && monitor ? { cluster, monitor } : null;
@@ -92,19 +101,22 @@ export class ClusterMonitor extends DurableObject<Env> {
     return send && this.notifier.queue(cluster.id, { ...event, id, at }, cluster.config.notifications) > 0;
   }
 
+  /**
+   * The admin learns whether the cluster exists; anyone else gets the same 401 for an unknown
+   * cluster as for a wrong token, so ids cannot be enumerated.
+   */
   private async authorize(caller: Caller): Promise<Outcome<{ cluster: ClusterRecord; monitor: MonitorRecord }>> {
     const known = this.known();
-    if (!known.ok || "admin" in caller) return known;
-    if (!constantTimeEqual(await sha256Hex(caller.agentToken), known.value.cluster.tokenHash)) {
-      return fail(401, "unauthorized", "wrong token for this cluster");
-    }
-    return known;
+    if ("admin" in caller) return known;
+    const digest = await sha256Hex(caller.agentToken);
+    return known.ok && constantTimeEqual(digest, known.value.cluster.tokenHash) ? known : UNAUTHORIZED;
   }
 
   // ---- admin ---------------------------------------------------------------------------------
 
   async configure(id: string, input: ClusterConfigInput, origin?: string): Promise<Outcome<{ created: boolean; cluster: ClusterView }>> {
     const now = Date.now();
+    this.createTables();
     const existing = this.load()?.cluster ?? null;
     const { agentToken, maintenance, notifications, ...rest } = input;
     const kept = keepSecrets(notifications, existing?.config.notifications ?? []);
@@ -142,12 +154,12 @@ export class ClusterMonitor extends DurableObject<Env> {
   }
 
   async remove(): Promise<Outcome<null>> {
-    const cluster = this.store.get("cluster");
+    const cluster = this.hasTables ? this.store.get("cluster") : null;
     if (!cluster) return UNKNOWN_CLUSTER; // a cluster record alone is enough to delete what is left
     await this.ctx.storage.deleteAlarm();
     for (const ws of this.ctx.getWebSockets()) ws.close(1000, "cluster deleted");
-    await this.ctx.storage.deleteAll(); // drops the tables too: this instance may be asked again
-    this.createTables();
+    await this.ctx.storage.deleteAll(); // drops the tables too: nothing is left, as for an id never used
+    this.hasTables = false;
     await registryOf(this.env).remove(cluster.id);
     return done(null);
   }
@@ -400,11 +412,15 @@ export class ClusterMonitor extends DurableObject<Env> {
     return done({ ...readHistory(this.sql, from, to, ongoingGap(cluster, monitor, Date.now())), maintenance: cluster.config.maintenance });
   }
 
-  /** Everything the status page shows. Access is checked by the worker. */
-  statusData(now: number, from: number): Outcome<StatusData> {
+  /**
+   * Everything the status page shows, read only once access is settled: a private cluster
+   * answers a caller without the admin token exactly as an unknown one does.
+   */
+  statusData(now: number, from: number, admin: boolean): Outcome<StatusData> {
     const known = this.known();
     if (!known.ok) return known;
     const { cluster, monitor } = known.value;
+    if (!cluster.config.public && !admin) return UNKNOWN_CLUSTER;
     const report = this.store.get("report");
     return done({
       id: cluster.id,
