@@ -58,7 +58,7 @@ const idParam = { name: "id", in: "path", required: true, schema: { type: "strin
 const query = (name: string, description: string, schema: object) => ({ name, in: "query", required: false, description, schema });
 const admin = [{ admin: [] }];
 const adminOrAgent = [{ admin: [] }, { agent: [] }];
-const common = { "400": error("invalid input; `field` names it"), "401": error("missing or wrong token"), "404": error("no such cluster") };
+const common = { "400": error("invalid input; `field` names it"), "401": error("missing or wrong token"), "404": error("no such cluster (told to the admin only: anyone else gets 401)") };
 
 const paths = {
   "/v1/ping": { get: { summary: "Liveness", security: [], responses: { "200": { description: "ok" } } } },
