@@ -52,3 +52,16 @@ describe("maintenance window bounds", () => {
     expect(again.seq).toBe(before + 2);
   });
 });
+
+describe("query timestamp bounds", () => {
+  it("uptime: `from` and `to` past year 10000 are a 400 naming the field", async () => {
+    const id = uniqueId("upt");
+    expect((await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([tcpProbe]) })).status).toBe(201);
+    const res = await api("GET", `/v1/clusters/${id}/uptime?from=${9e15 - 1000}&to=${9e15}`);
+    expect(res.status).toBe(400);
+    expect(res.json.error.field).toBe("from");
+    const to = await api("GET", `/v1/clusters/${id}/uptime?to=${9e15}`);
+    expect(to.status).toBe(400);
+    expect(to.json.error.field).toBe("to");
+  });
+});

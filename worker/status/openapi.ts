@@ -4,7 +4,7 @@ import { PushMessage } from "../../protocol/push.js";
 import { AgentReport } from "../../protocol/report.js";
 import { PublicJwk, SignedEnvelope } from "../../protocol/signing.js";
 import { MasterState, RoundSummary, Verdict } from "../../protocol/verdict.js";
-import { ClusterConfig, ClusterConfigInput, MAX_WINDOWS } from "../config.js";
+import { ClusterConfig, ClusterConfigInput, MAX_EPOCH_MS, MAX_WINDOWS } from "../config.js";
 import { MaintenanceBody } from "../maintenance.js";
 import { ChannelView } from "../notify/channels.js";
 import { DELIVERY_STATUSES } from "../notify/outbox.js";
@@ -156,8 +156,8 @@ const paths = {
       summary: "Uptime over [from, to): up / (up + degraded + down); unknown and maintenance excluded",
       security: adminOrAgent,
       parameters: [
-        query("from", "epoch ms, default to − 30 days; at most 400 days before to", { type: "integer", minimum: 0 }),
-        query("to", "epoch ms, default now", { type: "integer", minimum: 0 }),
+        query("from", "epoch ms, default to − 30 days; at most 400 days before to", { type: "integer", minimum: 0, maximum: MAX_EPOCH_MS }),
+        query("to", "epoch ms, default now", { type: "integer", minimum: 0, maximum: MAX_EPOCH_MS }),
       ],
       responses: { "200": json("Uptime", "the tally"), ...common },
     },
