@@ -7,7 +7,7 @@ import { Nonce } from "../protocol/verdict.js";
 import { ClusterConfigInput, ClusterId } from "./config.js";
 import type { Env } from "./env.js";
 import { maintenanceRequest } from "./maintenance.js";
-import { bearer, callerOf, isAdmin } from "./http/auth.js";
+import { adminTokenProblem, bearer, callerOf, isAdmin } from "./http/auth.js";
 import { ApiFailure, apiError, onError, unwrap } from "./http/errors.js";
 import { jsonBody, query } from "./http/validate.js";
 import { DELIVERY_STATUSES } from "./notify/outbox.js";
@@ -71,7 +71,8 @@ export function buildApp() {
   app.use("/v1/clusters/:id", checkClusterId);
 
   const adminOnly = async (c: Ctx, next: () => Promise<void>) => {
-    if (!c.env.ADMIN_TOKEN) throw new ApiFailure(503, "admin_disabled", "the ADMIN_TOKEN secret is not set");
+    const problem = adminTokenProblem(c.env.ADMIN_TOKEN);
+    if (problem) throw new ApiFailure(503, "admin_disabled", problem);
     if (!(await isAdmin(c.get("token"), c.env.ADMIN_TOKEN))) throw new ApiFailure(401, "unauthorized", "admin token required");
     await next();
   };

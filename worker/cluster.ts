@@ -12,12 +12,14 @@ import { activeWindow, addWindow, endWindows, nextBoundary, planEvent, windowTra
 import { registryOf } from "./registry.js";
 import { runRound } from "./round.js";
 import { fromReport, fromVerdictChange, type NotifyEvent } from "./notify/events.js";
+import { keepSecrets } from "./notify/channels.js";
 import { Notifier } from "./notify/notifier.js";
 import type { ChannelStatus, DeliverOptions, DeliveryStatus, DeliveryView, PassResult } from "./notify/outbox.js";
 import { createStatusTables, gapThresholdMs, maintainStatus, readHistory, readHourly, readLatency, recordRound, type History } from "./status/store.js";
 import type { StatusData } from "./status/data.js";
 import { nextRoundAt } from "./cluster/alarm.js";
 import type { ClusterRecord, MonitorRecord } from "./cluster/records.js";
+import { REPORT_BURST, ReportBucket } from "./cluster/report-rate.js";
 import { RoundSchedule } from "./cluster/schedule.js";
 import { VerdictSigner } from "./cluster/signer.js";
 import { ClusterStore } from "./cluster/store.js";
@@ -25,7 +27,14 @@ import { agentChange, clusterView, verdictOf, type ClusterView } from "./cluster
 
 export type { ClusterView } from "./cluster/views.js";
 
+/**
+ * Push connections per cluster. One agent holds one; a reconnect may overlap the old socket's
+ * close. More is someone else holding the token: refused (429), they can still poll.
+ */
+export const MAX_SOCKETS = 8;
+
 const UNKNOWN_CLUSTER = fail(404, "unknown_cluster", "no such cluster");
+const UNAUTHORIZED = fail(401, "unauthorized", "wrong token for this cluster");
 
 /** Who is asking: the worker has already checked the admin token; agent tokens are checked here. */
 export type Caller = { admin: true } | { agentToken: string };
@@ -41,6 +50,13 @@ export class ClusterMonitor extends DurableObject<Env> {
   private readonly schedule: RoundSchedule;
   private readonly notifier: Notifier;
   private readonly signer: VerdictSigner;
+  /** Only reports with the right token count: a wrong token never drains the agent's allowance. */
+  private readonly reports = new ReportBucket();
+  /**
+   * Tables are created by the first configuration only: any id can be asked for (a guessed one, a
+   * bearer string on an agent route), and an unknown id must leave no storage behind.
+   */
+  private hasTables: boolean;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -49,17 +65,20 @@ export class ClusterMonitor extends DurableObject<Env> {
     this.schedule = new RoundSchedule(this.store, ctx.storage);
     this.signer = new VerdictSigner(env.SIGNING_KEY);
     this.notifier = new Notifier(this.sql, (type, at, reason, data) => this.store.record(type, at, reason, data));
-    this.createTables();
+    this.hasTables = this.store.tablesExist();
   }
 
   private createTables(): void {
+    if (this.hasTables) return;
     this.store.createTables(); // kv records, history
     createStatusTables(this.sql); // rounds, hourly aggregates, gaps (worker/status/store.ts)
     this.notifier.createTables(); // outbox, channel state (worker/notify/)
+    this.hasTables = true;
   }
 
   /** The cluster and its monitor state; null for an unknown cluster (or one whose records no longer parse). */
   private load(): { cluster: ClusterRecord; monitor: MonitorRecord } | null {
+    if (!this.hasTables) return null;
     const cluster = this.store.get("cluster");
     const monitor = cluster && this.store.get("monitor");
     return cluster && monitor ? { cluster, monitor } : null;
@@ -82,23 +101,28 @@ export class ClusterMonitor extends DurableObject<Env> {
     return send && this.notifier.queue(cluster.id, { ...event, id, at }, cluster.config.notifications) > 0;
   }
 
+  /**
+   * The admin learns whether the cluster exists; anyone else gets the same 401 for an unknown
+   * cluster as for a wrong token, so ids cannot be enumerated.
+   */
   private async authorize(caller: Caller): Promise<Outcome<{ cluster: ClusterRecord; monitor: MonitorRecord }>> {
     const known = this.known();
-    if (!known.ok || "admin" in caller) return known;
-    if (!constantTimeEqual(await sha256Hex(caller.agentToken), known.value.cluster.tokenHash)) {
-      return fail(401, "unauthorized", "wrong token for this cluster");
-    }
-    return known;
+    if ("admin" in caller) return known;
+    const digest = await sha256Hex(caller.agentToken);
+    return known.ok && constantTimeEqual(digest, known.value.cluster.tokenHash) ? known : UNAUTHORIZED;
   }
 
   // ---- admin ---------------------------------------------------------------------------------
 
   async configure(id: string, input: ClusterConfigInput, origin?: string): Promise<Outcome<{ created: boolean; cluster: ClusterView }>> {
     const now = Date.now();
+    this.createTables();
     const existing = this.load()?.cluster ?? null;
-    const { agentToken, maintenance, ...rest } = input;
-    // Parsed again only for the default of `maintenance` (none stored yet, none given).
-    const config = ClusterConfig.parse({ ...rest, maintenance: maintenance ?? existing?.config.maintenance });
+    const { agentToken, maintenance, notifications, ...rest } = input;
+    const kept = keepSecrets(notifications, existing?.config.notifications ?? []);
+    if ("field" in kept) return fail(400, "invalid_body", kept.message, { field: kept.field });
+    // Parsed again for the default of `maintenance` (none stored yet, none given) and the channels as stored.
+    const config = ClusterConfig.parse({ ...rest, notifications: kept.channels, maintenance: maintenance ?? existing?.config.maintenance });
     if (!existing && !agentToken) {
       return fail(400, "invalid_body", "agentToken: required when a cluster is created (at least 32 characters)");
     }
@@ -130,12 +154,12 @@ export class ClusterMonitor extends DurableObject<Env> {
   }
 
   async remove(): Promise<Outcome<null>> {
-    const cluster = this.store.get("cluster");
+    const cluster = this.hasTables ? this.store.get("cluster") : null;
     if (!cluster) return UNKNOWN_CLUSTER; // a cluster record alone is enough to delete what is left
     await this.ctx.storage.deleteAlarm();
     for (const ws of this.ctx.getWebSockets()) ws.close(1000, "cluster deleted");
-    await this.ctx.storage.deleteAll(); // drops the tables too: this instance may be asked again
-    this.createTables();
+    await this.ctx.storage.deleteAll(); // drops the tables too: nothing is left, as for an id never used
+    this.hasTables = false;
     await registryOf(this.env).remove(cluster.id);
     return done(null);
   }
@@ -203,6 +227,11 @@ export class ClusterMonitor extends DurableObject<Env> {
     if (!auth.ok) return auth;
     const { cluster } = auth.value;
     const receivedAt = Date.now();
+    const waitMs = this.reports.take(receivedAt);
+    if (waitMs > 0) {
+      const message = `more than ${REPORT_BURST} reports in a burst or 2 a second sustained: try again later`;
+      return fail(429, "rate_limited", message, { retryAfterSec: Math.ceil(waitMs / 1000) });
+    }
     const stored = this.store.get("report");
     const previous = stored?.report ?? null;
     let queued = false;
@@ -235,6 +264,10 @@ export class ClusterMonitor extends DurableObject<Env> {
     const auth = await this.authorize({ agentToken: bearer(request.headers.get("authorization") ?? undefined) ?? "" });
     if (!auth.ok) {
       return Response.json(errorBody(auth.code, auth.message), { status: auth.status });
+    }
+    if (this.ctx.getWebSockets().length >= MAX_SOCKETS) {
+      const message = `this cluster already has ${MAX_SOCKETS} push connections: close one, or poll`;
+      return Response.json(errorBody("too_many_sockets", message), { status: 429, headers: { "retry-after": "60" } });
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
@@ -288,8 +321,13 @@ export class ClusterMonitor extends DurableObject<Env> {
     const roundDue = this.schedule.roundDue(started);
     try {
       // Before the round, so the round's events already see a window that began meanwhile.
+      // A failure here is logged and never keeps the round from running: the verdict must not freeze.
       let begunOrEnded = false;
-      this.ctx.storage.transactionSync(() => (begunOrEnded = this.checkMaintenance(loaded.cluster, started)));
+      try {
+        this.ctx.storage.transactionSync(() => (begunOrEnded = this.checkMaintenance(loaded.cluster, started)));
+      } catch (err) {
+        console.error(`maintenance check failed, the round runs anyway: ${(err as Error).message}`);
+      }
       if (roundDue) await this.round(loaded.cluster);
       else if (begunOrEnded) await this.broadcast(); // the round would have pushed it
     } finally {
@@ -374,11 +412,15 @@ export class ClusterMonitor extends DurableObject<Env> {
     return done({ ...readHistory(this.sql, from, to, ongoingGap(cluster, monitor, Date.now())), maintenance: cluster.config.maintenance });
   }
 
-  /** Everything the status page shows. Access is checked by the worker. */
-  statusData(now: number, from: number): Outcome<StatusData> {
+  /**
+   * Everything the status page shows, read only once access is settled: a private cluster
+   * answers a caller without the admin token exactly as an unknown one does.
+   */
+  statusData(now: number, from: number, admin: boolean): Outcome<StatusData> {
     const known = this.known();
     if (!known.ok) return known;
     const { cluster, monitor } = known.value;
+    if (!cluster.config.public && !admin) return UNKNOWN_CLUSTER;
     const report = this.store.get("report");
     return done({
       id: cluster.id,

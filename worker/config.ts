@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { AcceptCodes, Host, Port, probeBase, uniqueNames } from "../protocol/probe-fields.js";
-import { Channels } from "./notify/channels.js";
+import { Channels, ChannelsInput } from "./notify/channels.js";
 
 /**
  * A cluster's monitoring config, as PUT by the admin. Validated up front so that a probe loop
@@ -54,10 +54,21 @@ export const MIN_INTERVAL_SEC = 2;
 /** How many maintenance windows a cluster keeps (current, scheduled and recently ended). */
 export const MAX_WINDOWS = 50;
 
-/** One planned window as stored, [from, to) in epoch ms. */
+/**
+ * The last millisecond of year 9999. Every timestamp the worker accepts is bounded: a `Date`
+ * throws past 8.64e15, and a window's end turns into text in notifications and on the page.
+ */
+export const MAX_EPOCH_MS = 253_402_300_799_999;
+export const EpochMs = z.number().int().min(0).max(MAX_EPOCH_MS, "must be an epoch ms time before year 10000");
+
+/** A maintenance window lasts at most this long, whether set by POST …/maintenance or by PUT. */
+export const MAX_WINDOW_MS = 7 * 24 * 3_600_000;
+
+/** One planned window as stored, [from, to) in epoch ms: the same rules as POST …/maintenance, but `to` may be past (history). */
 export const MaintenanceWindowConfig = z
-  .strictObject({ from: z.number().int().min(0), to: z.number().int().min(0), reason: z.string().max(200).optional() })
-  .refine((w) => w.from < w.to, { message: "from must be before to", path: ["to"] });
+  .strictObject({ from: EpochMs, to: EpochMs, reason: z.string().max(200).optional() })
+  .refine((w) => w.from < w.to, { message: "must be after from", path: ["to"] })
+  .refine((w) => w.to - w.from <= MAX_WINDOW_MS, { message: "a window lasts at most 7 days", path: ["to"] });
 
 const ConfigFields = {
   master: z.strictObject({ host: Host }),
@@ -88,6 +99,8 @@ const ConfigFields = {
 export const ClusterConfigInput = z.strictObject({
   ...ConfigFields,
   maintenance: ConfigFields.maintenance.removeDefault().optional(),
+  /** A channel's secret left out keeps the stored one (worker/notify/channels.ts, `keepSecrets`). */
+  notifications: ChannelsInput.default([]),
   agentToken: z.string().min(32, "at least 32 characters").max(256).optional(),
 });
 export type ClusterConfigInput = z.infer<typeof ClusterConfigInput>;

@@ -4,15 +4,17 @@ import type { Registry } from "./registry.js";
 export interface Env {
   CLUSTER: DurableObjectNamespace<ClusterMonitor>;
   REGISTRY: DurableObjectNamespace<Registry>;
-  /** Bearer token for the admin API (wrangler secret). Unset: the admin API answers 503. */
+  /** Bearer token for the admin API (wrangler secret). Unset or under 32 characters: the admin API answers 503. */
   ADMIN_TOKEN?: string;
   /** Ed25519 private key as JWK JSON (wrangler secret). Unset: verdicts answer 503. */
   SIGNING_KEY?: string;
 }
 
 /** What a Durable Object method answers instead of throwing: the route maps it to HTTP. */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; status: 400 | 401 | 404 | 409 | 503; code: string; message: string };
+export type Outcome<T> =
+  | { ok: true; value: T }
+  | { ok: false; status: 400 | 401 | 404 | 409 | 429 | 503; code: string; message: string; field?: string; retryAfterSec?: number };
 
-export const fail = (status: 400 | 401 | 404 | 409 | 503, code: string, message: string) =>
-  ({ ok: false, status, code, message }) as const;
+export const fail = (status: 400 | 401 | 404 | 409 | 429 | 503, code: string, message: string, extra: { field?: string; retryAfterSec?: number } = {}) =>
+  ({ ok: false, status, code, message, ...extra }) as const;
 export const done = <T>(value: T) => ({ ok: true, value }) as const;

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { NotifyEventType } from "../protocol/events.js";
 import type { MaintenanceWindow } from "../protocol/verdict.js";
-import { MAX_WINDOWS } from "./config.js";
+import { EpochMs, MAX_WINDOW_MS, MAX_WINDOWS } from "./config.js";
 import type { NotifyEvent } from "./notify/events.js";
 
 /**
@@ -17,7 +17,6 @@ export interface Window {
   reason?: string | undefined;
 }
 
-export const MAX_WINDOW_MS = 7 * 24 * 3_600_000;
 /** Windows that ended longer ago than this are dropped when one is added (uptime looks back 90 days). */
 export const KEEP_ENDED_MS = 90 * 24 * 3_600_000;
 /** failover.done / failback.done this soon after a window ended are still the planned switchover's. */
@@ -27,9 +26,9 @@ const DEFAULT_REASON = "planned maintenance";
 /** The body of POST /v1/clusters/:id/maintenance as it reads (also its OpenAPI schema). */
 export const MaintenanceBody = z.strictObject({
   /** Epoch ms; default now. Later than now: a scheduled window, which begins on its own. */
-  from: z.number().int().min(0).optional(),
+  from: EpochMs.optional(),
   /** Epoch ms; after `from`, in the future, at most 7 days after `from`. */
-  to: z.number().int().min(0),
+  to: EpochMs,
   reason: z.string().trim().min(1).max(200),
 });
 

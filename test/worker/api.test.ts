@@ -113,14 +113,15 @@ describe("admin API", () => {
     expect((await api("GET", `/v1/clusters/${id}`)).status).toBe(404);
   });
 
-  it("400 on a malformed cluster id, 404 on unknown clusters and routes", async () => {
+  it("400 on a malformed cluster id; unknown clusters: 404 to the admin, 401 to anyone else; unknown routes 404", async () => {
     expect((await api("GET", "/v1/clusters/Bad_Id")).json.error).toMatchObject({ code: "invalid_path", field: "id" });
     const id = uniqueId();
     expect((await api("GET", `/v1/clusters/${id}`)).status).toBe(404);
     expect((await api("DELETE", `/v1/clusters/${id}`)).status).toBe(404);
-    expect((await api("GET", `/v1/clusters/${id}/verdict`, { token: AGENT_TOKEN })).status).toBe(404);
-    expect((await api("GET", `/v1/clusters/${id}/events`, { token: AGENT_TOKEN })).status).toBe(404);
-    expect((await api("POST", `/v1/clusters/${id}/report`, { token: AGENT_TOKEN, body: report })).status).toBe(404);
+    expect((await api("GET", `/v1/clusters/${id}/verdict`)).status).toBe(404);
+    expect((await api("GET", `/v1/clusters/${id}/verdict`, { token: AGENT_TOKEN })).status).toBe(401);
+    expect((await api("GET", `/v1/clusters/${id}/events`, { token: AGENT_TOKEN })).status).toBe(401);
+    expect((await api("POST", `/v1/clusters/${id}/report`, { token: AGENT_TOKEN, body: report })).status).toBe(401);
     const nowhere = await api("GET", "/v2/nothing");
     expect(nowhere.status).toBe(404);
     expect(nowhere.json.error.code).toBe("not_found");

@@ -77,7 +77,7 @@ describe("a flood of events", () => {
       for (let i = 0; i < total; i++) {
         sql.exec("INSERT INTO events (at, type, reason, data) VALUES (?, 'agent.changed', ?, ?)", now - total + i, `failover ${i}`, agentChanged(i));
       }
-      return o.statusData(now, now - 90 * DAY);
+      return o.statusData(now, now - 90 * DAY, true);
     });
     if (!status.ok) throw new Error(`statusData: ${status.message}`);
     const actions = status.value.history.actions;

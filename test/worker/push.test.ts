@@ -57,9 +57,9 @@ describe("push over WebSocket", () => {
     conn.ws!.close(1000, "bye");
   });
 
-  it("refuses a wrong token (401), an unknown cluster (404) and a plain GET (426)", async () => {
+  it("refuses a wrong token and an unknown cluster alike (401), and a plain GET (426)", async () => {
     const id = uniqueId("push");
-    expect((await open(id)).status).toBe(404);
+    expect((await open(id)).status).toBe(401);
     await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([{ kind: "tcp", name: "pg", port: 1, timeoutMs: 200 }]) });
     const wrong = await open(id, "agent-token-WRONG-456789abcdef0123456789");
     expect(wrong.status).toBe(401);

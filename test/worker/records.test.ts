@@ -40,7 +40,8 @@ describe("stored records are parsed when read", () => {
     const got = await api("GET", `/v1/clusters/${id}`);
     expect(got.status).toBe(404);
     expect(got.json.error.code).toBe("unknown_cluster");
-    expect((await api("GET", `/v1/clusters/${id}/verdict`, { token: AGENT_TOKEN })).status).toBe(404);
+    expect((await api("GET", `/v1/clusters/${id}/verdict`)).status).toBe(404);
+    expect((await api("GET", `/v1/clusters/${id}/verdict`, { token: AGENT_TOKEN })).status).toBe(401); // as for any unknown cluster
     await runDurableObjectAlarm(stubOf(id)); // would throw if the alarm met the record
     // The admin re-creates it with a PUT.
     expect((await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([{ kind: "tcp", name: "pg", port: 1 }]) })).status).toBe(201);

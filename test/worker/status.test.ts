@@ -109,14 +109,14 @@ describe("status page", () => {
     expect(html).not.toContain("(failed)");
   });
 
-  it("private by default: 401 page without the admin token, the page with it; unknown cluster: 404 page", async () => {
+  it("private by default: without the admin token the same 404 page as an unknown cluster, the page with it", async () => {
     const { id } = await cluster();
     const anon = await page(id);
-    expect(anon.status).toBe(401);
+    expect(anon.status).toBe(404);
     const body = await anon.text();
-    expect(body).toContain("Private status page");
+    expect(body).toContain("There is no status page here.");
     expect(body).not.toContain(id);
-    expect((await page(id, AGENT_TOKEN)).status).toBe(401);
+    expect((await page(id, AGENT_TOKEN)).status).toBe(404);
     expect((await page(id, (await import("./helpers.js")).ADMIN)).status).toBe(200);
 
     const missing = await page("no-such-cluster");
@@ -125,7 +125,7 @@ describe("status page", () => {
     expect((await page("Not_A_Valid..Id")).status).toBe(404);
   });
 
-  it("badge: the 30-day figure as SVG when public; 401 when private, 404 when unknown", async () => {
+  it("badge: the 30-day figure as SVG when public; 404 when private or unknown", async () => {
     const { id } = await cluster({ public: true });
     await scriptHistory(id, "down");
     const res = await SELF.fetch(`https://edge.test/badge/${id}.svg`);
@@ -137,7 +137,7 @@ describe("status page", () => {
     expect(svg).toContain("99.58 %");
 
     const priv = await cluster();
-    expect((await SELF.fetch(`https://edge.test/badge/${priv.id}.svg`)).status).toBe(401);
+    expect((await SELF.fetch(`https://edge.test/badge/${priv.id}.svg`)).status).toBe(404);
     expect((await SELF.fetch("https://edge.test/badge/nobody.svg")).status).toBe(404);
     expect((await SELF.fetch(`https://edge.test/badge/${id}.png`)).status).toBe(404);
   });

@@ -3,6 +3,7 @@ import type { Tracker as TrackerType } from "../../protocol/hysteresis.js";
 import { AgentReport } from "../../protocol/report.js";
 import { MasterState, RoundSummary } from "../../protocol/verdict.js";
 import { ClusterConfig, MaintenanceWindowConfig } from "../config.js";
+import { describeZodError } from "../http/errors.js";
 
 /**
  * What a cluster's Durable Object keeps in its key-value table, one schema per key. A record is
@@ -10,9 +11,22 @@ import { ClusterConfig, MaintenanceWindowConfig } from "../config.js";
  * worker lacks, and no caller patches a default where it uses a field.
  */
 
+/**
+ * Stored windows, each checked apart: one that breaks today's rules (stored by a worker without
+ * them, e.g. a `to` past year 10000) is logged and dropped when read, so it never makes the whole
+ * cluster unreadable, which would stop its probe loop.
+ */
+const StoredWindows = z.array(z.unknown()).default([]).transform((windows) =>
+  windows.flatMap((w) => {
+    const parsed = MaintenanceWindowConfig.safeParse(w);
+    if (!parsed.success) console.error(`stored maintenance window dropped: ${describeZodError(parsed.error).message}`);
+    return parsed.success ? [parsed.data] : [];
+  }),
+);
+
 export const ClusterRecord = z.object({
   id: z.string(),
-  config: ClusterConfig,
+  config: ClusterConfig.extend({ maintenance: StoredWindows }),
   tokenHash: z.string(),
   createdAt: z.number(),
   updatedAt: z.number(),

@@ -29,6 +29,11 @@ export class ClusterStore {
 
   constructor(private readonly sql: SqlStorage) {}
 
+  /** Whether this object's tables exist: they are created by the first configuration, never by a read. */
+  tablesExist(): boolean {
+    return this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'kv'").toArray().length > 0;
+  }
+
   createTables(): void {
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);

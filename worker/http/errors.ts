@@ -22,6 +22,8 @@ export class ApiFailure extends HTTPException {
     readonly code: string,
     message: string,
     readonly field?: string,
+    /** Sent as Retry-After (seconds) with a refusal the client may try again later. */
+    readonly retryAfterSec?: number,
   ) {
     super(status, { message });
   }
@@ -29,7 +31,7 @@ export class ApiFailure extends HTTPException {
 
 /** What a Durable Object method answered: its value, or its failure thrown for `onError`. */
 export function unwrap<T>(outcome: Outcome<T>): T {
-  if (!outcome.ok) throw new ApiFailure(outcome.status, outcome.code, outcome.message);
+  if (!outcome.ok) throw new ApiFailure(outcome.status, outcome.code, outcome.message, outcome.field, outcome.retryAfterSec);
   return outcome.value;
 }
 
@@ -40,7 +42,10 @@ export function unwrap<T>(outcome: Outcome<T>): T {
  * and the answer has no stack trace.
  */
 export function onError(err: Error, c: Context): Response {
-  if (err instanceof ApiFailure) return apiError(c, err.status, err.code, err.message, err.field);
+  if (err instanceof ApiFailure) {
+    if (err.retryAfterSec !== undefined) c.header("retry-after", String(err.retryAfterSec));
+    return apiError(c, err.status, err.code, err.message, err.field);
+  }
   if (err instanceof HTTPException && err.status === 400) return apiError(c, 400, "malformed_json", "request body is not valid JSON");
   console.error(`unhandled error on ${c.req.method} ${new URL(c.req.url).pathname}: ${err.message}`);
   return apiError(c, 500, "internal", "internal error");

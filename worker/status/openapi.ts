@@ -4,8 +4,9 @@ import { PushMessage } from "../../protocol/push.js";
 import { AgentReport } from "../../protocol/report.js";
 import { PublicJwk, SignedEnvelope } from "../../protocol/signing.js";
 import { MasterState, RoundSummary, Verdict } from "../../protocol/verdict.js";
-import { ClusterConfig, ClusterConfigInput, MAX_WINDOWS } from "../config.js";
+import { ClusterConfig, ClusterConfigInput, MAX_EPOCH_MS, MAX_WINDOWS } from "../config.js";
 import { MaintenanceBody } from "../maintenance.js";
+import { ChannelView } from "../notify/channels.js";
 import { DELIVERY_STATUSES } from "../notify/outbox.js";
 import { UptimeResult } from "./schemas.js";
 
@@ -22,7 +23,7 @@ const ApiErrorSchema = z.object({
 /** GET /v1/clusters/:id — ClusterView in worker/cluster/views.ts. */
 const ClusterView = z.object({
   id: z.string(),
-  config: ClusterConfig,
+  config: ClusterConfig.extend({ notifications: z.array(ChannelView) }), // publicConfig: no secrets
   agentTokenSet: z.literal(true),
   createdAt: z.number().int(),
   updatedAt: z.number().int(),
@@ -57,7 +58,7 @@ const idParam = { name: "id", in: "path", required: true, schema: { type: "strin
 const query = (name: string, description: string, schema: object) => ({ name, in: "query", required: false, description, schema });
 const admin = [{ admin: [] }];
 const adminOrAgent = [{ admin: [] }, { agent: [] }];
-const common = { "400": error("invalid input; `field` names it"), "401": error("missing or wrong token"), "404": error("no such cluster") };
+const common = { "400": error("invalid input; `field` names it"), "401": error("missing or wrong token"), "404": error("no such cluster (told to the admin only: anyone else gets 401)") };
 
 const paths = {
   "/v1/ping": { get: { summary: "Liveness", security: [], responses: { "200": { description: "ok" } } } },
@@ -104,7 +105,12 @@ const paths = {
     get: {
       summary: "WebSocket: a PushMessage (signed verdict) at connect and after every round",
       security: [{ agent: [] }],
-      responses: { "101": { description: "switching protocols; messages are PushMessage JSON" }, "426": error("not a WebSocket upgrade"), ...common },
+      responses: {
+        "101": { description: "switching protocols; messages are PushMessage JSON" },
+        "426": error("not a WebSocket upgrade"),
+        ...common,
+        "429": error("the cluster already has 8 push connections (too_many_sockets)"),
+      },
     },
   },
   "/v1/clusters/{id}/report": {
@@ -113,7 +119,11 @@ const paths = {
       summary: "The agent's report",
       security: adminOrAgent,
       requestBody: { required: true, content: { "application/json": { schema: ref("AgentReport") } } },
-      responses: { "202": { description: "accepted", content: { "application/json": { schema: { type: "object", properties: { receivedAt: { type: "integer" } } } } } }, ...common },
+      responses: {
+        "202": { description: "accepted", content: { "application/json": { schema: { type: "object", properties: { receivedAt: { type: "integer" } } } } } },
+        ...common,
+        "429": error("over 60 reports in a burst or 2 a second sustained; Retry-After says when to send again"),
+      },
     },
   },
   "/v1/clusters/{id}/events": {
@@ -146,8 +156,8 @@ const paths = {
       summary: "Uptime over [from, to): up / (up + degraded + down); unknown and maintenance excluded",
       security: adminOrAgent,
       parameters: [
-        query("from", "epoch ms, default to − 30 days; at most 400 days before to", { type: "integer", minimum: 0 }),
-        query("to", "epoch ms, default now", { type: "integer", minimum: 0 }),
+        query("from", "epoch ms, default to − 30 days; at most 400 days before to", { type: "integer", minimum: 0, maximum: MAX_EPOCH_MS }),
+        query("to", "epoch ms, default now", { type: "integer", minimum: 0, maximum: MAX_EPOCH_MS }),
       ],
       responses: { "200": json("Uptime", "the tally"), ...common },
     },

@@ -18,17 +18,16 @@ type Ctx = Context<App>;
 /** Ninety days: the longest window the page shows, and how far back it reads. */
 const PAGE_SPAN = 90 * DAY;
 
-type Access = { ok: true; data: StatusData } | { ok: false; status: 401 | 404 };
-
-/** Unknown cluster → 404; private cluster without the admin token → 401. */
-async function load(c: Ctx, rawId: string, now: number): Promise<Access> {
+/**
+ * The page's data, or null: an unknown cluster, and a private one without the admin token, answer
+ * alike (404), so ids cannot be enumerated. The object settles access before it reads anything.
+ */
+async function load(c: Ctx, rawId: string, now: number): Promise<StatusData | null> {
   const id = ClusterId.safeParse(rawId);
-  if (!id.success) return { ok: false, status: 404 };
-  const outcome = await c.env.CLUSTER.get(c.env.CLUSTER.idFromName(id.data)).statusData(now, now - PAGE_SPAN);
-  if (!outcome.ok) return { ok: false, status: 404 };
-  const data = outcome.value;
-  if (!data.public && !(await isAdmin(bearer(c.req.header("authorization")), c.env.ADMIN_TOKEN))) return { ok: false, status: 401 };
-  return { ok: true, data };
+  if (!id.success) return null;
+  const admin = await isAdmin(bearer(c.req.header("authorization")), c.env.ADMIN_TOKEN);
+  const outcome = await c.env.CLUSTER.get(c.env.CLUSTER.idFromName(id.data)).statusData(now, now - PAGE_SPAN, admin);
+  return outcome.ok ? outcome.value : null;
 }
 
 const windowsOf = (data: StatusData, now: number) =>
@@ -41,24 +40,14 @@ const windowsOf = (data: StatusData, now: number) =>
 export function mountStatus(app: Hono<App>): void {
   app.get("/status/:cluster", async (c) => {
     const now = Date.now();
-    const access = await load(c, c.req.param("cluster"), now);
+    const data = await load(c, c.req.param("cluster"), now);
     // Status pages are public or admin-only; neither may be cached by a shared cache when private.
     c.header("cache-control", "no-store");
-    if (!access.ok) {
-      if (access.status === 401) c.header("www-authenticate", 'Bearer realm="xivo-ha status"');
-      return c.html(
-        access.status === 404 ? (
-          <MessagePage title="Not found" message="There is no status page here." />
-        ) : (
-          <MessagePage title="Private status page" message="This cluster's status page is private: it needs the admin token." />
-        ),
-        access.status,
-      );
-    }
+    if (!data) return c.html(<MessagePage title="Not found" message="There is no status page here." />, 404);
     return c.html(
       <>
         {raw("<!doctype html>")}
-        <StatusPage data={access.data} now={now} windows={windowsOf(access.data, now)} />
+        <StatusPage data={data} now={now} windows={windowsOf(data, now)} />
       </>,
     );
   });
@@ -67,11 +56,11 @@ export function mountStatus(app: Hono<App>): void {
     const file = c.req.param("file");
     if (!file.endsWith(".svg")) return apiError(c, 404, "not_found", "badges are at /badge/<cluster>.svg");
     const now = Date.now();
-    const access = await load(c, file.slice(0, -4), now);
+    const data = await load(c, file.slice(0, -4), now);
     c.header("content-type", "image/svg+xml; charset=utf-8");
     c.header("cache-control", "no-cache");
-    if (!access.ok) return c.body(uptimeBadge(null, access.status === 404 ? "not found" : "private"), access.status);
-    const month = windowsOf(access.data, now).find((w) => w.label === "30 d")!;
+    if (!data) return c.body(uptimeBadge(null, "not found"), 404);
+    const month = windowsOf(data, now).find((w) => w.label === "30 d")!;
     return c.body(uptimeBadge(month.tally.uptime));
   });
 

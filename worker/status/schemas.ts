@@ -1,12 +1,13 @@
 import { z } from "zod";
+import { EpochMs } from "../config.js";
 
 const MAX_SPAN_MS = 400 * 24 * 3_600_000;
 
 /** GET /v1/clusters/:id/uptime?from=&to= — epoch ms; defaults: the last 30 days up to now. */
 export const UptimeQuery = z
   .object({
-    from: z.coerce.number().int().min(0).optional(),
-    to: z.coerce.number().int().min(0).optional(),
+    from: z.coerce.number().pipe(EpochMs).optional(),
+    to: z.coerce.number().pipe(EpochMs).optional(),
   })
   .transform((q, ctx) => {
     const to = q.to ?? Date.now();
