@@ -1,7 +1,7 @@
 import type pg from "pg";
 import type { Config } from "../config.js";
 import { connect, describeEndpoint, pgMessage } from "../failback/db.js";
-import type { PgEndpoint } from "../pg.js";
+import { qualified, type PgEndpoint } from "../pg.js";
 import { readCatalog } from "../replication/catalog.js";
 import type { ResolvedReplicationConfig } from "../replication/config.js";
 import { schemaDrift } from "../replication/drift.js";
@@ -60,7 +60,7 @@ export async function replicationChecks(r: ResolvedReplicationConfig): Promise<C
         ? ok("schema drift", `none across ${tables.master.length} table(s) (nothing applied)`)
         : failed("schema drift", `${drift.length} difference(s): ${drift.slice(0, 5).join("; ")}${drift.length > 5 ? "; …" : ""}`, "upgrade the slave to the master's Wazo version; replication refuses to run until then"),
     );
-    out.push(await sipExpiryCheck(master.client));
+    out.push(await sipExpiryCheck(master.client, r.schema));
   } catch (err) {
     out.push(failed("replication checks", describe(err), "see the message"));
   } finally {
@@ -122,10 +122,12 @@ export const SIP_EXPIRY_ADVICE = { min: 20, max: 120, default: 40 } as const;
 
 /**
  * Registration expiry as the master's `asterisk` database holds it: XiVO's `staticsip` general
- * section (minexpiry / maxexpiry / defaultexpiry), or Wazo's PJSIP `aor` options of its global
- * template (minimum_expiration / maximum_expiration / default_expiration).
+ * section (minexpiry / maxexpiry / defaultexpiry), or Wazo's PJSIP `aor` options of each tenant's
+ * global SIP template (minimum_expiration / maximum_expiration / default_expiration).
  */
-export async function sipExpiryCheck(c: pg.ClientBase): Promise<CheckResult> {
+export async function sipExpiryCheck(c: pg.ClientBase, schema: string): Promise<CheckResult> {
+  // The replication session's search_path is pg_catalog only: every name is qualified.
+  const t = (name: string) => qualified(schema, name);
   const name = "sip registration expiry";
   const read = async (sql: string): Promise<Map<string, number> | null> => {
     try {
@@ -133,7 +135,8 @@ export async function sipExpiryCheck(c: pg.ClientBase): Promise<CheckResult> {
       const rows = (await c.query<{ k: string; v: string }>(sql)).rows;
       await c.query("RELEASE SAVEPOINT xivo_ha_doctor");
       const m = new Map<string, number>();
-      for (const r of rows) if (/^\d+$/.test(r.v.trim())) m.set(r.k, Number(r.v.trim()));
+      // Several tenants, several global templates: the slowest one is what phones wait for.
+      for (const r of rows) if (/^\d+$/.test(r.v.trim())) m.set(r.k, Math.max(m.get(r.k) ?? 0, Number(r.v.trim())));
       return m.size ? m : null;
     } catch {
       await c.query("ROLLBACK TO SAVEPOINT xivo_ha_doctor").catch(() => undefined);
@@ -142,13 +145,14 @@ export async function sipExpiryCheck(c: pg.ClientBase): Promise<CheckResult> {
   };
   await c.query("BEGIN READ ONLY");
   try {
-    const xivo = await read(`SELECT var_name AS k, var_val AS v FROM staticsip
+    const xivo = await read(`SELECT var_name AS k, var_val AS v FROM ${t("staticsip")}
        WHERE category = 'general' AND commented = 0 AND var_name IN ('minexpiry', 'maxexpiry', 'defaultexpiry')`);
     const wazo = xivo
       ? null
-      : await read(`SELECT o.key AS k, o.value AS v FROM endpoint_sip_section_option o
-           JOIN endpoint_sip_section s ON s.uuid = o.endpoint_sip_section_uuid JOIN endpoint_sip e ON e.uuid = s.endpoint_sip_uuid
-          WHERE e.template AND e.label = 'global' AND s.type = 'aor' AND o.key IN ('minimum_expiration', 'maximum_expiration', 'default_expiration')`);
+      : await read(`SELECT o.key AS k, o.value AS v FROM ${t("endpoint_sip_section_option")} o
+           JOIN ${t("endpoint_sip_section")} s ON s.uuid = o.endpoint_sip_section_uuid
+           JOIN ${t("tenant")} tn ON tn.global_sip_template_uuid = s.endpoint_sip_uuid
+          WHERE s.type = 'aor' AND o.key IN ('minimum_expiration', 'maximum_expiration', 'default_expiration')`);
     const got = xivo ?? wazo;
     if (!got) return info(name, "not checked: no expiry setting found in the master's database");
     const [min, max, def] = xivo ? ["minexpiry", "maxexpiry", "defaultexpiry"] : ["minimum_expiration", "maximum_expiration", "default_expiration"];

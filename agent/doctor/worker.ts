@@ -28,6 +28,7 @@ export async function workerChecks(cfg: Config): Promise<CheckResult[]> {
     out.push(failed("worker key", `no configured key is one the worker serves (it serves ${prints.join(", ")})`, "compare the fingerprint out of band, then re-run init with --expect-key"));
   }
 
+  const before = Date.now();
   const verdict = await checkVerdict({ clusterId: cfg.clusterId, url, token: cfg.worker.token, publicKeys: cfg.worker.publicKeys, maxVerdictAgeMs: cfg.worker.maxVerdictAgeMs });
   if (verdict.ok) {
     const a = verdict.judgement.accepted;
@@ -41,11 +42,15 @@ export async function workerChecks(cfg: Config): Promise<CheckResult[]> {
     out.push(failed("verdict", verdict.detail, fixFor(verdict.problem)));
   }
 
+  const midway = Math.round((before + Date.now()) / 2);
+  // The signed verdict's issuedAt is the worker's clock to the round trip; else the Date header,
+  // to the second. Decisions never use it: it only explains timestamps that disagree in logs.
   out.push(
-    keys.serverDateMs === null
-      ? info("clock offset", "the worker sent no Date header")
-      : // Date has one-second resolution; decisions never use this, it only explains log timestamps.
-        info("clock offset", `agent ${formatOffset(keys.localMidMs - keys.serverDateMs)} relative to the worker (±1 s; decisions never use it)`),
+    verdict.ok
+      ? info("clock offset", `agent ${formatOffset(midway - verdict.judgement.accepted.verdict.issuedAt)} relative to the worker (decisions never use it)`)
+      : keys.serverDateMs === null
+        ? info("clock offset", "not known: no verdict and no Date header")
+        : info("clock offset", `agent ${formatOffset(keys.localMidMs - keys.serverDateMs)} relative to the worker (±1 s; decisions never use it)`),
   );
   out.push(cfg.worker.push ? await pushCheck(cfg) : info("push", "off in the config (polling only)"));
   return out;
