@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -7,7 +9,7 @@ import { loadConfig } from "../../agent/config.js";
 import { keyFingerprint } from "../../agent/setup/fingerprint.js";
 import { freePort } from "../../scripts/edge.js";
 import { initLine } from "../../scripts/init-line.js";
-import { agentCli } from "../support/agent-cli.js";
+import { AGENT_BIN, agentCli } from "../support/agent-cli.js";
 import { startEdgeLab, type EdgeLab } from "../support/edge-lab.js";
 import { tempDir } from "./helpers.js";
 
@@ -110,6 +112,27 @@ describe("xivo-ha-agent init", () => {
     expect(r.out).toContain(`fingerprint ${await fingerprint()}`);
     expect(r.err).toMatch(/pass --expect-key FINGERPRINT/);
     await gone(configFile());
+  });
+
+  it.each([
+    ["y", 0],
+    ["n", 6],
+  ])("on a terminal, without --expect-key, it asks; %s → exit %d", async (answer, code) => {
+    // util-linux `script` gives the command a terminal; the answer arrives through it.
+    const argv = [process.execPath, AGENT_BIN, ...(await initArgs())];
+    const child = spawn("script", ["-qec", argv.map((a) => `'${a}'`).join(" "), "/dev/null"], { stdio: ["pipe", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      if (out.includes("[y/N]") && child.stdin.writable) child.stdin.end(`${answer}\n`);
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    const [exit] = await once(child, "exit");
+    clearTimeout(timer);
+    expect(out).toContain(`Does ${await fingerprint()} match the fingerprint`);
+    expect(exit).toBe(code);
+    if (code === 0) expect(await mode(configFile())).toBe("640");
+    else await gone(configFile());
   });
 
   it.each([
