@@ -78,8 +78,22 @@ export async function failbackChecks(f: NonNullable<Config["failback"]>): Promis
       client = await connect(role, f[role], t);
       out.push(ok(`copy-back ${role} login`, describeEndpoint(f[role])));
       out.push(await tlsCheck(`copy-back ${role} tls`, client));
-      // Copy-back writes the slave's rows on the master: it needs the same right there.
-      if (role === "master") out.push(await canSetReplicationRole("copy-back master role", client, f.master.user));
+      // Copy-back reads the slave's call records and inserts them on the master.
+      const privilege = role === "master" ? "INSERT" : "SELECT";
+      const denied = (
+        await client.query<{ t: string }>(
+          `SELECT t.s || '.' || t.n AS t FROM unnest($1::text[], $2::text[]) AS t(s, n)
+            WHERE to_regclass(quote_ident(t.s) || '.' || quote_ident(t.n)) IS NULL
+               OR NOT has_table_privilege(to_regclass(quote_ident(t.s) || '.' || quote_ident(t.n)), $3)`,
+          [f.tables.map((x) => x.schema), f.tables.map((x) => x.name), privilege],
+        )
+      ).rows.map((r) => r.t);
+      const name = `copy-back ${role} ${privilege === "INSERT" ? "writes" : "reads"}`;
+      out.push(
+        denied.length === 0
+          ? ok(name, `${f[role].user} may ${privilege} on ${f.tables.map((x) => x.name).join(", ")}`)
+          : failed(name, `${f[role].user} may not ${privilege} on (or there is no) ${denied.join(", ")}`, `GRANT ${privilege} ON those tables TO ${f[role].user} (on the ${role})`),
+      );
     } catch (err) {
       out.push(failed(`copy-back ${role} login`, pgMessage(err), `check failback.${role} (host, port, user, password, pg_hba.conf)`));
     } finally {

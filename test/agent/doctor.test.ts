@@ -106,7 +106,7 @@ describe("xivo-ha-agent doctor", () => {
     expect(d.code).toBe(0);
     expect(d.body.ok).toBe(true);
     expect(d.check("worker url")).toMatchObject({ outcome: "warning", fix: expect.stringMatching(/https/) });
-    for (const name of ["config", "worker reachable", "worker key", "worker token", "verdict", "push", "lan probe web", "service commands", "status command sh -c exit 3", "ready probe", "replication master login", "replication slave login", "postgresql versions", "replica role reads", "replication slave role", "slave owns sequences", "schema drift", "copy-back master login", "copy-back slave login", "other deciders", "systemd unit", "state directory"]) {
+    for (const name of ["config", "worker reachable", "worker key", "worker token", "verdict", "push", "lan probe web", "service commands", "status command sh -c exit 3", "ready probe", "replication master login", "replication slave login", "postgresql versions", "replica role reads", "replication slave role", "slave owns sequences", "schema drift", "copy-back master login", "copy-back slave login", "copy-back master writes", "copy-back slave reads", "other deciders", "systemd unit", "state directory"]) {
       expect(d.check(name).outcome, name).toBe("ok");
     }
     expect(d.check("clock offset")).toMatchObject({ outcome: "info", detail: expect.stringMatching(/relative to the worker.*decisions never use it/) });
@@ -172,7 +172,7 @@ describe("xivo-ha-agent doctor", () => {
     }
   });
 
-  it("database rights: a replica role that cannot read, a slave user that may not set session_replication_role nor owns the sequences", async () => {
+  it("database rights: a replica role that cannot read, a slave user that may not set session_replication_role nor owns the sequences, a copy-back user that may not insert", async () => {
     const [m, s] = await Promise.all([superuser(dbs.master), superuser(dbs.slave)]);
     try {
       await m.query("CREATE ROLE doctor_weak LOGIN PASSWORD 'weak-pass'");
@@ -182,10 +182,12 @@ describe("xivo-ha-agent doctor", () => {
       const cfg = baseConfig();
       cfg.replication.master = { ...cfg.replication.master, user: "doctor_weak", password: "weak-pass" };
       cfg.replication.slave = { ...cfg.replication.slave, user: "doctor_slave", password: "slave-pass" };
+      cfg.failback.master = { ...cfg.failback.master, user: "doctor_weak", password: "weak-pass" };
       const d = await doctor(cfg);
       expect(d.check("replica role reads")).toMatchObject({ outcome: "failed", detail: "doctor_weak cannot read: queue" });
       expect(d.check("replication slave role")).toMatchObject({ outcome: "failed", detail: expect.stringMatching(/may not set session_replication_role/) });
       expect(d.check("slave owns sequences")).toMatchObject({ outcome: "failed", detail: expect.stringMatching(/doctor_slave does not own: .*_seq/) });
+      expect(d.check("copy-back master writes")).toMatchObject({ outcome: "failed", detail: "doctor_weak may not INSERT on (or there is no) public.call_log, public.call_log_participant, public.cel, public.queue_log" });
       expect(d.code).toBe(1);
     } finally {
       await m.query("DROP OWNED BY doctor_weak; DROP ROLE doctor_weak").catch(() => undefined);
