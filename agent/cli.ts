@@ -164,11 +164,15 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     process.stdout.write(args.help + "\n");
     return EXIT.ok;
   }
-  if (args.command === "init") return initCommand(args, env);
-  if (args.command === "doctor") {
-    const results = await runDoctor({ configPath: args.config, env, root: args.root });
-    process.stdout.write((args.json ? JSON.stringify({ ok: !anyFailed(results), checks: results }, null, 2) : doctorLines(results).join("\n")) + "\n");
-    return anyFailed(results) ? EXIT.failed : EXIT.ok;
+  if (args.command === "init" || args.command === "doctor") {
+    try {
+      return args.command === "init" ? await initCommand(args, env) : await doctor(args, env);
+    } catch (err) {
+      // A file it may not write (not root), say: one readable line, the detail in the journal.
+      process.stderr.write(`xivo-ha-agent: ${(err as Error).message}\n`);
+      log("agent.failed", { command: args.command, message: (err as Error).message, stack: (err as Error).stack }, "error");
+      return EXIT.failed;
+    }
   }
   let cfg: Config;
   try {
@@ -200,6 +204,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     log("agent.failed", { command: args.command, message: (err as Error).message, stack: (err as Error).stack }, "error");
     return EXIT.failed;
   }
+}
+
+async function doctor(args: Args, env: NodeJS.ProcessEnv): Promise<number> {
+  const results = await runDoctor({ configPath: args.config, env, root: args.root });
+  process.stdout.write((args.json ? JSON.stringify({ ok: !anyFailed(results), checks: results }, null, 2) : doctorLines(results).join("\n")) + "\n");
+  return anyFailed(results) ? EXIT.failed : EXIT.ok;
 }
 
 async function initCommand(args: Args, env: NodeJS.ProcessEnv): Promise<number> {
