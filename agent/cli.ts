@@ -1,12 +1,17 @@
+import { readFile } from "node:fs/promises";
+import { createInterface } from "node:readline/promises";
 import { parseArgs } from "node:util";
 import { z } from "zod";
-import { ConfigError, loadConfig, type Config } from "./config.js";
+import { ConfigError, loadConfig, TOKEN_ENV, type Config } from "./config.js";
+import { anyFailed, doctorLines } from "./doctor/check.js";
+import { runDoctor } from "./doctor/index.js";
 import { daemonLockPath, startDaemon } from "./daemon.js";
 import { pollOnce } from "./intake/one-shot.js";
 import { actionLockPath, offlineKeeper, systemClock } from "./keeper.js";
 import { LanMonitor } from "./lan/monitor.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { jsonLogger, type Logger } from "./log.js";
+import { init } from "./setup/init.js";
 import { StandbySync } from "./standby-sync.js";
 import { readState } from "./state.js";
 import { DaemonStatus, describeDecision, offlineStatus, statusLines, type StatusView } from "./status.js";
@@ -28,6 +33,9 @@ Commands:
   check-master-status              one decision pass, then exit (XiVO's script, made safe)
   manage-slave-services start|stop start or stop the telephony services and set the role
   replicate                        one database pass: failback copy-back if pending, then replication
+  init --worker URL --cluster ID --master HOST
+                                   write a working /etc/xivo-ha/agent.json and agent.env (the token)
+  doctor [--json]                  will failover work? one line per check, exit 0 only if none failed
 
 Options:
   --config PATH   the agent's JSON config (default ${DEFAULT_CONFIG}, or $XIVO_HA_CONFIG)
@@ -35,7 +43,7 @@ Options:
 
 Exit codes: 0 ok · 1 a service action failed · 2 usage error · 3 invalid config
             4 another agent holds the lock · 5 no fresh, authentic verdict (nothing done)
-            6 refused: replicate on a slave that is not standby`,
+            6 refused: replicate on a slave that is not standby; init over an existing config`,
   run: `Usage: xivo-ha-agent run [--config PATH]
 Runs until SIGTERM/SIGINT. Exits 4 if another agent already runs on the same state directory.`,
   status: `Usage: xivo-ha-agent status [--config PATH] [--json]
@@ -47,6 +55,21 @@ Exits 5 without touching anything if no fresh, authentic verdict could be had.`,
 One pass of what the daemon does on its schedule: if a failback left call records to copy back
 to the master, that first (replication waits until it succeeds); then pull the master's
 database. Only on a standby slave (exit 6 otherwise); takes the action lock.`,
+  init: `Usage: xivo-ha-agent init --worker URL --cluster ID --master HOST [--preset wazo|xivo]
+                          [--token-file PATH] [--expect-key FINGERPRINT] [--force]
+Writes /etc/xivo-ha/agent.json (0640) and the token to /etc/xivo-ha/agent.env (0600), after
+checking them against the worker. The token comes from --token-file or env ${TOKEN_ENV};
+it is never printed. The worker's keys are fetched and their fingerprints printed: compare them
+with the one the worker's administrator gives you (\`npm run init-line\` prints the whole line).
+--expect-key pins the key without a prompt; without it, a terminal asks, and without a terminal
+init refuses. A mismatch, a refused token or an unknown cluster writes nothing.
+An existing config is kept unless --force. --root DIR writes under DIR (tests, chroots).`,
+  doctor: `Usage: xivo-ha-agent doctor [--config PATH] [--json] [--root DIR]
+Checks what failover and failback need, one line each (ok / WARNING / FAILED, with the fix):
+the worker (URL, TLS, key, token, a fresh verdict, the clock, push), the LAN probes, the service
+commands and the ready probe, replication and copy-back logins and rights (read-only), rival
+deciders in cron, the systemd unit and the state directory, SIP registration expiry.
+Exit 0 when nothing failed, 1 otherwise. --root DIR: where /etc and /var are (tests, chroots).`,
   "manage-slave-services": `Usage: xivo-ha-agent manage-slave-services start|stop [--config PATH] [--reason TEXT]
 start: start the telephony services and make this slave active; stop: stop them (autostart off)
 and make it standby. Takes the same lock as the daemon's actions. In auto mode the daemon may
@@ -54,13 +77,25 @@ later move the role back if the verdict says so.`,
 };
 
 const Args = z.object({
-  command: z.enum(["run", "status", "check-master-status", "manage-slave-services", "replicate"], {
-    error: "expected a command: run, status, check-master-status, manage-slave-services or replicate",
+  command: z.enum(["run", "status", "check-master-status", "manage-slave-services", "replicate", "init", "doctor"], {
+    error: "expected a command: run, status, check-master-status, manage-slave-services, replicate, init or doctor",
   }),
   verb: z.enum(["start", "stop"]).optional(),
   config: z.string().min(1),
   json: z.boolean(),
   reason: z.string().min(1).max(500).optional(),
+  root: z.string().min(1).default("/"),
+  init: z
+    .object({
+      worker: z.string().optional(),
+      cluster: z.string().optional(),
+      tokenFile: z.string().min(1).optional(),
+      preset: z.string().optional(),
+      master: z.string().optional(),
+      expectKey: z.string().optional(),
+      force: z.boolean(),
+    })
+    .optional(),
 });
 type Args = z.infer<typeof Args>;
 
@@ -76,6 +111,14 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): Args | { help: string } 
         config: { type: "string" },
         json: { type: "boolean", default: false },
         reason: { type: "string" },
+        root: { type: "string" },
+        worker: { type: "string" },
+        cluster: { type: "string" },
+        "token-file": { type: "string" },
+        preset: { type: "string" },
+        master: { type: "string" },
+        "expect-key": { type: "string" },
+        force: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", default: false },
       },
@@ -88,7 +131,17 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): Args | { help: string } 
   if (values.version) return { help: AGENT_VERSION };
   if (values.help || command === "help" || command === undefined) return { help: HELP[command && command !== "help" ? command : "main"] ?? HELP.main! };
   const takesVerb = command === "manage-slave-services";
-  const args = Args.safeParse({ command, verb: takesVerb ? verb : undefined, config: values.config ?? env.XIVO_HA_CONFIG ?? DEFAULT_CONFIG, json: values.json, reason: values.reason });
+  const initOnly = ["worker", "cluster", "token-file", "preset", "master", "expect-key", "force"] as const;
+  if (command !== "init") {
+    const stray = initOnly.find((o) => values[o] !== undefined && values[o] !== false);
+    if (stray) throw new UsageError(`--${stray} is an option of init only`);
+  }
+  if (values.root !== undefined && command !== "init" && command !== "doctor") throw new UsageError("--root is an option of init and doctor only");
+  const init =
+    command === "init"
+      ? { worker: values.worker, cluster: values.cluster, tokenFile: values["token-file"], preset: values.preset, master: values.master, expectKey: values["expect-key"], force: values.force }
+      : undefined;
+  const args = Args.safeParse({ command, verb: takesVerb ? verb : undefined, config: values.config ?? env.XIVO_HA_CONFIG ?? DEFAULT_CONFIG, json: values.json, reason: values.reason, root: values.root, init });
   if (!args.success) {
     const i = args.error.issues[0]!;
     throw new UsageError(`${i.path.join(".") || "arguments"}: ${i.message}`);
@@ -111,6 +164,16 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     process.stdout.write(args.help + "\n");
     return EXIT.ok;
   }
+  if (args.command === "init" || args.command === "doctor") {
+    try {
+      return args.command === "init" ? await initCommand(args, env) : await doctor(args, env);
+    } catch (err) {
+      // A file it may not write (not root), say: one readable line, the detail in the journal.
+      process.stderr.write(`xivo-ha-agent: ${(err as Error).message}\n`);
+      log("agent.failed", { command: args.command, message: (err as Error).message, stack: (err as Error).stack }, "error");
+      return EXIT.failed;
+    }
+  }
   let cfg: Config;
   try {
     cfg = await loadConfig(args.config, env);
@@ -131,6 +194,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
         return await replicateOnce(cfg, log);
       case "manage-slave-services":
         return await manage(cfg, args.verb!, args.reason ?? `manual \`manage-slave-services ${args.verb}\``, log);
+      default:
+        throw new Error(`unhandled command ${args.command}`);
     }
   } catch (err) {
     // An administrator gets one readable line, never a stack trace; the journal gets the detail.
@@ -139,6 +204,46 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     log("agent.failed", { command: args.command, message: (err as Error).message, stack: (err as Error).stack }, "error");
     return EXIT.failed;
   }
+}
+
+async function doctor(args: Args, env: NodeJS.ProcessEnv): Promise<number> {
+  const results = await runDoctor({ configPath: args.config, env, root: args.root });
+  process.stdout.write((args.json ? JSON.stringify({ ok: !anyFailed(results), checks: results }, null, 2) : doctorLines(results).join("\n")) + "\n");
+  return anyFailed(results) ? EXIT.failed : EXIT.ok;
+}
+
+async function initCommand(args: Args, env: NodeJS.ProcessEnv): Promise<number> {
+  const o = args.init!;
+  let token = env[TOKEN_ENV];
+  if (o.tokenFile !== undefined) {
+    try {
+      token = (await readFile(o.tokenFile, "utf8")).trim();
+    } catch (err) {
+      process.stderr.write(`xivo-ha-agent: cannot read --token-file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
+      return EXIT.usage;
+    }
+  }
+  if (!token) {
+    process.stderr.write(`xivo-ha-agent: token: expected --token-file PATH or env ${TOKEN_ENV}\n`);
+    return EXIT.usage;
+  }
+  const confirm = process.stdin.isTTY
+    ? async (question: string) => {
+        const rl = createInterface({ input: process.stdin, output: process.stdout });
+        try {
+          return /^y(es)?$/i.test((await rl.question(question)).trim());
+        } finally {
+          rl.close();
+        }
+      }
+    : null;
+  const r = await init(
+    { worker: o.worker as string, cluster: o.cluster as string, token, preset: o.preset as "wazo" | undefined, master: o.master as string, expectKey: o.expectKey, force: o.force, root: args.root },
+    { out: (line) => process.stdout.write(line + "\n"), confirm },
+  );
+  if (r.ok) return EXIT.ok;
+  process.stderr.write(`xivo-ha-agent: ${r.message}\n`);
+  return EXIT[r.exit];
 }
 
 async function run(cfg: Config, log: Logger): Promise<number> {

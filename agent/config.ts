@@ -227,7 +227,8 @@ export function presetFor(name: "wazo" | "xivo", env: Record<string, string | un
   return found ? WAZO_DELEGATE : PRESETS.wazo;
 }
 
-function isExecutable(file: string): boolean {
+/** A regular file this process may execute. */
+export function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return statSync(file).isFile();

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { z } from "zod";
 import { AgentReport } from "../protocol/report.js";
 import { pidAlive } from "./proc.js";
@@ -66,11 +66,16 @@ export async function readState(dir: string): Promise<StateRead> {
 export async function writeState(dir: string, state: RoleState): Promise<void> {
   const valid = RoleState.parse(state);
   await mkdir(dir, { recursive: true, mode: 0o750 });
-  const path = statePath(dir);
+  await writeFileAtomic(statePath(dir), JSON.stringify(valid, null, 2) + "\n", 0o640);
+}
+
+/** Atomic replace of any file (see writeState), created with `mode` less the umask, or exactly `mode`. */
+export async function writeFileAtomic(path: string, text: string, mode: number, opts: { exactMode?: boolean } = {}): Promise<void> {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  const fh = await open(tmp, "wx", 0o640);
+  const fh = await open(tmp, "wx", mode);
   try {
-    await fh.writeFile(JSON.stringify(valid, null, 2) + "\n");
+    await fh.writeFile(text);
+    if (opts.exactMode) await fh.chmod(mode);
     await fh.sync();
   } catch (e) {
     await fh.close();
@@ -84,7 +89,7 @@ export async function writeState(dir: string, state: RoleState): Promise<void> {
     await unlink(tmp).catch(() => {});
     throw e;
   }
-  const d = await open(dir, "r");
+  const d = await open(dirname(path), "r");
   try {
     await d.sync();
   } finally {

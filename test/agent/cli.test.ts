@@ -3,17 +3,17 @@ import { once } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { pidAlive } from "../../agent/proc.js";
 import { readState } from "../../agent/state.js";
 import { freePort } from "../../scripts/edge.js";
 import { until } from "../support/until.js";
+import { AGENT_BIN, agentCli } from "../support/agent-cli.js";
 import { testSecrets } from "../support/secrets.js";
 import { fixture, tempDir } from "./helpers.js";
 
 /** The `xivo-ha-agent` bin as an administrator runs it: a real process, its output, its exit code. */
-const BIN = fileURLToPath(new URL("../../bin/xivo-ha-agent.mjs", import.meta.url));
+
 const FAKE = fixture("fake-service.mjs");
 let dir: { path: string; remove: () => Promise<void> };
 beforeEach(async () => (dir = await tempDir()));
@@ -27,16 +27,7 @@ afterEach(async () => {
   await dir.remove();
 });
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (d) => (out += d));
-    child.stderr.on("data", (d) => (err += d));
-    child.once("exit", (code) => resolve({ code, out, err }));
-  });
-}
+const cli = agentCli;
 
 async function config(extra: Record<string, unknown> = {}) {
   const fake = (verb: string) => ({ argv: [process.execPath, FAKE, verb, dir.path], timeoutMs: 15_000 });
@@ -133,7 +124,7 @@ describe("xivo-ha-agent CLI", () => {
   it("status asks the running daemon (its local HTTP /status), as text and as JSON", async () => {
     const port = await freePort();
     const path = await config({ http: { host: "127.0.0.1", port } });
-    const daemon = spawn(process.execPath, [BIN, "run", "--config", path], { stdio: "ignore" });
+    const daemon = spawn(process.execPath, [AGENT_BIN, "run", "--config", path], { stdio: "ignore" });
     try {
       const json = await until("the daemon's status", async () => {
         const r = await cli(["status", "--config", path, "--json"]);

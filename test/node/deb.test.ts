@@ -4,9 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keyFingerprint } from "../../agent/setup/fingerprint.js";
 import { packageAgent } from "../../scripts/package-agent.js";
 import { debianRoot, debianRootUnavailable, DEBIAN_ROOT } from "../support/field-cache.js";
-import { until, usePairs } from "../support/pair.js";
+import { AGENT_TOKEN, until, usePairs } from "../support/pair.js";
 
 /**
  * The package as a slave gets it: built with dpkg-deb, checked by lintian, installed with
@@ -98,16 +99,37 @@ describe.skipIf(skip)(`the Debian package on a clean ${DEBIAN_ROOT.suite}`, () =
     const cfg = JSON.parse(await readFile(p.configPath, "utf8"));
     const services = { start: [{ argv: ["true"] }], stop: [{ argv: ["true"] }], status: [{ argv: ["false"] }], retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 } };
     const config = JSON.stringify({ ...cfg, stateDir: "/var/lib/xivo-ha", services, http: { host: "127.0.0.1", port: null } }, null, 2);
-    await writeFile(join(root, "etc/xivo-ha/agent.json"), config, { mode: 0o640 });
+    await writeFile(join(root, "root/xivo-ha.token"), `${AGENT_TOKEN}\n`, { mode: 0o600 });
+    const init = ["xivo-ha-agent", "init", "--worker", cfg.worker.url, "--cluster", p.id, "--master", "127.0.0.1", "--preset", "xivo", "--token-file", "/root/xivo-ha.token", "--expect-key", await keyFingerprint(cfg.worker.publicKeys[0])];
 
     // One table of steps, each a command as an administrator types it on the slave, in order;
-    // `untilMs` retries a step that waits on the worker (its first verdict takes a round or two).
-    const steps: { name: string; argv: string[]; code: number; out: RegExp; untilMs?: number }[] = [
+    // `untilMs` retries a step that waits on the worker (its first verdict takes a round or two);
+    // `then` checks or prepares what the next steps need.
+    const steps: { name: string; argv: string[]; code: number; out: RegExp; untilMs?: number; then?: () => Promise<void> }[] = [
       { name: "help", argv: ["xivo-ha-agent", "--help"], code: 0, out: /Usage: xivo-ha-agent <command>/ },
       { name: "a usage mistake", argv: ["xivo-ha-agent", "bogus"], code: 2, out: /expected a command/ },
+      {
+        name: "init against the worker, the key pinned",
+        argv: init,
+        code: 0,
+        out: /token accepted[\s\S]*wrote \/etc\/xivo-ha\/agent\.json \(0640\) and \/etc\/xivo-ha\/agent\.env \(0600, the token\)/,
+        then: async () => {
+          expect(await mode("etc/xivo-ha/agent.json")).toBe("640");
+          expect(await mode("etc/xivo-ha/agent.env")).toBe("600");
+        },
+      },
+      {
+        name: "init again, without --force",
+        argv: init,
+        code: 6,
+        out: /agent\.json exists; nothing written/,
+        // The rest runs with stand-in services: the xivo preset's systemctl has no Asterisk here.
+        then: () => writeFile(join(root, "etc/xivo-ha/agent.json"), config, { mode: 0o640 }),
+      },
       { name: "status before any decision", argv: ["xivo-ha-agent", "status"], code: 0, out: /role\s+unknown/ },
       { name: "one decision pass against the worker", argv: ["xivo-ha-agent", "check-master-status"], code: 0, out: /\w+: /, untilMs: 45_000 },
       { name: "status after it", argv: ["xivo-ha-agent", "status", "--json"], code: 0, out: /"role": "standby"/ },
+      { name: "doctor", argv: ["xivo-ha-agent", "doctor"], code: 0, out: /^ok {6}verdict: fresh and authentic[\s\S]*^0 failed, /m },
     ];
     for (const s of steps) {
       const attempt = () => inRoot(s.argv);
@@ -116,8 +138,10 @@ describe.skipIf(skip)(`the Debian package on a clean ${DEBIAN_ROOT.suite}`, () =
         : await attempt();
       expect({ step: s.name, code: r.code }, r.stdout + r.stderr).toEqual({ step: s.name, code: s.code });
       expect(r.stdout + r.stderr, s.name).toMatch(s.out);
-      // Never a stack trace, nor Node 18's notice that its Ed25519 is experimental.
+      // Never a stack trace, nor Node 18's notice that its Ed25519 is experimental; never the token.
       expect(r.stderr, s.name).not.toMatch(/\n\s+at |ExperimentalWarning/);
+      expect(r.stdout + r.stderr, s.name).not.toContain(AGENT_TOKEN);
+      await s.then?.();
     }
     const state = JSON.parse(await readFile(join(root, "var/lib/xivo-ha/role.json"), "utf8"));
     expect(state.role).toBe("standby");
