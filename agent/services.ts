@@ -16,6 +16,8 @@ export interface CommandResult {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;
+  /** Killed because its caller was aborted (RunOptions.signal). */
+  aborted?: boolean;
   /** Set when the command could not be started at all (e.g. ENOENT). */
   spawnError: string | null;
   durationMs: number;
@@ -70,6 +72,8 @@ export interface RunOptions {
   killGraceMs?: number;
   /** Called after every attempt, e.g. to log it. */
   onAttempt?: (r: CommandResult, attempt: number) => void;
+  /** Kills the command's process group at once (SIGTERM, SIGKILL half a second later). */
+  signal?: AbortSignal;
 }
 
 const OUTPUT_TAIL = 4096;
@@ -98,20 +102,28 @@ export function runCommand(cmd: Command, opts: RunOptions = {}): Promise<Command
     let timedOut = false;
     let killTimer: NodeJS.Timeout | undefined;
     let settled = false;
+    let aborted = false;
     const child = spawn(file, args, { detached: true, stdio: ["ignore", "pipe", "pipe"], env: childEnv() });
     const collect = (d: Buffer) => (output = (output + d.toString()).slice(-OUTPUT_TAIL));
     child.stdout.on("data", collect);
     child.stderr.on("data", collect);
-    const timer = setTimeout(() => {
+    const stopGroup = (graceMs: number) => {
       timedOut = true;
       killGroup(child.pid!, "SIGTERM");
-      killTimer = setTimeout(() => killGroup(child.pid!, "SIGKILL"), opts.killGraceMs ?? 2_000);
-    }, cmd.timeoutMs);
+      killTimer = setTimeout(() => killGroup(child.pid!, "SIGKILL"), graceMs);
+    };
+    const timer = setTimeout(() => stopGroup(opts.killGraceMs ?? 2_000), cmd.timeoutMs);
+    const onAbort = () => {
+      aborted = true;
+      clearTimeout(timer);
+      if (child.pid !== undefined) stopGroup(Math.min(opts.killGraceMs ?? 500, 500));
+    };
     const finish = (exitCode: number | null, signal: NodeJS.Signals | null, spawnError: string | null) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       clearTimeout(killTimer);
+      opts.signal?.removeEventListener("abort", onAbort);
       child.stdout.destroy();
       child.stderr.destroy();
       resolve({
@@ -119,13 +131,16 @@ export function runCommand(cmd: Command, opts: RunOptions = {}): Promise<Command
         ok: exitCode === 0 && !timedOut,
         exitCode,
         signal,
-        timedOut,
+        timedOut: timedOut && !aborted,
+        aborted,
         spawnError,
         durationMs: Math.round(performance.now() - started),
         output,
       });
     };
     child.once("error", (e) => finish(null, null, e.message));
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener("abort", onAbort, { once: true });
     child.once("exit", (code, signal) => {
       // Whatever it left in its group dies with it when it timed out.
       if (timedOut) killGroup(child.pid!, "SIGKILL");
