@@ -43,8 +43,13 @@ export interface VerdictSourceOptions {
   maxVerdictAgeMs: number;
   /** Persisted by the caller (state file). */
   lastSeq: number | null;
-  /** Called (serially, in order) whenever lastSeq rises, so the caller persists it. */
-  onSeq?: (seq: number) => void | Promise<void>;
+  /** The cluster incarnation lastSeq belongs to, persisted with it (null: none seen yet). */
+  incarnation?: number | null;
+  /**
+   * Called (serially, in order) whenever lastSeq rises, or is reset by a new cluster
+   * incarnation, so the caller persists both.
+   */
+  onSeq?: (seq: number, incarnation: number | null) => void | Promise<void>;
   /** Default performance.now(); injectable for tests. */
   clock?: { mono(): number };
   /** Structured log. The token is never passed. */
@@ -67,6 +72,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
   private readonly log: (event: string, fields: Record<string, unknown>) => void;
   private readonly pushSocket: PushSocket | null;
   private lastSeq: number | null;
+  private incarnation: number | null;
   private current: AcceptedVerdict | null = null;
   private started = false;
   private stopped = false;
@@ -94,6 +100,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
     this.mono = () => clock.mono();
     this.log = o.log ?? (() => {});
     this.lastSeq = o.lastSeq;
+    this.incarnation = o.incarnation ?? null;
     this.pushSocket =
       o.push === false
         ? null
@@ -205,7 +212,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
       signal: this.pollAbort.signal,
     });
     if (this.stopped) return;
-    const got = await judgePoll(out, this.o, this.mono);
+    const got = await judgePoll(out, { ...this.o, incarnation: this.incarnation }, this.mono);
     if (this.stopped) return;
     switch (got.kind) {
       case "error":
@@ -227,8 +234,9 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
           return;
         }
         this.stats.accepted.poll++;
-        // Polls never lower lastSeq; they may raise it (an older push is then refused as replayed).
-        this.raiseSeq(a.verdict.seq);
+        // Polls never lower lastSeq within an incarnation; they may raise it (an older push is
+        // then refused as replayed). A fresh answer from a new incarnation restarts the floor.
+        this.raiseSeq(a.verdict.seq, a.verdict.incarnation);
         this.adopt(a);
         return;
       }
@@ -242,6 +250,8 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
   private newerThanLatest(a: AcceptedVerdict): boolean {
     const c = this.current;
     if (!c) return true;
+    const inc = a.verdict.incarnation;
+    if (inc !== undefined && inc !== (c.verdict.incarnation ?? this.incarnation)) return true; // checked newer by acceptVerdict
     if (a.verdict.seq > c.verdict.seq) return true;
     return a.ageAtReceiptMs < ageNowMs(c, a.receivedAtMono);
   }
@@ -273,7 +283,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
         publicKeys: this.o.publicKeys,
         clusterId: this.o.clusterId,
         maxVerdictAgeMs: this.o.maxVerdictAgeMs,
-        channel: { kind: "push", lastSeq },
+        channel: { kind: "push", lastSeq, incarnation: this.incarnation },
         heldForMs: heldForMs({ receivedAtMono }, this.mono()),
       });
     const lastSeq = this.lastSeq;
@@ -304,7 +314,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
     this.stats.accepted.push++;
     this.lastPushAcceptedMono = receivedAtMono;
     this.pushSocket?.alive();
-    this.raiseSeq(v.seq);
+    this.raiseSeq(v.seq, v.incarnation);
     this.adopt({ verdict: v, channel: "push", receivedAtMono, ageAtReceiptMs: v.ageMs ?? 0 });
   }
 
@@ -331,14 +341,21 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
     this.emit("rejected", r);
   }
 
-  private raiseSeq(seq: number): void {
-    if (this.lastSeq !== null && seq <= this.lastSeq) return;
+  /** `incarnation` is the verdict's (undefined from a worker that predates it: kept as is). */
+  private raiseSeq(seq: number, incarnation: number | undefined): void {
+    const renewed = incarnation !== undefined && incarnation !== this.incarnation;
+    if (!renewed && this.lastSeq !== null && seq <= this.lastSeq) return;
+    if (renewed) {
+      this.safeLog("cluster.incarnation", { from: this.incarnation, to: incarnation, seq, previousSeq: this.lastSeq });
+      this.incarnation = incarnation;
+    }
     this.lastSeq = seq;
+    const inc = this.incarnation;
     const onSeq = this.o.onSeq;
     if (!onSeq) return;
     // Serial, so that the persisted value only ever rises.
     this.seqChain = this.seqChain
-      .then(() => onSeq(seq))
+      .then(() => onSeq(seq, inc))
       .catch((err: unknown) => this.safeLog("seq.persist-failed", { seq, error: String(err) }));
   }
 
