@@ -20,6 +20,8 @@ export interface AcceptedVerdict {
    * the request's round trip, since the nonce proves the answer was signed after it was sent.
    */
   ageAtReceiptMs: number;
+  /** For a poll answer: clock.mono() when the request left (a reference for the worker's clock). */
+  sentAtMono?: number;
 }
 
 export interface Rejection {

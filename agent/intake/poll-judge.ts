@@ -57,7 +57,7 @@ export async function judgePoll(out: PollOutcome, ctx: PollContext, mono: () => 
       const roundTrip = out.receivedAtMono - out.sentAtMono;
       return {
         kind: "accepted",
-        accepted: { verdict: v, channel: "poll", receivedAtMono: out.receivedAtMono, ageAtReceiptMs: (v.ageMs ?? 0) + roundTrip },
+        accepted: { verdict: v, channel: "poll", receivedAtMono: out.receivedAtMono, ageAtReceiptMs: (v.ageMs ?? 0) + roundTrip, sentAtMono: out.sentAtMono },
       };
     }
   }

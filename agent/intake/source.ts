@@ -3,7 +3,7 @@ import { PushMessage } from "../../protocol/push.js";
 import type { PublicJwk } from "../../protocol/signing.js";
 import type { Freshness } from "../decision.js";
 import { acceptVerdict, type AcceptedVerdict, type Rejection } from "./accept.js";
-import { ageNowMs, heldForMs, isFresh } from "./age.js";
+import { ageNowMs, heldForMs, isFresh, pushAgeAtReceiptMs, type WorkerClockRef } from "./age.js";
 import { DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.js";
 import { requestVerdict } from "./poll.js";
 import { judgePoll, pollTimeoutMs } from "./poll-judge.js";
@@ -19,6 +19,9 @@ import { PushSocket } from "./push.js";
 
 export type { AcceptedVerdict, ChannelKind, Rejection } from "./accept.js";
 export type { Freshness };
+
+/** How old the worker-clock reference may get while pushes flow before a poll renews it. */
+const WORKER_CLOCK_REFRESH_MS = 5 * 60_000;
 
 export interface Counters {
   accepted: { push: number; poll: number };
@@ -83,6 +86,8 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
   private pushChain: Promise<void> = Promise.resolve();
   private seqChain: Promise<void> = Promise.resolve();
   private lastPushAcceptedMono: number | null = null;
+  /** The worker's clock as the last accepted poll answer showed it: bounds a push's transit. */
+  private workerClock: WorkerClockRef | null = null;
   private readonly stats = {
     accepted: { push: 0, poll: 0 },
     rejected: {} as Record<string, number>,
@@ -193,13 +198,21 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
 
   private pollTick(): void {
     if (this.stopped) return;
-    if (!this.pollInFlight && !this.pushHealthy()) {
+    if (!this.pollInFlight && (!this.pushHealthy() || this.workerClockOld())) {
       const p = this.pollRound().catch((err: unknown) => {
         this.safeLog("poll.internal-error", { error: String(err) });
       });
       this.pollInFlight = p.finally(() => (this.pollInFlight = null));
     }
     this.pollTimer = setTimeout(() => this.pollTick(), this.o.pollIntervalMs);
+  }
+
+  /**
+   * While pushes flow no poll is needed for freshness, but the worker-clock reference they are
+   * judged against is renewed now and then, so the drift allowance stays small.
+   */
+  private workerClockOld(): boolean {
+    return this.workerClock !== null && this.mono() - this.workerClock.sentAtMono > WORKER_CLOCK_REFRESH_MS;
   }
 
   private async pollRound(): Promise<void> {
@@ -224,6 +237,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
         return;
       case "accepted": {
         const a = got.accepted;
+        if (a.sentAtMono !== undefined) this.workerClock = { issuedAt: a.verdict.issuedAt, sentAtMono: a.sentAtMono };
         if (!this.newerThanLatest(a)) {
           this.stats.ignored.older++;
           // The same round again is routine while polling (every other poll at 1 s against a 2 s
@@ -305,6 +319,14 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
       return this.reject({ channel: "push", reason: result.reason, detail: result.detail });
     }
     const v = result.verdict;
+    const ageAtReceiptMs = pushAgeAtReceiptMs(v, receivedAtMono, this.workerClock);
+    if (ageAtReceiptMs + heldForMs({ receivedAtMono }, this.mono()) > this.o.maxVerdictAgeMs) {
+      return this.reject({
+        channel: "push",
+        reason: "stale",
+        detail: `pushed verdict arrived ${ageAtReceiptMs} ms after its round by the worker's clock (transit included), more than maxVerdictAgeMs ${this.o.maxVerdictAgeMs}`,
+      });
+    }
     if (this.lastSeq !== null && v.seq <= this.lastSeq) {
       // A poll raised lastSeq while this frame was being checked: same or older round.
       this.stats.ignored.duplicate++;
@@ -315,7 +337,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
     this.lastPushAcceptedMono = receivedAtMono;
     this.pushSocket?.alive();
     this.raiseSeq(v.seq, v.incarnation);
-    this.adopt({ verdict: v, channel: "push", receivedAtMono, ageAtReceiptMs: v.ageMs ?? 0 });
+    this.adopt({ verdict: v, channel: "push", receivedAtMono, ageAtReceiptMs });
   }
 
   // ---- shared ----------------------------------------------------------------------------------
