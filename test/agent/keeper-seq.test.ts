@@ -1,10 +1,8 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { offlineKeeper, type KeeperConfig } from "../../agent/keeper.js";
-import { silentLogger } from "../../agent/log.js";
 import { readState, statePath, writeState } from "../../agent/state.js";
-import { exited, tempDir } from "./helpers.js";
+import { exited, idleKeeper, tempDir } from "./helpers.js";
 
 /**
  * The verdict client persists every new seq from outside the action lock, while a manual
@@ -15,20 +13,10 @@ let dir: { path: string; remove: () => Promise<void> };
 beforeEach(async () => (dir = await tempDir("xivo-ha-keeper-seq-")));
 afterEach(() => dir.remove());
 
-const config = (stateDir: string): Omit<KeeperConfig, "enforceEveryMs"> => ({
-  mode: "auto",
-  requireLanConfirmation: true,
-  failbackHoldDownMs: 60_000,
-  noVerdictAlertMs: 60_000,
-  stateDir,
-  lockWaitMs: 0,
-  services: { start: [], stop: [], status: [], retry: { retries: 0, backoffMs: 1, maxBackoffMs: 1 } },
-});
-
 describe("persisting the last seq", () => {
   it("never undoes a role another process wrote meanwhile", async () => {
     await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: 1, reconcilePending: false });
-    const keeper = offlineKeeper(config(dir.path), silentLogger);
+    const keeper = idleKeeper(dir.path);
     await keeper.load();
     // `manage-slave-services start` in another process: an atomic replace of role.json.
     const file = statePath(dir.path);
@@ -47,7 +35,7 @@ describe("persisting the last seq", () => {
     const st = await readState(dir.path);
     expect(st.ok && st.state).toMatchObject({ role: "active", reconcilePending: true });
     // And the seq itself survives a restart.
-    const again = offlineKeeper(config(dir.path), silentLogger);
+    const again = idleKeeper(dir.path);
     await again.load();
     expect(again.lastSeq).toBe(seq);
   });

@@ -2,13 +2,13 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseFailbackConfig } from "../../../agent/failback/config.js";
-import { actionLockPath, offlineKeeper } from "../../../agent/keeper.js";
+import { actionLockPath } from "../../../agent/keeper.js";
 import { acquireLock } from "../../../agent/lock.js";
 import { silentLogger } from "../../../agent/log.js";
 import { StandbySync } from "../../../agent/standby-sync.js";
 import { writeState } from "../../../agent/state.js";
 import { until } from "../../support/until.js";
-import { tempDir } from "../helpers.js";
+import { idleKeeper, tempDir } from "../helpers.js";
 
 /**
  * A file-sync hook runs under the action lock (a standby sync pass's): when the verdict leaves
@@ -33,18 +33,7 @@ describe("a file-sync hook when the standby sync is cancelled", () => {
   it("is killed with its whole process group within about a second, and the action lock is free", async () => {
     const stateDir = join(dir.path, "state");
     await writeState(stateDir, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: null, reconcilePending: true });
-    const keeper = offlineKeeper(
-      {
-        mode: "auto",
-        requireLanConfirmation: true,
-        failbackHoldDownMs: 60_000,
-        noVerdictAlertMs: 60_000,
-        stateDir,
-        lockWaitMs: 0,
-        services: { start: [], stop: [], status: [], retry: { retries: 0, backoffMs: 1, maxBackoffMs: 1 } },
-      },
-      silentLogger,
-    );
+    const keeper = idleKeeper(stateDir);
     const pidFile = join(dir.path, "pids");
     // Like an rsync over ssh to a master that just died: a child and a grandchild, both stuck.
     const script = `const c = require("child_process").spawn("sleep", ["300"], { stdio: "ignore" });
