@@ -56,11 +56,28 @@ const ServicesInput = z.strictObject({
 
 const HttpUrl = z.url({ protocol: /^https?$/, error: "expected an http(s) URL" });
 
+/** The worker's base URL, once: without trailing slashes, so every path the agent appends is right. */
+const WorkerUrl = HttpUrl.transform((u) => u.replace(/\/+$/, ""));
+
+/** localhost, 127.0.0.0/8, ::1: plain http there never leaves the machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** An http:// URL to another machine: the bearer token would cross the network in clear. */
+export function insecureWorkerUrl(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === "http:" && !isLoopbackHost(u.hostname);
+}
+
 const ConfigInput = z
   .strictObject({
     clusterId: z.string().min(1).max(64),
     worker: z.strictObject({
-      url: HttpUrl,
+      url: WorkerUrl,
+      /** Accept http:// to a non-loopback host (the token then travels in clear): for a lab only. */
+      allowInsecureHttp: z.boolean().default(false),
       /** Optional here only because it may come from the environment instead. */
       token: z.string().min(1).optional(),
       publicKeys: z.array(PublicJwk).min(1, "expected at least one trusted public key"),
@@ -101,6 +118,13 @@ const ConfigInput = z
       .default({ intervalMs: 1_000, enforceEveryMs: 10_000, reportEveryMs: 15_000 }),
   })
   .superRefine((c, ctx) => {
+    if (insecureWorkerUrl(c.worker.url) && !c.worker.allowInsecureHttp) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["worker", "url"],
+        message: "expected https:// (http:// to a host other than loopback sends the worker token in clear; worker.allowInsecureHttp: true accepts it)",
+      });
+    }
     // A poll interval longer than the freshness bound would make every verdict stale between polls.
     if (c.worker.maxVerdictAgeMs <= c.worker.pollIntervalMs) {
       ctx.addIssue({

@@ -1,11 +1,11 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { Config } from "./config.js";
+import { insecureWorkerUrl, type Config } from "./config.js";
 import { ageNowMs } from "./intake/age.js";
 import { VerdictSource } from "./intake/source.js";
 import { Keeper, systemClock, type Clock, type TickResult, type VerdictView } from "./keeper.js";
 import { LanMonitor } from "./lan/monitor.js";
-import { serveLocal, type LocalHttp, type Routes } from "./local-http.js";
+import { keepServingLocal, type KeptLocalHttp, type Routes } from "./local-http.js";
 import { acquireLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { createMetrics, oneHot, ROLES, STATES, type Metrics } from "./metrics.js";
@@ -23,8 +23,8 @@ export const daemonLockPath = (stateDir: string) => join(stateDir, "agent.lock")
  * directory (its own lock).
  */
 export interface Daemon {
-  /** Where /healthz, /metrics and /status answer (null when disabled). */
-  httpUrl: string | null;
+  /** Where /healthz, /metrics and /status answer (null when disabled, or while the port is unavailable). */
+  httpUrl(): string | null;
   keeper: Keeper;
   stop(): Promise<void>;
 }
@@ -32,6 +32,10 @@ export interface Daemon {
 export async function startDaemon(cfg: Config, log: Logger, clock: Clock = systemClock): Promise<Daemon> {
   await mkdir(cfg.stateDir, { recursive: true, mode: 0o750 });
   const daemonLock = await acquireLock(daemonLockPath(cfg.stateDir), { purpose: "run", waitMs: 0 });
+  if (insecureWorkerUrl(cfg.worker.url)) {
+    const url = new URL(cfg.worker.url).origin; // never the userinfo, if any
+    log("config.insecure-worker-url", { url, message: "worker.allowInsecureHttp: the worker token travels in clear over plain http" }, "error");
+  }
   const lan = new LanMonitor(cfg.lan, cfg.master.host);
   const verdicts = lateVerdictView();
   const keeper = new Keeper({ config: { ...cfg, enforceEveryMs: cfg.loop.enforceEveryMs }, verdicts, lan: () => lan.view, clock, log });
@@ -44,7 +48,8 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
     pollIntervalMs: cfg.worker.pollIntervalMs,
     maxVerdictAgeMs: cfg.worker.maxVerdictAgeMs,
     lastSeq: keeper.lastSeq,
-    onSeq: (seq) => keeper.persistSeq(seq),
+    incarnation: keeper.incarnation,
+    onSeq: (seq, incarnation) => keeper.persistSeq(seq, incarnation),
     clock,
     log: (event, fields) => log(event, fields),
     push: cfg.worker.push,
@@ -60,16 +65,19 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
     log,
   });
   const metrics = createMetrics();
-  const reporter = new Reporter({ cfg, keeper, source, lan, sync, clock }, metrics, log);
+  let http: KeptLocalHttp | null = null;
+  const reporter = new Reporter({ cfg, keeper, source, lan, sync, clock, localHttp: () => http?.problem() ?? null }, metrics, log);
   const agent = new AgentLoop({ cfg, log, clock, keeper, source, lan, sync, metrics, reporter });
 
-  const http = cfg.http.port === null ? null : await serveLocal(cfg.http.host, cfg.http.port, agent.routes());
+  // Never awaited into a failure: a taken port is logged, reported and retried, and HA goes on.
+  http = cfg.http.port === null ? null : keepServingLocal(cfg.http.host, cfg.http.port, agent.routes(), log);
+  await http?.ready();
   agent.start();
-  log("agent.started", { clusterId: cfg.clusterId, role: keeper.role, mode: cfg.mode, http: http?.url ?? null, version: AGENT_VERSION });
+  log("agent.started", { clusterId: cfg.clusterId, role: keeper.role, mode: cfg.mode, http: http?.url() ?? null, version: AGENT_VERSION });
 
   let stopped = false;
   return {
-    httpUrl: http?.url ?? null,
+    httpUrl: () => http?.url() ?? null,
     keeper,
     async stop() {
       if (stopped) return;

@@ -7,7 +7,7 @@ import { heldForMs } from "./intake/age.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { silentLogger, type Logger } from "./log.js";
 import { describeFailure, enforce, startServices, stopServices, type EnforceReport, type TransitionReport } from "./services.js";
-import { readState, removeLeftoverTemps, writeState, type RoleState } from "./state.js";
+import { readSeq, readState, removeLeftoverTemps, writeSeq, writeState, type RoleState } from "./state.js";
 
 /**
  * The keeper loop's one pass (pg_auto_failover's keeper): read the persisted role, look at the
@@ -91,6 +91,8 @@ export class Keeper {
   lastAction: LastAction | null = null;
   lastDecision: Decision | null = null;
   lastSeq: number | null = null;
+  /** The cluster incarnation `lastSeq` belongs to (see protocol/verdict.ts). */
+  incarnation: number | null = null;
   reconcilePending = false;
   /** Set while the active slave's telephony runs but does not answer (services.ready); reported. */
   telephonyAlert: string | null = null;
@@ -107,6 +109,13 @@ export class Keeper {
   async load(): Promise<RoleState | null> {
     const removed = await removeLeftoverTemps(this.cfg.stateDir);
     if (removed.length) this.log("state.leftovers-removed", { files: removed });
+    if (this.lastSeq === null) {
+      const floor = await readSeq(this.cfg.stateDir);
+      if (floor) {
+        this.lastSeq = floor.lastSeq;
+        this.incarnation = floor.incarnation;
+      }
+    }
     const read = await readState(this.cfg.stateDir);
     if (!read.ok) {
       this.role = "unknown";
@@ -117,17 +126,22 @@ export class Keeper {
     this.role = read.state.role;
     this.since = read.state.since;
     this.lastAction = read.state.lastAction;
-    this.lastSeq = read.state.lastSeq;
+    // The replay floor is the verdict client's, kept in memory once known: only the daemon's own
+    // client moves it, and its file (seq.json) may lag a write behind.
+    if (this.lastSeq === null) this.lastSeq = read.state.lastSeq;
     this.reconcilePending = read.state.reconcilePending ?? false;
     return read.state;
   }
 
-  /** Called by the verdict client whenever a push raises the last accepted seq. */
-  async persistSeq(seq: number): Promise<void> {
-    this.lastSeq = Math.max(seq, this.lastSeq ?? 0);
-    if (this.role === "unknown") return; // nothing to write a seq into until a role exists
-    const read = await readState(this.cfg.stateDir);
-    if (read.ok && (read.state.lastSeq ?? -1) < this.lastSeq) await writeState(this.cfg.stateDir, { ...read.state, lastSeq: this.lastSeq });
+  /**
+   * Called by the verdict client (serially) whenever the last accepted seq rises, or restarts
+   * with a new cluster incarnation. Its own file, never role.json: this runs outside the action
+   * lock, and a read-modify-write of role.json could undo a role a command wrote meanwhile.
+   */
+  async persistSeq(seq: number, incarnation: number | null = this.incarnation): Promise<void> {
+    this.lastSeq = seq;
+    this.incarnation = incarnation;
+    await writeSeq(this.cfg.stateDir, { v: 1, lastSeq: seq, incarnation });
   }
 
   /** The inputs of the decision table, from the two signals and the monotonic clock. */
@@ -270,6 +284,11 @@ export class Keeper {
       throw err;
     }
     try {
+      // The lock file must still name us right before acting (see Lock.stillHeld).
+      if (!(await lock.stillHeld())) {
+        this.log("lock.lost", { purpose, path: lock.path }, "error");
+        return "busy";
+      }
       return await fn();
     } finally {
       await lock.release();

@@ -34,6 +34,68 @@ export async function serveLocal(host: string, port: number, routes: Routes): Pr
   };
 }
 
+/** How long a taken status port is left before the next attempt to bind it. */
+export const LOCAL_HTTP_RETRY_MS = 5_000;
+
+/** The status endpoint as the daemon keeps it: bound when it can be, retried when it cannot. */
+export interface KeptLocalHttp {
+  url(): string | null;
+  /** Why the endpoint is not serving (e.g. the port is taken), for the report's alerts; null while it serves. */
+  problem(): string | null;
+  /** Resolves once the attempt in progress (the first, at start) is over. */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Binds the status endpoint without ever failing: HA must not depend on a monitoring port. A
+ * port another process holds is logged as an error and reported, and binding is retried every
+ * `retryMs` until it works; meanwhile the daemon decides and acts as usual.
+ */
+export function keepServingLocal(
+  host: string,
+  port: number,
+  routes: Routes,
+  log: (event: string, fields: Record<string, unknown>, level?: "info" | "warn" | "error") => void,
+  retryMs = LOCAL_HTTP_RETRY_MS,
+): KeptLocalHttp {
+  let served: LocalHttp | null = null;
+  let problem: string | null = null;
+  let closed = false;
+  let timer: NodeJS.Timeout | null = null;
+  let attempt: Promise<void> = Promise.resolve();
+  const tryBind = async () => {
+    try {
+      const s = await serveLocal(host, port, routes);
+      if (closed) return void (await s.close());
+      served = s;
+      if (problem) log("http.listening", { url: s.url, after: problem });
+      problem = null;
+    } catch (err) {
+      const error = (err as Error).message;
+      if (problem === null) {
+        log("http.unavailable", { host, port, error, retryInMs: retryMs, impact: "health, metrics and status are not served; failover is not affected" }, "error");
+      }
+      problem = `local status endpoint ${host}:${port} unavailable (${error}); retrying every ${retryMs / 1000} s`;
+      if (!closed) timer = setTimeout(() => void (attempt = tryBind()), retryMs);
+    }
+  };
+  attempt = tryBind();
+  return {
+    url: () => served?.url ?? null,
+    problem: () => problem,
+    async ready() {
+      await attempt;
+    },
+    async close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      await attempt;
+      await served?.close();
+    },
+  };
+}
+
 function send(res: ServerResponse, reply: Reply): void {
   if ("json" in reply) {
     res.writeHead(reply.status, { "content-type": "application/json" });

@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
-import { link, mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { createHash, randomBytes } from "node:crypto";
+import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
@@ -21,6 +21,8 @@ export const LockHolder = z.object({
   purpose: z.string(),
   /** Agent clock, epoch ms: shown only. */
   since: z.number().int(),
+  /** Makes every record unique, so a dead holder's content, once removed, never comes back. */
+  nonce: z.string().optional(),
 });
 export type LockHolder = z.infer<typeof LockHolder>;
 
@@ -37,7 +39,10 @@ export class LockBusyError extends Error {
 export interface Lock {
   path: string;
   holder: LockHolder;
-  /** False if the file no longer names us (it was removed or, after a lost race, replaced). */
+  /**
+   * False if the file no longer names us (removed or replaced by hand). Checked by the callers
+   * right before they act, as a last defence: the takeover itself never lets two hold it.
+   */
   stillHeld(): Promise<boolean>;
   release(): Promise<void>;
 }
@@ -94,22 +99,29 @@ async function tryCreate(path: string, text: string): Promise<boolean> {
 }
 
 /**
- * Removes a dead holder's file. Moving it aside first (atomic) and re-reading it tells us whether
- * we moved the dead holder's file or one a faster contender created meanwhile; the latter is put back.
- * Only a third contender creating the file in the instant before that put-back can still end up
- * beside a holder; `stillHeld()` before acting lets the loser notice.
+ * Removes a dead holder's file, once. Taking over goes through a mark file named for the dead
+ * content, created exclusively: of all the contenders that saw that content, only the one whose
+ * mark exists removes the lock file, and only while it still holds that content. Nobody else
+ * changes a file naming a dead holder, so between that check and the unlink it cannot change,
+ * and as every record is unique (its nonce) a removed content never comes back: a contender
+ * that arrives late finds other content and leaves it. Then all race for the free file through
+ * the exclusive create: exactly one wins. A contender that died holding a mark is itself a dead
+ * holder, taken over the same way.
  */
-async function takeOver(path: string, staleText: string): Promise<void> {
-  const aside = `${path}.${uniqueSuffix()}.stale`;
-  try {
-    await rename(path, aside);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw e;
+async function takeOver(path: string, staleText: string, me: string, depth = 0): Promise<void> {
+  const mark = `${path}.takeover-${createHash("sha256").update(staleText).digest("hex").slice(0, 16)}`;
+  if (await tryCreate(mark, me)) {
+    try {
+      if ((await readText(path)) === staleText) await unlink(path).catch(() => {});
+    } finally {
+      await unlink(mark).catch(() => {});
+    }
+    return;
   }
-  const moved = await readText(aside);
-  if (moved !== staleText) await link(aside, path).catch(() => {});
-  await unlink(aside).catch(() => {});
+  const markText = await readText(mark);
+  if (markText === null || depth >= 3) return;
+  const taker = parseHolder(markText);
+  if (!taker || !holderAlive(taker)) await takeOver(mark, markText, me, depth + 1);
 }
 
 export async function acquireLock(path: string, opts: AcquireOptions): Promise<Lock> {
@@ -119,6 +131,7 @@ export async function acquireLock(path: string, opts: AcquireOptions): Promise<L
     bootId: bootId(),
     purpose: opts.purpose,
     since: Date.now(),
+    nonce: randomBytes(8).toString("hex"),
   };
   const text = JSON.stringify(me) + "\n";
   await mkdir(dirname(path), { recursive: true, mode: 0o750 }); // first run: no state dir yet
@@ -130,7 +143,7 @@ export async function acquireLock(path: string, opts: AcquireOptions): Promise<L
     const holder = parseHolder(current);
     if (!holder || !holderAlive(holder)) {
       // Unreadable content can only come from outside the agent: treat it as abandoned too.
-      await takeOver(path, current);
+      await takeOver(path, current, text);
       continue;
     }
     if (performance.now() >= deadline) {

@@ -1,5 +1,6 @@
 import type { AgentReport } from "../protocol/report.js";
 import type { Config } from "./config.js";
+import { clusterUrl } from "./intake/poll.js";
 import type { VerdictSource } from "./intake/source.js";
 import type { Clock, Keeper, TickResult } from "./keeper.js";
 import type { LanMonitor } from "./lan/monitor.js";
@@ -28,9 +29,11 @@ export interface ReportSources {
   lan: LanMonitor;
   sync: StandbySync;
   clock: Clock;
+  /** Why the local status endpoint is not serving, if it is not. */
+  localHttp?: () => string | null;
 }
 
-export function buildReport({ cfg, keeper, source, lan, sync, clock }: ReportSources): AgentReport {
+export function buildReport({ cfg, keeper, source, lan, sync, clock, localHttp }: ReportSources): AgentReport {
   const c = source.counters();
   const view = lan.view;
   return {
@@ -43,7 +46,7 @@ export function buildReport({ cfg, keeper, source, lan, sync, clock }: ReportSou
       probes: view.probes.map((p) => ({ name: p.name, ok: p.ok, detail: p.detail.slice(0, 2000), rttMs: p.rttMs })),
     },
     verdictSeq: source.latest()?.verdict.seq ?? null,
-    alerts: [keeper.lastDecision?.alert, keeper.telephonyAlert, ...sync.alerts()].filter((a): a is string => !!a),
+    alerts: [keeper.lastDecision?.alert, keeper.telephonyAlert, ...sync.alerts(), localHttp?.()].filter((a): a is string => !!a),
     replication: sync.reportField(),
     counters: {
       acceptedPush: c.accepted.push,
@@ -75,7 +78,7 @@ export class Reporter {
     const heartbeatDue = clock.mono() - this.lastSentMono >= cfg.loop.reportEveryMs;
     if (key === this.lastSent && !heartbeatDue && result?.did !== "enforce") return;
     try {
-      const res = await fetch(`${cfg.worker.url}/v1/clusters/${cfg.clusterId}/report`, {
+      const res = await fetch(clusterUrl(cfg.worker.url, cfg.clusterId, "report"), {
         method: "POST",
         headers: { authorization: `Bearer ${cfg.worker.token}`, "content-type": "application/json" },
         body: JSON.stringify(body),

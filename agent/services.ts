@@ -16,6 +16,8 @@ export interface CommandResult {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   timedOut: boolean;
+  /** Killed because its caller was aborted (RunOptions.signal). */
+  aborted?: boolean;
   /** Set when the command could not be started at all (e.g. ENOENT). */
   spawnError: string | null;
   durationMs: number;
@@ -70,7 +72,7 @@ export interface RunOptions {
   killGraceMs?: number;
   /** Called after every attempt, e.g. to log it. */
   onAttempt?: (r: CommandResult, attempt: number) => void;
-  /** Aborting kills the command's process group as a timeout does (not reported as one). */
+  /** Aborting kills the command's process group at once (SIGTERM, SIGKILL half a second later). */
   signal?: AbortSignal | undefined;
 }
 
@@ -101,28 +103,32 @@ export function runCommand(cmd: Command, opts: RunOptions = {}): Promise<Command
     let killing = false;
     let killTimer: NodeJS.Timeout | undefined;
     let settled = false;
+    let aborted = false;
     const child = spawn(file, args, { detached: true, stdio: ["ignore", "pipe", "pipe"], env: childEnv() });
     const collect = (d: Buffer) => (output = (output + d.toString()).slice(-OUTPUT_TAIL));
     child.stdout.on("data", collect);
     child.stderr.on("data", collect);
-    const kill = () => {
+    const kill = (graceMs: number) => {
       if (killing || settled || child.pid === undefined) return;
       killing = true;
       killGroup(child.pid, "SIGTERM");
-      killTimer = setTimeout(() => killGroup(child.pid!, "SIGKILL"), opts.killGraceMs ?? 2_000);
+      killTimer = setTimeout(() => killGroup(child.pid!, "SIGKILL"), graceMs);
     };
     const timer = setTimeout(() => {
       timedOut = true;
-      kill();
+      kill(opts.killGraceMs ?? 2_000);
     }, cmd.timeoutMs);
-    opts.signal?.addEventListener("abort", kill);
-    if (opts.signal?.aborted) kill();
+    const onAbort = () => {
+      aborted = true;
+      clearTimeout(timer);
+      kill(Math.min(opts.killGraceMs ?? 500, 500));
+    };
     const finish = (exitCode: number | null, signal: NodeJS.Signals | null, spawnError: string | null) => {
       if (settled) return;
       settled = true;
-      opts.signal?.removeEventListener("abort", kill);
       clearTimeout(timer);
       clearTimeout(killTimer);
+      opts.signal?.removeEventListener("abort", onAbort);
       child.stdout.destroy();
       child.stderr.destroy();
       resolve({
@@ -131,12 +137,15 @@ export function runCommand(cmd: Command, opts: RunOptions = {}): Promise<Command
         exitCode,
         signal,
         timedOut,
+        aborted,
         spawnError,
         durationMs: Math.round(performance.now() - started),
         output,
       });
     };
     child.once("error", (e) => finish(null, null, e.message));
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener("abort", onAbort, { once: true });
     child.once("exit", (code, signal) => {
       // Whatever it left in its group dies with it when it was killed.
       if (killing) killGroup(child.pid!, "SIGKILL");

@@ -64,9 +64,13 @@ export async function readState(dir: string): Promise<StateRead> {
  * never points at unwritten data, fsync the directory so the rename itself survives power loss.
  */
 export async function writeState(dir: string, state: RoleState): Promise<void> {
-  const valid = RoleState.parse(state);
+  await writeAtomic(dir, STATE_FILE, JSON.stringify(RoleState.parse(state), null, 2) + "\n");
+}
+
+/** A file of the state directory (role, seq), made if missing, replaced atomically. */
+async function writeAtomic(dir: string, name: string, text: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o750 });
-  await writeFileAtomic(statePath(dir), JSON.stringify(valid, null, 2) + "\n", 0o640);
+  await writeFileAtomic(join(dir, name), text, 0o640);
 }
 
 /** Atomic replace of any file (see writeState), created with `mode` less the umask, or exactly `mode`. */
@@ -100,7 +104,7 @@ export async function writeFileAtomic(path: string, text: string, mode: number, 
 /** Removes temp files left by writers that died mid-write (their pid, in the name, is gone). */
 export async function removeLeftoverTemps(dir: string): Promise<string[]> {
   const removed: string[] = [];
-  const pattern = new RegExp(`^${STATE_FILE.replace(".", "\\.")}\\.(\\d+)\\.[0-9a-f]+\\.tmp$`);
+  const pattern = /^(?:role|seq)\.json\.(\d+)\.[0-9a-f]+\.tmp$/;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const pid = Number(pattern.exec(name)?.[1]);
     if (!pid || pidAlive(pid)) continue;
@@ -108,4 +112,33 @@ export async function removeLeftoverTemps(dir: string): Promise<string[]> {
     removed.push(name);
   }
   return removed;
+}
+
+export const SEQ_FILE = "seq.json";
+
+/**
+ * The verdict client's replay floor, in a file of its own: it is written on every new verdict,
+ * outside the action lock, and so must never rewrite role.json (it could bring back a role or a
+ * reconcilePending that a command changed meanwhile).
+ */
+export const SeqState = z.object({
+  v: z.literal(1),
+  lastSeq: z.number().int().nonnegative(),
+  /** The cluster incarnation `lastSeq` belongs to (worker's createdAt); null before the worker sent one. */
+  incarnation: z.number().int().nullable().default(null),
+});
+export type SeqState = z.input<typeof SeqState>;
+
+/** Null when missing or unreadable: the floor then falls back to role.json's older `lastSeq`. */
+export async function readSeq(dir: string): Promise<z.infer<typeof SeqState> | null> {
+  try {
+    const parsed = SeqState.safeParse(JSON.parse(await readFile(join(dir, SEQ_FILE), "utf8")));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function writeSeq(dir: string, seq: SeqState): Promise<void> {
+  await writeAtomic(dir, SEQ_FILE, JSON.stringify(SeqState.parse(seq)) + "\n");
 }

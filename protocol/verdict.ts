@@ -77,6 +77,13 @@ export const Verdict = z.object({
    * worker that predates it still parse.
    */
   maintenance: MaintenanceWindow.nullable().default(null),
+  /**
+   * Worker clock, epoch ms, when the cluster was created: a cluster deleted and created again
+   * restarts `seq` at 0 under a later incarnation. Signed with the rest, so the agent can tell
+   * a new cluster from a replay. Absent from workers that predate it: the agent then keeps
+   * judging pushes on `seq` alone.
+   */
+  incarnation: z.number().int().optional(),
 });
 export type Verdict = z.infer<typeof Verdict>;
 

@@ -20,6 +20,8 @@ export interface AcceptedVerdict {
    * the request's round trip, since the nonce proves the answer was signed after it was sent.
    */
   ageAtReceiptMs: number;
+  /** For a poll answer: clock.mono() when the request left (a reference for the worker's clock). */
+  sentAtMono?: number;
 }
 
 export interface Rejection {
@@ -30,8 +32,11 @@ export interface Rejection {
 
 export type RejectReason = "malformed" | "forged" | "wrong-cluster" | "replayed" | "stale";
 
-/** How the envelope arrived: a poll answer must echo our nonce, a push must carry a newer seq. */
-export type Channel = { kind: "poll"; nonce: string } | { kind: "push"; lastSeq: number | null };
+/**
+ * How the envelope arrived: a poll answer must echo our nonce, a push must carry a newer seq.
+ * `incarnation` is the cluster incarnation the agent's seq floor belongs to (null: none seen).
+ */
+export type Channel = { kind: "poll"; nonce: string; incarnation?: number | null } | { kind: "push"; lastSeq: number | null; incarnation?: number | null };
 
 export interface IntakeContext {
   publicKeys: PublicJwk[];
@@ -70,6 +75,10 @@ export async function acceptVerdict(envelope: unknown, ctx: IntakeContext): Prom
   }
 
   const ch = ctx.channel;
+  const known = ch.incarnation ?? null;
+  if (v.incarnation !== undefined && known !== null && v.incarnation < known) {
+    return reject("replayed", `verdict from an older incarnation of the cluster (${v.incarnation}, current ${known})`);
+  }
   if (ch.kind === "poll") {
     if (v.nonce === null || !constantTimeEqual(v.nonce, ch.nonce)) {
       return reject("replayed", "the poll answer does not echo the nonce sent");
@@ -77,6 +86,13 @@ export async function acceptVerdict(envelope: unknown, ctx: IntakeContext): Prom
   } else {
     // A poll answer delivered as a push would dodge the nonce check: pushes carry none.
     if (v.nonce !== null) return reject("replayed", "a push must not carry a nonce");
+    // A recreated cluster restarts its seq: only a poll answer, proven fresh by its nonce, may
+    // move the agent to the new incarnation (and lower its seq floor). A push from one unknown
+    // to the agent is taken only when its seq would have been anyway.
+    const newIncarnation = v.incarnation !== undefined && v.incarnation !== known;
+    if (newIncarnation && known !== null) {
+      return reject("replayed", `push from a new incarnation of the cluster (${v.incarnation}, current ${known}): waiting for a poll to confirm it`);
+    }
     if (ch.lastSeq !== null && v.seq <= ch.lastSeq) {
       return reject("replayed", `seq ${v.seq} is not after the last accepted seq ${ch.lastSeq}`);
     }

@@ -21,6 +21,8 @@ export interface PollContext {
   clusterId: string;
   publicKeys: PublicJwk[];
   maxVerdictAgeMs: number;
+  /** The cluster incarnation known to the caller: an older one is refused. */
+  incarnation?: number | null;
 }
 
 export async function judgePoll(out: PollOutcome, ctx: PollContext, mono: () => number): Promise<PollJudgement> {
@@ -45,7 +47,7 @@ export async function judgePoll(out: PollOutcome, ctx: PollContext, mono: () => 
         publicKeys: ctx.publicKeys,
         clusterId: ctx.clusterId,
         maxVerdictAgeMs: ctx.maxVerdictAgeMs,
-        channel: { kind: "poll", nonce: out.nonce } satisfies Channel,
+        channel: { kind: "poll", nonce: out.nonce, incarnation: ctx.incarnation ?? null } satisfies Channel,
         heldForMs: mono() - out.sentAtMono,
       });
       if (!result.ok) return { kind: "rejected", rejection: { channel: "poll", reason: result.reason, detail: result.detail } };
@@ -55,7 +57,7 @@ export async function judgePoll(out: PollOutcome, ctx: PollContext, mono: () => 
       const roundTrip = out.receivedAtMono - out.sentAtMono;
       return {
         kind: "accepted",
-        accepted: { verdict: v, channel: "poll", receivedAtMono: out.receivedAtMono, ageAtReceiptMs: (v.ageMs ?? 0) + roundTrip },
+        accepted: { verdict: v, channel: "poll", receivedAtMono: out.receivedAtMono, ageAtReceiptMs: (v.ageMs ?? 0) + roundTrip, sentAtMono: out.sentAtMono },
       };
     }
   }

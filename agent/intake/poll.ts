@@ -35,8 +35,13 @@ export function newNonce(): string {
   return Nonce.parse(randomBytes(24).toString("base64url"));
 }
 
+/** Every URL the agent builds for its cluster (verdict, push, report): the id always encoded. */
+export function clusterUrl(base: string, clusterId: string, tail: "verdict" | "push" | "report"): string {
+  return `${trimSlash(base)}/v1/clusters/${encodeURIComponent(clusterId)}/${tail}`;
+}
+
 export function verdictUrl(base: string, clusterId: string, nonce: string): string {
-  return `${trimSlash(base)}/v1/clusters/${encodeURIComponent(clusterId)}/verdict?nonce=${encodeURIComponent(nonce)}`;
+  return `${clusterUrl(base, clusterId, "verdict")}?nonce=${encodeURIComponent(nonce)}`;
 }
 
 export function trimSlash(url: string): string {

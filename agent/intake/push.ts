@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
 import { backoffDelay, refusedDelay, type BackoffPolicy } from "./backoff.js";
-import { describe, errorBody, isConfigRefusal, trimSlash } from "./poll.js";
+import { clusterUrl, describe, errorBody, isConfigRefusal } from "./poll.js";
 
 /**
  * The push socket: one outbound WebSocket to the worker (the LAN never needs an inbound port),
@@ -36,7 +36,7 @@ export interface PushSocketOptions {
 }
 
 export function pushUrl(base: string, clusterId: string): string {
-  return `${trimSlash(base).replace(/^http/i, "ws")}/v1/clusters/${encodeURIComponent(clusterId)}/push`;
+  return clusterUrl(base, clusterId, "push").replace(/^http/i, "ws");
 }
 
 export class PushSocket {

@@ -3,7 +3,7 @@ import { PushMessage } from "../../protocol/push.js";
 import type { PublicJwk } from "../../protocol/signing.js";
 import type { Freshness } from "../decision.js";
 import { acceptVerdict, type AcceptedVerdict, type Rejection } from "./accept.js";
-import { ageNowMs, heldForMs, isFresh } from "./age.js";
+import { ageNowMs, heldForMs, isFresh, pushAgeAtReceiptMs, type WorkerClockRef } from "./age.js";
 import { DEFAULT_BACKOFF, type BackoffPolicy } from "./backoff.js";
 import { requestVerdict } from "./poll.js";
 import { judgePoll, pollTimeoutMs } from "./poll-judge.js";
@@ -19,6 +19,9 @@ import { PushSocket } from "./push.js";
 
 export type { AcceptedVerdict, ChannelKind, Rejection } from "./accept.js";
 export type { Freshness };
+
+/** How old the worker-clock reference may get while pushes flow before a poll renews it. */
+const WORKER_CLOCK_REFRESH_MS = 5 * 60_000;
 
 export interface Counters {
   accepted: { push: number; poll: number };
@@ -43,8 +46,13 @@ export interface VerdictSourceOptions {
   maxVerdictAgeMs: number;
   /** Persisted by the caller (state file). */
   lastSeq: number | null;
-  /** Called (serially, in order) whenever lastSeq rises, so the caller persists it. */
-  onSeq?: (seq: number) => void | Promise<void>;
+  /** The cluster incarnation lastSeq belongs to, persisted with it (null: none seen yet). */
+  incarnation?: number | null;
+  /**
+   * Called (serially, in order) whenever lastSeq rises, or is reset by a new cluster
+   * incarnation, so the caller persists both.
+   */
+  onSeq?: (seq: number, incarnation: number | null) => void | Promise<void>;
   /** Default performance.now(); injectable for tests. */
   clock?: { mono(): number };
   /** Structured log. The token is never passed. */
@@ -67,6 +75,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
   private readonly log: (event: string, fields: Record<string, unknown>) => void;
   private readonly pushSocket: PushSocket | null;
   private lastSeq: number | null;
+  private incarnation: number | null;
   private current: AcceptedVerdict | null = null;
   private started = false;
   private stopped = false;
@@ -77,6 +86,8 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
   private pushChain: Promise<void> = Promise.resolve();
   private seqChain: Promise<void> = Promise.resolve();
   private lastPushAcceptedMono: number | null = null;
+  /** The worker's clock as the last accepted poll answer showed it: bounds a push's transit. */
+  private workerClock: WorkerClockRef | null = null;
   private readonly stats = {
     accepted: { push: 0, poll: 0 },
     rejected: {} as Record<string, number>,
@@ -94,6 +105,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
     this.mono = () => clock.mono();
     this.log = o.log ?? (() => {});
     this.lastSeq = o.lastSeq;
+    this.incarnation = o.incarnation ?? null;
     this.pushSocket =
       o.push === false
         ? null
@@ -186,13 +198,21 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
 
   private pollTick(): void {
     if (this.stopped) return;
-    if (!this.pollInFlight && !this.pushHealthy()) {
+    if (!this.pollInFlight && (!this.pushHealthy() || this.workerClockOld())) {
       const p = this.pollRound().catch((err: unknown) => {
         this.safeLog("poll.internal-error", { error: String(err) });
       });
       this.pollInFlight = p.finally(() => (this.pollInFlight = null));
     }
     this.pollTimer = setTimeout(() => this.pollTick(), this.o.pollIntervalMs);
+  }
+
+  /**
+   * While pushes flow no poll is needed for freshness, but the worker-clock reference they are
+   * judged against is renewed now and then, so the drift allowance stays small.
+   */
+  private workerClockOld(): boolean {
+    return this.workerClock !== null && this.mono() - this.workerClock.sentAtMono > WORKER_CLOCK_REFRESH_MS;
   }
 
   private async pollRound(): Promise<void> {
@@ -205,7 +225,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
       signal: this.pollAbort.signal,
     });
     if (this.stopped) return;
-    const got = await judgePoll(out, this.o, this.mono);
+    const got = await judgePoll(out, { ...this.o, incarnation: this.incarnation }, this.mono);
     if (this.stopped) return;
     switch (got.kind) {
       case "error":
@@ -217,6 +237,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
         return;
       case "accepted": {
         const a = got.accepted;
+        if (a.sentAtMono !== undefined) this.workerClock = { issuedAt: a.verdict.issuedAt, sentAtMono: a.sentAtMono };
         if (!this.newerThanLatest(a)) {
           this.stats.ignored.older++;
           // The same round again is routine while polling (every other poll at 1 s against a 2 s
@@ -227,8 +248,9 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
           return;
         }
         this.stats.accepted.poll++;
-        // Polls never lower lastSeq; they may raise it (an older push is then refused as replayed).
-        this.raiseSeq(a.verdict.seq);
+        // Polls never lower lastSeq within an incarnation; they may raise it (an older push is
+        // then refused as replayed). A fresh answer from a new incarnation restarts the floor.
+        this.raiseSeq(a.verdict.seq, a.verdict.incarnation);
         this.adopt(a);
         return;
       }
@@ -242,6 +264,8 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
   private newerThanLatest(a: AcceptedVerdict): boolean {
     const c = this.current;
     if (!c) return true;
+    const inc = a.verdict.incarnation;
+    if (inc !== undefined && inc !== (c.verdict.incarnation ?? this.incarnation)) return true; // checked newer by acceptVerdict
     if (a.verdict.seq > c.verdict.seq) return true;
     return a.ageAtReceiptMs < ageNowMs(c, a.receivedAtMono);
   }
@@ -273,7 +297,7 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
         publicKeys: this.o.publicKeys,
         clusterId: this.o.clusterId,
         maxVerdictAgeMs: this.o.maxVerdictAgeMs,
-        channel: { kind: "push", lastSeq },
+        channel: { kind: "push", lastSeq, incarnation: this.incarnation },
         heldForMs: heldForMs({ receivedAtMono }, this.mono()),
       });
     const lastSeq = this.lastSeq;
@@ -295,6 +319,14 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
       return this.reject({ channel: "push", reason: result.reason, detail: result.detail });
     }
     const v = result.verdict;
+    const ageAtReceiptMs = pushAgeAtReceiptMs(v, receivedAtMono, this.workerClock);
+    if (ageAtReceiptMs + heldForMs({ receivedAtMono }, this.mono()) > this.o.maxVerdictAgeMs) {
+      return this.reject({
+        channel: "push",
+        reason: "stale",
+        detail: `pushed verdict arrived ${ageAtReceiptMs} ms after its round by the worker's clock (transit included), more than maxVerdictAgeMs ${this.o.maxVerdictAgeMs}`,
+      });
+    }
     if (this.lastSeq !== null && v.seq <= this.lastSeq) {
       // A poll raised lastSeq while this frame was being checked: same or older round.
       this.stats.ignored.duplicate++;
@@ -304,8 +336,8 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
     this.stats.accepted.push++;
     this.lastPushAcceptedMono = receivedAtMono;
     this.pushSocket?.alive();
-    this.raiseSeq(v.seq);
-    this.adopt({ verdict: v, channel: "push", receivedAtMono, ageAtReceiptMs: v.ageMs ?? 0 });
+    this.raiseSeq(v.seq, v.incarnation);
+    this.adopt({ verdict: v, channel: "push", receivedAtMono, ageAtReceiptMs });
   }
 
   // ---- shared ----------------------------------------------------------------------------------
@@ -331,14 +363,21 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
     this.emit("rejected", r);
   }
 
-  private raiseSeq(seq: number): void {
-    if (this.lastSeq !== null && seq <= this.lastSeq) return;
+  /** `incarnation` is the verdict's (undefined from a worker that predates it: kept as is). */
+  private raiseSeq(seq: number, incarnation: number | undefined): void {
+    const renewed = incarnation !== undefined && incarnation !== this.incarnation;
+    if (!renewed && this.lastSeq !== null && seq <= this.lastSeq) return;
+    if (renewed) {
+      this.safeLog("cluster.incarnation", { from: this.incarnation, to: incarnation, seq, previousSeq: this.lastSeq });
+      this.incarnation = incarnation;
+    }
     this.lastSeq = seq;
+    const inc = this.incarnation;
     const onSeq = this.o.onSeq;
     if (!onSeq) return;
     // Serial, so that the persisted value only ever rises.
     this.seqChain = this.seqChain
-      .then(() => onSeq(seq))
+      .then(() => onSeq(seq, inc))
       .catch((err: unknown) => this.safeLog("seq.persist-failed", { seq, error: String(err) }));
   }
 

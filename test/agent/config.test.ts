@@ -175,3 +175,22 @@ describe("database sections", () => {
     expect(err.message).toMatch(/failback\.tables\[0\]\.name: /);
   });
 });
+
+describe("worker.url", () => {
+  it("is stored without trailing slashes", async () => {
+    const c = await load({ ...minimal(), worker: { ...minimal().worker, url: "https://ha.example.net/base//" } });
+    expect(c.worker.url).toBe("https://ha.example.net/base");
+  });
+
+  it.each(["http://127.0.0.1:8787", "http://127.3.4.5", "http://localhost:8787", "http://[::1]:8787"])("plain http to loopback (%s) is accepted", async (url) => {
+    const c = await load({ ...minimal(), worker: { ...minimal().worker, url } });
+    expect(c.worker.allowInsecureHttp).toBe(false);
+  });
+
+  it.each(["http://ha.example.net", "http://10.0.0.5:8787", "http://[fe80::1]"])("plain http elsewhere (%s) is refused unless allowInsecureHttp", async (url) => {
+    const err = await loadError({ ...minimal(), worker: { ...minimal().worker, url } });
+    expect(err.message).toMatch(/worker\.url: expected https:\/\//);
+    const c = await load({ ...minimal(), worker: { ...minimal().worker, url, allowInsecureHttp: true } });
+    expect(c.worker.url).toBe(url);
+  });
+});

@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach } from "vitest";
+import { offlineKeeper } from "../../agent/keeper.js";
+import { silentLogger } from "../../agent/log.js";
 import { pidAlive } from "../../agent/proc.js";
 
 export const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -86,4 +88,20 @@ export async function killServices(dir: string): Promise<void> {
     const pid = Number(await readFile(join(dir, f), "utf8").catch(() => "0"));
     if (pid && pidAlive(pid)) process.kill(pid, "SIGKILL");
   }
+}
+
+/** A keeper outside the daemon over `stateDir`, with no services to drive: for the tests of what it persists. */
+export function idleKeeper(stateDir: string) {
+  return offlineKeeper(
+    {
+      mode: "auto",
+      requireLanConfirmation: true,
+      failbackHoldDownMs: 60_000,
+      noVerdictAlertMs: 60_000,
+      stateDir,
+      lockWaitMs: 0,
+      services: { start: [], stop: [], status: [], retry: { retries: 0, backoffMs: 1, maxBackoffMs: 1 } },
+    },
+    silentLogger,
+  );
 }

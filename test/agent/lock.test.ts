@@ -134,3 +134,31 @@ describe("agent lock", () => {
     }
   });
 });
+
+describe("agent lock, taken over from crashed holders again and again", () => {
+  it("never lets two processes act at once", async () => {
+    const dead = await deadPid();
+    await writeFile(lockPath, record({ pid: dead }));
+    const log = join(dir.path, "critical.log");
+    await writeFile(log, "");
+    const racers = Array.from({ length: 6 }, () => {
+      const c = spawnTs("lock-crash-race.ts", [lockPath, log, "40", String(dead)]);
+      children.push(c);
+      return c;
+    });
+    const results = await Promise.all(racers.map(exited));
+    expect(results.map((r) => r.code)).toEqual(racers.map(() => 0));
+    const lines = (await readFile(log, "utf8")).trim().split("\n");
+    let inside: string | null = null;
+    for (const line of lines) {
+      const [what, pid] = line.split(" ");
+      if (what === "enter") {
+        expect(inside, `${pid} entered while ${inside} was inside`).toBeNull();
+        inside = pid!;
+      } else {
+        expect(pid).toBe(inside);
+        inside = null;
+      }
+    }
+  }, 120_000);
+});

@@ -45,6 +45,7 @@ export function verdictOf(cluster: ClusterRecord, monitor: MonitorRecord, issued
     lastRound,
     nonce,
     maintenance: verdictWindow(cluster.config.maintenance, issuedAt),
+    incarnation: Math.trunc(cluster.createdAt),
   };
 }
 
