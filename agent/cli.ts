@@ -54,7 +54,8 @@ Exits 5 without touching anything if no fresh, authentic verdict could be had.`,
   replicate: `Usage: xivo-ha-agent replicate [--config PATH]
 One pass of what the daemon does on its schedule: if a failback left call records to copy back
 to the master, that first (replication waits until it succeeds); then pull the master's
-database. Only on a standby slave (exit 6 otherwise); takes the action lock.`,
+database, then its files (the \`files\` section). Only on a standby slave (exit 6 otherwise);
+takes the action lock.`,
   init: `Usage: xivo-ha-agent init --worker URL --cluster ID --master HOST [--preset wazo|xivo]
                           [--token-file PATH] [--expect-key FINGERPRINT] [--force]
 Writes /etc/xivo-ha/agent.json (0640) and the token to /etc/xivo-ha/agent.env (0600), after
@@ -317,13 +318,13 @@ async function manage(cfg: Config, verb: "start" | "stop", reason: string, log: 
 }
 
 async function replicateOnce(cfg: Config, log: Logger): Promise<number> {
-  if (!cfg.replication && !cfg.failback) {
-    process.stderr.write("xivo-ha-agent: neither replication nor failback is configured in this config\n");
+  if (!cfg.replication && !cfg.failback && !cfg.files) {
+    process.stderr.write("xivo-ha-agent: none of replication, failback or files is configured in this config\n");
     return EXIT.config;
   }
   const keeper = offlineKeeper(cfg, log);
   // An administrator's explicit call: the master is taken to be up; the role must be standby.
-  const sync = new StandbySync({ keeper, stateDir: cfg.stateDir, replication: cfg.replication, failback: cfg.failback, masterUp: () => true, log });
+  const sync = new StandbySync({ keeper, stateDir: cfg.stateDir, replication: cfg.replication, failback: cfg.failback, files: cfg.files, masterUp: () => true, log });
   const outcome = await sync.run();
   const rep = sync.lastReplication;
   const rec = sync.lastReconcile;
@@ -335,6 +336,14 @@ async function replicateOnce(cfg: Config, log: Logger): Promise<number> {
         : `replication: FAILED: ${rep.error}${rep.drift.length ? `\n  ${rep.drift.join("\n  ")}` : ""}\n`,
     );
   }
+  const files = sync.lastFiles;
+  if (files) {
+    process.stdout.write(
+      files.ok
+        ? `files: pulled in ${files.durationMs} ms; ${files.filesTransferred ?? "?"} file(s) written\n`
+        : `files: FAILED: ${files.error}\n`,
+    );
+  }
   switch (outcome) {
     case "not-standby":
       process.stderr.write(`xivo-ha-agent: refused: this slave's role is ${keeper.role}, not standby (replication would overwrite what an active slave serves)\n`);
@@ -344,6 +353,7 @@ async function replicateOnce(cfg: Config, log: Logger): Promise<number> {
       return EXIT.busy;
     case "reconcile-failed":
     case "replication-failed":
+    case "files-failed":
       return EXIT.failed;
     default:
       return EXIT.ok;

@@ -182,11 +182,23 @@ describe("xivo-ha-agent replicate", () => {
   it("refuses on an active slave (exit 6) and says why; nothing configured → exit 3", async () => {
     const none = await cli(["replicate", "--config", await config()]);
     expect(none.code).toBe(3);
-    expect(none.err).toMatch(/neither replication nor failback is configured/);
+    expect(none.err).toMatch(/none of replication, failback or files is configured/);
     const path = await config({ replication: { slave: { host: "127.0.0.1", port: 9 } } });
     expect((await cli(["manage-slave-services", "start", "--config", path])).code).toBe(0);
     const r = await cli(["replicate", "--config", path]);
     expect(r.code).toBe(6);
     expect(r.err).toMatch(/refused: this slave's role is active, not standby/);
   });
+
+  it("pulls the files section too: a failing pull is said and exits 1", async () => {
+    const files = { port: await freePort(), identityFile: join(dir.path, "id"), hostKey: HOST_KEY, connectTimeoutMs: 2_000 };
+    const path = await config({ files });
+    expect((await cli(["manage-slave-services", "stop", "--config", path])).code).toBe(0);
+    const r = await cli(["replicate", "--config", path]);
+    expect(r.out, r.err).toMatch(/^files: FAILED: ssh to the master failed: .*Connection refused/m);
+    expect(r.code).toBe(1);
+  });
 });
+
+/** Any well-formed ed25519 public key: nothing answers on the port, so it is never checked. */
+const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
