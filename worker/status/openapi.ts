@@ -108,8 +108,9 @@ const paths = {
       security: [{ agent: [] }],
       responses: {
         "101": { description: "switching protocols; messages are PushMessage JSON" },
-        "426": error("not a WebSocket upgrade"),
+        "426": error("not a WebSocket upgrade, or Sec-WebSocket-Version is not 13 (answered with Sec-WebSocket-Version: 13)"),
         ...common,
+        "400": error("Sec-WebSocket-Key missing or not 16 bytes in base64"),
         "429": error("the cluster already has 8 push connections (too_many_sockets)"),
       },
     },
