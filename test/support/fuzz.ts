@@ -363,16 +363,20 @@ export function generate(rng: Rng, index: number, tokens: Tokens, now: number): 
   const header = authHeader(auth, tokens);
   if (header !== undefined) headers["authorization"] = header;
   if (route.name === "push" && rng.chance(0.5)) {
-    headers["upgrade"] = rng.pick(["websocket", "WebSocket", "h2c", ""]);
-    // A complete handshake only with GET: wrangler dev's proxy forwards with fetch(), which turns
-    // any WebSocket handshake into a GET, so another method would test the proxy, not the worker
-    // (whose 405 test/worker/request-edges.test.ts checks on the request as the edge delivers it).
-    if (method === "GET" && rng.chance(0.5)) {
+    const upgrade = rng.pick(["websocket", "WebSocket", "h2c", ""]);
+    // A WebSocket upgrade only as a complete GET handshake: wrangler dev's proxy forwards with
+    // fetch(), which makes any such request a fresh GET handshake, so the worker never sees another
+    // method or a bad version, and the proxy then fails the 101 in plain text. The worker's own
+    // refusals of those are tested on the request as the edge delivers it (test/worker/request-edges.test.ts).
+    if (upgrade.toLowerCase() !== "websocket") headers["upgrade"] = upgrade;
+    else if (method === "GET") {
+      headers["upgrade"] = upgrade;
       headers["connection"] = "Upgrade";
       headers["sec-websocket-version"] = "13";
       headers["sec-websocket-key"] = Buffer.from(`fuzz-${index}`.padEnd(16, "x")).toString("base64");
     }
   }
+
   if (rng.chance(0.05)) headers["x-forwarded-for"] = "127.0.0.1, ::1, ../../";
   if (rng.chance(0.03)) headers["accept-encoding"] = rng.pick(["gzip, br", "deflate", "br;q=1, identity;q=0"]);
 
