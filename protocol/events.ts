@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EpochMs } from "./time.js";
 
 /**
  * The events a notification channel can subscribe to. Each is also a history entry, with its
@@ -33,7 +34,7 @@ export type NotifyEventType = z.infer<typeof NotifyEventType>;
 export const HistoryEvent = z.object({
   id: z.number().int().positive(),
   /** Worker clock, epoch ms. */
-  at: z.number().int(),
+  at: EpochMs,
   type: z.enum(["verdict.changed", "cluster.configured", "agent.changed", "channel.disabled", "notify.dropped", ...NOTIFY_EVENT_TYPES]),
   reason: z.string(),
   data: z.record(z.string(), z.unknown()),

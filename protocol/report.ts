@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EpochMs } from "./time.js";
 import { MasterState } from "./verdict.js";
 
 /** The slave's role. `unknown` only before the agent has read its state file. */
@@ -12,11 +13,11 @@ export const AgentReport = z.object({
   role: Role,
   mode: z.enum(["auto", "manual"]),
   /** Agent clock, epoch ms: shown, never used for decisions. */
-  at: z.number().int().nonnegative(),
+  at: EpochMs,
   lastAction: z
     .object({
       kind: z.enum(["failover", "failback", "enforce", "hold", "none"]),
-      at: z.number().int().nonnegative(),
+      at: EpochMs,
       ok: z.boolean(),
       reason: Text,
       /** Written before the services move: not a failure (yet), whatever `ok` says. */
@@ -39,7 +40,7 @@ export const AgentReport = z.object({
   /** The last master → slave database replication run, once there has been one. */
   replication: z
     .object({
-      at: z.number().int().nonnegative(),
+      at: EpochMs,
       ok: z.boolean(),
       durationMs: z.number().nonnegative(),
       rows: z.number().int().nonnegative(),

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EpochMs } from "./time.js";
 
 /** How the edge sees the master. `unknown` until enough rounds have run (startup grace). */
 export const MasterState = z.enum(["up", "degraded", "down", "unknown"]);
@@ -36,7 +37,7 @@ export type ProbeResult = z.infer<typeof ProbeResult>;
 
 export const RoundSummary = z.object({
   /** Worker clock, epoch ms, when the round completed. */
-  at: z.number().int(),
+  at: EpochMs,
   durationMs: z.number().nonnegative(),
   class: RoundClass,
   probes: z.array(ProbeResult).max(MAX_PROBES),
@@ -46,8 +47,8 @@ export type RoundSummary = z.infer<typeof RoundSummary>;
 export const MaintenanceWindow = z.object({
   /** True while the window is in force: the master may go down on purpose. */
   active: z.boolean(),
-  from: z.number().int(),
-  to: z.number().int(),
+  from: EpochMs,
+  to: EpochMs,
   reason: z.string(),
 });
 export type MaintenanceWindow = z.infer<typeof MaintenanceWindow>;
@@ -57,12 +58,12 @@ export const Verdict = z.object({
   clusterId: z.string(),
   state: MasterState,
   /** Worker clock, epoch ms, when `state` was entered. */
-  since: z.number().int(),
+  since: EpochMs,
   reason: z.string().max(MAX_REASON_CHARS),
   /** Increases by one with every completed round; never goes back. */
   seq: z.number().int().nonnegative(),
   /** Worker clock, epoch ms, when this verdict was signed. */
-  issuedAt: z.number().int(),
+  issuedAt: EpochMs,
   /**
    * issuedAt − lastRound.at, measured on the worker's own clock, so that freshness never
    * depends on the agent's clock. Null before the first round.

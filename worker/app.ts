@@ -7,7 +7,8 @@ import { Nonce } from "../protocol/verdict.js";
 import { ClusterConfigInput, ClusterId } from "./config.js";
 import type { Env } from "./env.js";
 import { maintenanceRequest } from "./maintenance.js";
-import { adminTokenProblem, bearer, callerOf, isAdmin } from "./http/auth.js";
+import { adminTokenProblem } from "./http/admin-token.js";
+import { bearer, callerOf, isAdmin } from "./http/auth.js";
 import { ApiFailure, apiError, onError, unwrap } from "./http/errors.js";
 import { jsonBody, query } from "./http/validate.js";
 import { DELIVERY_STATUSES } from "./notify/outbox.js";
@@ -39,6 +40,15 @@ export function buildApp() {
   app.onError(onError);
   app.notFound((c) => apiError(c, 404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
 
+  // A body of unknown length is refused before a byte of it is read: reading a chunked stream to the
+  // limit and abandoning it could take the runtime down under wrangler dev. Every client this API
+  // documents (the agent's fetch with a string body, curl -d) sends Content-Length.
+  app.use("*", async (c, next) => {
+    if (c.req.raw.body !== null && c.req.header("content-length") === undefined) {
+      throw new ApiFailure(411, "length_required", "a request body needs a Content-Length header (chunked bodies are not accepted)", "content-length");
+    }
+    await next();
+  });
   app.use(
     "*",
     bodyLimit({
@@ -109,10 +119,13 @@ export function buildApp() {
   });
 
   /** Push: the agent opens this WebSocket (outbound from the LAN) and receives every verdict. */
-  app.get("/v1/clusters/:id/push", async (c) => {
-    if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-      throw new ApiFailure(426, "upgrade_required", "this route is a WebSocket: send Upgrade: websocket");
+  app.all("/v1/clusters/:id/push", async (c) => {
+    // The runtime would answer a bad handshake itself, in plain text (or fail a 101 to a POST): checked here first.
+    if (c.req.method !== "GET") {
+      c.header("allow", "GET");
+      throw new ApiFailure(405, "method_not_allowed", `${c.req.method} is not allowed here: open the WebSocket with GET`);
     }
+    checkUpgrade(c);
     return stub(c).fetch(c.req.raw);
   });
 
@@ -137,6 +150,20 @@ export function buildApp() {
   mountStatus(app);
 
   return app;
+}
+
+/** A WebSocket handshake (RFC 6455 §4.2.1) the runtime will accept; a JSON refusal naming the header otherwise. */
+function checkUpgrade(c: Ctx) {
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+    throw new ApiFailure(426, "upgrade_required", "this route is a WebSocket: send Upgrade: websocket");
+  }
+  if (c.req.header("sec-websocket-version")?.trim() !== "13") {
+    c.header("sec-websocket-version", "13");
+    throw new ApiFailure(426, "unsupported_websocket_version", "sec-websocket-version: only version 13 is supported", "sec-websocket-version");
+  }
+  if (!/^[A-Za-z0-9+/]{22}==$/.test(c.req.header("sec-websocket-key")?.trim() ?? "")) {
+    throw new ApiFailure(400, "invalid_upgrade", "sec-websocket-key: must be 16 bytes in base64", "sec-websocket-key");
+  }
 }
 
 async function checkClusterId(c: Ctx, next: () => Promise<void>) {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { EpochMs } from "../protocol/time.js";
 import { AcceptCodes, Host, Port, probeBase, uniqueNames } from "../protocol/probe-fields.js";
 import { Channels, ChannelsInput } from "./notify/channels.js";
 
@@ -54,12 +55,6 @@ export const MIN_INTERVAL_SEC = 2;
 /** How many maintenance windows a cluster keeps (current, scheduled and recently ended). */
 export const MAX_WINDOWS = 50;
 
-/**
- * The last millisecond of year 9999. Every timestamp the worker accepts is bounded: a `Date`
- * throws past 8.64e15, and a window's end turns into text in notifications and on the page.
- */
-export const MAX_EPOCH_MS = 253_402_300_799_999;
-export const EpochMs = z.number().int().min(0).max(MAX_EPOCH_MS, "must be an epoch ms time before year 10000");
 
 /** A maintenance window lasts at most this long, whether set by POST …/maintenance or by PUT. */
 export const MAX_WINDOW_MS = 7 * 24 * 3_600_000;

@@ -1,7 +1,8 @@
 import { z } from "zod";
 import type { NotifyEventType } from "../protocol/events.js";
 import type { MaintenanceWindow } from "../protocol/verdict.js";
-import { EpochMs, MAX_WINDOW_MS, MAX_WINDOWS } from "./config.js";
+import { EpochMs } from "../protocol/time.js";
+import { MAX_WINDOW_MS, MAX_WINDOWS } from "./config.js";
 import type { NotifyEvent } from "./notify/events.js";
 
 /**

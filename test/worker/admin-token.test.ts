@@ -8,10 +8,13 @@ const tcpProbe = { kind: "tcp", name: "pg", port: 1, timeoutMs: 200 };
 /** The real worker, with the ADMIN_TOKEN secret replaced. */
 async function call(adminToken: string, method: string, path: string, token: string, body?: unknown) {
   const ctx = createExecutionContext();
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  // As on the wire: a Request built here has no Content-Length, which the worker requires with a body.
+  const length: Record<string, string> = text === undefined ? {} : { "content-length": String(new TextEncoder().encode(text).length) };
   const req = new Request(`https://edge.test${path}`, {
     method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...length },
+    body: text,
   });
   const res = await worker.fetch(req, { ...env, ADMIN_TOKEN: adminToken }, ctx);
   await waitOnExecutionContext(ctx);

@@ -7,7 +7,7 @@ const tcpProbe = { kind: "tcp", name: "pg", port: 1, timeoutMs: 200 };
 const SECRET = `whsec_${btoa("0123456789abcdef0123456789abcdef")}`;
 
 const open = (id: string) =>
-  SELF.fetch(`https://edge.test/v1/clusters/${id}/push`, { headers: { upgrade: "websocket", authorization: `Bearer ${AGENT_TOKEN}` } });
+  SELF.fetch(`https://edge.test/v1/clusters/${id}/push`, { headers: { upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", authorization: `Bearer ${AGENT_TOKEN}` } });
 
 describe("limits", () => {
   it("caps WebSockets per cluster: the one over the cap is refused with 429, room again once one closes", async () => {

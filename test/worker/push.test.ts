@@ -7,7 +7,7 @@ import { AGENT_TOKEN, api, clusterConfig, runRound, target, uniqueId, waitForSeq
 
 async function open(id: string, token = AGENT_TOKEN) {
   const res = await SELF.fetch(`https://edge.test/v1/clusters/${id}/push`, {
-    headers: { upgrade: "websocket", authorization: `Bearer ${token}` },
+    headers: { upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", authorization: `Bearer ${token}` },
   });
   if (res.status !== 101) return { status: res.status, body: await res.json() as any };
   const ws = res.webSocket!;

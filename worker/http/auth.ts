@@ -1,19 +1,10 @@
 import { constantTimeEqual, sha256Hex } from "../../protocol/encoding.js";
 import type { Caller } from "../cluster.js";
+import { adminTokenProblem } from "./admin-token.js";
 
 export function bearer(header: string | undefined): string | null {
   const m = /^Bearer[ ]+(\S+)\s*$/i.exec(header ?? "");
   return m ? m[1]! : null;
-}
-
-/** A shorter ADMIN_TOKEN could be guessed: the worker refuses to serve the admin API with one. */
-export const MIN_ADMIN_TOKEN = 32;
-
-/** Why the ADMIN_TOKEN secret cannot be used (null: it can). */
-export function adminTokenProblem(adminToken: string | undefined): string | null {
-  if (!adminToken) return "the ADMIN_TOKEN secret is not set";
-  if (adminToken.length < MIN_ADMIN_TOKEN) return `the ADMIN_TOKEN secret is shorter than ${MIN_ADMIN_TOKEN} characters`;
-  return null;
 }
 
 /** The admin token's digest, computed once per isolate (and again if the secret changes). */

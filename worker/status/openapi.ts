@@ -4,7 +4,8 @@ import { PushMessage } from "../../protocol/push.js";
 import { AgentReport } from "../../protocol/report.js";
 import { PublicJwk, SignedEnvelope } from "../../protocol/signing.js";
 import { MasterState, RoundSummary, Verdict } from "../../protocol/verdict.js";
-import { ClusterConfig, ClusterConfigInput, MAX_EPOCH_MS, MAX_WINDOWS } from "../config.js";
+import { MAX_EPOCH_MS } from "../../protocol/time.js";
+import { ClusterConfig, ClusterConfigInput, MAX_WINDOWS } from "../config.js";
 import { MaintenanceBody } from "../maintenance.js";
 import { ChannelView } from "../notify/channels.js";
 import { DELIVERY_STATUSES } from "../notify/outbox.js";
@@ -107,8 +108,9 @@ const paths = {
       security: [{ agent: [] }],
       responses: {
         "101": { description: "switching protocols; messages are PushMessage JSON" },
-        "426": error("not a WebSocket upgrade"),
+        "426": error("not a WebSocket upgrade, or Sec-WebSocket-Version is not 13 (answered with Sec-WebSocket-Version: 13)"),
         ...common,
+        "400": error("Sec-WebSocket-Key missing or not 16 bytes in base64"),
         "429": error("the cluster already has 8 push connections (too_many_sockets)"),
       },
     },

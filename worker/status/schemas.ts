@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { EpochMs } from "../config.js";
+import { EpochMs } from "../../protocol/time.js";
 
 const MAX_SPAN_MS = 400 * 24 * 3_600_000;
 
