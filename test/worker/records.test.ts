@@ -56,4 +56,30 @@ describe("stored records are parsed when read", () => {
     expect((await api("POST", `/v1/clusters/${id}/report`, { token: AGENT_TOKEN, body: report })).status).toBe(202);
     expect((await api("GET", `/v1/clusters/${id}`)).json.agent.report.role).toBe("standby");
   });
+
+  it("a record an older worker stored under looser rules still reads: the loop goes on, only what breaks today's rules is left out", async () => {
+    const id = await created();
+    await runDurableObjectAlarm(stubOf(id)); // one round, so the monitor record holds a lastRound
+    await rewrite(id, "cluster", (text) => {
+      const rec = JSON.parse(text);
+      // Plain http to a public host was accepted before webhooks had to be https.
+      rec.config.notifications = [
+        { kind: "webhook", name: "old", url: "http://hooks.example.com/x", secrets: [`whsec_${btoa("0123456789abcdef0123456789abcdef")}`] },
+        { kind: "slack", name: "ops", url: "https://hooks.slack.com/services/T/B/x" },
+      ];
+      return JSON.stringify(rec);
+    });
+    await rewrite(id, "monitor", (text) => {
+      const rec = JSON.parse(text);
+      // Probe details were not clipped before.
+      rec.lastRound.probes[0].detail = "x".repeat(5_000);
+      return JSON.stringify(rec);
+    });
+    const got = await api("GET", `/v1/clusters/${id}`);
+    expect(got.status).toBe(200);
+    expect(got.json.config.notifications.map((c: { name: string }) => c.name)).toEqual(["ops"]);
+    const seq = (await getVerdict(id)).verdict.seq;
+    await runDurableObjectAlarm(stubOf(id));
+    expect((await getVerdict(id)).verdict.seq).toBeGreaterThan(seq);
+  });
 });

@@ -3,6 +3,7 @@ import type { Tracker as TrackerType } from "../../protocol/hysteresis.js";
 import { AgentReport } from "../../protocol/report.js";
 import { MasterState, RoundSummary } from "../../protocol/verdict.js";
 import { ClusterConfig, MaintenanceWindowConfig } from "../config.js";
+import { Channel } from "../notify/channels.js";
 import { describeZodError } from "../http/errors.js";
 
 /**
@@ -12,21 +13,29 @@ import { describeZodError } from "../http/errors.js";
  */
 
 /**
- * Stored windows, each checked apart: one that breaks today's rules (stored by a worker without
- * them, e.g. a `to` past year 10000) is logged and dropped when read, so it never makes the whole
- * cluster unreadable, which would stop its probe loop.
+ * A stored list whose items are checked one by one: an item that breaks today's rules (stored by a
+ * worker without them: a window's \`to\` past year 10000, a webhook over plain http) is logged and
+ * left out when read, so it never makes the whole cluster unreadable, which would stop its probe
+ * loop. The next PUT rewrites the list under today's rules.
  */
-const StoredWindows = z.array(z.unknown()).default([]).transform((windows) =>
-  windows.flatMap((w) => {
-    const parsed = MaintenanceWindowConfig.safeParse(w);
-    if (!parsed.success) console.error(`stored maintenance window dropped: ${describeZodError(parsed.error).message}`);
-    return parsed.success ? [parsed.data] : [];
-  }),
-);
+const storedEach = <T extends z.ZodType>(item: T, what: string) =>
+  z
+    .array(z.unknown())
+    .default([])
+    .transform((items) =>
+      items.flatMap((raw) => {
+        const parsed = item.safeParse(raw);
+        if (!parsed.success) console.error(`stored ${what} left out: ${describeZodError(parsed.error).message}`);
+        return parsed.success ? [parsed.data as z.output<T>] : [];
+      }),
+    );
 
 export const ClusterRecord = z.object({
   id: z.string(),
-  config: ClusterConfig.extend({ maintenance: StoredWindows }),
+  config: ClusterConfig.extend({
+    maintenance: storedEach(MaintenanceWindowConfig, "maintenance window"),
+    notifications: storedEach(Channel, "notification channel"),
+  }),
   tokenHash: z.string(),
   createdAt: z.number(),
   updatedAt: z.number(),
@@ -44,7 +53,8 @@ export const MonitorRecord = z.object({
   tracker: Tracker,
   seq: z.number().int(),
   graceUntil: z.number(),
-  lastRound: RoundSummary.nullable(),
+  /** Shown, never decided on: one stored under looser bounds reads as none until the next round. */
+  lastRound: z.unknown().transform((r) => RoundSummary.nullable().safeParse(r).data ?? null),
 });
 export type MonitorRecord = z.infer<typeof MonitorRecord>;
 
