@@ -1,3 +1,4 @@
+import { clip } from "./encoding.js";
 /**
  * SIP OPTIONS, the ping of telephony (RFC 3261 §11): build a well-formed request and read the
  * responses that come back on a stream transport. Pure text in, text out: no sockets here.
@@ -60,11 +61,6 @@ export const MAX_BODY_BYTES = 16 * 1024;
 const MAX_REASON_PHRASE = 100;
 
 export class GarbageError extends Error {}
-
-/** `text` cut to at most `max` characters, with an ellipsis when cut. */
-export function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
 
 /**
  * Accumulates stream data and yields whole responses. Throws GarbageError on anything that is

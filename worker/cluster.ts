@@ -19,7 +19,7 @@ import { createStatusTables, gapThresholdMs, maintainStatus, readHistory, readHo
 import type { StatusData } from "./status/data.js";
 import { nextRoundAt } from "./cluster/alarm.js";
 import type { ClusterRecord, MonitorRecord } from "./cluster/records.js";
-import { REPORT_BURST, ReportBucket } from "./cluster/report-rate.js";
+import { MAX_SOCKETS, REPORT_BURST, REPORT_RATE, ReportBucket } from "./cluster/report-rate.js";
 import { RoundSchedule } from "./cluster/schedule.js";
 import { VerdictSigner } from "./cluster/signer.js";
 import { ClusterStore } from "./cluster/store.js";
@@ -27,11 +27,6 @@ import { agentChange, clusterView, verdictOf, type ClusterView } from "./cluster
 
 export type { ClusterView } from "./cluster/views.js";
 
-/**
- * Push connections per cluster. One agent holds one; a reconnect may overlap the old socket's
- * close. More is someone else holding the token: refused (429), they can still poll.
- */
-export const MAX_SOCKETS = 8;
 
 const UNKNOWN_CLUSTER = fail(404, "unknown_cluster", "no such cluster");
 const UNAUTHORIZED = fail(401, "unauthorized", "wrong token for this cluster");
@@ -229,7 +224,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     const receivedAt = Date.now();
     const waitMs = this.reports.take(receivedAt);
     if (waitMs > 0) {
-      const message = `more than ${REPORT_BURST} reports in a burst or 2 a second sustained: try again later`;
+      const message = `more than ${REPORT_BURST} reports in a burst or ${REPORT_RATE} a second sustained: try again later`;
       return fail(429, "rate_limited", message, { retryAfterSec: Math.ceil(waitMs / 1000) });
     }
     const stored = this.store.get("report");

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { EpochMs } from "../protocol/time.js";
+import { MAX_PROBES } from "../protocol/verdict.js";
 import { AcceptCodes, Host, Port, probeBase, uniqueNames } from "../protocol/probe-fields.js";
 import { Channels, ChannelsInput } from "./notify/channels.js";
 
@@ -67,7 +68,7 @@ export const MaintenanceWindowConfig = z
 
 const ConfigFields = {
   master: z.strictObject({ host: Host }),
-  probes: uniqueNames(Probe, "probe").min(1).max(16),
+  probes: uniqueNames(Probe, "probe").min(1).max(MAX_PROBES),
   intervalSec: z.number().min(MIN_INTERVAL_SEC).max(3600).default(10),
   fall: z.number().int().min(1).max(100).default(3),
   rise: z.number().int().min(1).max(100).default(2),

@@ -1,6 +1,6 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { MAX_SOCKETS } from "../../worker/cluster.js";
+import { MAX_SOCKETS } from "../../worker/cluster/report-rate.js";
 import { AGENT_TOKEN, api, clusterConfig, uniqueId } from "./helpers.js";
 
 const tcpProbe = { kind: "tcp", name: "pg", port: 1, timeoutMs: 200 };

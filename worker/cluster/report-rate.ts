@@ -10,6 +10,14 @@
 export const REPORT_BURST = 60;
 /** One more report allowed every this many ms (2 a second, sustained). */
 export const REPORT_EVERY_MS = 500;
+export const REPORT_RATE = 1000 / REPORT_EVERY_MS;
+
+/**
+ * Push connections per cluster, the other thing an agent token could multiply. One agent holds
+ * one; a reconnect may overlap the old socket's close. More is someone else holding the token:
+ * refused (429), they can still poll.
+ */
+export const MAX_SOCKETS = 8;
 
 export class ReportBucket {
   private tokens = REPORT_BURST;

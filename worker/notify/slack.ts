@@ -1,4 +1,5 @@
 import type { NotifyEventType } from "../../protocol/events.js";
+import { clip } from "../../protocol/encoding.js";
 
 /**
  * Slack incoming-webhook messages (Block Kit). Several queued events for one channel go out as
@@ -50,9 +51,6 @@ export const slackTitle = (type: NotifyEventType, planned = false) =>
 /** Slack mrkdwn: only &, < and > need escaping. */
 const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
-export function clip(s: string, max: number): string {
-  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
-}
 
 export interface SlackMessage {
   text: string;

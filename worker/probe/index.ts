@@ -1,7 +1,8 @@
 import { connect } from "cloudflare:sockets";
 import { MAX_DETAIL_CHARS, type ProbeResult } from "../../protocol/verdict.js";
 import type { HttpProbe, Probe, SipProbe, TcpProbe } from "../config.js";
-import { GarbageError, SipResponseReader, clip, formatOptions, newOptionsRequest } from "../../protocol/sip.js";
+import { clip } from "../../protocol/encoding.js";
+import { GarbageError, SipResponseReader, formatOptions, newOptionsRequest } from "../../protocol/sip.js";
 
 /**
  * The edge's probes. Each one has its own timeout and always resolves to a result (ok or fail

@@ -7,6 +7,7 @@ import { MasterState, RoundSummary, Verdict } from "../../protocol/verdict.js";
 import { MAX_EPOCH_MS } from "../../protocol/time.js";
 import { ClusterConfig, ClusterConfigInput, MAX_WINDOWS } from "../config.js";
 import { MaintenanceBody } from "../maintenance.js";
+import { MAX_SOCKETS, REPORT_BURST, REPORT_RATE } from "../cluster/report-rate.js";
 import { ChannelView } from "../notify/channels.js";
 import { DELIVERY_STATUSES } from "../notify/outbox.js";
 import { UptimeResult } from "./schemas.js";
@@ -111,7 +112,7 @@ const paths = {
         "426": error("not a WebSocket upgrade, or Sec-WebSocket-Version is not 13 (answered with Sec-WebSocket-Version: 13)"),
         ...common,
         "400": error("Sec-WebSocket-Key missing or not 16 bytes in base64"),
-        "429": error("the cluster already has 8 push connections (too_many_sockets)"),
+        "429": error(`the cluster already has ${MAX_SOCKETS} push connections (too_many_sockets)`),
       },
     },
   },
@@ -124,7 +125,7 @@ const paths = {
       responses: {
         "202": { description: "accepted", content: { "application/json": { schema: { type: "object", properties: { receivedAt: { type: "integer" } } } } } },
         ...common,
-        "429": error("over 60 reports in a burst or 2 a second sustained; Retry-After says when to send again"),
+        "429": error(`over ${REPORT_BURST} reports in a burst or ${REPORT_RATE} a second sustained; Retry-After says when to send again`),
       },
     },
   },

@@ -95,10 +95,10 @@ export function readHistory(sql: SqlStorage, from: number, to: number, ongoingGa
  * with stolen credentials included): the JSON is taken apart in SQL, only the fields used leave
  * the database, reasons are clipped, and failovers / failbacks are the newest MAX_ACTION_REPORTS.
  */
-const MAX_REASON_CHARS = 500;
+const MAX_PAGE_REASON_CHARS = 500;
 const MAX_ACTION_REPORTS = 1_000;
 const clippedReason = (expr: string) =>
-  `CASE WHEN length(${expr}) > ${MAX_REASON_CHARS} THEN substr(${expr}, 1, ${MAX_REASON_CHARS - 1}) || '…' ELSE ${expr} END`;
+  `CASE WHEN length(${expr}) > ${MAX_PAGE_REASON_CHARS} THEN substr(${expr}, 1, ${MAX_PAGE_REASON_CHARS - 1}) || '…' ELSE ${expr} END`;
 
 function readChanges(sql: SqlStorage, from: number, to: number): StateChange[] {
   return sql
