@@ -238,7 +238,7 @@ const BREAKERS = { config: CONFIG_BREAKERS, report: REPORT_BREAKERS, maintenance
 /** Changes a refusal must not depend on: a schema that strips unknown keys accepts them. */
 function extras(rng: Rng, body: Obj): Obj {
   const copy = { ...body };
-  if (rng.chance(0.3)) copy["unknownField"] = rng.pick<Json>([1, "x", null, { deep: [1, 2] }]);
+  if (rng.chance(0.3)) copy.unknownField = rng.pick<Json>([1, "x", null, { deep: [1, 2] }]);
   return copy;
 }
 
@@ -361,11 +361,11 @@ export function generate(rng: Rng, index: number, tokens: Tokens, now: number): 
 
   const headers: Record<string, string> = {};
   const header = authHeader(auth, tokens);
-  if (header !== undefined) headers["authorization"] = header;
+  if (header !== undefined) headers.authorization = header;
   if (route.name === "push" && rng.chance(0.5)) {
-    headers["upgrade"] = rng.pick(["websocket", "WebSocket", "h2c", ""]);
+    headers.upgrade = rng.pick(["websocket", "WebSocket", "h2c", ""]);
     if (rng.chance(0.5)) {
-      headers["connection"] = "Upgrade";
+      headers.connection = "Upgrade";
       headers["sec-websocket-version"] = "13";
       headers["sec-websocket-key"] = Buffer.from(`fuzz-${index}`.padEnd(16, "x")).toString("base64");
     }
@@ -526,7 +526,7 @@ export interface KnownDefect {
   matches(f: Finding): boolean;
 }
 
-const upgrading = (req: FuzzRequest | undefined) => (req?.headers["upgrade"] ?? "") !== "";
+const upgrading = (req: FuzzRequest | undefined) => (req?.headers.upgrade ?? "") !== "";
 
 export const KNOWN_DEFECTS: readonly KnownDefect[] = [
   {
