@@ -162,7 +162,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     return EXIT.usage;
   }
   if ("help" in args) {
-    process.stdout.write(args.help + "\n");
+    process.stdout.write(`${args.help}\n`);
     return EXIT.ok;
   }
   if (args.command === "init" || args.command === "doctor") {
@@ -209,7 +209,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
 
 async function doctor(args: Args, env: NodeJS.ProcessEnv): Promise<number> {
   const results = await runDoctor({ configPath: args.config, env, root: args.root });
-  process.stdout.write((args.json ? JSON.stringify({ ok: !anyFailed(results), checks: results }, null, 2) : doctorLines(results).join("\n")) + "\n");
+  process.stdout.write(`${args.json ? JSON.stringify({ ok: !anyFailed(results), checks: results }, null, 2) : doctorLines(results).join("\n")}\n`);
   return anyFailed(results) ? EXIT.failed : EXIT.ok;
 }
 
@@ -240,7 +240,7 @@ async function initCommand(args: Args, env: NodeJS.ProcessEnv): Promise<number> 
     : null;
   const r = await init(
     { worker: o.worker as string, cluster: o.cluster as string, token, preset: o.preset as "wazo" | undefined, master: o.master as string, expectKey: o.expectKey, force: o.force, root: args.root },
-    { out: (line) => process.stdout.write(line + "\n"), confirm },
+    { out: (line) => process.stdout.write(`${line}\n`), confirm },
   );
   if (r.ok) return EXIT.ok;
   process.stderr.write(`xivo-ha-agent: ${r.message}\n`);
@@ -259,7 +259,7 @@ async function run(cfg: Config, log: Logger): Promise<number> {
 
 async function status(cfg: Config, json: boolean): Promise<number> {
   const out: StatusView = (await liveStatus(cfg)) ?? offlineStatus(cfg.clusterId, await readState(cfg.stateDir));
-  process.stdout.write((json ? JSON.stringify(out, null, 2) : statusLines(out).join("\n")) + "\n");
+  process.stdout.write(`${json ? JSON.stringify(out, null, 2) : statusLines(out).join("\n")}\n`);
   return EXIT.ok;
 }
 

@@ -133,7 +133,7 @@ export async function acquireLock(path: string, opts: AcquireOptions): Promise<L
     since: Date.now(),
     nonce: randomBytes(8).toString("hex"),
   };
-  const text = JSON.stringify(me) + "\n";
+  const text = `${JSON.stringify(me)}\n`;
   await mkdir(dirname(path), { recursive: true, mode: 0o750 }); // first run: no state dir yet
   const deadline = performance.now() + opts.waitMs;
   for (;;) {

@@ -15,7 +15,7 @@ function redact(value: unknown, depth = 0): unknown {
   );
 }
 
-export function jsonLogger(write: (line: string) => void = (l) => process.stdout.write(l + "\n")): Logger {
+export function jsonLogger(write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): Logger {
   return (event, fields = {}, level = "info") => {
     write(JSON.stringify({ ts: new Date().toISOString(), level, event, ...(redact(fields) as LogFields) }));
   };

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Role } from "../protocol/report.js";
-import { type Command, type ReadyCheck, type RetryPolicy, type ServicesConfig } from "./config.js";
+import type { Command, ReadyCheck, RetryPolicy, ServicesConfig } from "./config.js";
 import { runLanProbe } from "./lan/probe.js";
 
 /**

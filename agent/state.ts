@@ -64,7 +64,7 @@ export async function readState(dir: string): Promise<StateRead> {
  * never points at unwritten data, fsync the directory so the rename itself survives power loss.
  */
 export async function writeState(dir: string, state: RoleState): Promise<void> {
-  await writeAtomic(dir, STATE_FILE, JSON.stringify(RoleState.parse(state), null, 2) + "\n");
+  await writeAtomic(dir, STATE_FILE, `${JSON.stringify(RoleState.parse(state), null, 2)}\n`);
 }
 
 /** A file of the state directory (role, seq), made if missing, replaced atomically. */
@@ -140,5 +140,5 @@ export async function readSeq(dir: string): Promise<z.infer<typeof SeqState> | n
 }
 
 export async function writeSeq(dir: string, seq: SeqState): Promise<void> {
-  await writeAtomic(dir, SEQ_FILE, JSON.stringify(SeqState.parse(seq)) + "\n");
+  await writeAtomic(dir, SEQ_FILE, `${JSON.stringify(SeqState.parse(seq))}\n`);
 }

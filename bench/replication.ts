@@ -193,7 +193,7 @@ try {
 
   console.log(`PostgreSQL ${PG_MAJOR} (Debian) master :${master.port}, slave :${slave.port}; ${version}`);
   console.log(`seeding the master: scale ${SCALE}, 4 × ${BLOB_MB} MB bytea …`);
-  let t0 = now();
+  const t0 = now();
   await createWazoSchema(m);
   await seedWazo(m, { scale: SCALE, blobBytes: BLOB_MB * 1024 * 1024 });
   await m.query("VACUUM ANALYZE");

@@ -40,7 +40,7 @@ export interface DemoOptions {
 const stamp = () => new Date().toISOString().slice(11, 23);
 
 export async function runDemo(opts: DemoOptions): Promise<number> {
-  const out = opts.out ?? ((l: string) => process.stdout.write(l + "\n"));
+  const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const say = (who: string, what: string) => out(`${stamp()}  ${who.padEnd(8)} ${what}`);
   const stops: (() => Promise<unknown>)[] = [];
   const work = await mkdtemp(path.join(tmpdir(), "xivo-ha-demo-"));

@@ -42,12 +42,12 @@ export interface EdgeOptions {
 
 /** dotenv format: single quotes keep a JSON value (the JWK) literal. */
 export function envFileText(vars: Record<string, string>): string {
-  return Object.entries(vars)
+  return `${Object.entries(vars)
     .map(([k, v]) => {
       if (/['\n]/.test(v)) throw new Error(`${k}: a value may not contain a single quote or a newline`);
       return `${k}='${v}'`;
     })
-    .join("\n") + "\n";
+    .join("\n")}\n`;
 }
 
 export async function freePort(): Promise<number> {

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -125,7 +125,7 @@ export async function packageAgent(opts: PackageOptions = {}): Promise<string> {
       .replace("@VERSION@", version)
       .replace("@INSTALLED_SIZE@", String(Math.ceil(bytes / 1024)));
     await put(stage, "DEBIAN/control", control);
-    await put(stage, "DEBIAN/md5sums", sums.join("\n") + "\n");
+    await put(stage, "DEBIAN/md5sums", `${sums.join("\n")}\n`);
     for (const script of ["postinst", "prerm", "postrm"]) {
       await put(stage, `DEBIAN/${script}`, await readFile(path.join(PACKAGING, "debian", script)), 0o755);
     }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AcceptCodes, Host, Port, probeBase, uniqueNames } from "../../protocol/probe-fields.js";
+import { AcceptCodes, Port, probeBase, uniqueNames } from "../../protocol/probe-fields.js";
 import { PgTls } from "../pg.js";
 
 /**

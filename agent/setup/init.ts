@@ -103,7 +103,7 @@ export async function init(input: InitOptions, io: InitIo): Promise<InitResult> 
 
   await mkdir(dirname(configPath), { recursive: true, mode: 0o750 });
   await writeFileAtomic(envPath, `${TOKEN_ENV}=${o.token}\n`, 0o600, { exactMode: true });
-  await writeFileAtomic(configPath, JSON.stringify(config, null, 2) + "\n", 0o640, { exactMode: true });
+  await writeFileAtomic(configPath, `${JSON.stringify(config, null, 2)}\n`, 0o640, { exactMode: true });
   io.out(`wrote ${configPath} (0640) and ${envPath} (0600, the token)`);
   return { ok: true, configPath, envPath };
 }

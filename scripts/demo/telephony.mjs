@@ -40,6 +40,7 @@ switch (verb) {
   }
   case "status":
     process.exit(running() ? 0 : 3);
+    break;
   case "serve": {
     const sock = dgram.createSocket("udp4");
     sock.on("message", (msg, from) => {

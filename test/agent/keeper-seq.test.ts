@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readState, statePath, writeState } from "../../agent/state.js";
 import { exited, idleKeeper, tempDir } from "./helpers.js";
@@ -23,7 +22,7 @@ describe("persisting the last seq", () => {
     const active = JSON.stringify({ v: 1, role: "active", since: 2, lastAction: null, lastSeq: 1, reconcilePending: true });
     const manual = spawn(process.execPath, [
       "-e",
-      `const fs = require("fs"); setTimeout(() => { fs.writeFileSync(${JSON.stringify(file + ".manual")}, ${JSON.stringify(active)}); fs.renameSync(${JSON.stringify(file + ".manual")}, ${JSON.stringify(file)}); }, 300);`,
+      `const fs = require("fs"); setTimeout(() => { fs.writeFileSync(${JSON.stringify(`${file}.manual`)}, ${JSON.stringify(active)}); fs.renameSync(${JSON.stringify(`${file}.manual`)}, ${JSON.stringify(file)}); }, 300);`,
     ]);
     const done = exited(manual);
     let seq = 1;

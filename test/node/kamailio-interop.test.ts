@@ -17,7 +17,7 @@ import { createTarget } from "../support/target-client.js";
  * `services.ready` check, and this test's own OPTIONS request.
  */
 const missing = kamailioMissing();
-const { lab, pair, cleanups } = usePairs();
+const { lab, cleanups } = usePairs();
 const SLAVE_HOST = "127.0.0.2";
 
 interface ClusterView {

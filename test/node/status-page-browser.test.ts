@@ -79,10 +79,10 @@ describe.skipIf(!haveChromium && !process.env.CI)(`status page in headless Chrom
       const res = await page.goto(`${lab.edge.url}/status/acme-pbx`);
       expect(res?.status()).toBe(200);
       expect(await page.title()).toBe("acme-pbx — up — xivo-ha status");
-      expect(await page.locator("#master .state").innerText()).toMatch(/^up$/i);
-      expect(await page.locator("#slave .state").innerText()).toMatch(/^standby$/i);
+      expect(await page.locator("#master .state").textContent()).toMatch(/^up$/i);
+      expect(await page.locator("#slave .state").textContent()).toMatch(/^standby$/i);
       expect(await page.locator("#uptime .big").count()).toBe(4);
-      const timeline = await page.locator("#timeline").innerText();
+      const timeline = await page.locator("#timeline").textContent();
       expect(timeline).toMatch(/degraded/i);
       expect(timeline).toMatch(/failover/i);
       expect(timeline).toMatch(/failback/i);

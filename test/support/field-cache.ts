@@ -65,7 +65,7 @@ export async function prepareDebianRoot(): Promise<string> {
     await run("debootstrap", [`--variant=${variant}`, `--include=${include.join(",")}`, suite, tmp], { maxBuffer: 64 << 20 });
     // Package lists stay (apt resolves the local .deb against them); downloaded archives go.
     await run("chroot", [tmp, "apt-get", "clean"]);
-    await writeFile(join(tmp, ".xivo-ha-test-root"), JSON.stringify(DEBIAN_ROOT) + "\n");
+    await writeFile(join(tmp, ".xivo-ha-test-root"), `${JSON.stringify(DEBIAN_ROOT)}\n`);
   });
 }
 

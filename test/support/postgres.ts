@@ -324,7 +324,10 @@ async function startPostmaster(bin: Binaries, dataDir: string, port: number, fla
     stdio: ["ignore", "ignore", "pipe"],
   });
   running.add(child);
-  const exited = new Promise<void>((r) => child.once("exit", () => (running.delete(child), r())));
+  const exited = new Promise<void>((r) => child.once("exit", () => {
+      running.delete(child);
+      r();
+    }));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT"); // fast shutdown
     await exited;

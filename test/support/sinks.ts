@@ -6,8 +6,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
-import { z } from "zod";
-import { SinkBehaviour, SinkCreate, type SinkInfo, type SinkRequest } from "./sink-client.js";
+import type { z } from "zod";
+import { type SinkBehaviour, SinkCreate, type SinkInfo, type SinkRequest } from "./sink-client.js";
 
 const HOST = "127.0.0.1";
 const MAX_BODY = 1024 * 1024;

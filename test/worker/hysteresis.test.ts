@@ -39,7 +39,7 @@ describe("hysteresis", () => {
   });
 
   it("flapping every round never moves the verdict", () => {
-    expect(states("UU" + "DU".repeat(20))).toBe("?U" + "UU".repeat(20));
+    expect(states(`UU${"DU".repeat(20)}`)).toBe(`?U${"UU".repeat(20)}`);
   });
 
   it("bad rounds mixing degraded and down declare degraded (the host answered sometimes)", () => {

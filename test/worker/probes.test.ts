@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HttpProbe, Probe, SipProbe, TcpProbe } from "../../worker/config.js";
+import { HttpProbe, type Probe, SipProbe, TcpProbe } from "../../worker/config.js";
 import { MAX_DETAIL_CHARS } from "../../protocol/verdict.js";
 import { runProbe } from "../../worker/probe/index.js";
 import { target } from "./helpers.js";

@@ -8,7 +8,7 @@ describe("SIP OPTIONS request", () => {
     const [line, ...rest] = text.split("\r\n");
     expect(line).toBe("OPTIONS sip:pbx.example.com:5060;transport=tcp SIP/2.0");
     const headers = rest.slice(0, rest.indexOf(""));
-    const h = (n: string) => headers.find((l) => l.toLowerCase().startsWith(n.toLowerCase() + ":"));
+    const h = (n: string) => headers.find((l) => l.toLowerCase().startsWith(`${n.toLowerCase()}:`));
     expect(h("Via")).toMatch(/^Via: SIP\/2\.0\/TCP xivo-ha\.invalid;branch=z9hG4bK[0-9a-f]{24};rport$/);
     expect(h("Max-Forwards")).toBe("Max-Forwards: 70");
     expect(h("From")).toMatch(/^From: <sip:xivo-ha@xivo-ha\.invalid>;tag=[0-9a-f]+$/);
@@ -62,6 +62,6 @@ describe("SipResponseReader", () => {
 
   it("rejects an endless header block", () => {
     const r = new SipResponseReader();
-    expect(() => r.push("SIP/2.0 200 OK\r\n" + "X-Pad: y\r\n".repeat(2000))).toThrow(/too large/);
+    expect(() => r.push(`SIP/2.0 200 OK\r\n${"X-Pad: y\r\n".repeat(2000)}`)).toThrow(/too large/);
   });
 });

@@ -49,7 +49,7 @@ export const slackTitle = (type: NotifyEventType, planned = false) =>
   planned && !type.startsWith("maintenance.") ? `${TITLES[type]} (planned)` : TITLES[type];
 
 /** Slack mrkdwn: only &, < and > need escaping. */
-const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const escapeMrkdwn = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 
 export interface SlackMessage {
@@ -66,8 +66,8 @@ export function slackMessage(events: readonly SlackEvent[], statusUrl: string | 
     blocks.push({ type: "header", text: { type: "plain_text", text: clip(`xivo-ha ${cluster}: ${events.length} events`, 150) } });
   }
   for (const e of events) {
-    const head = `*${slackTitle(e.type, e.planned)}* — cluster \`${escape(e.cluster)}\`\n`;
-    blocks.push({ type: "section", text: { type: "mrkdwn", text: clip(head + escape(e.reason), SLACK_MAX_SECTION) } });
+    const head = `*${slackTitle(e.type, e.planned)}* — cluster \`${escapeMrkdwn(e.cluster)}\`\n`;
+    blocks.push({ type: "section", text: { type: "mrkdwn", text: clip(head + escapeMrkdwn(e.reason), SLACK_MAX_SECTION) } });
     const when = new Date(e.at).toISOString();
     // <!date^…> renders in the reader's time zone; the ISO text is the fallback.
     blocks.push({

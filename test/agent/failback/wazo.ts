@@ -1,7 +1,7 @@
 // Wazo's call-record tables (from the shared fixture) on a fresh master and slave, the calls a
 // node's Asterisk would write into them, and a view of a database that ignores ids but keeps
 // every link, so "the master holds the union, each row once" is one assert.
-import pg from "pg";
+import type pg from "pg";
 import { FailbackConfig, type FailbackTable } from "../../../agent/failback/config.js";
 import { connectPostgres, type PostgresServer } from "../../support/postgres.js";
 import { CALL_RECORD_SCHEMA, CALL_RECORD_TABLES } from "../../support/wazo-schema.js";
