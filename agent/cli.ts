@@ -8,6 +8,7 @@ import { runDoctor } from "./doctor/index.js";
 import { daemonLockPath, startDaemon } from "./daemon.js";
 import { pollOnce } from "./intake/one-shot.js";
 import { actionLockPath, offlineKeeper, systemClock } from "./keeper.js";
+import { hostPort } from "./lan/common.js";
 import { LanMonitor } from "./lan/monitor.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { jsonLogger, type Logger } from "./log.js";
@@ -86,17 +87,8 @@ const Args = z.object({
   json: z.boolean(),
   reason: z.string().min(1).max(500).optional(),
   root: z.string().min(1).default("/"),
-  init: z
-    .object({
-      worker: z.string().optional(),
-      cluster: z.string().optional(),
-      tokenFile: z.string().min(1).optional(),
-      preset: z.string().optional(),
-      master: z.string().optional(),
-      expectKey: z.string().optional(),
-      force: z.boolean(),
-    })
-    .optional(),
+  /** init's options as given: `init` validates them and names the one that is wrong. */
+  init: z.record(z.string(), z.unknown()).optional(),
 });
 type Args = z.infer<typeof Args>;
 
@@ -214,13 +206,13 @@ async function doctor(args: Args, env: NodeJS.ProcessEnv): Promise<number> {
 }
 
 async function initCommand(args: Args, env: NodeJS.ProcessEnv): Promise<number> {
-  const o = args.init!;
+  const { tokenFile, ...options } = args.init!;
   let token = env[TOKEN_ENV];
-  if (o.tokenFile !== undefined) {
+  if (typeof tokenFile === "string") {
     try {
-      token = (await readFile(o.tokenFile, "utf8")).trim();
+      token = (await readFile(tokenFile, "utf8")).trim();
     } catch (err) {
-      process.stderr.write(`xivo-ha-agent: cannot read --token-file ${o.tokenFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
+      process.stderr.write(`xivo-ha-agent: cannot read --token-file ${tokenFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
       return EXIT.usage;
     }
   }
@@ -239,7 +231,7 @@ async function initCommand(args: Args, env: NodeJS.ProcessEnv): Promise<number> 
       }
     : null;
   const r = await init(
-    { worker: o.worker as string, cluster: o.cluster as string, token, preset: o.preset as "wazo" | undefined, master: o.master as string, expectKey: o.expectKey, force: o.force, root: args.root },
+    { ...options, token, root: args.root },
     { out: (line) => process.stdout.write(`${line}\n`), confirm },
   );
   if (r.ok) return EXIT.ok;
@@ -266,7 +258,7 @@ async function status(cfg: Config, json: boolean): Promise<number> {
 /** The running daemon's status, or null when none answers on the configured port. */
 async function liveStatus(cfg: Config): Promise<DaemonStatus | null> {
   if (cfg.http.port === null || cfg.http.port === 0) return null;
-  const url = `http://${cfg.http.host}:${cfg.http.port}/status`;
+  const url = `http://${hostPort(cfg.http.host, cfg.http.port)}/status`;
   let body: unknown;
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(2000) });

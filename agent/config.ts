@@ -2,6 +2,8 @@ import { accessSync, constants, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
 import { z } from "zod";
+import { insecureUrl } from "../protocol/host.js";
+import { ClusterId } from "../protocol/ids.js";
 import { PublicJwk } from "../protocol/signing.js";
 import { fieldPath } from "./field-path.js";
 import { FailbackConfig, redactFailback, resolveFailbackSecrets } from "./failback/config.js";
@@ -57,23 +59,11 @@ const ServicesInput = z.strictObject({
 const HttpUrl = z.url({ protocol: /^https?$/, error: "expected an http(s) URL" });
 
 /** The worker's base URL, once: without trailing slashes, so every path the agent appends is right. */
-const WorkerUrl = HttpUrl.transform((u) => u.replace(/\/+$/, ""));
-
-/** localhost, 127.0.0.0/8, ::1: plain http there never leaves the machine. */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  return h === "localhost" || h.endsWith(".localhost") || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
-/** An http:// URL to another machine: the bearer token would cross the network in clear. */
-export function insecureWorkerUrl(url: string): boolean {
-  const u = new URL(url);
-  return u.protocol === "http:" && !isLoopbackHost(u.hostname);
-}
+export const WorkerUrl = HttpUrl.transform((u) => u.replace(/\/+$/, ""));
 
 const ConfigInput = z
   .strictObject({
-    clusterId: z.string().min(1).max(64),
+    clusterId: ClusterId,
     worker: z.strictObject({
       url: WorkerUrl,
       /** Accept http:// to a non-loopback host (the token then travels in clear): for a lab only. */
@@ -118,7 +108,7 @@ const ConfigInput = z
       .default({ intervalMs: 1_000, enforceEveryMs: 10_000, reportEveryMs: 15_000 }),
   })
   .superRefine((c, ctx) => {
-    if (insecureWorkerUrl(c.worker.url) && !c.worker.allowInsecureHttp) {
+    if (insecureUrl(c.worker.url) && !c.worker.allowInsecureHttp) {
       ctx.addIssue({
         code: "custom",
         path: ["worker", "url"],
@@ -175,7 +165,7 @@ const cmd = (...argv: string[]): Command => ({ argv, timeoutMs: 30_000 });
 const slow = (...argv: string[]): Command => ({ argv, timeoutMs: 300_000 });
 
 /** Wazo's own slave switch (wazo-platform/xivo-config, sbin/), shipped on every Wazo node. */
-export const WAZO_SLAVE_SCRIPT = "xivo-manage-slave-services";
+const WAZO_SLAVE_SCRIPT = "xivo-manage-slave-services";
 
 /**
  * Wazo: `wazo-service status xivo` checks the `xivo` group, the telephony services (asterisk,

@@ -1,6 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { insecureWorkerUrl, type Config } from "./config.js";
+import { insecureUrl } from "../protocol/host.js";
+import type { Config } from "./config.js";
 import { ageNowMs } from "./intake/age.js";
 import { VerdictSource } from "./intake/source.js";
 import { Keeper, systemClock, type Clock, type TickResult, type VerdictView } from "./keeper.js";
@@ -32,7 +33,7 @@ export interface Daemon {
 export async function startDaemon(cfg: Config, log: Logger, clock: Clock = systemClock): Promise<Daemon> {
   await mkdir(cfg.stateDir, { recursive: true, mode: 0o750 });
   const daemonLock = await acquireLock(daemonLockPath(cfg.stateDir), { purpose: "run", waitMs: 0 });
-  if (insecureWorkerUrl(cfg.worker.url)) {
+  if (insecureUrl(cfg.worker.url)) {
     const url = new URL(cfg.worker.url).origin; // never the userinfo, if any
     log("config.insecure-worker-url", { url, message: "worker.allowInsecureHttp: the worker token travels in clear over plain http" }, "error");
   }

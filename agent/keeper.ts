@@ -62,7 +62,7 @@ export interface TickResult {
 export const actionLockPath = (stateDir: string) => join(stateDir, "action.lock");
 
 /** No verdict at all: what a keeper outside the daemon sees unless it is given one. */
-export const NO_VERDICTS: VerdictView = { freshness: () => "none", latest: () => null };
+const NO_VERDICTS: VerdictView = { freshness: () => "none", latest: () => null };
 
 /**
  * A keeper for the CLI's one-shot commands, outside the daemon loop: the signals it is given (by
@@ -127,8 +127,9 @@ export class Keeper {
     this.since = read.state.since;
     this.lastAction = read.state.lastAction;
     // The replay floor is the verdict client's, kept in memory once known: only the daemon's own
-    // client moves it, and its file (seq.json) may lag a write behind.
-    if (this.lastSeq === null) this.lastSeq = read.state.lastSeq;
+    // client moves it, and its file (seq.json) may lag a write behind. An older agent kept it in
+    // role.json, which no longer carries it: moved to seq.json once, so a role write cannot lose it.
+    if (this.lastSeq === null && read.state.lastSeq != null) await this.persistSeq(read.state.lastSeq, null);
     this.reconcilePending = read.state.reconcilePending ?? false;
     return read.state;
   }
@@ -227,7 +228,7 @@ export class Keeper {
 
   private async persist(role: "active" | "standby", lastAction: LastAction): Promise<void> {
     const since = this.role === role && this.since !== null ? this.since : this.clock.now();
-    await writeState(this.cfg.stateDir, { v: 1, role, since, lastAction, lastSeq: this.lastSeq, reconcilePending: this.reconcilePending });
+    await writeState(this.cfg.stateDir, { v: 1, role, since, lastAction, reconcilePending: this.reconcilePending });
     this.role = role;
     this.since = since;
     this.lastAction = lastAction;

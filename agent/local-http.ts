@@ -16,7 +16,7 @@ export interface LocalHttp {
   close(): Promise<void>;
 }
 
-export async function serveLocal(host: string, port: number, routes: Routes): Promise<LocalHttp> {
+async function serveLocal(host: string, port: number, routes: Routes): Promise<LocalHttp> {
   const server = createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
     if (req.method !== "GET") return send(res, { status: 405, json: { error: "GET only" } });
@@ -35,7 +35,7 @@ export async function serveLocal(host: string, port: number, routes: Routes): Pr
 }
 
 /** How long a taken status port is left before the next attempt to bind it. */
-export const LOCAL_HTTP_RETRY_MS = 5_000;
+const LOCAL_HTTP_RETRY_MS = 5_000;
 
 /** The status endpoint as the daemon keeps it: bound when it can be, retried when it cannot. */
 export interface KeptLocalHttp {

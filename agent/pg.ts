@@ -3,6 +3,7 @@ import { isIP } from "node:net";
 import { isAbsolute } from "node:path";
 import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from "node:tls";
 import { z } from "zod";
+import { utf8 } from "../protocol/encoding.js";
 
 /** Where a PostgreSQL server is and whom to log in as; the password never goes into a message. */
 export interface PgEndpoint {
@@ -60,7 +61,7 @@ export type PgTlsMode = PgTls["mode"];
  * Without a `tls` field: `require` towards the master (the LAN, where a listener may be), `off`
  * towards the slave's own server, which the defaults reach over loopback.
  */
-export const defaultTlsMode = (role: "master" | "slave"): PgTlsMode => (role === "master" ? "require" : "off");
+const defaultTlsMode = (role: "master" | "slave"): PgTlsMode => (role === "master" ? "require" : "off");
 
 /** What node-postgres' `ssl` option gets for this endpoint. */
 export function pgSsl(ep: Pick<PgEndpoint, "host" | "tls">, role: "master" | "slave"): false | ConnectionOptions {
@@ -114,7 +115,6 @@ export function ident(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 const MAX_NAME_BYTES = 63;
-const utf8 = new TextEncoder();
 export const qualified = (schema: string, name: string) => `${ident(schema)}.${ident(name)}`;
 /** For the agent's own constants and validated config only: values from a node go as bound parameters. */
 export const literal = (s: string) => `'${s.replaceAll("'", "''")}'`;

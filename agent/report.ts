@@ -20,7 +20,7 @@ import { AGENT_VERSION } from "./version.js";
  * would stall every decision behind it: 5 s is far above a healthy round trip, and a report
  * that misses it is simply sent again by a later pass.
  */
-export const REPORT_TIMEOUT_MS = 5000;
+const REPORT_TIMEOUT_MS = 5000;
 
 export interface ReportSources {
   cfg: Config;
@@ -33,7 +33,7 @@ export interface ReportSources {
   localHttp?: () => string | null;
 }
 
-export function buildReport({ cfg, keeper, source, lan, sync, clock, localHttp }: ReportSources): AgentReport {
+function buildReport({ cfg, keeper, source, lan, sync, clock, localHttp }: ReportSources): AgentReport {
   const c = source.counters();
   const view = lan.view;
   return {

@@ -6,6 +6,7 @@ import { AgentReport } from "../protocol/report.js";
 import { pidAlive } from "./proc.js";
 
 export const STATE_FILE = "role.json";
+export const SEQ_FILE = "seq.json";
 
 /** What the keeper persists between loops and across restarts. */
 export const RoleState = z.object({
@@ -14,8 +15,8 @@ export const RoleState = z.object({
   /** Agent clock, epoch ms, when `role` was entered: shown, never used for decisions. */
   since: z.number().int().nonnegative(),
   lastAction: AgentReport.shape.lastAction,
-  /** Last verdict seq accepted, so a replayed push is refused across restarts too. */
-  lastSeq: z.number().int().nonnegative().nullable(),
+  /** Written by older agents, before seq.json owned the replay floor: read once, to migrate it. */
+  lastSeq: z.number().int().nonnegative().nullable().optional(),
   /**
    * Set at failover: the slave's telephony may write call records while active, which must be
    * copied back to the master (failback reconciliation) before master → slave replication
@@ -101,20 +102,20 @@ export async function writeFileAtomic(path: string, text: string, mode: number, 
   }
 }
 
+/** writeAtomic's temp names for the state files: `<file>.<pid>.<hex>.tmp`. */
+const LEFTOVER_TEMP = new RegExp(`^(?:${[STATE_FILE, SEQ_FILE].map((f) => f.replaceAll(".", "\\.")).join("|")})\\.(\\d+)\\.[0-9a-f]+\\.tmp$`);
+
 /** Removes temp files left by writers that died mid-write (their pid, in the name, is gone). */
 export async function removeLeftoverTemps(dir: string): Promise<string[]> {
   const removed: string[] = [];
-  const pattern = /^(?:role|seq)\.json\.(\d+)\.[0-9a-f]+\.tmp$/;
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const pid = Number(pattern.exec(name)?.[1]);
+    const pid = Number(LEFTOVER_TEMP.exec(name)?.[1]);
     if (!pid || pidAlive(pid)) continue;
     await unlink(join(dir, name)).catch(() => {});
     removed.push(name);
   }
   return removed;
 }
-
-export const SEQ_FILE = "seq.json";
 
 /**
  * The verdict client's replay floor, in a file of its own: it is written on every new verdict,

@@ -28,9 +28,12 @@ export const utf8 = {
   decode: (b: Uint8Array) => new TextDecoder().decode(b),
 };
 
+export async function sha256(text: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", utf8.encode(text)));
+}
+
 export async function sha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", utf8.encode(text)));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+  return Array.from(await sha256(text), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Compares two strings in time that depends only on their length, not on where they differ. */

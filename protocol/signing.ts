@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { fromBase64Url, sha256Hex, toBase64Url, utf8 } from "./encoding.js";
+import { fromBase64Url, sha256, sha256Hex, toBase64Url, utf8 } from "./encoding.js";
 
 /**
  * A signed message: the exact JSON text that was signed travels as `payload`, so the verifier
@@ -37,6 +37,19 @@ export interface Signer {
 export async function keyId(x: string): Promise<string> {
   return (await sha256Hex(x)).slice(0, 16);
 }
+
+/**
+ * A key's fingerprint as an administrator compares it out of band: SHA-256 of the JWK's
+ * RFC 7638 thumbprint input (the required members, sorted, no whitespace), in base64url.
+ * The same on the worker side (`npm run init-line`) and in the agent's `init` / `doctor`.
+ */
+export async function keyFingerprint(jwk: Pick<PublicJwk, "crv" | "kty" | "x">): Promise<string> {
+  // RFC 7638 §3.2 for an OKP key: crv, kty, x in lexicographic order.
+  return toBase64Url(await sha256(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x })));
+}
+
+/** What a fingerprint looks like: 43 base64url characters (256 bits). */
+export const FINGERPRINT = /^[A-Za-z0-9_-]{43}$/;
 
 /** Parses an Ed25519 private key given as JWK JSON text (the `SIGNING_KEY` secret). */
 export async function importSigner(jwkText: string): Promise<Signer> {

@@ -105,4 +105,3 @@ export type ClusterConfigInput = z.infer<typeof ClusterConfigInput>;
 export const ClusterConfig = z.object(ConfigFields);
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
 
-export const ClusterId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "1 to 63 characters of a-z 0-9 -, starting with a letter or digit");

@@ -1,6 +1,7 @@
 import { readdir, readFile, stat } from "node:fs/promises";
 import { networkInterfaces } from "node:os";
 import { isAbsolute, join, relative } from "node:path";
+import { isLoopbackHost } from "../../protocol/host.js";
 import { isExecutable, type Command, type Config } from "../config.js";
 import { runLanProbe } from "../lan/probe.js";
 import { runCommand } from "../services.js";
@@ -18,7 +19,7 @@ export async function lanChecks(cfg: Config): Promise<CheckResult[]> {
 }
 
 /** Where `argv[0]` resolves on `PATH`, or null. */
-export function resolveCommand(file: string, path: string | undefined): string | null {
+function resolveCommand(file: string, path: string | undefined): string | null {
   const candidates = file.includes("/") ? [file] : (path ?? "").split(":").filter((d) => isAbsolute(d)).map((d) => join(d, file));
   return candidates.find(isExecutable) ?? null;
 }
@@ -44,8 +45,7 @@ export async function serviceChecks(cfg: Config, env: NodeJS.ProcessEnv): Promis
   return out;
 }
 
-const isLocalAddress = (host: string) =>
-  host === "localhost" || /^127\./.test(host) || host === "::1" || Object.values(networkInterfaces()).some((l) => l?.some((a) => a.address === host));
+const isLocalAddress = (host: string) => isLoopbackHost(host) || Object.values(networkInterfaces()).some((l) => l?.some((a) => a.address === host));
 
 export async function readyCheck(cfg: Config): Promise<CheckResult> {
   const ready = cfg.services.ready;
@@ -59,7 +59,7 @@ export async function readyCheck(cfg: Config): Promise<CheckResult> {
 }
 
 /** The scripts of Wazo's / XiVO's own master-slave switch: two deciders would fight. */
-export const RIVALS = ["xivo-check-master-status", "xivo-master-slave-db-replication"] as const;
+const RIVALS = ["xivo-check-master-status", "xivo-master-slave-db-replication"] as const;
 
 /** Cron tables that may hold them (Wazo installs /etc/cron.d/xivo-ha-slave; admins use crontabs). */
 async function cronFiles(root: string): Promise<string[]> {

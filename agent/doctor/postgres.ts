@@ -132,7 +132,7 @@ async function tlsCheck(name: string, c: pg.ClientBase): Promise<CheckResult> {
 }
 
 /** The seed's advice for SIP registrations: short enough that phones find the slave fast. */
-export const SIP_EXPIRY_ADVICE = { min: 20, max: 120, default: 40 } as const;
+const SIP_EXPIRY_ADVICE = { min: 20, max: 120, default: 40 } as const;
 
 /**
  * Registration expiry as the master's `asterisk` database holds it: XiVO's `staticsip` general

@@ -3,7 +3,8 @@ import WebSocket from "ws";
 import type { Config } from "../config.js";
 import { describe, errorBody } from "../intake/poll.js";
 import { pushUrl } from "../intake/push.js";
-import { keyFingerprint } from "../setup/fingerprint.js";
+import { insecureUrl } from "../../protocol/host.js";
+import { keyFingerprint } from "../../protocol/signing.js";
 import { checkVerdict, fetchKeys, fixFor, networkFailure, type Failure } from "../setup/worker-check.js";
 import { failed, info, ok, warning, type CheckResult } from "./check.js";
 
@@ -11,7 +12,8 @@ import { failed, info, ok, warning, type CheckResult } from "./check.js";
 export async function workerChecks(cfg: Config): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const url = cfg.worker.url;
-  out.push(url.startsWith("https:") ? ok("worker url", `${url} (https)`) : warning("worker url", `${url} is plain http`, "use the worker's https URL: the token crosses in clear"));
+  if (insecureUrl(url)) out.push(warning("worker url", `${url} is plain http`, "use the worker's https URL: the token crosses in clear"));
+  else out.push(ok("worker url", url.startsWith("https:") ? `${url} (https)` : `${url} (plain http to this machine)`));
 
   const keys = await fetchKeys(url);
   if (!keys.ok) {
@@ -34,7 +36,7 @@ export async function workerChecks(cfg: Config): Promise<CheckResult[]> {
     const a = verdict.judgement.accepted;
     out.push(ok("worker token", "accepted"));
     out.push(ok("verdict", `fresh and authentic: master ${a.verdict.state}, ${Math.round(a.ageAtReceiptMs)} ms old`));
-  } else if (verdict.problem === "token" || verdict.problem === "cluster") {
+  } else if (verdict.problem === "token") {
     out.push(failed("worker token", verdict.detail, fixFor(verdict.problem)));
   } else {
     if (verdict.problem !== "verdict") out.push(failed("worker token", `not checked: ${verdict.detail}`, fixFor(verdict.problem)));

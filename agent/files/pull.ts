@@ -68,7 +68,7 @@ export function rsyncArgv(c: ResolvedFilesConfig, ssh: string, root: string): st
 
 /**
  * One pull. `root` is where the master's `/` lands: `/` on a slave, a temp folder in tests.
- * Aborting kills rsync and its ssh (SIGTERM, SIGKILL a second later): a pull never holds up a
+ * Aborting kills rsync and its ssh (SIGTERM, SIGKILL at most 500 ms later): a pull never holds up a
  * failover.
  */
 export async function pullFiles(

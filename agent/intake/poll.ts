@@ -35,17 +35,18 @@ export function newNonce(): string {
   return Nonce.parse(randomBytes(24).toString("base64url"));
 }
 
+/** A path on the worker; `base` is a `WorkerUrl` (agent/config.ts), trailing slashes already gone. */
+export function workerUrl(base: string, path: `/${string}`): string {
+  return `${base}${path}`;
+}
+
 /** Every URL the agent builds for its cluster (verdict, push, report): the id always encoded. */
-export function clusterUrl(base: string, clusterId: string, tail: "verdict" | "push" | "report"): string {
-  return `${trimSlash(base)}/v1/clusters/${encodeURIComponent(clusterId)}/${tail}`;
+export function clusterUrl(base: string, clusterId: string, tail?: "verdict" | "push" | "report"): string {
+  return workerUrl(base, `/v1/clusters/${encodeURIComponent(clusterId)}${tail ? `/${tail}` : ""}`);
 }
 
 export function verdictUrl(base: string, clusterId: string, nonce: string): string {
   return `${clusterUrl(base, clusterId, "verdict")}?nonce=${encodeURIComponent(nonce)}`;
-}
-
-export function trimSlash(url: string): string {
-  return url.replace(/\/+$/, "");
 }
 
 export async function requestVerdict(req: PollRequest): Promise<PollOutcome> {

@@ -1,11 +1,13 @@
 import { mkdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import type { PublicJwk } from "../../protocol/signing.js";
-import { parseConfig, TOKEN_ENV } from "../config.js";
+import { insecureUrl } from "../../protocol/host.js";
+import { ClusterId } from "../../protocol/ids.js";
+import { Host } from "../../protocol/probe-fields.js";
+import { FINGERPRINT, keyFingerprint, type PublicJwk } from "../../protocol/signing.js";
+import { parseConfig, TOKEN_ENV, WorkerUrl } from "../config.js";
 import { DEFAULT_LAN } from "../lan/config.js";
 import { writeFileAtomic } from "../state.js";
-import { FINGERPRINT, keyFingerprint } from "./fingerprint.js";
 import { checkVerdict, fetchKeys, fixFor } from "./worker-check.js";
 
 /**
@@ -13,24 +15,24 @@ import { checkVerdict, fetchKeys, fixFor } from "./worker-check.js";
  * first config is a working one. Nothing is written until every check passed.
  */
 
-export const CONFIG_FILE = "etc/xivo-ha/agent.json";
-export const ENV_FILE = "etc/xivo-ha/agent.env";
+const CONFIG_FILE = "etc/xivo-ha/agent.json";
+const ENV_FILE = "etc/xivo-ha/agent.env";
 
 /** Printable ASCII without space, quotes or backslash: a systemd EnvironmentFile value as is. */
 const Token = z.string().regex(/^[\x21\x23-\x26\x28-\x5b\x5d-\x7e]{32,256}$/, "expected 32-256 printable characters (no space, quote or backslash)");
 
-export const InitOptions = z.strictObject({
-  worker: z.url({ protocol: /^https?$/, error: "expected an http(s) URL" }),
-  cluster: z.string().min(1).max(64),
+const InitOptions = z.strictObject({
+  // Plain http only to this machine: init sends the token before any config could refuse it.
+  worker: WorkerUrl.refine((u) => !insecureUrl(u), "expected https:// (plain http only to a loopback host: the token would cross in clear)"),
+  cluster: ClusterId,
   token: Token,
   preset: z.enum(["wazo", "xivo"]).default("wazo"),
-  master: z.string().min(1).max(253).regex(/^[A-Za-z0-9.:_-]+$/, "expected a host name or address"),
+  master: Host,
   expectKey: z.string().regex(FINGERPRINT, "expected a key fingerprint (43 base64url characters)").optional(),
   force: z.boolean().default(false),
   /** Where /etc lives: "/" on a slave, a temporary directory in tests and chroots. */
   root: z.string().min(1).default("/"),
 });
-export type InitOptions = z.input<typeof InitOptions>;
 
 export interface InitIo {
   out: (line: string) => void;
@@ -41,7 +43,7 @@ export interface InitIo {
 export type InitResult = { ok: true; configPath: string; envPath: string } | { ok: false; exit: "refused" | "failed" | "usage"; message: string };
 
 /** The agent's config for a preset and a master: the LAN probes and the ready check filled. */
-export function initialConfig(o: { cluster: string; worker: string; preset: "wazo" | "xivo"; master: string; key: PublicJwk }) {
+function initialConfig(o: { cluster: string; worker: string; preset: "wazo" | "xivo"; master: string; key: PublicJwk }) {
   return {
     clusterId: o.cluster,
     worker: { url: o.worker, publicKeys: [o.key] },
@@ -58,11 +60,12 @@ export function initialConfig(o: { cluster: string; worker: string; preset: "waz
   };
 }
 
-export async function init(input: InitOptions, io: InitIo): Promise<InitResult> {
+/** `input`: the command line's values as given; InitOptions names the field that is wrong. */
+export async function init(input: unknown, io: InitIo): Promise<InitResult> {
   const parsed = InitOptions.safeParse(input);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
-    return { ok: false, exit: "usage", message: `${i.path.join(".") || "arguments"}: ${i.message}` };
+    return { ok: false, exit: "usage", message: `${optionName(i.path[0])}: ${i.message}` };
   }
   const o = parsed.data;
   const configPath = join(o.root, CONFIG_FILE);
@@ -70,7 +73,6 @@ export async function init(input: InitOptions, io: InitIo): Promise<InitResult> 
   if (!o.force && (await exists(configPath))) {
     return { ok: false, exit: "refused", message: `${configPath} exists; nothing written (--force replaces it)` };
   }
-  if (o.worker.startsWith("http:")) io.out(`warning: ${o.worker} is plain http: the token crosses the network in clear; use https`);
 
   const keys = await fetchKeys(o.worker);
   if (!keys.ok) return { ok: false, exit: "failed", message: `cannot fetch ${o.worker}/v1/keys: ${keys.detail} (${fixFor(keys.problem)}); nothing written` };
@@ -106,6 +108,13 @@ export async function init(input: InitOptions, io: InitIo): Promise<InitResult> 
   await writeFileAtomic(configPath, `${JSON.stringify(config, null, 2)}\n`, 0o640, { exactMode: true });
   io.out(`wrote ${configPath} (0640) and ${envPath} (0600, the token)`);
   return { ok: true, configPath, envPath };
+}
+
+/** The option as the administrator typed it (expectKey → --expect-key); the token comes from a file or env. */
+function optionName(field: PropertyKey | undefined): string {
+  if (field === undefined) return "arguments";
+  if (field === "token") return "token";
+  return `--${String(field).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -1,14 +1,14 @@
 import { z } from "zod";
 import { PublicJwk } from "../../protocol/signing.js";
-import { describe, errorBody, requestVerdict, trimSlash } from "../intake/poll.js";
+import { describe, errorBody, requestVerdict, workerUrl } from "../intake/poll.js";
 import { judgePoll, type PollJudgement } from "../intake/poll-judge.js";
 
 /**
  * What `init` and `doctor` ask the worker, with every failure sorted into what an administrator
- * can fix: the URL (name, port, route), TLS (the certificate), the token, the cluster id.
+ * can fix: the URL (name, port, route), TLS (the certificate), the token with its cluster id.
  */
 
-export type Problem = "url" | "tls" | "timeout" | "token" | "cluster" | "http" | "verdict";
+export type Problem = "url" | "tls" | "timeout" | "token" | "http" | "verdict";
 
 export type Failure = { ok: false; problem: Problem; detail: string };
 
@@ -33,9 +33,8 @@ export function fixFor(problem: Problem): string {
     case "timeout":
       return "the worker did not answer in time: check the network path (outbound 443)";
     case "token":
-      return "the worker refused the token: use the cluster's agentToken (PUT /v1/clusters/:id)";
-    case "cluster":
-      return "the worker has no such cluster: check --cluster / clusterId";
+      // The worker answers an unknown cluster as it does a wrong token: the id may be the mistake.
+      return "the worker refused the token for this cluster id: check the token and --cluster (clusterId)";
     case "http":
       return "unexpected answer: check that the URL is the xivo-ha worker's";
     case "verdict":
@@ -54,14 +53,14 @@ export interface WorkerKeys {
   localMidMs: number;
 }
 
-/** GET /v1/keys: public, so it proves the URL and TLS before the token is tried. */
+/** GET /v1/keys: public, so it proves the URL and TLS before the token is tried. `url`: a `WorkerUrl`. */
 export async function fetchKeys(url: string, timeoutMs = 10_000): Promise<WorkerKeys | Failure> {
   const timeout = AbortSignal.timeout(timeoutMs);
   const t0 = Date.now();
   let res: Response;
   let text: string;
   try {
-    res = await fetch(`${trimSlash(url)}/v1/keys`, { headers: { accept: "application/json" }, redirect: "error", signal: timeout });
+    res = await fetch(workerUrl(url, "/v1/keys"), { headers: { accept: "application/json" }, redirect: "error", signal: timeout });
     text = await res.text();
   } catch (err) {
     return networkFailure(timeout.aborted ? `no answer within ${timeoutMs} ms` : describe(err), timeout.aborted);
@@ -99,7 +98,7 @@ export type VerdictOutcome = { ok: true; judgement: Extract<PollJudgement, { kin
 
 /**
  * One verdict fetch with a fresh nonce, judged exactly as the daemon judges a poll. 401/403: the
- * token; 404: the cluster (the worker says `unknown_cluster`), or a URL that is not the worker's.
+ * token or the cluster id (the worker does not tell an unknown cluster from a private one).
  */
 export async function checkVerdict(c: VerdictCheck): Promise<VerdictOutcome> {
   const mono = () => performance.now();
@@ -108,7 +107,6 @@ export async function checkVerdict(c: VerdictCheck): Promise<VerdictOutcome> {
   if (out.kind === "http-error") {
     const detail = `HTTP ${out.status}${out.code ? ` ${out.code}` : ""}${out.message ? `: ${out.message}` : ""}`;
     if (out.status === 401 || out.status === 403) return { ok: false, problem: "token", detail };
-    if (out.status === 404 && out.code === "unknown_cluster") return { ok: false, problem: "cluster", detail };
     return { ok: false, problem: "http", detail };
   }
   const judged = await judgePoll(out, { clusterId: c.clusterId, publicKeys: c.publicKeys, maxVerdictAgeMs: c.maxVerdictAgeMs }, mono);

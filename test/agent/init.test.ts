@@ -1,14 +1,15 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFile, stat, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../agent/config.js";
-import { keyFingerprint } from "../../agent/setup/fingerprint.js";
+import { keyFingerprint } from "../../protocol/signing.js";
 import { freePort } from "../../scripts/edge.js";
-import { initLine } from "../../scripts/init-line.js";
+import { initLine, InitLineError, shellWord } from "../../scripts/init-line.js";
 import { AGENT_BIN, agentCli } from "../support/agent-cli.js";
 import { startEdgeLab, type EdgeLab } from "../support/edge-lab.js";
 import { tempDir } from "./helpers.js";
@@ -130,14 +131,15 @@ describe("xivo-ha-agent init", () => {
     const [exit] = await once(child, "exit");
     clearTimeout(timer);
     expect(out).toContain(`Does ${await fingerprint()} match the fingerprint`);
-    expect(exit).toBe(code);
+    expect(exit, out).toBe(code);
     if (code === 0) expect(await mode(configFile())).toBe("640");
     else await gone(configFile());
   });
 
   it.each([
-    ["a wrong token", { token: "not-the-token-0123456789abcdef0123456789" }, /HTTP 401.*refused the token/],
-    ["an unknown cluster", { cluster: "no-such-cluster" }, /HTTP 404 unknown_cluster.*no such cluster: check --cluster/],
+    ["a wrong token", { token: "not-the-token-0123456789abcdef0123456789" }, /HTTP 401.*refused the token for this cluster id: check the token and --cluster/],
+    // The worker answers an unknown cluster as a refused token, on purpose.
+    ["an unknown cluster", { cluster: "no-such-cluster" }, /HTTP 401.*refused the token for this cluster id: check the token and --cluster/],
     ["a URL where nothing listens", { worker: "closed-port" }, /ECONNREFUSED.*check the worker URL/],
   ])("%s: said plainly, nothing written", async (_name, o: { token?: string; cluster?: string; worker?: string }, message) => {
     if (o.token) await writeFile(tokenFile, o.token);
@@ -173,9 +175,42 @@ describe("xivo-ha-agent init", () => {
     [["init", "--worker", "http://127.0.0.1:9", "--cluster", "c", "--master", "m"], "", /token: expected --token-file PATH or env XIVO_HA_WORKER_TOKEN/],
     [["init", "--worker", "http://127.0.0.1:9", "--cluster", "c", "--master", "m"], "short", /token: expected 32-256 printable characters/],
     [["status", "--worker", "http://x"], "", /--worker is an option of init only/],
+    // Refused before any connection: `.invalid` never resolves, and nothing is sent anywhere.
+    [["init", "--worker", "http://worker.invalid", "--cluster", "c", "--master", "m"], TOKEN, /--worker: expected https:\/\/ \(plain http only to a loopback host/],
+    [["init", "--worker", "https://worker.invalid", "--cluster", "Bad_Id", "--master", "m"], TOKEN, /--cluster: 1 to 63 characters/],
+    [["init", "--worker", "https://worker.invalid", "--cluster", "c", "--master", "m;reboot"], TOKEN, /--master: a host name or IP address/],
   ])("usage mistakes %j → exit 2", async (args, token, message) => {
     const r = await agentCli(args as string[], { XIVO_HA_WORKER_TOKEN: token as string });
     expect(r.code).toBe(2);
     expect(r.err).toMatch(message);
+  });
+});
+
+describe("npm run init-line", () => {
+  it("with ADMIN_TOKEN, a plain http URL to another host is refused before any connection", async () => {
+    // `.invalid` never resolves: a connection attempt would fail with a DNS error instead.
+    await expect(initLine({ worker: "http://worker.invalid", cluster: "c" }, "admin-token")).rejects.toThrow(/--worker: expected https:\/\/ with ADMIN_TOKEN/);
+  });
+
+  it("a master host from the worker that is not a host name is refused, never printed", async () => {
+    const server = createHttpServer((req, res) => {
+      res.setHeader("content-type", "application/json");
+      if (req.url === "/v1/keys") return res.end(JSON.stringify({ keys: [lab.secrets.publicJwk] }));
+      res.end(JSON.stringify({ config: { master: { host: "10.0.0.1; touch /tmp/pwned" } } }));
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    try {
+      const worker = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const err = await initLine({ worker, cluster: "c" }, "admin-token").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InitLineError);
+      expect((err as Error).message).toMatch(/did not answer with a cluster whose master is a host name or address/);
+      expect((err as Error).message).not.toContain("pwned");
+    } finally {
+      server.close();
+    }
+  });
+
+  it.each(["plain/path_1.2:3", "a b", "it's", "$(reboot)", "`id`;x", ""])("every word of the printed line reaches a POSIX shell as is: %j", (value) => {
+    expect(execFileSync("sh", ["-c", `printf %s ${shellWord(value)}`], { encoding: "utf8" })).toBe(value);
   });
 });

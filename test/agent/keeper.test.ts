@@ -7,7 +7,7 @@ import { Keeper, type Clock, type KeeperConfig, type VerdictView } from "../../a
 import { acquireLock } from "../../agent/lock.js";
 import type { Logger } from "../../agent/log.js";
 import { pidAlive } from "../../agent/proc.js";
-import { readState, writeState } from "../../agent/state.js";
+import { readSeq, readState, writeState } from "../../agent/state.js";
 import type { MasterState, Verdict } from "../../protocol/verdict.js";
 import { fixture, useServiceDir } from "./helpers.js";
 
@@ -107,7 +107,10 @@ describe("keeper pass", () => {
     expect(r).toMatchObject({ did: "failover", ok: true, role: "active", decision: { row: "failover" } });
     expect(await running()).toBe(true);
     const st = await readState(dir.path);
-    expect(st.ok && st.state).toMatchObject({ role: "active", lastSeq: 7, lastAction: { kind: "failover", ok: true, reason: expect.stringContaining("fail over") } });
+    expect(st.ok && st.state).toMatchObject({ role: "active", lastAction: { kind: "failover", ok: true, reason: expect.stringContaining("fail over") } });
+    // An older agent's floor in role.json moves to seq.json, which owns it; role writes drop it.
+    expect(st.ok && st.state).not.toHaveProperty("lastSeq");
+    expect(await readSeq(dir.path)).toMatchObject({ lastSeq: 7 });
   });
 
   it("does not fail over on an edge-only outage; alerts instead", async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { keyFingerprint } from "../../agent/setup/fingerprint.js";
+import { keyFingerprint } from "../../protocol/signing.js";
 import { packageAgent } from "../../scripts/package-agent.js";
 import { debianRoot, debianRootUnavailable, DEBIAN_ROOT } from "../support/field-cache.js";
 import { AGENT_TOKEN, until, usePairs } from "../support/pair.js";

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { NotifyEventType } from "../../protocol/events.js";
+import { insecureUrl } from "../../protocol/host.js";
 import { uniqueNames } from "../../protocol/probe-fields.js";
 import { WebhookSecret } from "../../protocol/webhook.js";
 
@@ -9,13 +10,11 @@ import { WebhookSecret } from "../../protocol/webhook.js";
  */
 
 const Name = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, "1 to 63 characters of A-Z a-z 0-9 _ . -");
-/** Loopback hosts, where plain http carries nothing over a network (local sinks, tests). */
-const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
 /** https only: a webhook's bearer and a Slack URL's token would cross the network in clear. */
 const Url = z
   .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
   .max(2000)
-  .refine((u) => u.startsWith("https:") || LOOPBACK.test(new URL(u).hostname), "must be https (plain http only to a loopback host)");
+  .refine((u) => !insecureUrl(u), "must be https (plain http only to a loopback host)");
 /** Omitted: every event. An empty list would silence the channel, which is what removing it is for. */
 const Events = z.array(NotifyEventType).min(1).max(NotifyEventType.options.length).optional();
 

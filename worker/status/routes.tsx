@@ -1,6 +1,6 @@
 import type { Context, Hono } from "hono";
 import { raw } from "hono/html";
-import { ClusterId } from "../config.js";
+import { ClusterId } from "../../protocol/ids.js";
 import type { Env } from "../env.js";
 import { bearer, callerOf, isAdmin } from "../http/auth.js";
 import { apiError, unwrap } from "../http/errors.js";
