@@ -122,19 +122,37 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): Args | { help: string } 
   const { values, positionals } = parsed;
   const [command, verb, ...extra] = positionals;
   if (values.version) return { help: AGENT_VERSION };
-  if (values.help || command === "help" || command === undefined) return { help: HELP[command && command !== "help" ? command : "main"] ?? HELP.main! };
+  if (values.help || command === "help" || command === undefined)
+    return { help: HELP[command && command !== "help" ? command : "main"] ?? HELP.main! };
   const takesVerb = command === "manage-slave-services";
   const initOnly = ["worker", "cluster", "token-file", "preset", "master", "expect-key", "force"] as const;
   if (command !== "init") {
     const stray = initOnly.find((o) => values[o] !== undefined && values[o] !== false);
     if (stray) throw new UsageError(`--${stray} is an option of init only`);
   }
-  if (values.root !== undefined && command !== "init" && command !== "doctor") throw new UsageError("--root is an option of init and doctor only");
+  if (values.root !== undefined && command !== "init" && command !== "doctor")
+    throw new UsageError("--root is an option of init and doctor only");
   const init =
     command === "init"
-      ? { worker: values.worker, cluster: values.cluster, tokenFile: values["token-file"], preset: values.preset, master: values.master, expectKey: values["expect-key"], force: values.force }
+      ? {
+          worker: values.worker,
+          cluster: values.cluster,
+          tokenFile: values["token-file"],
+          preset: values.preset,
+          master: values.master,
+          expectKey: values["expect-key"],
+          force: values.force,
+        }
       : undefined;
-  const args = Args.safeParse({ command, verb: takesVerb ? verb : undefined, config: values.config ?? env.XIVO_HA_CONFIG ?? DEFAULT_CONFIG, json: values.json, reason: values.reason, root: values.root, init });
+  const args = Args.safeParse({
+    command,
+    verb: takesVerb ? verb : undefined,
+    config: values.config ?? env.XIVO_HA_CONFIG ?? DEFAULT_CONFIG,
+    json: values.json,
+    reason: values.reason,
+    root: values.root,
+    init,
+  });
   if (!args.success) {
     const i = args.error.issues[0]!;
     throw new UsageError(`${i.path.join(".") || "arguments"}: ${i.message}`);
@@ -145,7 +163,11 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): Args | { help: string } 
   return args.data;
 }
 
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, log: Logger = jsonLogger()): Promise<number> {
+export async function main(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  log: Logger = jsonLogger(),
+): Promise<number> {
   let args: Args | { help: string };
   try {
     args = parse(argv, env);
@@ -163,7 +185,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     } catch (err) {
       // A file it may not write (not root), say: one readable line, the detail in the journal.
       process.stderr.write(`xivo-ha-agent: ${(err as Error).message}\n`);
-      log("agent.failed", { command: args.command, message: (err as Error).message, stack: (err as Error).stack }, "error");
+      log(
+        "agent.failed",
+        { command: args.command, message: (err as Error).message, stack: (err as Error).stack },
+        "error",
+      );
       return EXIT.failed;
     }
   }
@@ -194,14 +220,20 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env,
     // An administrator gets one readable line, never a stack trace; the journal gets the detail.
     process.stderr.write(`xivo-ha-agent: ${(err as Error).message}\n`);
     if (err instanceof LockBusyError) return EXIT.busy;
-    log("agent.failed", { command: args.command, message: (err as Error).message, stack: (err as Error).stack }, "error");
+    log(
+      "agent.failed",
+      { command: args.command, message: (err as Error).message, stack: (err as Error).stack },
+      "error",
+    );
     return EXIT.failed;
   }
 }
 
 async function doctor(args: Args, env: NodeJS.ProcessEnv): Promise<number> {
   const results = await runDoctor({ configPath: args.config, env, root: args.root });
-  process.stdout.write(`${args.json ? JSON.stringify({ ok: !anyFailed(results), checks: results }, null, 2) : doctorLines(results).join("\n")}\n`);
+  process.stdout.write(
+    `${args.json ? JSON.stringify({ ok: !anyFailed(results), checks: results }, null, 2) : doctorLines(results).join("\n")}\n`,
+  );
   return anyFailed(results) ? EXIT.failed : EXIT.ok;
 }
 
@@ -212,7 +244,9 @@ async function initCommand(args: Args, env: NodeJS.ProcessEnv): Promise<number> 
     try {
       token = (await readFile(tokenFile, "utf8")).trim();
     } catch (err) {
-      process.stderr.write(`xivo-ha-agent: cannot read --token-file ${tokenFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`);
+      process.stderr.write(
+        `xivo-ha-agent: cannot read --token-file ${tokenFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}\n`,
+      );
       return EXIT.usage;
     }
   }
@@ -284,7 +318,10 @@ async function checkMasterStatus(cfg: Config, log: Logger): Promise<number> {
   // One pass: the LAN probes' hysteresis is one round here, like the edge verdict's is done.
   const lan = new LanMonitor({ ...cfg.lan, fall: 1, rise: 1 }, cfg.master.host);
   const lanView = await lan.round();
-  const keeper = offlineKeeper(cfg, log, { verdicts: { freshness: () => "fresh", latest: () => got.accepted }, lan: () => lanView });
+  const keeper = offlineKeeper(cfg, log, {
+    verdicts: { freshness: () => "fresh", latest: () => got.accepted },
+    lan: () => lanView,
+  });
   // The daemon, when running, owns the decisions: a one-shot pass would only race it.
   const daemon = await acquireLock(daemonLockPath(cfg.stateDir), { purpose: "check-master-status", waitMs: 0 });
   try {
@@ -297,11 +334,18 @@ async function checkMasterStatus(cfg: Config, log: Logger): Promise<number> {
 }
 
 async function manage(cfg: Config, verb: "start" | "stop", reason: string, log: Logger): Promise<number> {
-  const lock = await acquireLock(actionLockPath(cfg.stateDir), { purpose: `manage-slave-services ${verb}`, waitMs: cfg.lockWaitMs });
+  const lock = await acquireLock(actionLockPath(cfg.stateDir), {
+    purpose: `manage-slave-services ${verb}`,
+    waitMs: cfg.lockWaitMs,
+  });
   try {
     const keeper = offlineKeeper(cfg, log);
     await keeper.load();
-    const t = await keeper.changeRole(verb === "start" ? "active" : "standby", verb === "start" ? "failover" : "failback", reason);
+    const t = await keeper.changeRole(
+      verb === "start" ? "active" : "standby",
+      verb === "start" ? "failover" : "failback",
+      reason,
+    );
     process.stdout.write(`${verb}: ${t.ok ? "done" : "FAILED"}; services ${t.status.state}; role ${keeper.role}\n`);
     return t.ok ? EXIT.ok : EXIT.failed;
   } finally {
@@ -316,11 +360,22 @@ async function replicateOnce(cfg: Config, log: Logger): Promise<number> {
   }
   const keeper = offlineKeeper(cfg, log);
   // An administrator's explicit call: the master is taken to be up; the role must be standby.
-  const sync = new StandbySync({ keeper, stateDir: cfg.stateDir, replication: cfg.replication, failback: cfg.failback, files: cfg.files, masterUp: () => true, log });
+  const sync = new StandbySync({
+    keeper,
+    stateDir: cfg.stateDir,
+    replication: cfg.replication,
+    failback: cfg.failback,
+    files: cfg.files,
+    masterUp: () => true,
+    log,
+  });
   const outcome = await sync.run();
   const rep = sync.lastReplication;
   const rec = sync.lastReconcile;
-  if (rec) process.stdout.write(`failback copy-back: ${rec.ok ? "done" : `FAILED: ${rec.error}`} (${rec.tables.map((t) => `${t.name} +${t.copied}`).join(", ") || "no rows"})\n`);
+  if (rec)
+    process.stdout.write(
+      `failback copy-back: ${rec.ok ? "done" : `FAILED: ${rec.error}`} (${rec.tables.map((t) => `${t.name} +${t.copied}`).join(", ") || "no rows"})\n`,
+    );
   if (rep) {
     process.stdout.write(
       rep.ok
@@ -338,7 +393,9 @@ async function replicateOnce(cfg: Config, log: Logger): Promise<number> {
   }
   switch (outcome) {
     case "not-standby":
-      process.stderr.write(`xivo-ha-agent: refused: this slave's role is ${keeper.role}, not standby (replication would overwrite what an active slave serves)\n`);
+      process.stderr.write(
+        `xivo-ha-agent: refused: this slave's role is ${keeper.role}, not standby (replication would overwrite what an active slave serves)\n`,
+      );
       return EXIT.refused;
     case "busy":
       process.stderr.write("xivo-ha-agent: another agent action holds the lock; try again\n");

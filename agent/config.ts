@@ -9,7 +9,12 @@ import { fieldPath } from "./field-path.js";
 import { FailbackConfig, redactFailback, resolveFailbackSecrets } from "./failback/config.js";
 import { FilesConfig, resolveFilesConfig, type ResolvedFilesConfig } from "./files/config.js";
 import { DEFAULT_LAN, LanConfig, LanSipProbe, LanTcpProbe, redactLan, resolveLanSecrets } from "./lan/config.js";
-import { redactReplication, ReplicationConfig, resolveReplicationSecrets, type ResolvedReplicationConfig } from "./replication/config.js";
+import {
+  redactReplication,
+  ReplicationConfig,
+  resolveReplicationSecrets,
+  type ResolvedReplicationConfig,
+} from "./replication/config.js";
 
 /** Env var that may carry the worker token, so the secret need not sit in the config file. */
 export const TOKEN_ENV = "XIVO_HA_WORKER_TOKEN";
@@ -94,7 +99,10 @@ const ConfigInput = z
     lan: LanConfig.default(DEFAULT_LAN),
     /** Local HTTP for /healthz, /metrics and /status; `port: null` turns it off. */
     http: z
-      .strictObject({ host: z.string().min(1).default("127.0.0.1"), port: z.number().int().min(0).max(65535).nullable().default(9466) })
+      .strictObject({
+        host: z.string().min(1).default("127.0.0.1"),
+        port: z.number().int().min(0).max(65535).nullable().default(9466),
+      })
       .default({ host: "127.0.0.1", port: 9466 }),
     loop: z
       .strictObject({
@@ -112,7 +120,8 @@ const ConfigInput = z
       ctx.addIssue({
         code: "custom",
         path: ["worker", "url"],
-        message: "expected https:// (http:// to a host other than loopback sends the worker token in clear; worker.allowInsecureHttp: true accepts it)",
+        message:
+          "expected https:// (http:// to a host other than loopback sends the worker token in clear; worker.allowInsecureHttp: true accepts it)",
       });
     }
     // A poll interval longer than the freshness bound would make every verdict stale between polls.
@@ -235,9 +244,14 @@ export const PRESETS: Record<"wazo" | "xivo", Omit<ServicesConfig, "retry">> = {
 };
 
 /** On `PATH` (the agent's, from `env`): the delegating wazo preset if Wazo's script is there. */
-export function presetFor(name: "wazo" | "xivo", env: Record<string, string | undefined>): Omit<ServicesConfig, "retry"> {
+export function presetFor(
+  name: "wazo" | "xivo",
+  env: Record<string, string | undefined>,
+): Omit<ServicesConfig, "retry"> {
   if (name !== "wazo") return PRESETS[name];
-  const found = (env.PATH ?? "").split(":").some((dir) => isAbsolute(dir) && isExecutable(join(dir, WAZO_SLAVE_SCRIPT)));
+  const found = (env.PATH ?? "")
+    .split(":")
+    .some((dir) => isAbsolute(dir) && isExecutable(join(dir, WAZO_SLAVE_SCRIPT)));
   return found ? WAZO_DELEGATE : PRESETS.wazo;
 }
 

@@ -35,11 +35,21 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
   const daemonLock = await acquireLock(daemonLockPath(cfg.stateDir), { purpose: "run", waitMs: 0 });
   if (insecureUrl(cfg.worker.url)) {
     const url = new URL(cfg.worker.url).origin; // never the userinfo, if any
-    log("config.insecure-worker-url", { url, message: "worker.allowInsecureHttp: the worker token travels in clear over plain http" }, "error");
+    log(
+      "config.insecure-worker-url",
+      { url, message: "worker.allowInsecureHttp: the worker token travels in clear over plain http" },
+      "error",
+    );
   }
   const lan = new LanMonitor(cfg.lan, cfg.master.host);
   const verdicts = lateVerdictView();
-  const keeper = new Keeper({ config: { ...cfg, enforceEveryMs: cfg.loop.enforceEveryMs }, verdicts, lan: () => lan.view, clock, log });
+  const keeper = new Keeper({
+    config: { ...cfg, enforceEveryMs: cfg.loop.enforceEveryMs },
+    verdicts,
+    lan: () => lan.view,
+    clock,
+    log,
+  });
   await keeper.load();
   const source = new VerdictSource({
     url: cfg.worker.url,
@@ -67,14 +77,24 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
   });
   const metrics = createMetrics();
   let http: KeptLocalHttp | null = null;
-  const reporter = new Reporter({ cfg, keeper, source, lan, sync, clock, localHttp: () => http?.problem() ?? null }, metrics, log);
+  const reporter = new Reporter(
+    { cfg, keeper, source, lan, sync, clock, localHttp: () => http?.problem() ?? null },
+    metrics,
+    log,
+  );
   const agent = new AgentLoop({ cfg, log, clock, keeper, source, lan, sync, metrics, reporter });
 
   // Never awaited into a failure: a taken port is logged, reported and retried, and HA goes on.
   http = cfg.http.port === null ? null : keepServingLocal(cfg.http.host, cfg.http.port, agent.routes(), log);
   await http?.ready();
   agent.start();
-  log("agent.started", { clusterId: cfg.clusterId, role: keeper.role, mode: cfg.mode, http: http?.url() ?? null, version: AGENT_VERSION });
+  log("agent.started", {
+    clusterId: cfg.clusterId,
+    role: keeper.role,
+    mode: cfg.mode,
+    http: http?.url() ?? null,
+    version: AGENT_VERSION,
+  });
 
   let stopped = false;
   return {
@@ -158,7 +178,10 @@ class AgentLoop {
   private firstSync = true;
   private lanBusy = false;
   private readonly timers: NodeJS.Timeout[] = [];
-  private readonly passes = new SerialRunner(() => this.pass(), () => this.stopped);
+  private readonly passes = new SerialRunner(
+    () => this.pass(),
+    () => this.stopped,
+  );
 
   constructor(private readonly p: Parts) {}
 
@@ -191,7 +214,10 @@ class AgentLoop {
     return {
       "/healthz": () => {
         const fresh = source.freshness(clock.mono()) === "fresh";
-        return { status: fresh ? 200 : 503, json: { ok: fresh, role: keeper.role, verdict: source.freshness(clock.mono()) } };
+        return {
+          status: fresh ? 200 : 503,
+          json: { ok: fresh, role: keeper.role, verdict: source.freshness(clock.mono()) },
+        };
       },
       "/metrics": async () => {
         this.updateGauges();
@@ -262,7 +288,8 @@ class AgentLoop {
       const before = lan.view.state;
       const view = await lan.round();
       oneHot(metrics.lanState, "state", STATES, view.state);
-      for (const p of view.probes) metrics.lanRtt.set({ probe: p.name }, p.ok && p.rttMs !== null ? p.rttMs / 1000 : NaN);
+      for (const p of view.probes)
+        metrics.lanRtt.set({ probe: p.name }, p.ok && p.rttMs !== null ? p.rttMs / 1000 : NaN);
       if (view.state !== before) {
         log("lan.changed", { from: before, to: view.state, reason: view.reason });
         this.kick();

@@ -6,7 +6,14 @@ import { decide, type Decision, type Freshness } from "./decision.js";
 import { heldForMs } from "./intake/age.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { silentLogger, type Logger } from "./log.js";
-import { describeFailure, enforce, startServices, stopServices, type EnforceReport, type TransitionReport } from "./services.js";
+import {
+  describeFailure,
+  enforce,
+  startServices,
+  stopServices,
+  type EnforceReport,
+  type TransitionReport,
+} from "./services.js";
 import { readSeq, readState, removeLeftoverTemps, writeSeq, writeState, type RoleState } from "./state.js";
 
 /**
@@ -73,7 +80,12 @@ export function offlineKeeper(
   log: Logger,
   signals: { verdicts?: VerdictView; lan?: () => LanView | null } = {},
 ): Keeper {
-  return new Keeper({ config: { ...config, enforceEveryMs: 0 }, verdicts: signals.verdicts ?? NO_VERDICTS, lan: signals.lan ?? (() => null), log });
+  return new Keeper({
+    config: { ...config, enforceEveryMs: 0 },
+    verdicts: signals.verdicts ?? NO_VERDICTS,
+    lan: signals.lan ?? (() => null),
+    log,
+  });
 }
 
 export class Keeper {
@@ -154,7 +166,7 @@ export class Keeper {
       this.booting = false;
       this.lastFreshMono = nowMono;
     }
-    const v = freshness === "fresh" ? latest?.verdict ?? null : null;
+    const v = freshness === "fresh" ? (latest?.verdict ?? null) : null;
     const held = v ? heldForMs(latest!, nowMono) : 0;
     // How long the master has been up, on the *worker's* clock (issuedAt − since), plus how long
     // we have held the verdict on ours: a restart of the agent does not restart the hold-down.
@@ -163,7 +175,8 @@ export class Keeper {
     // begins, and an ending one ends, on time even between two verdicts.
     const workerNow = v ? v.issuedAt + held : null;
     const m = v?.maintenance ?? null;
-    const maintenance = m && workerNow !== null ? { active: m.from <= workerNow && workerNow < m.to, reason: m.reason } : null;
+    const maintenance =
+      m && workerNow !== null ? { active: m.from <= workerNow && workerNow < m.to, reason: m.reason } : null;
     return {
       role: this.role,
       external: { freshness, state: latest ? latest.verdict.state : null },
@@ -184,7 +197,13 @@ export class Keeper {
     await this.load();
     const decision = decide(this.inputs());
     if (decision.row !== this.lastDecision?.row) {
-      this.log("decision", { row: decision.row, action: decision.action, role: decision.role, reason: decision.reason, alert: decision.alert });
+      this.log("decision", {
+        row: decision.row,
+        action: decision.action,
+        role: decision.role,
+        reason: decision.reason,
+        alert: decision.alert,
+      });
     }
     this.lastDecision = decision;
     if (decision.action === "failover" || decision.action === "failback") {
@@ -222,7 +241,11 @@ export class Keeper {
     const done: LastAction = { kind, at, ok: t.ok, reason: t.ok ? reason : `${reason}; but ${describeFailure(t)}` };
     await this.persist(target, done);
     const ready = t.ready && { readyProbe: t.ready.probe, readyAfterMs: t.ready.afterMs };
-    this.log(`${kind}.${t.ok ? "done" : "failed"}`, { role: target, reason: done.reason, ...ready }, t.ok ? "info" : "error");
+    this.log(
+      `${kind}.${t.ok ? "done" : "failed"}`,
+      { role: target, reason: done.reason, ...ready },
+      t.ok ? "info" : "error",
+    );
     return t;
   }
 
@@ -239,7 +262,10 @@ export class Keeper {
     await this.load();
     if (this.role !== "standby" || !this.reconcilePending) return;
     this.reconcilePending = false;
-    await this.persist("standby", this.lastAction ?? { kind: "failback", at: this.clock.now(), ok: true, reason: "reconciled" });
+    await this.persist(
+      "standby",
+      this.lastAction ?? { kind: "failback", at: this.clock.now(), ok: true, reason: "reconciled" },
+    );
   }
 
   /** Re-asserts the role every `enforceEveryMs`: dead services on an active slave come back, live ones on a standby go. */
@@ -250,7 +276,11 @@ export class Keeper {
     if (outcome === "busy") return { decision, role, did: "skipped-busy", ok: false };
     this.noteAnswering(outcome);
     if (outcome.action === "none") return { decision, role, did: "nothing", ok: outcome.ok };
-    this.log("enforce", { role, found: outcome.found, action: outcome.action, ok: outcome.ok, reason: outcome.reason }, outcome.ok ? "warn" : "error");
+    this.log(
+      "enforce",
+      { role, found: outcome.found, action: outcome.action, ok: outcome.ok, reason: outcome.reason },
+      outcome.ok ? "warn" : "error",
+    );
     this.lastAction = { kind: "enforce", at: this.clock.now(), ok: outcome.ok, reason: outcome.reason };
     await this.persist(role as "active" | "standby", this.lastAction);
     return { decision, role, did: "enforce", ok: outcome.ok };

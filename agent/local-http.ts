@@ -74,7 +74,17 @@ export function keepServingLocal(
     } catch (err) {
       const error = (err as Error).message;
       if (problem === null) {
-        log("http.unavailable", { host, port, error, retryInMs: retryMs, impact: "health, metrics and status are not served; failover is not affected" }, "error");
+        log(
+          "http.unavailable",
+          {
+            host,
+            port,
+            error,
+            retryInMs: retryMs,
+            impact: "health, metrics and status are not served; failover is not affected",
+          },
+          "error",
+        );
       }
       problem = `local status endpoint ${host}:${port} unavailable (${error}); retrying every ${retryMs / 1000} s`;
       if (!closed) timer = setTimeout(() => void (attempt = tryBind()), retryMs);

@@ -34,9 +34,11 @@ export const PgTls = z
     servername: z.string().min(1).max(253).optional(),
   })
   .superRefine((t, ctx) => {
-    if (t.mode === "verify-full" && !t.caFile) ctx.addIssue({ code: "custom", path: ["caFile"], message: "expected the CA's PEM file with mode verify-full" });
+    if (t.mode === "verify-full" && !t.caFile)
+      ctx.addIssue({ code: "custom", path: ["caFile"], message: "expected the CA's PEM file with mode verify-full" });
     for (const f of ["caFile", "servername"] as const) {
-      if (t.mode !== "verify-full" && t[f] !== undefined) ctx.addIssue({ code: "custom", path: [f], message: `only checked with mode verify-full (mode is ${t.mode})` });
+      if (t.mode !== "verify-full" && t[f] !== undefined)
+        ctx.addIssue({ code: "custom", path: [f], message: `only checked with mode verify-full (mode is ${t.mode})` });
     }
   })
   .transform((t, ctx): typeof t & { ca?: string } => {
@@ -45,7 +47,11 @@ export const PgTls = z
     try {
       ca = readFileSync(t.caFile, "utf8");
     } catch (e) {
-      ctx.addIssue({ code: "custom", path: ["caFile"], message: `cannot read ${t.caFile} (${(e as NodeJS.ErrnoException).code ?? String(e)})` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["caFile"],
+        message: `cannot read ${t.caFile} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+      });
       return z.NEVER;
     }
     if (!ca.includes("-----BEGIN CERTIFICATE-----")) {
@@ -83,7 +89,12 @@ export function pgSsl(ep: Pick<PgEndpoint, "host" | "tls">, role: "master" | "sl
  * server did, which field to change); null for any other failure. `field` names the setting,
  * e.g. `replication.master.tls`.
  */
-export function explainTlsFailure(err: unknown, ep: Pick<PgEndpoint, "host" | "port" | "tls">, role: "master" | "slave", field: string): string | null {
+export function explainTlsFailure(
+  err: unknown,
+  ep: Pick<PgEndpoint, "host" | "port" | "tls">,
+  role: "master" | "slave",
+  field: string,
+): string | null {
   const mode = ep.tls?.mode ?? defaultTlsMode(role);
   const where = `${role} PostgreSQL ${ep.host}:${ep.port}`;
   const step = `connecting to ${where}`;
@@ -98,8 +109,10 @@ export function explainTlsFailure(err: unknown, ep: Pick<PgEndpoint, "host" | "p
   }
   if (mode !== "verify-full") return null;
   const name = ep.tls?.servername ?? ep.host;
-  if (code === "ERR_TLS_CERT_ALTNAME_INVALID") return `${step}: its certificate is not valid for servername ${name} (${field}.servername): ${msg}`;
-  if (/CERT|SIGNATURE|ISSUER/.test(code)) return `${step}: its certificate is not trusted by ${field}.caFile ${ep.tls?.caFile ?? ""} (${code})`;
+  if (code === "ERR_TLS_CERT_ALTNAME_INVALID")
+    return `${step}: its certificate is not valid for servername ${name} (${field}.servername): ${msg}`;
+  if (/CERT|SIGNATURE|ISSUER/.test(code))
+    return `${step}: its certificate is not trusted by ${field}.caFile ${ep.tls?.caFile ?? ""} (${code})`;
   return null;
 }
 
@@ -110,7 +123,9 @@ export function explainTlsFailure(err: unknown, ep: Pick<PgEndpoint, "host" | "p
  */
 export function ident(name: string): string {
   if (typeof name !== "string" || name === "" || name.includes("\0") || utf8.encode(name).length > MAX_NAME_BYTES) {
-    throw new Error(`refused a SQL name that PostgreSQL could not have sent (1-${MAX_NAME_BYTES} bytes, no NUL): ${JSON.stringify(String(name).slice(0, 80))}`);
+    throw new Error(
+      `refused a SQL name that PostgreSQL could not have sent (1-${MAX_NAME_BYTES} bytes, no NUL): ${JSON.stringify(String(name).slice(0, 80))}`,
+    );
   }
   return `"${name.replaceAll('"', '""')}"`;
 }

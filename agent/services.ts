@@ -175,7 +175,9 @@ export async function runWithRetry(cmd: Command, policy: RetryPolicy, opts: RunO
 export async function checkStatus(cfg: ServicesConfig, opts: RunOptions = {}): Promise<StatusReport> {
   const checks: CommandResult[] = [];
   for (const cmd of cfg.status) checks.push(await runCommand(cmd, opts));
-  const verdicts = checks.map((c) => (c.timedOut || c.spawnError || c.exitCode === null ? "unknown" : c.ok ? "running" : "stopped"));
+  const verdicts = checks.map((c) =>
+    c.timedOut || c.spawnError || c.exitCode === null ? "unknown" : c.ok ? "running" : "stopped",
+  );
   const state: ServiceState = verdicts.includes("unknown")
     ? "unknown"
     : verdicts.every((v) => v === "running")
@@ -219,11 +221,25 @@ export const stopServices = (cfg: ServicesConfig, opts: RunOptions = {}) => tran
 /** Makes the services match the role: nothing runs on a standby, everything runs on an active slave. */
 export async function enforce(role: Role, cfg: ServicesConfig, opts: RunOptions = {}): Promise<EnforceReport> {
   if (role === "unknown") {
-    return { role, found: "unknown", action: "none", ok: false, reason: "role unknown: not touching services", transition: null };
+    return {
+      role,
+      found: "unknown",
+      action: "none",
+      ok: false,
+      reason: "role unknown: not touching services",
+      transition: null,
+    };
   }
   const { state: found } = await checkStatus(cfg, opts);
   if (found === "unknown") {
-    return { role, found, action: "none", ok: false, reason: "service status unknown (a status command failed to run)", transition: null };
+    return {
+      role,
+      found,
+      action: "none",
+      ok: false,
+      reason: "service status unknown (a status command failed to run)",
+      transition: null,
+    };
   }
   const wanted: ServiceState = role === "active" ? "running" : "stopped";
   if (found === wanted) {
@@ -233,19 +249,35 @@ export async function enforce(role: Role, cfg: ServicesConfig, opts: RunOptions 
       const reason = `services running, but ${answering.probe} not answering (${answering.detail})`;
       return { role, found, action: "none", ok: false, reason, transition: null, answering };
     }
-    return { role, found, action: "none", ok: true, reason: `services ${found}, as a ${role} slave's should be`, transition: null, answering };
+    return {
+      role,
+      found,
+      action: "none",
+      ok: true,
+      reason: `services ${found}, as a ${role} slave's should be`,
+      transition: null,
+      answering,
+    };
   }
   const t = role === "active" ? await startServices(cfg, opts) : await stopServices(cfg, opts);
   const reason =
     role === "active"
       ? `services found ${found} on the active slave: started again`
       : `services found ${found} on a standby slave: stopped`;
-  return { role, found, action: t.kind, ok: t.ok, reason: t.ok ? reason : `${reason}, but ${describeFailure(t)}`, transition: t };
+  return {
+    role,
+    found,
+    action: t.kind,
+    ok: t.ok,
+    reason: t.ok ? reason : `${reason}, but ${describeFailure(t)}`,
+    transition: t,
+  };
 }
 
 export function describeFailure(t: TransitionReport): string {
   const failed = t.steps.filter((s) => !s.ok).map((s) => `\`${s.argv.join(" ")}\` failed ${s.attempts.length}x`);
   if (t.status.state !== (t.kind === "start" ? "running" : "stopped")) failed.push(`status is ${t.status.state}`);
-  if (t.ready && !t.ready.ok) failed.push(`${t.ready.probe} not answering after ${t.ready.afterMs} ms (${t.ready.detail})`);
+  if (t.ready && !t.ready.ok)
+    failed.push(`${t.ready.probe} not answering after ${t.ready.afterMs} ms (${t.ready.detail})`);
   return failed.join("; ") || "ok";
 }

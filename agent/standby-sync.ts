@@ -34,7 +34,17 @@ export interface StandbySyncOptions {
   log: Logger;
 }
 
-export type SyncOutcome = "not-standby" | "master-not-up" | "busy" | "reconcile-failed" | "reconciled" | "replicated" | "replication-failed" | "files-pulled" | "files-failed" | "nothing-to-do";
+export type SyncOutcome =
+  | "not-standby"
+  | "master-not-up"
+  | "busy"
+  | "reconcile-failed"
+  | "reconciled"
+  | "replicated"
+  | "replication-failed"
+  | "files-pulled"
+  | "files-failed"
+  | "nothing-to-do";
 
 export class StandbySync {
   lastReplication: ReplicationReport | null = null;
@@ -71,9 +81,12 @@ export class StandbySync {
   /** Alerts for the report: a failing copy-back or replication is an alert, not a silent cron mail. */
   alerts(): string[] {
     const out: string[] = [];
-    if (this.lastReconcile && !this.lastReconcile.ok) out.push(`failback reconciliation failing: ${this.lastReconcile.error ?? "see the agent's journal"}`);
-    if (this.lastReplication && !this.lastReplication.ok) out.push(`replication failing: ${this.lastReplication.error ?? "see the agent's journal"}`);
-    if (this.lastFiles && !this.lastFiles.ok) out.push(`file pull from the master failing: ${this.lastFiles.error ?? "see the agent's journal"}`);
+    if (this.lastReconcile && !this.lastReconcile.ok)
+      out.push(`failback reconciliation failing: ${this.lastReconcile.error ?? "see the agent's journal"}`);
+    if (this.lastReplication && !this.lastReplication.ok)
+      out.push(`replication failing: ${this.lastReplication.error ?? "see the agent's journal"}`);
+    if (this.lastFiles && !this.lastFiles.ok)
+      out.push(`file pull from the master failing: ${this.lastFiles.error ?? "see the agent's journal"}`);
     return out;
   }
 
@@ -86,7 +99,10 @@ export class StandbySync {
     const r = this.lastReplication;
     const f = this.lastFiles;
     if (!r && !f) return null;
-    const errors = [r?.error ?? (r && !r.ok ? "replication failed" : null), f && !f.ok ? `file pull from the master: ${f.error ?? "failed"}` : null];
+    const errors = [
+      r?.error ?? (r && !r.ok ? "replication failed" : null),
+      f && !f.ok ? `file pull from the master: ${f.error ?? "failed"}` : null,
+    ];
     const error = errors.filter((e): e is string => !!e).join("; ");
     return {
       at: r?.startedAt ?? f!.startedAt,
@@ -131,7 +147,11 @@ export class StandbySync {
       if (keeper.reconcilePending && this.o.failback) {
         const r = await reconcile(this.o.failback, { log: this.inner("reconcile"), signal });
         this.lastReconcile = r;
-        log(r.ok ? "reconcile.done" : "reconcile.failed", { ok: r.ok, tables: r.tables, files: r.files, error: r.error, durationMs: r.durationMs }, r.ok ? "info" : "error");
+        log(
+          r.ok ? "reconcile.done" : "reconcile.failed",
+          { ok: r.ok, tables: r.tables, files: r.files, error: r.error, durationMs: r.durationMs },
+          r.ok ? "info" : "error",
+        );
         if (!r.ok) return "reconcile-failed"; // retried next pass; replication waits for it
         await keeper.reconciled();
         if (!this.o.replication && !this.o.files) return "reconciled";
@@ -154,16 +174,20 @@ export class StandbySync {
   private async replicate(config: ResolvedReplicationConfig, signal: AbortSignal): Promise<ReplicationReport> {
     const rep = await replicate(config, { log: this.inner("replication"), signal, memo: this.memo });
     this.lastReplication = rep;
-    this.o.log(rep.ok ? "replication.done" : "replication.failed", {
-      ok: rep.ok,
-      durationMs: rep.durationMs,
-      rows: rep.rows,
-      bytes: rep.bytes,
-      copied: rep.copied.map((t) => t.table),
-      skipped: rep.skipped,
-      error: rep.error,
-      drift: rep.drift,
-    }, rep.ok ? "info" : "error");
+    this.o.log(
+      rep.ok ? "replication.done" : "replication.failed",
+      {
+        ok: rep.ok,
+        durationMs: rep.durationMs,
+        rows: rep.rows,
+        bytes: rep.bytes,
+        copied: rep.copied.map((t) => t.table),
+        skipped: rep.skipped,
+        error: rep.error,
+        drift: rep.drift,
+      },
+      rep.ok ? "info" : "error",
+    );
     return rep;
   }
 

@@ -75,7 +75,12 @@ async function writeAtomic(dir: string, name: string, text: string): Promise<voi
 }
 
 /** Atomic replace of any file (see writeState), created with `mode` less the umask, or exactly `mode`. */
-export async function writeFileAtomic(path: string, text: string, mode: number, opts: { exactMode?: boolean } = {}): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  text: string,
+  mode: number,
+  opts: { exactMode?: boolean } = {},
+): Promise<void> {
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   const fh = await open(tmp, "wx", mode);
   try {
@@ -103,7 +108,9 @@ export async function writeFileAtomic(path: string, text: string, mode: number, 
 }
 
 /** writeAtomic's temp names for the state files: `<file>.<pid>.<hex>.tmp`. */
-const LEFTOVER_TEMP = new RegExp(`^(?:${[STATE_FILE, SEQ_FILE].map((f) => f.replaceAll(".", "\\.")).join("|")})\\.(\\d+)\\.[0-9a-f]+\\.tmp$`);
+const LEFTOVER_TEMP = new RegExp(
+  `^(?:${[STATE_FILE, SEQ_FILE].map((f) => f.replaceAll(".", "\\.")).join("|")})\\.(\\d+)\\.[0-9a-f]+\\.tmp$`,
+);
 
 /** Removes temp files left by writers that died mid-write (their pid, in the name, is gone). */
 export async function removeLeftoverTemps(dir: string): Promise<string[]> {

@@ -35,7 +35,14 @@ export const DaemonStatus = z.object({
   lan: z.object({ state: MasterState, reason: z.string() }),
   lastAction: LastAction,
   lastDecision: z
-    .object({ row: z.string(), role: Role, action: z.string(), alert: z.string().nullable(), reason: z.string(), at: z.number() })
+    .object({
+      row: z.string(),
+      role: Role,
+      action: z.string(),
+      alert: z.string().nullable(),
+      reason: z.string(),
+      at: z.number(),
+    })
     .nullable(),
   pushConnected: z.boolean(),
 });
@@ -53,7 +60,13 @@ export interface OfflineStatus {
 
 export type StatusView = DaemonStatus | OfflineStatus;
 
-export function daemonStatus(cfg: Config, keeper: Keeper, source: VerdictSource, lan: LanMonitor, clock: Clock): DaemonStatus {
+export function daemonStatus(
+  cfg: Config,
+  keeper: Keeper,
+  source: VerdictSource,
+  lan: LanMonitor,
+  clock: Clock,
+): DaemonStatus {
   const latest = source.latest();
   const nowMono = clock.mono();
   return {
@@ -99,7 +112,9 @@ export function statusLines(s: StatusView): string[] {
   const live = "daemon" in s ? null : s;
   if (live?.verdict) {
     const v = live.verdict;
-    lines.push(`verdict      ${v.state} (seq ${v.seq}, ${v.freshness}, ${Math.round(v.ageMs / 1000)} s old, by ${v.channel}): ${v.reason}`);
+    lines.push(
+      `verdict      ${v.state} (seq ${v.seq}, ${v.freshness}, ${Math.round(v.ageMs / 1000)} s old, by ${v.channel}): ${v.reason}`,
+    );
   } else if (!daemon) lines.push("verdict      none yet");
   if (live?.lan) lines.push(`LAN          ${live.lan.state}: ${live.lan.reason}`);
   const a = s.lastAction;

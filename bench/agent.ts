@@ -26,7 +26,6 @@ const TRANSITIONS = Number(process.env.BENCH_TRANSITIONS ?? 50);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 60);
 const TOKEN = "bench-agent-token-0123456789abcdef0123";
 
-
 const lab = await startEdgeLab();
 const { edge, control, secrets } = lab;
 const work = await mkdtemp(join(tmpdir(), "xivo-ha-bench-agent-"));
@@ -64,18 +63,30 @@ async function lane(name: string, push: boolean, sipPort: number, bin = BUNDLE):
   const fake = (verb: string) => ({ argv: [process.execPath, FAKE, verb, dir], timeoutMs: 15_000 });
   const config = {
     clusterId: id,
-    worker: { url: edge.url, token: TOKEN, publicKeys: [secrets.publicJwk], push, pollIntervalMs: 5000, maxVerdictAgeMs: 30_000 },
+    worker: {
+      url: edge.url,
+      token: TOKEN,
+      publicKeys: [secrets.publicJwk],
+      push,
+      pollIntervalMs: 5000,
+      maxVerdictAgeMs: 30_000,
+    },
     master: { host: "127.0.0.1" },
     requireLanConfirmation: false,
     failbackHoldDownMs: 1,
     stateDir: join(dir, "state"),
-    services: { start: [stamp(startLog), fake("start")], stop: [fake("stop"), stamp(stopLog)], status: [fake("status")] },
+    services: {
+      start: [stamp(startLog), fake("start")],
+      stop: [fake("stop"), stamp(stopLog)],
+      status: [fake("status")],
+    },
     lan: { probes: [{ kind: "tcp", name: "sip", port: sipPort, timeoutMs: 1000 }] },
     http: { host: "127.0.0.1", port: 0 },
     loop: { intervalMs: 1000, enforceEveryMs: 600_000, reportEveryMs: 15_000 },
   };
   await spawnAgent(dir, config, bin);
-  const lines = async (f: string) => (await readFile(f, "utf8").catch(() => "")).trim().split("\n").filter(Boolean).map(Number);
+  const lines = async (f: string) =>
+    (await readFile(f, "utf8").catch(() => "")).trim().split("\n").filter(Boolean).map(Number);
   return { name, id, dir, starts: () => lines(startLog), stops: async () => (await lines(stopLog)).length };
 }
 
@@ -92,7 +103,9 @@ async function spawnAgent(dir: string, config: unknown, bin: string): Promise<Ch
 }
 
 async function downChanges(id: string): Promise<number[]> {
-  const res = await fetch(`${edge.url}/v1/clusters/${id}/events?limit=500`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const res = await fetch(`${edge.url}/v1/clusters/${id}/events?limit=500`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  });
   const page = (await res.json()) as { events: { type: string; at: number; data: { to?: string } }[] };
   return page.events.filter((e) => e.type === "verdict.changed" && e.data.to === "down").map((e) => e.at);
 }
@@ -114,9 +127,13 @@ try {
   console.log(`\n${TRANSITIONS} failovers per channel, worker interval 2 s (fall 1, rise 1), agent poll interval 5 s`);
   for (let i = 1; i <= TRANSITIONS; i++) {
     await sip.set("closed");
-    await until(`failover ${i}`, async () => (await Promise.all(lanes.map(async (l) => (await l.starts()).length >= i))).every(Boolean));
+    await until(`failover ${i}`, async () =>
+      (await Promise.all(lanes.map(async (l) => (await l.starts()).length >= i))).every(Boolean),
+    );
     await sip.set("ok");
-    await until(`failback ${i}`, async () => (await Promise.all(lanes.map(async (l, n) => (await l.stops()) >= baseStops[n]! + i))).every(Boolean));
+    await until(`failback ${i}`, async () =>
+      (await Promise.all(lanes.map(async (l, n) => (await l.stops()) >= baseStops[n]! + i))).every(Boolean),
+    );
     if (i % 10 === 0) process.stdout.write(`  ${i} done\n`);
   }
   console.log("\nchannel   transitions   p50 ms   p90 ms   p99 ms   max ms   (verdict change → first start command)");
@@ -126,7 +143,9 @@ try {
     const starts = await l.starts();
     const lat = starts.slice(0, TRANSITIONS).map((s, i) => s - changes[i]!);
     results[l.name] = pct(lat, 99);
-    console.log(`${l.name.padEnd(9)} ${String(lat.length).padStart(11)} ${[50, 90, 99].map((p) => String(pct(lat, p)).padStart(8)).join(" ")} ${String(Math.max(...lat)).padStart(8)}`);
+    console.log(
+      `${l.name.padEnd(9)} ${String(lat.length).padStart(11)} ${[50, 90, 99].map((p) => String(pct(lat, p)).padStart(8)).join(" ")} ${String(Math.max(...lat)).padStart(8)}`,
+    );
   }
   console.log(`push p99 ${results.push} ms (goal <= 500 ms: ${results.push! <= 500 ? "met" : "NOT met"})`);
 
@@ -134,7 +153,10 @@ try {
   // and reports: the bundle a slave runs, and the same code under the TypeScript loader.
   for (const a of agents.splice(0)) a.kill("SIGTERM");
   await sleep(1500);
-  const idle = { bundle: await lane("idle-bundle", true, sip.port), "tsx (bin/)": await lane("idle-tsx", true, sip.port, SOURCE_BIN) };
+  const idle = {
+    bundle: await lane("idle-bundle", true, sip.port),
+    "tsx (bin/)": await lane("idle-tsx", true, sip.port, SOURCE_BIN),
+  };
   const pids = agents.map((a) => a.pid!);
   await sleep(10_000); // past start-up
   const hz = 100; // USER_HZ on Linux
@@ -150,7 +172,9 @@ try {
   Object.keys(idle).forEach((form, i) => {
     const cpu = ((last[i]!.ticks - first[i]!.ticks) / hz / IDLE_SECONDS) * 100;
     const max = Math.max(...samples[i]!) / 1024;
-    console.log(`${form.padEnd(13)} ${max.toFixed(1).padStart(10)} ${(pct(samples[i]!, 50) / 1024).toFixed(1).padStart(15)} ${cpu.toFixed(2).padStart(19)}`);
+    console.log(
+      `${form.padEnd(13)} ${max.toFixed(1).padStart(10)} ${(pct(samples[i]!, 50) / 1024).toFixed(1).padStart(15)} ${cpu.toFixed(2).padStart(19)}`,
+    );
     if (form === "bundle") console.log(`              idle RSS goal <= 80 MB: ${max <= 80 ? "met" : "NOT met"}`);
   });
 } finally {

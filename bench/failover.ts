@@ -7,7 +7,13 @@ import { readState } from "../agent/state.js";
 import { buildAgent } from "../scripts/build-agent.js";
 import { freePort } from "../scripts/edge.js";
 import { startEdgeLab } from "../test/support/edge-lab.js";
-import { KAMAILIO_SERVICE, kamailioInstalled, sipOptionsUdp, startKamailio, type Kamailio } from "../test/support/kamailio.js";
+import {
+  KAMAILIO_SERVICE,
+  kamailioInstalled,
+  sipOptionsUdp,
+  startKamailio,
+  type Kamailio,
+} from "../test/support/kamailio.js";
 import { createTarget } from "../test/support/target-client.js";
 import { until } from "../test/support/until.js";
 import { median, pct, sleep } from "./stats.js";
@@ -38,7 +44,8 @@ const run = promisify(execFile);
 
 async function ensureKamailio(): Promise<void> {
   if (kamailioInstalled()) return;
-  if (process.getuid?.() !== 0) throw new Error("bench:failover needs Debian's kamailio: apt-get install -y kamailio (as root)");
+  if (process.getuid?.() !== 0)
+    throw new Error("bench:failover needs Debian's kamailio: apt-get install -y kamailio (as root)");
   console.log("installing kamailio (Debian) …");
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   await run("apt-get", ["update", "-qq"], { env, maxBuffer: 64 << 20 });
@@ -50,7 +57,10 @@ async function startTime(dir: string, port: number): Promise<number> {
   const args = [dir, SLAVE_HOST, String(port)];
   const t0 = Date.now();
   await run(KAMAILIO_SERVICE, ["start", ...args]);
-  await until("Kamailio answering", async () => (await sipOptionsUdp(SLAVE_HOST, port, 200)) === 200, { timeoutMs: 30_000, everyMs: 10 });
+  await until("Kamailio answering", async () => (await sipOptionsUdp(SLAVE_HOST, port, 200)) === 200, {
+    timeoutMs: 30_000,
+    everyMs: 10,
+  });
   const ms = Date.now() - t0;
   await run(KAMAILIO_SERVICE, ["stop", ...args]);
   return ms;
@@ -94,10 +104,20 @@ try {
   });
   if (!put.ok) throw new Error(`configuring the cluster: HTTP ${put.status} ${await put.text()}`);
 
-  const service = (verb: string) => ({ argv: [KAMAILIO_SERVICE, verb, slaveDir, SLAVE_HOST, String(slavePort)], timeoutMs: 15_000 });
+  const service = (verb: string) => ({
+    argv: [KAMAILIO_SERVICE, verb, slaveDir, SLAVE_HOST, String(slavePort)],
+    timeoutMs: 15_000,
+  });
   const config = {
     clusterId: id,
-    worker: { url: lab.edge.url, token: TOKEN, publicKeys: [lab.secrets.publicJwk], push: true, pollIntervalMs: 5000, maxVerdictAgeMs: 30_000 },
+    worker: {
+      url: lab.edge.url,
+      token: TOKEN,
+      publicKeys: [lab.secrets.publicJwk],
+      push: true,
+      pollIntervalMs: 5000,
+      maxVerdictAgeMs: 30_000,
+    },
     master: { host: "127.0.0.1" },
     failbackHoldDownMs: HOLD_DOWN_MS,
     stateDir: join(work, "state"),
@@ -105,15 +125,26 @@ try {
       start: [service("start")],
       stop: [service("stop")],
       status: [service("status")],
-      ready: { probe: { kind: "sip", name: "slave-sip", transport: "udp", host: SLAVE_HOST, port: slavePort, timeoutMs: 500 }, withinMs: 30_000, everyMs: 50 },
+      ready: {
+        probe: { kind: "sip", name: "slave-sip", transport: "udp", host: SLAVE_HOST, port: slavePort, timeoutMs: 500 },
+        withinMs: 30_000,
+        everyMs: 50,
+      },
     },
-    lan: { probes: [{ kind: "sip", name: "sip-udp", transport: "udp", port: masterPort, timeoutMs: 1000 }], intervalMs: 1000, fall: 2, rise: 2 },
+    lan: {
+      probes: [{ kind: "sip", name: "sip-udp", transport: "udp", port: masterPort, timeoutMs: 1000 }],
+      intervalMs: 1000,
+      fall: 2,
+      rise: 2,
+    },
     http: { host: "127.0.0.1", port: 0 },
   };
   await writeFile(join(work, "agent.json"), JSON.stringify(config));
   const logPath = join(work, "agent.log");
   const log = await open(logPath, "a");
-  agent = spawn(process.execPath, [bundle, "run", "--config", join(work, "agent.json")], { stdio: ["ignore", log.fd, "inherit"] });
+  agent = spawn(process.execPath, [bundle, "run", "--config", join(work, "agent.json")], {
+    stdio: ["ignore", log.fd, "inherit"],
+  });
   agent.once("exit", () => void log.close());
   const agentEvents = async () =>
     (await readFile(logPath, "utf8"))
@@ -125,10 +156,15 @@ try {
     return s.ok ? s.state.role : null;
   };
   const verdictDowns = async () => {
-    const res = await fetch(`${lab.edge.url}/v1/clusters/${id}/events?limit=500`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const res = await fetch(`${lab.edge.url}/v1/clusters/${id}/events?limit=500`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     if (!res.ok) throw new Error(`reading the worker's history: HTTP ${res.status} ${await res.text()}`);
     const page = (await res.json()) as { events: { type: string; at: number; data: { to?: string } }[] };
-    return page.events.filter((e) => e.type === "verdict.changed" && e.data.to === "down").map((e) => e.at).sort((a, b) => a - b);
+    return page.events
+      .filter((e) => e.type === "verdict.changed" && e.data.to === "down")
+      .map((e) => e.at)
+      .sort((a, b) => a - b);
   };
 
   // First install: the agent settles as standby once the master has been seen up.
@@ -143,42 +179,98 @@ try {
   for (let i = 1; i <= CYCLES; i++) {
     // A kill lands anywhere in the worker's round: a random phase, not one the loop happens to favour.
     await sleep(Math.random() * INTERVAL_S * 1000);
-    const decisionsBefore = (await agentEvents()).filter((e) => e.event === "decision" && e.action === "failover").length;
+    const decisionsBefore = (await agentEvents()).filter(
+      (e) => e.event === "decision" && e.action === "failover",
+    ).length;
     const kill = Date.now();
     await Promise.all([master.crash(), web.set("closed")]);
-    const answering = await until(`failover ${i}`, async () => ((await sipOptionsUdp(SLAVE_HOST, slavePort, 200)) === 200 ? Date.now() : null), { timeoutMs: 120_000 });
-    const verdict = await until("the verdict change", async () => (await verdictDowns()).find((t) => t >= kill - 1000) ?? null, { timeoutMs: 120_000 });
-    const decision = Date.parse(
-      (await until("the decision", async () => (await agentEvents()).filter((e) => e.event === "decision" && e.action === "failover")[decisionsBefore] ?? null, { timeoutMs: 120_000 })).ts,
+    const answering = await until(
+      `failover ${i}`,
+      async () => ((await sipOptionsUdp(SLAVE_HOST, slavePort, 200)) === 200 ? Date.now() : null),
+      { timeoutMs: 120_000 },
     );
-    rows.push({ detection: verdict - kill, delivery: decision - verdict, action: answering - decision, total: answering - kill });
+    const verdict = await until(
+      "the verdict change",
+      async () => (await verdictDowns()).find((t) => t >= kill - 1000) ?? null,
+      { timeoutMs: 120_000 },
+    );
+    const decision = Date.parse(
+      (
+        await until(
+          "the decision",
+          async () =>
+            (await agentEvents()).filter((e) => e.event === "decision" && e.action === "failover")[decisionsBefore] ??
+            null,
+          { timeoutMs: 120_000 },
+        )
+      ).ts,
+    );
+    rows.push({
+      detection: verdict - kill,
+      delivery: decision - verdict,
+      action: answering - decision,
+      total: answering - kill,
+    });
 
     const back = Date.now();
     master = await startKamailio(join(work, "master"), "127.0.0.1", masterPort);
     await web.set("ok");
-    await until(`failback ${i}`, async () => (await role()) === "standby" && (await sipOptionsUdp(SLAVE_HOST, slavePort, 200)) === null, { timeoutMs: 120_000, everyMs: 100 });
+    await until(
+      `failback ${i}`,
+      async () => (await role()) === "standby" && (await sipOptionsUdp(SLAVE_HOST, slavePort, 200)) === null,
+      { timeoutMs: 120_000, everyMs: 100 },
+    );
     failbacks.push(Date.now() - back);
     const r = rows.at(-1)!;
-    console.log(`  ${String(i).padStart(2)}  failover ${(r.total / 1000).toFixed(2)} s (detection ${(r.detection / 1000).toFixed(2)}, delivery ${r.delivery} ms, action ${r.action} ms)   failback ${(failbacks.at(-1)! / 1000).toFixed(1)} s`);
+    console.log(
+      `  ${String(i).padStart(2)}  failover ${(r.total / 1000).toFixed(2)} s (detection ${(r.detection / 1000).toFixed(2)}, delivery ${r.delivery} ms, action ${r.action} ms)   failback ${(failbacks.at(-1)! / 1000).toFixed(1)} s`,
+    );
   }
 
   const s = (ms: number) => (ms / 1000).toFixed(2).padStart(7);
-  const line = (name: string, xs: number[], what: string) => console.log(`${name.padEnd(12)}${s(median(xs))}${s(pct(xs, 90))}   ${what}`);
+  const line = (name: string, xs: number[], what: string) =>
+    console.log(`${name.padEnd(12)}${s(median(xs))}${s(pct(xs, 90))}   ${what}`);
   console.log(`\nfailover    median    p90  (s)`);
-  line("detection", rows.map((r) => r.detection), "master killed → worker round that turns the verdict down");
-  line("delivery", rows.map((r) => r.delivery), "verdict → the agent decides (push, signature, LAN confirmation)");
-  line("action", rows.map((r) => r.action), "decision → the slave's Kamailio answers OPTIONS");
-  line("total", rows.map((r) => r.total), "master killed → the slave answers");
+  line(
+    "detection",
+    rows.map((r) => r.detection),
+    "master killed → worker round that turns the verdict down",
+  );
+  line(
+    "delivery",
+    rows.map((r) => r.delivery),
+    "verdict → the agent decides (push, signature, LAN confirmation)",
+  );
+  line(
+    "action",
+    rows.map((r) => r.action),
+    "decision → the slave's Kamailio answers OPTIONS",
+  );
+  line(
+    "total",
+    rows.map((r) => r.total),
+    "master killed → the slave answers",
+  );
   const floor = FALL * INTERVAL_S * 1000 + start;
   const total = median(rows.map((r) => r.total));
   const xivo = xivoLoop(0.5, start);
-  console.log(`floor       ${s(floor)}          fall × interval (${FALL} × ${INTERVAL_S} s) + start time (Kamailio start → first answer, median of ${starts.length}: ${start} ms)`);
-  console.log(`XiVO loop   ${s(xivo)}${s(xivoLoop(0.9, start))}   by arithmetic: wait for the cron minute + ping -c 3 -i 10 (30 s on a dead host) + start time`);
-  line("failback", failbacks, `master back → the slave's Kamailio stopped (rise ${RISE} × ${INTERVAL_S} s, hold-down ${HOLD_DOWN_MS / 1000} s)`);
+  console.log(
+    `floor       ${s(floor)}          fall × interval (${FALL} × ${INTERVAL_S} s) + start time (Kamailio start → first answer, median of ${starts.length}: ${start} ms)`,
+  );
+  console.log(
+    `XiVO loop   ${s(xivo)}${s(xivoLoop(0.9, start))}   by arithmetic: wait for the cron minute + ping -c 3 -i 10 (30 s on a dead host) + start time`,
+  );
+  line(
+    "failback",
+    failbacks,
+    `master back → the slave's Kamailio stopped (rise ${RISE} × ${INTERVAL_S} s, hold-down ${HOLD_DOWN_MS / 1000} s)`,
+  );
   const goal = (ok: boolean) => (ok ? "met" : "NOT met");
-  console.log(`\ngoals: total median ${s(total).trim()} s ≤ 20 s: ${goal(total <= 20_000)}; ` +
-    `${(total / floor).toFixed(2)}× the floor ≤ 1.3×: ${goal(total <= 1.3 * floor)}; ` +
-    `${(xivo / total).toFixed(1)}× faster than XiVO's loop ≥ 3×: ${goal(xivo >= 3 * total)}`);
+  console.log(
+    `\ngoals: total median ${s(total).trim()} s ≤ 20 s: ${goal(total <= 20_000)}; ` +
+      `${(total / floor).toFixed(2)}× the floor ≤ 1.3×: ${goal(total <= 1.3 * floor)}; ` +
+      `${(xivo / total).toFixed(1)}× faster than XiVO's loop ≥ 3×: ${goal(xivo >= 3 * total)}`,
+  );
 } finally {
   if (agent && agent.exitCode === null) {
     agent.kill("SIGTERM");

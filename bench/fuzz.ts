@@ -12,7 +12,11 @@ const seed = seedFromEnv();
 const lab = await startEdgeLab();
 let failed = false;
 try {
-  const tokens = { admin: lab.secrets.adminToken, agentA: `fuzz-agent-a-${crypto.randomUUID()}`, agentB: `fuzz-agent-b-${crypto.randomUUID()}` };
+  const tokens = {
+    admin: lab.secrets.adminToken,
+    agentA: `fuzz-agent-a-${crypto.randomUUID()}`,
+    agentB: `fuzz-agent-b-${crypto.randomUUID()}`,
+  };
   await setUp(lab.edge.url, tokens);
   const run = await fuzz({ base: lab.edge.url, tokens, seed, requests: REQUESTS, maxFindings: 1000 });
 
@@ -22,7 +26,9 @@ try {
     const k = `${route} ${method}`;
     byRoute.set(k, [...(byRoute.get(k) ?? []), `${status}×${n}`]);
   }
-  console.log(`seed ${seed}: ${run.sent} requests in ${(run.elapsedMs / 1000).toFixed(1)} s, ${((run.sent * 1000) / run.elapsedMs).toFixed(0)} req/s`);
+  console.log(
+    `seed ${seed}: ${run.sent} requests in ${(run.elapsedMs / 1000).toFixed(1)} s, ${((run.sent * 1000) / run.elapsedMs).toFixed(0)} req/s`,
+  );
   for (const [k, statuses] of byRoute) console.log(`  ${k.padEnd(20)} ${statuses.join("  ")}`);
   if (run.findings.length) {
     failed = true;

@@ -68,12 +68,18 @@ interface Server {
 async function ensureTools(): Promise<void> {
   const need = ["postgres", "initdb", "pg_dump", "psql"].filter((b) => !existsSync(join(BIN, b)));
   if (!need.length) return;
-  if (process.getuid?.() !== 0) throw new Error(`missing ${need.join(", ")} in ${BIN}; as root: apt-get install -y postgresql-${PG_MAJOR} postgresql-client-${PG_MAJOR}`);
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      `missing ${need.join(", ")} in ${BIN}; as root: apt-get install -y postgresql-${PG_MAJOR} postgresql-client-${PG_MAJOR}`,
+    );
   console.log(`installing postgresql-${PG_MAJOR} and postgresql-client-${PG_MAJOR} (missing: ${need.join(", ")}) …`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   await run("apt-get", ["update", "-qq"], { env, maxBuffer: 64 << 20 });
   // The bench makes and removes its own servers; it never uses a cluster the package may set up.
-  await run("apt-get", ["install", "-y", "-qq", `postgresql-${PG_MAJOR}`, `postgresql-client-${PG_MAJOR}`], { env, maxBuffer: 64 << 20 });
+  await run("apt-get", ["install", "-y", "-qq", `postgresql-${PG_MAJOR}`, `postgresql-client-${PG_MAJOR}`], {
+    env,
+    maxBuffer: 64 << 20,
+  });
 }
 
 /** PostgreSQL refuses root: run as the `postgres` system user (Debian's package creates it). */
@@ -89,12 +95,38 @@ async function startServer(name: string): Promise<Server> {
   if (owner) await chown(dir, owner.uid, owner.gid);
   const as = owner ? { uid: owner.uid, gid: owner.gid } : {};
   const data = join(dir, "data");
-  await run(join(BIN, "initdb"), ["-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"], { ...as, cwd: "/" });
+  await run(
+    join(BIN, "initdb"),
+    ["-D", data, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-locale", "--no-sync"],
+    { ...as, cwd: "/" },
+  );
   const port = await freePort();
   // Listens on loopback only; trust auth is therefore local to this machine and this run.
   const child: ChildProcess = spawn(
     join(BIN, "postgres"),
-    ["-D", data, "-p", String(port), "-c", `listen_addresses=${HOST}`, "-c", `unix_socket_directories=${dir}`, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "shared_buffers=128MB", "-c", "max_wal_size=4GB", "-c", "max_connections=20", ...(await tlsFlags(dir, owner))],
+    [
+      "-D",
+      data,
+      "-p",
+      String(port),
+      "-c",
+      `listen_addresses=${HOST}`,
+      "-c",
+      `unix_socket_directories=${dir}`,
+      "-c",
+      "fsync=off",
+      "-c",
+      "synchronous_commit=off",
+      "-c",
+      "full_page_writes=off",
+      "-c",
+      "shared_buffers=128MB",
+      "-c",
+      "max_wal_size=4GB",
+      "-c",
+      "max_connections=20",
+      ...(await tlsFlags(dir, owner)),
+    ],
     { ...as, cwd: "/", stdio: ["ignore", "ignore", "pipe"] },
   );
   let log = "";
@@ -109,7 +141,8 @@ async function startServer(name: string): Promise<Server> {
       break;
     } catch (err) {
       await c.end().catch(() => undefined);
-      if (i > 100 || child.exitCode !== null) throw new Error(`${name}: postgres did not start: ${String(err)}\n${log}`);
+      if (i > 100 || child.exitCode !== null)
+        throw new Error(`${name}: postgres did not start: ${String(err)}\n${log}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -137,11 +170,43 @@ async function connect(url: string): Promise<pg.Client> {
 // The three measurements
 
 /** Wazo's hourly script, as it does it: everything, in one transaction, through text SQL. */
-async function wazoMethod(master: Server, slave: Server, tables: string[], excluded: { tables: string[]; sequences: string[] }, tls: boolean): Promise<number> {
+async function wazoMethod(
+  master: Server,
+  slave: Server,
+  tables: string[],
+  excluded: { tables: string[]; sequences: string[] },
+  tls: boolean,
+): Promise<number> {
   const q = (s: string) => `"${s}"`;
   const truncate = `TRUNCATE ${tables.map((t) => `public.${q(t)}`).join(", ")};`;
-  const dumpArgs = ["--data-only", "--schema=public", "--no-owner", "--no-privileges", ...[...excluded.tables, ...excluded.sequences].flatMap((t) => ["-T", `public.${q(t)}`]), "-h", HOST, "-p", String(master.port), "-U", "postgres", "asterisk"];
-  const psqlArgs = ["--single-transaction", "-q", "-X", "-v", "ON_ERROR_STOP=1", "-h", HOST, "-p", String(slave.port), "-U", "postgres", "asterisk"];
+  const dumpArgs = [
+    "--data-only",
+    "--schema=public",
+    "--no-owner",
+    "--no-privileges",
+    ...[...excluded.tables, ...excluded.sequences].flatMap((t) => ["-T", `public.${q(t)}`]),
+    "-h",
+    HOST,
+    "-p",
+    String(master.port),
+    "-U",
+    "postgres",
+    "asterisk",
+  ];
+  const psqlArgs = [
+    "--single-transaction",
+    "-q",
+    "-X",
+    "-v",
+    "ON_ERROR_STOP=1",
+    "-h",
+    HOST,
+    "-p",
+    String(slave.port),
+    "-U",
+    "postgres",
+    "asterisk",
+  ];
   const sh = `set -o pipefail; { printf '%s\\n' "SET session_replication_role = replica;" "$TRUNCATE"; PGSSLMODE=${tls ? "prefer" : "disable"} ${BIN}/pg_dump ${dumpArgs.map(shq).join(" ")}; } | PGSSLMODE=disable ${BIN}/psql ${psqlArgs.map(shq).join(" ")} >/dev/null`;
   const t0 = now();
   await run("bash", ["-c", sh], { env: { ...process.env, TRUNCATE: truncate }, maxBuffer: 64 << 20 });
@@ -152,7 +217,10 @@ function shq(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-async function timed(label: string, fn: () => Promise<ReplicationReport>): Promise<{ ms: number; report: ReplicationReport }> {
+async function timed(
+  label: string,
+  fn: () => Promise<ReplicationReport>,
+): Promise<{ ms: number; report: ReplicationReport }> {
   const t0 = now();
   const report = await fn();
   const ms = now() - t0;
@@ -174,7 +242,8 @@ async function sameData(m: pg.Client, s: pg.Client, tables: string[]): Promise<v
   for (const t of tables) {
     const sql = `SELECT count(*) AS n, sum(hashtext(x::text)) AS h FROM public."${t}" x`;
     const [a, b] = await Promise.all([m.query(sql), s.query(sql)]);
-    if (a.rows[0].n !== b.rows[0].n || a.rows[0].h !== b.rows[0].h) throw new Error(`slave differs from master on ${t}`);
+    if (a.rows[0].n !== b.rows[0].n || a.rows[0].h !== b.rows[0].h)
+      throw new Error(`slave differs from master on ${t}`);
   }
 }
 
@@ -197,7 +266,9 @@ try {
   await createWazoSchema(m);
   await seedWazo(m, { scale: SCALE, blobBytes: BLOB_MB * 1024 * 1024 });
   await m.query("VACUUM ANALYZE");
-  await m.query(`CREATE ROLE ${REPLICA.user} LOGIN PASSWORD '${REPLICA.password}'; GRANT pg_read_all_data TO ${REPLICA.user}`);
+  await m.query(
+    `CREATE ROLE ${REPLICA.user} LOGIN PASSWORD '${REPLICA.password}'; GRANT pg_read_all_data TO ${REPLICA.user}`,
+  );
   await createWazoSchema(s);
   // Wazo's TRUNCATE fails outright when an excluded table references a replicated one (the
   // fixture's session → userfeatures; replicate() empties such a table with DELETE
@@ -206,10 +277,17 @@ try {
   console.log(`  seeded in ${secs(now() - t0)}`);
 
   const cfg = resolveReplicationSecrets(
-    ReplicationConfig.parse({ master: { host: HOST, port: master.port, user: REPLICA.user, password: REPLICA.password }, slave: { host: HOST, port: slave.port, user: "postgres" } }),
+    ReplicationConfig.parse({
+      master: { host: HOST, port: master.port, user: REPLICA.user, password: REPLICA.password },
+      slave: { host: HOST, port: slave.port, user: "postgres" },
+    }),
     {},
   );
-  const allTables = (await m.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace`)).rows.map((r) => r.relname);
+  const allTables = (
+    await m.query<{ relname: string }>(
+      `SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace`,
+    )
+  ).rows.map((r) => r.relname);
   const sel = { include: ["*"], exclude: [...WAZO_EXCLUDE] };
   const tables = selectTables(allTables, sel);
   const seqRows = (
@@ -218,13 +296,18 @@ try {
     )
   ).rows.map((r) => ({ name: r.name, ownedBy: r.owned_by }));
   const keptSeqs = new Set(selectSequences(seqRows, sel));
-  const excluded = { tables: allTables.filter((t) => !tables.includes(t)), sequences: seqRows.map((r) => r.name).filter((n) => !keptSeqs.has(n)) };
+  const excluded = {
+    tables: allTables.filter((t) => !tables.includes(t)),
+    sequences: seqRows.map((r) => r.name).filter((n) => !keptSeqs.has(n)),
+  };
   const size = await m.query<{ rows: string; bytes: string }>(
     `SELECT sum(c.reltuples)::bigint::text AS rows, sum(pg_total_relation_size(c.oid))::text AS bytes FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r' AND c.relname = ANY($1)`,
     [tables],
   );
   const dbSize = (await m.query<{ b: string }>(`SELECT pg_database_size('asterisk')::text AS b`)).rows[0]!.b;
-  console.log(`replicated set: ${tables.length} tables, ${Number(size.rows[0]!.rows).toLocaleString("en")} rows, ${mb(Number(size.rows[0]!.bytes))} with indexes and TOAST (database ${mb(Number(dbSize))}; ${excluded.tables.length} tables excluded)`);
+  console.log(
+    `replicated set: ${tables.length} tables, ${Number(size.rows[0]!.rows).toLocaleString("en")} rows, ${mb(Number(size.rows[0]!.bytes))} with indexes and TOAST (database ${mb(Number(dbSize))}; ${excluded.tables.length} tables excluded)`,
+  );
 
   // (a) and (b), TLS on and off, alternate, each into an emptied slave, ROUNDS times; the median
   // of each is kept (this machine is shared: single samples swing by ±30 %).
@@ -246,14 +329,24 @@ try {
       as[tls].push(a.ms);
       await sameData(m, s, tables);
     }
-    console.log(`  round ${round}: TLS on: (b) ${secs(bs.on.at(-1)!)}  (a) ${secs(as.on.at(-1)!)}   TLS off: (b) ${secs(bs.off.at(-1)!)}  (a) ${secs(as.off.at(-1)!)}`);
+    console.log(
+      `  round ${round}: TLS on: (b) ${secs(bs.on.at(-1)!)}  (a) ${secs(as.on.at(-1)!)}   TLS off: (b) ${secs(bs.off.at(-1)!)}  (a) ${secs(as.off.at(-1)!)}`,
+    );
   }
   const b = median(bs.on);
   const aMs = median(as.on);
-  console.log(`(b) Wazo: pg_dump | psql --single-transaction, master leg TLS (sslmode=prefer)   ${secs(b)}  (median of ${ROUNDS})`);
-  console.log(`(b) Wazo: pg_dump | psql --single-transaction, no TLS (sslmode=disable)          ${secs(median(bs.off))}`);
-  console.log(`(a) replicate(), full sync, binary COPY, master TLS (tls.mode require, default)  ${secs(aMs)}  (median of ${ROUNDS}; ${a.report.copied.length} tables, ${a.report.rows.toLocaleString("en")} rows, ${mb(a.report.bytes)} streamed)`);
-  console.log(`(a) replicate(), full sync, binary COPY, no TLS (tls.mode off)                   ${secs(median(as.off))}`);
+  console.log(
+    `(b) Wazo: pg_dump | psql --single-transaction, master leg TLS (sslmode=prefer)   ${secs(b)}  (median of ${ROUNDS})`,
+  );
+  console.log(
+    `(b) Wazo: pg_dump | psql --single-transaction, no TLS (sslmode=disable)          ${secs(median(bs.off))}`,
+  );
+  console.log(
+    `(a) replicate(), full sync, binary COPY, master TLS (tls.mode require, default)  ${secs(aMs)}  (median of ${ROUNDS}; ${a.report.copied.length} tables, ${a.report.rows.toLocaleString("en")} rows, ${mb(a.report.bytes)} streamed)`,
+  );
+  console.log(
+    `(a) replicate(), full sync, binary COPY, no TLS (tls.mode off)                   ${secs(median(as.off))}`,
+  );
   console.log(`    TLS cost: (a) ×${(aMs / median(as.off)).toFixed(2)}, (b) ×${(b / median(bs.off)).toFixed(2)}`);
 
   // (c) nothing changed.
@@ -262,8 +355,12 @@ try {
   await quiesce(m, s);
   const cCold = await timed("(c, no memo)", () => replicate(cfg));
   if (c.report.copied.length) throw new Error(`(c) rewrote ${c.report.copied.map((x) => x.table).join(", ")}`);
-  console.log(`(c) replicate(), no change                        ${secs(c.ms)}  (${c.report.skipped.length} tables skipped by their markers, none copied)`);
-  console.log(`    replicate(), no change, no memo (fresh daemon) ${secs(cCold.ms)}  (${cCold.report.skipped.length} tables fingerprinted on both nodes)`);
+  console.log(
+    `(c) replicate(), no change                        ${secs(c.ms)}  (${c.report.skipped.length} tables skipped by their markers, none copied)`,
+  );
+  console.log(
+    `    replicate(), no change, no memo (fresh daemon) ${secs(cCold.ms)}  (${cCold.report.skipped.length} tables fingerprinted on both nodes)`,
+  );
 
   // For the record: the same full sync in text format, and a re-sync after a small change.
   await emptySlave(s, tables);
@@ -272,10 +369,14 @@ try {
   await sameData(m, s, tables);
   console.log(`    replicate(), full sync, text COPY             ${secs(aText.ms)}`);
   await replicate(cfg, { memo }); // the text run above reloaded the slave behind the memo's back
-  await m.query(`UPDATE public.userfeatures SET firstname = 'Bench' WHERE id = 42; INSERT INTO public.extensions (context, exten, type) VALUES ('ctx-1', 'bench-1', 'user')`);
+  await m.query(
+    `UPDATE public.userfeatures SET firstname = 'Bench' WHERE id = 42; INSERT INTO public.extensions (context, exten, type) VALUES ('ctx-1', 'bench-1', 'user')`,
+  );
   await quiesce(m, s);
   const d = await timed("(d)", () => replicate(cfg, { memo }));
-  console.log(`    replicate(), two rows changed                 ${secs(d.ms)}  (copied: ${d.report.copied.map((x) => x.table).join(", ")})`);
+  console.log(
+    `    replicate(), two rows changed                 ${secs(d.ms)}  (copied: ${d.report.copied.map((x) => x.table).join(", ")})`,
+  );
 
   console.log("");
   console.log(`TLS on:  a/b = ${(aMs / b).toFixed(2)}  (goal ≤ 0.8)   c/b = ${(c.ms / b).toFixed(3)}  (goal ≤ 0.1)`);

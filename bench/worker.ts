@@ -60,7 +60,12 @@ try {
 
   const endpoints = {
     bare: { url: `${edge.url}/v1/ping`, headers: {} as Record<string, string>, lat: [] as number[], ms: 0 },
-    verdict: { url: `${edge.url}/v1/clusters/bench/verdict?nonce=NONCE`, headers: { authorization: `Bearer ${AGENT}` }, lat: [] as number[], ms: 0 },
+    verdict: {
+      url: `${edge.url}/v1/clusters/bench/verdict?nonce=NONCE`,
+      headers: { authorization: `Bearer ${AGENT}` },
+      lat: [] as number[],
+      ms: 0,
+    },
   };
   for (const e of Object.values(endpoints)) await block(e.url, e.headers, 300, []); // warm-up
   for (let done = 0; done < REQUESTS; done += BLOCK) {
@@ -69,28 +74,46 @@ try {
 
   const rows = Object.entries(endpoints).map(([name, e]) => {
     const sorted = [...e.lat].sort((a, b) => a - b);
-    return { name, n: sorted.length, p50: percentile(sorted, 50), p99: percentile(sorted, 99), rps: (sorted.length / e.ms) * 1000 };
+    return {
+      name,
+      n: sorted.length,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      rps: (sorted.length / e.ms) * 1000,
+    };
   });
-  console.log(`\nworker endpoints under wrangler dev, 127.0.0.1, concurrency ${CONCURRENCY}, interleaved blocks of ${BLOCK}`);
+  console.log(
+    `\nworker endpoints under wrangler dev, 127.0.0.1, concurrency ${CONCURRENCY}, interleaved blocks of ${BLOCK}`,
+  );
   console.log("endpoint                     requests   p50 ms   p99 ms     req/s");
   for (const r of rows) {
-    console.log(`${r.name.padEnd(28)} ${String(r.n).padStart(8)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.rps.toFixed(0).padStart(9)}`);
+    console.log(
+      `${r.name.padEnd(28)} ${String(r.n).padStart(8)} ${r.p50.toFixed(2).padStart(8)} ${r.p99.toFixed(2).padStart(8)} ${r.rps.toFixed(0).padStart(9)}`,
+    );
   }
   const ratio = rows[1]!.rps / rows[0]!.rps;
-  console.log(`verdict / bare throughput ratio: ${ratio.toFixed(2)} (goal >= 0.70: ${ratio >= 0.7 ? "met" : "NOT met"})`);
+  console.log(
+    `verdict / bare throughput ratio: ${ratio.toFixed(2)} (goal >= 0.70: ${ratio >= 0.7 ? "met" : "NOT met"})`,
+  );
 
   // Rounds: a 2 s interval, and the worker's own measure of each round's wall time.
   await configure(2);
   const durations = new Map<number, number>();
   const deadline = Date.now() + 40_000;
   while (durations.size < 10 && Date.now() < deadline) {
-    const res = await fetch(`${edge.url}/v1/clusters/bench`, { headers: { authorization: `Bearer ${secrets.adminToken}` } });
-    const view = (await res.json()) as { verdict: { seq: number; lastRound: { durationMs: number; class: string } | null } };
+    const res = await fetch(`${edge.url}/v1/clusters/bench`, {
+      headers: { authorization: `Bearer ${secrets.adminToken}` },
+    });
+    const view = (await res.json()) as {
+      verdict: { seq: number; lastRound: { durationMs: number; class: string } | null };
+    };
     if (view.verdict.lastRound) durations.set(view.verdict.seq, view.verdict.lastRound.durationMs);
     await new Promise((r) => setTimeout(r, 250));
   }
   const ds = [...durations.values()].sort((a, b) => a - b);
-  console.log(`\nprobe round, 3 local targets (http, tcp, sip-tcp), ${ds.length} rounds: median ${percentile(ds, 50)} ms, max ${ds[ds.length - 1]} ms`);
+  console.log(
+    `\nprobe round, 3 local targets (http, tcp, sip-tcp), ${ds.length} rounds: median ${percentile(ds, 50)} ms, max ${ds[ds.length - 1]} ms`,
+  );
 } finally {
   await lab.stop();
 }

@@ -35,7 +35,14 @@ export const HistoryEvent = z.object({
   id: z.number().int().positive(),
   /** Worker clock, epoch ms. */
   at: EpochMs,
-  type: z.enum(["verdict.changed", "cluster.configured", "agent.changed", "channel.disabled", "notify.dropped", ...NOTIFY_EVENT_TYPES]),
+  type: z.enum([
+    "verdict.changed",
+    "cluster.configured",
+    "agent.changed",
+    "channel.disabled",
+    "notify.dropped",
+    ...NOTIFY_EVENT_TYPES,
+  ]),
   reason: z.string(),
   data: z.record(z.string(), z.unknown()),
 });

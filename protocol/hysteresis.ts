@@ -60,8 +60,10 @@ function target(state: MasterState, s: Streaks, p: HysteresisParams): { to: Mast
     return { to, why: `${s.bad} consecutive bad rounds (fall ${p.fall})` };
   }
   // Already bad: moving between degraded and down takes `fall` rounds of the new kind too.
-  if (state === "down" && s.degraded >= p.fall) return { to: "degraded", why: `${s.degraded} consecutive degraded rounds` };
-  if (state === "degraded" && s.down >= p.fall) return { to: "down", why: `${s.down} consecutive rounds with nothing answering` };
+  if (state === "down" && s.degraded >= p.fall)
+    return { to: "degraded", why: `${s.degraded} consecutive degraded rounds` };
+  if (state === "degraded" && s.down >= p.fall)
+    return { to: "down", why: `${s.down} consecutive rounds with nothing answering` };
   return null;
 }
 

@@ -17,6 +17,7 @@ export function classifyRound(results: readonly Finding[]): { class: RoundClass;
   if (failed.length === 0) return { class: "up", reason: `all ${results.length} probes answered` };
   if (answered === 0) return { class: "down", reason: `nothing answers (${list(failed)})` };
   const critical = failed.filter((r) => r.critical);
-  if (critical.length > 0) return { class: "degraded", reason: `host answers but critical probes fail (${list(critical)})` };
+  if (critical.length > 0)
+    return { class: "degraded", reason: `host answers but critical probes fail (${list(critical)})` };
   return { class: "up", reason: `critical probes answered; non-critical failing (${list(failed)})` };
 }

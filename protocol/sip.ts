@@ -24,7 +24,14 @@ export function randomToken(bytes = 12): string {
 }
 
 export function newOptionsRequest(host: string, port: number, transport: SipTransport): OptionsRequest {
-  return { host, port, transport, branch: `z9hG4bK${randomToken()}`, tag: randomToken(6), callId: `${randomToken()}@${SELF}` };
+  return {
+    host,
+    port,
+    transport,
+    branch: `z9hG4bK${randomToken()}`,
+    tag: randomToken(6),
+    callId: `${randomToken()}@${SELF}`,
+  };
 }
 
 export function formatOptions(r: OptionsRequest): string {
@@ -98,7 +105,8 @@ export class SipResponseReader {
       const length = Number(headers.get("content-length") ?? "0");
       if (!Number.isInteger(length) || length < 0) throw new GarbageError("bad Content-Length");
       // Buffering whatever Content-Length announces would let a peer fill the prober's memory.
-      if (length > MAX_BODY_BYTES) throw new GarbageError(`SIP response body too large: Content-Length ${length} (at most ${MAX_BODY_BYTES})`);
+      if (length > MAX_BODY_BYTES)
+        throw new GarbageError(`SIP response body too large: Content-Length ${length} (at most ${MAX_BODY_BYTES})`);
       if (this.buf.length < end + 4 + length) break;
       this.buf = this.buf.slice(end + 4 + length);
       out.push({ status: Number(m[1]), reasonPhrase: clip(m[2] ?? "", MAX_REASON_PHRASE), headers });

@@ -42,7 +42,9 @@ export const WebhookSecret = z
 const secretBytes = (secret: string) => fromBase64(secret.startsWith("whsec_") ? secret.slice(6) : secret);
 
 async function hmac(secret: string, content: string): Promise<string> {
-  const key = await crypto.subtle.importKey("raw", secretBytes(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await crypto.subtle.importKey("raw", secretBytes(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+    "sign",
+  ]);
   return toBase64(new Uint8Array(await crypto.subtle.sign("HMAC", key, utf8.encode(content))));
 }
 
@@ -53,7 +55,12 @@ export interface WebhookHeaders {
 }
 
 /** Signs one attempt. `id` must be the same on every retry: it is the receiver's dedupe key. */
-export async function signWebhook(secrets: readonly string[], id: string, timestampSec: number, body: string): Promise<WebhookHeaders> {
+export async function signWebhook(
+  secrets: readonly string[],
+  id: string,
+  timestampSec: number,
+  body: string,
+): Promise<WebhookHeaders> {
   const content = `${id}.${timestampSec}.${body}`;
   const signatures = await Promise.all(secrets.map(async (s) => `v1,${await hmac(s, content)}`));
   return { "webhook-id": id, "webhook-timestamp": String(timestampSec), "webhook-signature": signatures.join(" ") };

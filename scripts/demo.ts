@@ -72,15 +72,25 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     ]);
     const master: Target[] = [web, sip, sipUdp];
 
-    const [masterDb, slaveDb] = await Promise.all([startPostgres({ database: "asterisk" }), startPostgres({ database: "asterisk" })]);
-    stops.push(() => masterDb.stop(), () => slaveDb.stop());
+    const [masterDb, slaveDb] = await Promise.all([
+      startPostgres({ database: "asterisk" }),
+      startPostgres({ database: "asterisk" }),
+    ]);
+    stops.push(
+      () => masterDb.stop(),
+      () => slaveDb.stop(),
+    );
     await prepareDatabases(masterDb, slaveDb);
 
     const receiver = await startWebhookReceiver(say);
     stops.push(() => receiver.close());
     const key = await generateSigningKey();
     const admin = `demo-admin-${crypto.randomUUID()}`;
-    const edge: Edge = await startEdge({ vars: { ADMIN_TOKEN: admin, SIGNING_KEY: key.private }, port: opts.port, persistTo: path.join(work, "edge") });
+    const edge: Edge = await startEdge({
+      vars: { ADMIN_TOKEN: admin, SIGNING_KEY: key.private },
+      port: opts.port,
+      persistTo: path.join(work, "edge"),
+    });
     stops.push(() => edge.stop());
     const put = await fetch(`${edge.url}/v1/clusters/${CLUSTER}`, {
       method: "PUT",
@@ -102,11 +112,26 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     if (!put.ok) throw new Error(`configuring the demo cluster: HTTP ${put.status} ${await put.text()}`);
 
     const slaveSip = await freePort();
-    const endpoint = (p: PostgresServer) => ({ host: p.host, port: p.port, database: "asterisk", user: p.user, password: p.password });
-    const svc = (verb: string) => ({ argv: [process.execPath, TELEPHONY, verb, work, String(slaveSip)], timeoutMs: 10_000 });
+    const endpoint = (p: PostgresServer) => ({
+      host: p.host,
+      port: p.port,
+      database: "asterisk",
+      user: p.user,
+      password: p.password,
+    });
+    const svc = (verb: string) => ({
+      argv: [process.execPath, TELEPHONY, verb, work, String(slaveSip)],
+      timeoutMs: 10_000,
+    });
     const config = {
       clusterId: CLUSTER,
-      worker: { url: edge.url, token: AGENT_TOKEN, publicKeys: [key.public], pollIntervalMs: 2000, maxVerdictAgeMs: 10_000 },
+      worker: {
+        url: edge.url,
+        token: AGENT_TOKEN,
+        publicKeys: [key.public],
+        pollIntervalMs: 2000,
+        maxVerdictAgeMs: 10_000,
+      },
       master: { host: "127.0.0.1" },
       failbackHoldDownMs: 8000,
       stateDir: path.join(work, "agent"),
@@ -115,7 +140,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         stop: [svc("stop")],
         status: [svc("status")],
         // Failover is done when the slave answers SIP, not when the start command returns.
-        ready: { probe: { kind: "sip", name: "slave-sip", transport: "udp", port: slaveSip, timeoutMs: 500 }, withinMs: 10_000 },
+        ready: {
+          probe: { kind: "sip", name: "slave-sip", transport: "udp", port: slaveSip, timeoutMs: 500 },
+          withinMs: 10_000,
+        },
       },
       lan: {
         probes: [
@@ -149,12 +177,20 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const poller = setInterval(() => void timeline.pollEdge(edge.url, AGENT_TOKEN), 500);
     stops.push(async () => clearInterval(poller));
 
-    say("demo", `worker ${edge.url}  ·  verdict ${edge.url}/v1/clusters/${CLUSTER}/verdict (agent token in ${configPath})`);
+    say(
+      "demo",
+      `worker ${edge.url}  ·  verdict ${edge.url}/v1/clusters/${CLUSTER}/verdict (agent token in ${configPath})`,
+    );
     say("demo", `status page ${edge.url}/status/${CLUSTER}  ·  slave's SIP stand-in 127.0.0.1:${slaveSip}/udp`);
     say("demo", `notifications: signed webhooks to ${receiver.url}, each signature checked on arrival`);
 
     const slaveAnswers = async () =>
-      (await runLanProbe(LanProbe.parse({ kind: "sip", name: "slave", transport: "udp", port: slaveSip, timeoutMs: 500 }), "127.0.0.1")).ok;
+      (
+        await runLanProbe(
+          LanProbe.parse({ kind: "sip", name: "slave", transport: "udp", port: slaveSip, timeoutMs: 500 }),
+          "127.0.0.1",
+        )
+      ).ok;
     const crash = async () => {
       say("demo", "▼ crashing the master: every listener closed");
       for (const t of master) await t.set("closed");
@@ -166,16 +202,33 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     };
 
     if (opts.scenario === "master-crash") {
-      await until("the slave to settle as standby and replicate", () => timeline.role === "standby" && timeline.replicated > 0, { timeoutMs: 90_000, everyMs: 200 });
+      await until(
+        "the slave to settle as standby and replicate",
+        () => timeline.role === "standby" && timeline.replicated > 0,
+        { timeoutMs: 90_000, everyMs: 200 },
+      );
       const t0 = Date.now();
       await crash();
-      await until("the failover", async () => timeline.role === "active" && (await slaveAnswers()), { timeoutMs: 90_000, everyMs: 200 });
+      await until("the failover", async () => timeline.role === "active" && (await slaveAnswers()), {
+        timeoutMs: 90_000,
+        everyMs: 200,
+      });
       say("demo", `✔ failover complete in ${((Date.now() - t0) / 1000).toFixed(1)} s: the slave answers SIP`);
       const t1 = Date.now();
       await restore();
-      await until("the failback", async () => timeline.role === "standby" && timeline.reconciled && !(await slaveAnswers()), { timeoutMs: 120_000, everyMs: 200 });
-      say("demo", `✔ failback complete in ${((Date.now() - t1) / 1000).toFixed(1)} s (hold-down 8 s): calls copied back, slave standby`);
-      await until("the failback notification", () => receiver.verified.has("failback.done"), { timeoutMs: 30_000, everyMs: 200 });
+      await until(
+        "the failback",
+        async () => timeline.role === "standby" && timeline.reconciled && !(await slaveAnswers()),
+        { timeoutMs: 120_000, everyMs: 200 },
+      );
+      say(
+        "demo",
+        `✔ failback complete in ${((Date.now() - t1) / 1000).toFixed(1)} s (hold-down 8 s): calls copied back, slave standby`,
+      );
+      await until("the failback notification", () => receiver.verified.has("failback.done"), {
+        timeoutMs: 30_000,
+        everyMs: 200,
+      });
       return 0;
     }
 
@@ -274,11 +327,17 @@ class Timeline {
         return this.say("agent", `decides: ${e.reason}${e.alert ? `  [ALERT ${e.alert}]` : ""}`);
       case "failover.start":
       case "failback.start":
-        return this.say("agent", `${e.event.split(".")[0]}: ${e.role === "active" ? "starting" : "stopping"} telephony`);
+        return this.say(
+          "agent",
+          `${e.event.split(".")[0]}: ${e.role === "active" ? "starting" : "stopping"} telephony`,
+        );
       case "failover.done":
       case "failback.done":
         this.role = e.role;
-        return this.say("agent", `${e.event.replace(".", " ")}: role ${e.role}${e.readyProbe ? ` (the slave answers SIP ${e.readyAfterMs} ms after its start)` : ""}`);
+        return this.say(
+          "agent",
+          `${e.event.replace(".", " ")}: role ${e.role}${e.readyProbe ? ` (the slave answers SIP ${e.readyAfterMs} ms after its start)` : ""}`,
+        );
       case "failover.failed":
       case "failback.failed":
         return this.say("agent", `${e.event.replace(".", " ").toUpperCase()}: ${e.reason}`);
@@ -292,12 +351,18 @@ class Timeline {
         return this.say("agent", `LAN view: ${e.from} → ${e.to}`);
       case "replication.done":
         this.replicated++;
-        return this.say("agent", `replication: ${e.copied.length ? `copied ${e.copied.join(", ")}` : "nothing changed"} (${e.durationMs} ms, ${e.rows} rows)`);
+        return this.say(
+          "agent",
+          `replication: ${e.copied.length ? `copied ${e.copied.join(", ")}` : "nothing changed"} (${e.durationMs} ms, ${e.rows} rows)`,
+        );
       case "replication.failed":
         return this.say("agent", `replication FAILED: ${e.error}`);
       case "reconcile.done":
         this.reconciled = true;
-        return this.say("agent", `copy-back to the master: ${e.tables.map((t: { name: string; copied: number }) => `${t.name} +${t.copied}`).join(", ")}`);
+        return this.say(
+          "agent",
+          `copy-back to the master: ${e.tables.map((t: { name: string; copied: number }) => `${t.name} +${t.copied}`).join(", ")}`,
+        );
       case "reconcile.failed":
         return this.say("agent", `copy-back FAILED: ${e.error}`);
       case "verdict.rejected":
@@ -309,8 +374,12 @@ class Timeline {
 
   async pollEdge(url: string, token: string): Promise<void> {
     try {
-      const res = await fetch(`${url}/v1/clusters/${CLUSTER}/events?since=${this.since}&limit=100`, { headers: { authorization: `Bearer ${token}` } });
-      const page = (await res.json()) as { events: { id: number; type: string; reason: string; data: Record<string, any> }[] };
+      const res = await fetch(`${url}/v1/clusters/${CLUSTER}/events?since=${this.since}&limit=100`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const page = (await res.json()) as {
+        events: { id: number; type: string; reason: string; data: Record<string, any> }[];
+      };
       for (const e of page.events) {
         this.since = e.id;
         if (e.type === "verdict.changed") this.say("edge", `verdict ${e.data.from} → ${e.data.to}: ${e.reason}`);

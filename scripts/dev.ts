@@ -31,7 +31,12 @@ function parse() {
   let raw;
   try {
     raw = parseArgs({
-      options: { port: { type: "string" }, scenario: { type: "string" }, "edge-only": { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        port: { type: "string" },
+        scenario: { type: "string" },
+        "edge-only": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
     }).values;
   } catch (err) {
     fail((err as Error).message);

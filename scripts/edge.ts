@@ -67,9 +67,20 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   await writeFile(envFile, envFileText(opts.vars), { mode: 0o600 });
   const port = opts.port ?? (await freePort());
   const args = [
-    WRANGLER, "dev", "--local", "--ip", "127.0.0.1", "--port", String(port),
-    "--inspector-port", String(await freePort()), "--env-file", envFile,
-    "--persist-to", opts.persistTo ?? path.join(tmp, "state"), "--show-interactive-dev-session=false",
+    WRANGLER,
+    "dev",
+    "--local",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(await freePort()),
+    "--env-file",
+    envFile,
+    "--persist-to",
+    opts.persistTo ?? path.join(tmp, "state"),
+    "--show-interactive-dev-session=false",
   ];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,

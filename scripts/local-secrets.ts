@@ -8,7 +8,9 @@ import { envFileText } from "./edge.js";
  * The local worker's secrets live in `.dev.vars` (git-ignored, mode 600), created on first
  * `npm start` so that a fresh clone needs no setup and no account.
  */
-export async function localSecrets(file: string): Promise<{ ADMIN_TOKEN: string; SIGNING_KEY: string; created: boolean }> {
+export async function localSecrets(
+  file: string,
+): Promise<{ ADMIN_TOKEN: string; SIGNING_KEY: string; created: boolean }> {
   if (existsSync(file)) {
     const vars = parseEnvFile(await readFile(file, "utf8"));
     if (!vars.ADMIN_TOKEN || !vars.SIGNING_KEY) {

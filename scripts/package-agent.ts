@@ -73,9 +73,15 @@ async function thirdPartyLicenses(inputs: string[]): Promise<string> {
   }
   const parts: string[] = [];
   for (const dir of [...dirs].sort()) {
-    const pkg = JSON.parse(await readFile(path.join(ROOT, dir, "package.json"), "utf8")) as { name: string; version: string; license?: string };
+    const pkg = JSON.parse(await readFile(path.join(ROOT, dir, "package.json"), "utf8")) as {
+      name: string;
+      version: string;
+      license?: string;
+    };
     const file = (await readdir(path.join(ROOT, dir))).find((f) => /^(licen[cs]e|copying)/i.test(f));
-    const text = file ? await readFile(path.join(ROOT, dir, file), "utf8") : `(no licence file; package.json says ${pkg.license ?? "nothing"})`;
+    const text = file
+      ? await readFile(path.join(ROOT, dir, file), "utf8")
+      : `(no licence file; package.json says ${pkg.license ?? "nothing"})`;
     parts.push(`${pkg.name} ${pkg.version} — ${pkg.license ?? "see below"}\n\n${text.trim()}\n`);
   }
   return `Bundled in /usr/lib/${PKG}/${PKG}.mjs:\n\n${parts.join(`\n${"-".repeat(72)}\n\n`)}`;
@@ -104,12 +110,18 @@ export async function packageAgent(opts: PackageOptions = {}): Promise<string> {
     await put(stage, `usr/bin/${PKG}`, await readFile(path.join(PACKAGING, `${PKG}.sh`)), 0o755);
     const help = (await run(process.execPath, [path.join(stage, "usr/lib", PKG, `${PKG}.mjs`), "--help"])).stdout;
     await put(stage, `usr/share/man/man1/${PKG}.1.gz`, gzip(manPage(help, version)));
-    await put(stage, `lib/systemd/system/${PKG}.service`, await readFile(path.join(ROOT, "agent/systemd", `${PKG}.service`)));
+    await put(
+      stage,
+      `lib/systemd/system/${PKG}.service`,
+      await readFile(path.join(ROOT, "agent/systemd", `${PKG}.service`)),
+    );
     await put(stage, `${doc}/copyright`, await readFile(path.join(PACKAGING, "debian/copyright")));
     await put(stage, `${doc}/THIRD-PARTY-LICENSES.gz`, gzip(await thirdPartyLicenses(inputs)));
     await put(stage, `${doc}/README.md.gz`, gzip(await readFile(path.join(ROOT, "README.md"))));
     await put(stage, `${doc}/examples/agent.json`, await readFile(path.join(ROOT, "agent/agent.example.json")));
-    const date = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? 0) * 1000 || Date.now()).toUTCString().replace("GMT", "+0000");
+    const date = new Date(Number(process.env.SOURCE_DATE_EPOCH ?? 0) * 1000 || Date.now())
+      .toUTCString()
+      .replace("GMT", "+0000");
     const changelog = `${PKG} (${version}) unstable; urgency=medium\n\n  * Release ${version}.\n\n -- xivo-ha developers <dev@xivo-ha.invalid>  ${date}\n`;
     await put(stage, `${doc}/changelog.gz`, gzip(changelog));
 

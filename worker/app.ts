@@ -46,7 +46,12 @@ export function buildApp() {
   // documents (the agent's fetch with a string body, curl -d) sends Content-Length.
   app.use("*", async (c, next) => {
     if (c.req.raw.body !== null && c.req.header("content-length") === undefined) {
-      throw new ApiFailure(411, "length_required", "a request body needs a Content-Length header (chunked bodies are not accepted)", "content-length");
+      throw new ApiFailure(
+        411,
+        "length_required",
+        "a request body needs a Content-Length header (chunked bodies are not accepted)",
+        "content-length",
+      );
     }
     await next();
   });
@@ -84,7 +89,8 @@ export function buildApp() {
   const adminOnly = async (c: Ctx, next: () => Promise<void>) => {
     const problem = adminTokenProblem(c.env.ADMIN_TOKEN);
     if (problem) throw new ApiFailure(503, "admin_disabled", problem);
-    if (!(await isAdmin(c.get("token"), c.env.ADMIN_TOKEN))) throw new ApiFailure(401, "unauthorized", "admin token required");
+    if (!(await isAdmin(c.get("token"), c.env.ADMIN_TOKEN)))
+      throw new ApiFailure(401, "unauthorized", "admin token required");
     await next();
   };
 
@@ -92,7 +98,9 @@ export function buildApp() {
 
   app.put("/v1/clusters/:id", adminOnly, jsonBody(ClusterConfigInput), async (c) => {
     // The origin goes along so notifications can link to this worker's status page.
-    const { created, cluster } = unwrap(await stub(c).configure(c.get("clusterId"), c.req.valid("json"), new URL(c.req.url).origin));
+    const { created, cluster } = unwrap(
+      await stub(c).configure(c.get("clusterId"), c.req.valid("json"), new URL(c.req.url).origin),
+    );
     return c.json(cluster, created ? 201 : 200);
   });
 
@@ -107,8 +115,11 @@ export function buildApp() {
    * Planned maintenance: start (or schedule) a window; the verdict carries it and the agent
    * switches over to the slave. Validated against the request's time, before the object is asked.
    */
-  app.post("/v1/clusters/:id/maintenance", adminOnly, jsonBody(() => maintenanceRequest(Date.now())), async (c) =>
-    c.json(unwrap(await stub(c).startMaintenance(c.req.valid("json"))), 201),
+  app.post(
+    "/v1/clusters/:id/maintenance",
+    adminOnly,
+    jsonBody(() => maintenanceRequest(Date.now())),
+    async (c) => c.json(unwrap(await stub(c).startMaintenance(c.req.valid("json"))), 201),
   );
 
   /** Ends the window in force now (its `to` becomes now); the agent fails back by the usual rules. */
@@ -124,7 +135,11 @@ export function buildApp() {
     // The runtime would answer a bad handshake itself, in plain text (or fail a 101 to a POST): checked here first.
     if (c.req.method !== "GET") {
       c.header("allow", "GET");
-      throw new ApiFailure(405, "method_not_allowed", `${c.req.method} is not allowed here: open the WebSocket with GET`);
+      throw new ApiFailure(
+        405,
+        "method_not_allowed",
+        `${c.req.method} is not allowed here: open the WebSocket with GET`,
+      );
     }
     checkUpgrade(c);
     return stub(c).fetch(c.req.raw);
@@ -160,7 +175,12 @@ function checkUpgrade(c: Ctx) {
   }
   if (c.req.header("sec-websocket-version")?.trim() !== "13") {
     c.header("sec-websocket-version", "13");
-    throw new ApiFailure(426, "unsupported_websocket_version", "sec-websocket-version: only version 13 is supported", "sec-websocket-version");
+    throw new ApiFailure(
+      426,
+      "unsupported_websocket_version",
+      "sec-websocket-version: only version 13 is supported",
+      "sec-websocket-version",
+    );
   }
   if (!/^[A-Za-z0-9+/]{22}==$/.test(c.req.header("sec-websocket-key")?.trim() ?? "")) {
     throw new ApiFailure(400, "invalid_upgrade", "sec-websocket-key: must be 16 bytes in base64", "sec-websocket-key");

@@ -8,14 +8,32 @@ import { ClusterConfig, MAX_WINDOWS, type ClusterConfigInput } from "./config.js
 import { done, fail, type Env, type Outcome } from "./env.js";
 import { bearer } from "./http/auth.js";
 import { errorBody } from "./http/errors.js";
-import { activeWindow, addWindow, endWindows, nextBoundary, planEvent, windowTransitions, type MaintenanceRequest, type Window } from "./maintenance.js";
+import {
+  activeWindow,
+  addWindow,
+  endWindows,
+  nextBoundary,
+  planEvent,
+  windowTransitions,
+  type MaintenanceRequest,
+  type Window,
+} from "./maintenance.js";
 import { registryOf } from "./registry.js";
 import { runRound } from "./round.js";
 import { fromReport, fromVerdictChange, type NotifyEvent } from "./notify/events.js";
 import { keepSecrets } from "./notify/channels.js";
 import { Notifier } from "./notify/notifier.js";
 import type { ChannelStatus, DeliverOptions, DeliveryStatus, DeliveryView, PassResult } from "./notify/outbox.js";
-import { createStatusTables, gapThresholdMs, maintainStatus, readHistory, readHourly, readLatency, recordRound, type History } from "./status/store.js";
+import {
+  createStatusTables,
+  gapThresholdMs,
+  maintainStatus,
+  readHistory,
+  readHourly,
+  readLatency,
+  recordRound,
+  type History,
+} from "./status/store.js";
 import type { StatusData } from "./status/data.js";
 import { nextRoundAt } from "./cluster/alarm.js";
 import type { ClusterRecord, MonitorRecord } from "./cluster/records.js";
@@ -26,7 +44,6 @@ import { ClusterStore } from "./cluster/store.js";
 import { agentChange, clusterView, verdictOf, type ClusterView } from "./cluster/views.js";
 
 export type { ClusterView } from "./cluster/views.js";
-
 
 const UNKNOWN_CLUSTER = fail(404, "unknown_cluster", "no such cluster");
 const UNAUTHORIZED = fail(401, "unauthorized", "wrong token for this cluster");
@@ -109,7 +126,11 @@ export class ClusterMonitor extends DurableObject<Env> {
 
   // ---- admin ---------------------------------------------------------------------------------
 
-  async configure(id: string, input: ClusterConfigInput, origin?: string): Promise<Outcome<{ created: boolean; cluster: ClusterView }>> {
+  async configure(
+    id: string,
+    input: ClusterConfigInput,
+    origin?: string,
+  ): Promise<Outcome<{ created: boolean; cluster: ClusterView }>> {
     const now = Date.now();
     this.createTables();
     const existing = this.load()?.cluster ?? null;
@@ -117,7 +138,11 @@ export class ClusterMonitor extends DurableObject<Env> {
     const kept = keepSecrets(notifications, existing?.config.notifications ?? []);
     if ("field" in kept) return fail(400, "invalid_body", kept.message, { field: kept.field });
     // Parsed again for the default of `maintenance` (none stored yet, none given) and the channels as stored.
-    const config = ClusterConfig.parse({ ...rest, notifications: kept.channels, maintenance: maintenance ?? existing?.config.maintenance });
+    const config = ClusterConfig.parse({
+      ...rest,
+      notifications: kept.channels,
+      maintenance: maintenance ?? existing?.config.maintenance,
+    });
     if (!existing && !agentToken) {
       return fail(400, "invalid_body", "agentToken: required when a cluster is created (at least 32 characters)");
     }
@@ -125,7 +150,13 @@ export class ClusterMonitor extends DurableObject<Env> {
     const record: ClusterRecord = { id, config, tokenHash, createdAt: existing?.createdAt ?? now, updatedAt: now };
     this.ctx.storage.transactionSync(() => {
       this.store.put("cluster", record);
-      if (!existing) this.store.put("monitor", { tracker: initialTracker(now), seq: 0, graceUntil: now + config.graceSec * 1000, lastRound: null });
+      if (!existing)
+        this.store.put("monitor", {
+          tracker: initialTracker(now),
+          seq: 0,
+          graceUntil: now + config.graceSec * 1000,
+          lastRound: null,
+        });
       this.store.record("cluster.configured", now, existing ? "configuration updated" : "cluster created", {
         created: !existing,
         probes: config.probes.map((p) => p.name),
@@ -162,13 +193,20 @@ export class ClusterMonitor extends DurableObject<Env> {
   // ---- planned maintenance (worker/maintenance.ts) ---------------------------------------------
 
   /** POST …/maintenance: adds a window (validated by the route) to the config's list. */
-  async startMaintenance(window: MaintenanceRequest): Promise<Outcome<{ window: Window & { reason: string }; active: boolean }>> {
+  async startMaintenance(
+    window: MaintenanceRequest,
+  ): Promise<Outcome<{ window: Window & { reason: string }; active: boolean }>> {
     const now = Date.now();
     const known = this.known();
     if (!known.ok) return known;
     const { cluster } = known.value;
     const windows = addWindow(cluster.config.maintenance, window, now);
-    if (!windows) return fail(409, "too_many_windows", `${MAX_WINDOWS} maintenance windows are current or scheduled: end or remove one first`);
+    if (!windows)
+      return fail(
+        409,
+        "too_many_windows",
+        `${MAX_WINDOWS} maintenance windows are current or scheduled: end or remove one first`,
+      );
     await this.setWindows(cluster, windows, now);
     return done({ window, active: activeWindow([window], now) !== null });
   }
@@ -234,7 +272,8 @@ export class ClusterMonitor extends DurableObject<Env> {
       this.store.put("report", { report, receivedAt });
       // Notification events first (agent back, failover done, alerts…), then the raw change.
       const back = this.notifier.agentReported(receivedAt, stored?.receivedAt ?? null);
-      for (const event of [...(back ? [back] : []), ...fromReport(previous, report)]) queued = this.emit(cluster, receivedAt, event) || queued;
+      for (const event of [...(back ? [back] : []), ...fromReport(previous, report)])
+        queued = this.emit(cluster, receivedAt, event) || queued;
       const change = agentChange(previous, report);
       if (change) this.store.record("agent.changed", receivedAt, change.reason, change.data);
     });
@@ -267,7 +306,9 @@ export class ClusterMonitor extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
-    server.send(JSON.stringify(await this.signer.push(verdictOf(auth.value.cluster, auth.value.monitor, Date.now(), null))));
+    server.send(
+      JSON.stringify(await this.signer.push(verdictOf(auth.value.cluster, auth.value.monitor, Date.now(), null))),
+    );
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -338,7 +379,12 @@ export class ClusterMonitor extends DurableObject<Env> {
   /** Arms the one alarm for the earliest of the round, the next delivery and the next boundary. */
   private async arm(cluster: ClusterRecord, roundDue: number | null): Promise<void> {
     const now = Date.now();
-    await this.schedule.arm({ roundDue, deliveryDue: this.notifier.outbox.nextDue(), boundary: nextBoundary(cluster.config.maintenance, now), now });
+    await this.schedule.arm({
+      roundDue,
+      deliveryDue: this.notifier.outbox.nextDue(),
+      boundary: nextBoundary(cluster.config.maintenance, now),
+      now,
+    });
   }
 
   /** Right after an event: pull the alarm in so the delivery goes out now, not at the next round. */
@@ -346,7 +392,11 @@ export class ClusterMonitor extends DurableObject<Env> {
     const cluster = this.load()?.cluster;
     if (!cluster) return;
     const now = Date.now();
-    await this.schedule.pullIn({ deliveryDue: this.notifier.outbox.nextDue(), boundary: nextBoundary(cluster.config.maintenance, now), now });
+    await this.schedule.pullIn({
+      deliveryDue: this.notifier.outbox.nextDue(),
+      boundary: nextBoundary(cluster.config.maintenance, now),
+      now,
+    });
   }
 
   /**
@@ -365,11 +415,17 @@ export class ClusterMonitor extends DurableObject<Env> {
     return this.notifier.outbox.deliver(cluster.id, cluster.config.notifications, now, opts);
   }
 
-  deliveries(status: DeliveryStatus | undefined, limit: number): Outcome<{ deliveries: DeliveryView[]; channels: ChannelStatus[] }> {
+  deliveries(
+    status: DeliveryStatus | undefined,
+    limit: number,
+  ): Outcome<{ deliveries: DeliveryView[]; channels: ChannelStatus[] }> {
     const known = this.known();
     if (!known.ok) return known;
     const { notifications } = known.value.cluster.config;
-    return done({ deliveries: this.notifier.outbox.list(status, limit), channels: this.notifier.outbox.channelStatus(notifications) });
+    return done({
+      deliveries: this.notifier.outbox.list(status, limit),
+      channels: this.notifier.outbox.channelStatus(notifications),
+    });
   }
 
   /** One round: every probe concurrently, classify, apply hysteresis, store, record changes. */
@@ -379,11 +435,15 @@ export class ClusterMonitor extends DurableObject<Env> {
     const at = lastRound.at;
     const monitor = this.load()?.monitor;
     if (!monitor) return; // deleted during the round
-    const { tracker, change } = applyRound(monitor.tracker, { class: lastRound.class, reason, at }, {
-      fall: config.fall,
-      rise: config.rise,
-      graceUntil: monitor.graceUntil,
-    });
+    const { tracker, change } = applyRound(
+      monitor.tracker,
+      { class: lastRound.class, reason, at },
+      {
+        fall: config.fall,
+        rise: config.rise,
+        graceUntil: monitor.graceUntil,
+      },
+    );
     const seq = monitor.seq + 1;
     this.ctx.storage.transactionSync(() => {
       this.store.put("monitor", { ...monitor, tracker, seq, lastRound });
@@ -404,7 +464,10 @@ export class ClusterMonitor extends DurableObject<Env> {
     const auth = await this.authorize(caller);
     if (!auth.ok) return auth;
     const { cluster, monitor } = auth.value;
-    return done({ ...readHistory(this.sql, from, to, ongoingGap(cluster, monitor, Date.now())), maintenance: cluster.config.maintenance });
+    return done({
+      ...readHistory(this.sql, from, to, ongoingGap(cluster, monitor, Date.now())),
+      maintenance: cluster.config.maintenance,
+    });
   }
 
   /**
@@ -422,8 +485,20 @@ export class ClusterMonitor extends DurableObject<Env> {
       public: cluster.config.public,
       createdAt: cluster.createdAt,
       intervalSec: cluster.config.intervalSec,
-      verdict: { state: monitor.tracker.state, since: monitor.tracker.since, reason: monitor.tracker.reason, lastRoundAt: monitor.lastRound?.at ?? null },
-      agent: report ? { role: report.report.role, mode: report.report.mode, receivedAt: report.receivedAt, lastAction: report.report.lastAction } : null,
+      verdict: {
+        state: monitor.tracker.state,
+        since: monitor.tracker.since,
+        reason: monitor.tracker.reason,
+        lastRoundAt: monitor.lastRound?.at ?? null,
+      },
+      agent: report
+        ? {
+            role: report.report.role,
+            mode: report.report.mode,
+            receivedAt: report.receivedAt,
+            lastAction: report.report.lastAction,
+          }
+        : null,
       maintenance: cluster.config.maintenance,
       history: readHistory(this.sql, from, now, ongoingGap(cluster, monitor, now)),
       latency: readLatency(this.sql, now - 24 * 3_600_000, now, 96),

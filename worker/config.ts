@@ -56,7 +56,6 @@ export const MIN_INTERVAL_SEC = 2;
 /** How many maintenance windows a cluster keeps (current, scheduled and recently ended). */
 export const MAX_WINDOWS = 50;
 
-
 /** A maintenance window lasts at most this long, whether set by POST …/maintenance or by PUT. */
 export const MAX_WINDOW_MS = 7 * 24 * 3_600_000;
 
@@ -104,4 +103,3 @@ export type ClusterConfigInput = z.infer<typeof ClusterConfigInput>;
 /** What is stored and returned: the input less the token. */
 export const ClusterConfig = z.object(ConfigFields);
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
-

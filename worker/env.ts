@@ -13,8 +13,19 @@ export interface Env {
 /** What a Durable Object method answers instead of throwing: the route maps it to HTTP. */
 export type Outcome<T> =
   | { ok: true; value: T }
-  | { ok: false; status: 400 | 401 | 404 | 409 | 429 | 503; code: string; message: string; field?: string; retryAfterSec?: number };
+  | {
+      ok: false;
+      status: 400 | 401 | 404 | 409 | 429 | 503;
+      code: string;
+      message: string;
+      field?: string;
+      retryAfterSec?: number;
+    };
 
-export const fail = (status: 400 | 401 | 404 | 409 | 429 | 503, code: string, message: string, extra: { field?: string; retryAfterSec?: number } = {}) =>
-  ({ ok: false, status, code, message, ...extra }) as const;
+export const fail = (
+  status: 400 | 401 | 404 | 409 | 429 | 503,
+  code: string,
+  message: string,
+  extra: { field?: string; retryAfterSec?: number } = {},
+) => ({ ok: false, status, code, message, ...extra }) as const;
 export const done = <T>(value: T) => ({ ok: true, value }) as const;

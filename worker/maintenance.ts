@@ -38,12 +38,14 @@ export const MaintenanceBody = z.strictObject({
  * after `from` and in the future, a window lasts ≤ 7 days.
  */
 export function maintenanceRequest(now: number) {
-  return MaintenanceBody.transform((b) => ({ from: b.from ?? now, to: b.to, reason: b.reason }))
-    .superRefine((w, ctx) => {
+  return MaintenanceBody.transform((b) => ({ from: b.from ?? now, to: b.to, reason: b.reason })).superRefine(
+    (w, ctx) => {
       if (w.to <= w.from) ctx.addIssue({ code: "custom", path: ["to"], message: "must be after from" });
       else if (w.to <= now) ctx.addIssue({ code: "custom", path: ["to"], message: "must be in the future" });
-      else if (w.to - w.from > MAX_WINDOW_MS) ctx.addIssue({ code: "custom", path: ["to"], message: "a window lasts at most 7 days" });
-    });
+      else if (w.to - w.from > MAX_WINDOW_MS)
+        ctx.addIssue({ code: "custom", path: ["to"], message: "a window lasts at most 7 days" });
+    },
+  );
 }
 export type MaintenanceRequest = z.output<ReturnType<typeof maintenanceRequest>>;
 
@@ -99,14 +101,20 @@ export function windowTransitions(previous: Window | null, current: Window | nul
     out.push({
       type: "maintenance.ended",
       reason: `planned maintenance ended: ${previous.reason ?? DEFAULT_REASON}`,
-      data: { planned: true, maintenance: { from: previous.from, to: Math.min(previous.to, now), reason: previous.reason ?? DEFAULT_REASON } },
+      data: {
+        planned: true,
+        maintenance: { from: previous.from, to: Math.min(previous.to, now), reason: previous.reason ?? DEFAULT_REASON },
+      },
     });
   }
   if (current && current.from !== previous?.from) {
     out.push({
       type: "maintenance.started",
       reason: `planned maintenance until ${new Date(current.to).toISOString()}: ${current.reason ?? DEFAULT_REASON}`,
-      data: { planned: true, maintenance: { from: current.from, to: current.to, reason: current.reason ?? DEFAULT_REASON } },
+      data: {
+        planned: true,
+        maintenance: { from: current.from, to: current.to, reason: current.reason ?? DEFAULT_REASON },
+      },
     });
   }
   return out;
@@ -123,25 +131,42 @@ const SILENCED: ReadonlySet<NotifyEventType> = new Set<NotifyEventType>([
   "lan.recovered",
 ]);
 /** The switchover itself: tagged planned, still sent (people want to know the slave carries the calls). */
-const SWITCHOVERS: ReadonlySet<NotifyEventType> = new Set<NotifyEventType>(["failover.done", "failback.done", "failover.failed", "failback.failed"]);
+const SWITCHOVERS: ReadonlySet<NotifyEventType> = new Set<NotifyEventType>([
+  "failover.done",
+  "failback.done",
+  "failover.failed",
+  "failback.failed",
+]);
 
 /**
  * How a window changes an event at `at`: `send` false means history only. The window goes
  * into `data` so the history and the webhook body say which maintenance it was.
  */
-export function planEvent(event: NotifyEvent, windows: readonly Window[], at: number): { event: NotifyEvent; send: boolean } {
+export function planEvent(
+  event: NotifyEvent,
+  windows: readonly Window[],
+  at: number,
+): { event: NotifyEvent; send: boolean } {
   const active = activeWindow(windows, at);
   if (SILENCED.has(event.type) && active) return { event: tagged(event, active), send: false };
   if (SWITCHOVERS.has(event.type)) {
     // In force now, or ended less than PLANNED_TAIL_MS ago: the failback that follows the window.
-    const recent = active ?? activeWindow(windows.map((w) => ({ ...w, to: w.to + PLANNED_TAIL_MS })), at);
+    const recent =
+      active ??
+      activeWindow(
+        windows.map((w) => ({ ...w, to: w.to + PLANNED_TAIL_MS })),
+        at,
+      );
     if (recent) return { event: tagged(event, windows.find((w) => w.from === recent.from) ?? recent), send: true };
   }
   return { event, send: true };
 }
 
 function tagged(event: NotifyEvent, w: Window): NotifyEvent {
-  return { ...event, data: { ...event.data, planned: true, maintenance: { from: w.from, to: w.to, reason: w.reason ?? DEFAULT_REASON } } };
+  return {
+    ...event,
+    data: { ...event.data, planned: true, maintenance: { from: w.from, to: w.to, reason: w.reason ?? DEFAULT_REASON } },
+  };
 }
 
 /** The next time a window begins or ends after `now`, so the alarm wakes for it; null if none. */

@@ -23,7 +23,10 @@ export class Registry extends DurableObject<Env> {
   }
 
   list(): string[] {
-    return this.sql.exec<{ id: string }>("SELECT id FROM clusters ORDER BY id").toArray().map((r) => r.id);
+    return this.sql
+      .exec<{ id: string }>("SELECT id FROM clusters ORDER BY id")
+      .toArray()
+      .map((r) => r.id);
   }
 }
 

@@ -13,8 +13,18 @@ export interface CheckResult {
 
 export const ok = (name: string, detail: string): CheckResult => ({ name, outcome: "ok", detail });
 export const info = (name: string, detail: string): CheckResult => ({ name, outcome: "info", detail });
-export const warning = (name: string, detail: string, fix: string): CheckResult => ({ name, outcome: "warning", detail, fix });
-export const failed = (name: string, detail: string, fix: string): CheckResult => ({ name, outcome: "failed", detail, fix });
+export const warning = (name: string, detail: string, fix: string): CheckResult => ({
+  name,
+  outcome: "warning",
+  detail,
+  fix,
+});
+export const failed = (name: string, detail: string, fix: string): CheckResult => ({
+  name,
+  outcome: "failed",
+  detail,
+  fix,
+});
 
 export const anyFailed = (results: CheckResult[]) => results.some((r) => r.outcome === "failed");
 

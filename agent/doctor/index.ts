@@ -18,7 +18,9 @@ export async function runDoctor(o: DoctorOptions): Promise<CheckResult[]> {
     cfg = await loadConfig(o.configPath, o.env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    return [failed("config", err.message.replace(/\n\s*/g, " "), "fix the config (xivo-ha-agent init writes a working one)")];
+    return [
+      failed("config", err.message.replace(/\n\s*/g, " "), "fix the config (xivo-ha-agent init writes a working one)"),
+    ];
   }
   const results: CheckResult[] = [ok("config", `${o.configPath} valid`)];
   // Independent parts run side by side; each part keeps its own order.

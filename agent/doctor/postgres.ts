@@ -17,13 +17,22 @@ import { failed, info, ok, warning, type CheckResult } from "./check.js";
 export async function replicationChecks(r: ResolvedReplicationConfig): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const settings = { statementTimeoutMs: Math.min(r.statementTimeoutMs, 30_000), lockTimeoutMs: r.lockTimeoutMs };
-  const open = async (role: "master" | "slave", ep: PgEndpoint & { connectTimeoutMs: number }): Promise<Session | null> => {
+  const open = async (
+    role: "master" | "slave",
+    ep: PgEndpoint & { connectTimeoutMs: number },
+  ): Promise<Session | null> => {
     try {
       const s = await openSession(role, ep, settings);
       out.push(ok(`replication ${role} login`, `${describeEndpoint(ep)} as configured`));
       return s;
     } catch (err) {
-      out.push(failed(`replication ${role} login`, `${describeEndpoint(ep)}: ${(err as Error).message}`, `check replication.${role} (host, port, user, password, pg_hba.conf)`));
+      out.push(
+        failed(
+          `replication ${role} login`,
+          `${describeEndpoint(ep)}: ${(err as Error).message}`,
+          `check replication.${role} (host, port, user, password, pg_hba.conf)`,
+        ),
+      );
       return null;
     }
   };
@@ -31,34 +40,66 @@ export async function replicationChecks(r: ResolvedReplicationConfig): Promise<C
   try {
     if (!master || !slave) return out;
     const [mv, sv] = await Promise.all([major(master.client), major(slave.client)]);
-    out.push(mv === sv ? ok("postgresql versions", `both ${mv}`) : failed("postgresql versions", `master ${mv}, slave ${sv}`, "upgrade both nodes to the same PostgreSQL major version"));
-    for (const [role, s] of [["master", master], ["slave", slave]] as const) out.push(await tlsCheck(`replication ${role} tls`, s.client));
+    out.push(
+      mv === sv
+        ? ok("postgresql versions", `both ${mv}`)
+        : failed(
+            "postgresql versions",
+            `master ${mv}, slave ${sv}`,
+            "upgrade both nodes to the same PostgreSQL major version",
+          ),
+    );
+    for (const [role, s] of [
+      ["master", master],
+      ["slave", slave],
+    ] as const)
+      out.push(await tlsCheck(`replication ${role} tls`, s.client));
 
     const [mCat, sCat] = await Promise.all([readCatalog(master.client, r.schema), readCatalog(slave.client, r.schema)]);
     const sel = { include: r.include, exclude: r.exclude };
     const tables = { master: selectTables(mCat.tables.keys(), sel), slave: selectTables(sCat.tables.keys(), sel) };
     const seqs = { master: selectSequences(mCat.sequences, sel), slave: selectSequences(sCat.sequences, sel) };
 
-    const unreadable = await names(master.client, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE n.nspname = $1 AND c.relname = ANY($2) AND NOT has_table_privilege(c.oid, 'SELECT') ORDER BY 1`, [r.schema, tables.master]);
+    const unreadable = await names(
+      master.client,
+      `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = ANY($2) AND NOT has_table_privilege(c.oid, 'SELECT') ORDER BY 1`,
+      [r.schema, tables.master],
+    );
     out.push(
       unreadable.length === 0
         ? ok("replica role reads", `${r.master.user} can read all ${tables.master.length} replicated table(s)`)
-        : failed("replica role reads", `${r.master.user} cannot read: ${unreadable.join(", ")}`, `GRANT pg_read_all_data TO ${r.master.user} (on the master)`),
+        : failed(
+            "replica role reads",
+            `${r.master.user} cannot read: ${unreadable.join(", ")}`,
+            `GRANT pg_read_all_data TO ${r.master.user} (on the master)`,
+          ),
     );
     out.push(await canSetReplicationRole(`replication slave role`, slave.client, r.slave.user));
-    const foreign = await names(slave.client, `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-       WHERE c.relkind = 'S' AND n.nspname = $1 AND c.relname = ANY($2) AND NOT pg_has_role(c.relowner, 'USAGE') ORDER BY 1`, [r.schema, seqs.slave]);
+    const foreign = await names(
+      slave.client,
+      `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE c.relkind = 'S' AND n.nspname = $1 AND c.relname = ANY($2) AND NOT pg_has_role(c.relowner, 'USAGE') ORDER BY 1`,
+      [r.schema, seqs.slave],
+    );
     out.push(
       foreign.length === 0
         ? ok("slave owns sequences", `${r.slave.user} owns all ${seqs.slave.length} replicated sequence(s)`)
-        : failed("slave owns sequences", `${r.slave.user} does not own: ${foreign.join(", ")}`, `ALTER SEQUENCE … OWNER TO ${r.slave.user} (on the slave)`),
+        : failed(
+            "slave owns sequences",
+            `${r.slave.user} does not own: ${foreign.join(", ")}`,
+            `ALTER SEQUENCE … OWNER TO ${r.slave.user} (on the slave)`,
+          ),
     );
     const drift = schemaDrift(mCat, sCat, tables, seqs);
     out.push(
       drift.length === 0
         ? ok("schema drift", `none across ${tables.master.length} table(s) (nothing applied)`)
-        : failed("schema drift", `${drift.length} difference(s): ${drift.slice(0, 5).join("; ")}${drift.length > 5 ? "; …" : ""}`, "upgrade the slave to the master's Wazo version; replication refuses to run until then"),
+        : failed(
+            "schema drift",
+            `${drift.length} difference(s): ${drift.slice(0, 5).join("; ")}${drift.length > 5 ? "; …" : ""}`,
+            "upgrade the slave to the master's Wazo version; replication refuses to run until then",
+          ),
     );
     out.push(await sipExpiryCheck(master.client, r.schema));
   } catch (err) {
@@ -92,10 +133,20 @@ export async function failbackChecks(f: NonNullable<Config["failback"]>): Promis
       out.push(
         denied.length === 0
           ? ok(name, `${f[role].user} may ${privilege} on ${f.tables.map((x) => x.name).join(", ")}`)
-          : failed(name, `${f[role].user} may not ${privilege} on (or there is no) ${denied.join(", ")}`, `GRANT ${privilege} ON those tables TO ${f[role].user} (on the ${role})`),
+          : failed(
+              name,
+              `${f[role].user} may not ${privilege} on (or there is no) ${denied.join(", ")}`,
+              `GRANT ${privilege} ON those tables TO ${f[role].user} (on the ${role})`,
+            ),
       );
     } catch (err) {
-      out.push(failed(`copy-back ${role} login`, pgMessage(err), `check failback.${role} (host, port, user, password, pg_hba.conf)`));
+      out.push(
+        failed(
+          `copy-back ${role} login`,
+          pgMessage(err),
+          `check failback.${role} (host, port, user, password, pg_hba.conf)`,
+        ),
+      );
     } finally {
       await client?.end().catch(() => undefined);
     }
@@ -118,7 +169,11 @@ async function canSetReplicationRole(name: string, c: pg.ClientBase, user: strin
     await c.query("SET LOCAL session_replication_role = replica");
     return ok(name, `${user} may set session_replication_role`);
   } catch (err) {
-    return failed(name, `${user} may not set session_replication_role: ${pgMessage(err)}`, `GRANT SET ON PARAMETER session_replication_role TO ${user} (PostgreSQL 15+), or make it superuser`);
+    return failed(
+      name,
+      `${user} may not set session_replication_role: ${pgMessage(err)}`,
+      `GRANT SET ON PARAMETER session_replication_role TO ${user} (PostgreSQL 15+), or make it superuser`,
+    );
   } finally {
     await c.query("ROLLBACK").catch(() => undefined);
   }
@@ -126,7 +181,9 @@ async function canSetReplicationRole(name: string, c: pg.ClientBase, user: strin
 
 /** What the connection actually negotiated; the setting to compare it to is the endpoint's own. */
 async function tlsCheck(name: string, c: pg.ClientBase): Promise<CheckResult> {
-  const r = await c.query<{ ssl: boolean; version: string | null }>("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()");
+  const r = await c.query<{ ssl: boolean; version: string | null }>(
+    "SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+  );
   const row = r.rows[0];
   return row?.ssl ? ok(name, `encrypted (${row.version})`) : info(name, "not encrypted, as configured");
 }
@@ -169,13 +226,19 @@ export async function sipExpiryCheck(c: pg.ClientBase, schema: string): Promise<
           WHERE s.type = 'aor' AND o.key IN ('minimum_expiration', 'maximum_expiration', 'default_expiration')`);
     const got = xivo ?? wazo;
     if (!got) return info(name, "not checked: no expiry setting found in the master's database");
-    const [min, max, def] = xivo ? ["minexpiry", "maxexpiry", "defaultexpiry"] : ["minimum_expiration", "maximum_expiration", "default_expiration"];
+    const [min, max, def] = xivo
+      ? ["minexpiry", "maxexpiry", "defaultexpiry"]
+      : ["minimum_expiration", "maximum_expiration", "default_expiration"];
     const v = { min: got.get(min!), max: got.get(max!), default: got.get(def!) };
     const seen = `${min} ${v.min ?? "unset"}, ${max} ${v.max ?? "unset"}, ${def} ${v.default ?? "unset"}`;
     const a = SIP_EXPIRY_ADVICE;
     const off = (v.max ?? Infinity) > a.max || (v.default ?? Infinity) > a.max || (v.min ?? 0) > a.min;
     return off
-      ? warning(name, `${seen}: phones may take that long to register on the slave after a failover`, `set ${min} ${a.min}, ${max} ${a.max}, ${def} ${a.default}`)
+      ? warning(
+          name,
+          `${seen}: phones may take that long to register on the slave after a failover`,
+          `set ${min} ${a.min}, ${max} ${a.max}, ${def} ${a.default}`,
+        )
       : ok(name, seen);
   } finally {
     await c.query("ROLLBACK").catch(() => undefined);

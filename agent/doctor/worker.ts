@@ -12,7 +12,8 @@ import { failed, info, ok, warning, type CheckResult } from "./check.js";
 export async function workerChecks(cfg: Config): Promise<CheckResult[]> {
   const out: CheckResult[] = [];
   const url = cfg.worker.url;
-  if (insecureUrl(url)) out.push(warning("worker url", `${url} is plain http`, "use the worker's https URL: the token crosses in clear"));
+  if (insecureUrl(url))
+    out.push(warning("worker url", `${url} is plain http`, "use the worker's https URL: the token crosses in clear"));
   else out.push(ok("worker url", url.startsWith("https:") ? `${url} (https)` : `${url} (plain http to this machine)`));
 
   const keys = await fetchKeys(url);
@@ -27,11 +28,23 @@ export async function workerChecks(cfg: Config): Promise<CheckResult[]> {
   if (trusted.length > 0) out.push(ok("worker key", `configured key ${await keyFingerprint(trusted[0]!)} is served`));
   else {
     const prints = await Promise.all(keys.keys.map(keyFingerprint));
-    out.push(failed("worker key", `no configured key is one the worker serves (it serves ${prints.join(", ")})`, "compare the fingerprint out of band, then re-run init with --expect-key"));
+    out.push(
+      failed(
+        "worker key",
+        `no configured key is one the worker serves (it serves ${prints.join(", ")})`,
+        "compare the fingerprint out of band, then re-run init with --expect-key",
+      ),
+    );
   }
 
   const before = Date.now();
-  const verdict = await checkVerdict({ clusterId: cfg.clusterId, url, token: cfg.worker.token, publicKeys: cfg.worker.publicKeys, maxVerdictAgeMs: cfg.worker.maxVerdictAgeMs });
+  const verdict = await checkVerdict({
+    clusterId: cfg.clusterId,
+    url,
+    token: cfg.worker.token,
+    publicKeys: cfg.worker.publicKeys,
+    maxVerdictAgeMs: cfg.worker.maxVerdictAgeMs,
+  });
   if (verdict.ok) {
     const a = verdict.judgement.accepted;
     out.push(ok("worker token", "accepted"));
@@ -39,7 +52,8 @@ export async function workerChecks(cfg: Config): Promise<CheckResult[]> {
   } else if (verdict.problem === "token") {
     out.push(failed("worker token", verdict.detail, fixFor(verdict.problem)));
   } else {
-    if (verdict.problem !== "verdict") out.push(failed("worker token", `not checked: ${verdict.detail}`, fixFor(verdict.problem)));
+    if (verdict.problem !== "verdict")
+      out.push(failed("worker token", `not checked: ${verdict.detail}`, fixFor(verdict.problem)));
     else out.push(ok("worker token", "accepted"));
     out.push(failed("verdict", verdict.detail, fixFor(verdict.problem)));
   }
@@ -49,10 +63,16 @@ export async function workerChecks(cfg: Config): Promise<CheckResult[]> {
   // to the second. Decisions never use it: it only explains timestamps that disagree in logs.
   out.push(
     verdict.ok
-      ? info("clock offset", `agent ${formatOffset(midway - verdict.judgement.accepted.verdict.issuedAt)} relative to the worker (decisions never use it)`)
+      ? info(
+          "clock offset",
+          `agent ${formatOffset(midway - verdict.judgement.accepted.verdict.issuedAt)} relative to the worker (decisions never use it)`,
+        )
       : keys.serverDateMs === null
         ? info("clock offset", "not known: no verdict and no Date header")
-        : info("clock offset", `agent ${formatOffset(keys.localMidMs - keys.serverDateMs)} relative to the worker (±1 s; decisions never use it)`),
+        : info(
+            "clock offset",
+            `agent ${formatOffset(keys.localMidMs - keys.serverDateMs)} relative to the worker (±1 s; decisions never use it)`,
+          ),
   );
   out.push(cfg.worker.push ? await pushCheck(cfg) : info("push", "off in the config (polling only)"));
   return out;
@@ -90,13 +110,22 @@ export function pushCheck(cfg: Config, timeoutMs = 10_000): Promise<CheckResult>
       res.on("data", (d: Buffer) => (text += d.toString("utf8").slice(0, 2000)));
       res.on("end", () => {
         const e = errorBody(text);
-        const fix = res.statusCode === 401 || res.statusCode === 403 ? fixFor("token") : "a proxy between the slave and the worker may not pass WebSockets (polling still works)";
+        const fix =
+          res.statusCode === 401 || res.statusCode === 403
+            ? fixFor("token")
+            : "a proxy between the slave and the worker may not pass WebSockets (polling still works)";
         finish(warning("push", `upgrade refused: HTTP ${res.statusCode}${e.message ? `: ${e.message}` : ""}`, fix));
       });
     });
     ws.on("error", (err) => {
       const f = networkFailure(describe(err));
-      finish(warning("push", f.detail, f.problem === "tls" ? fixFor("tls") : "outbound WebSockets may be blocked (polling still works)"));
+      finish(
+        warning(
+          "push",
+          f.detail,
+          f.problem === "tls" ? fixFor("tls") : "outbound WebSockets may be blocked (polling still works)",
+        ),
+      );
     });
   });
 }

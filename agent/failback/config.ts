@@ -73,7 +73,12 @@ export const FailbackConfig = z
     /** Names the slave in the ledger; default: `pg-<system identifier>` of the slave's cluster. */
     origin: z.string().min(1).max(200).optional(),
     master: Endpoint({}),
-    slave: Endpoint({ host: "127.0.0.1" }).default({ host: "127.0.0.1", port: 5432, database: "asterisk", user: "asterisk" }),
+    slave: Endpoint({ host: "127.0.0.1" }).default({
+      host: "127.0.0.1",
+      port: 5432,
+      database: "asterisk",
+      user: "asterisk",
+    }),
     tables: z.array(FailbackTable).default(() => WAZO_TABLES.map((t) => FailbackTable.parse(t))),
     ledger: z
       .strictObject({
@@ -96,7 +101,11 @@ export const FailbackConfig = z
       const id = `${t.schema}.${t.name}`;
       if (seen.has(id)) ctx.addIssue({ code: "custom", path: ["tables", i, "name"], message: `duplicate table ${id}` });
       if (t.key === null && !t.idColumn) {
-        ctx.addIssue({ code: "custom", path: ["tables", i, "idColumn"], message: "expected an idColumn when key is null (the slave's id identifies the row)" });
+        ctx.addIssue({
+          code: "custom",
+          path: ["tables", i, "idColumn"],
+          message: "expected an idColumn when key is null (the slave's id identifies the row)",
+        });
       }
       t.references.forEach((r, j) => {
         const parent = [...seen.values()].find((p) => p.name === r.table);
@@ -107,13 +116,19 @@ export const FailbackConfig = z
             message: `expected a table listed before ${t.name} with an idColumn`,
           });
         }
-        if (r.column === t.idColumn) ctx.addIssue({ code: "custom", path: ["tables", i, "references", j, "column"], message: "expected a column other than idColumn" });
+        if (r.column === t.idColumn)
+          ctx.addIssue({
+            code: "custom",
+            path: ["tables", i, "references", j, "column"],
+            message: "expected a column other than idColumn",
+          });
       });
       seen.set(id, t);
     });
     const names = new Set<string>();
     c.fileSync.forEach((h, i) => {
-      if (names.has(h.name)) ctx.addIssue({ code: "custom", path: ["fileSync", i, "name"], message: `duplicate hook name ${h.name}` });
+      if (names.has(h.name))
+        ctx.addIssue({ code: "custom", path: ["fileSync", i, "name"], message: `duplicate hook name ${h.name}` });
       names.add(h.name);
     });
   });
@@ -125,17 +140,25 @@ export type FileSyncHook = z.infer<typeof FileSyncHook>;
 export function resolveFailbackSecrets(cfg: FailbackConfig, env: Record<string, string | undefined>): FailbackConfig {
   const m = env[MASTER_PASSWORD_ENV];
   const s = env[SLAVE_PASSWORD_ENV];
-  return { ...cfg, master: m ? { ...cfg.master, password: m } : cfg.master, slave: s ? { ...cfg.slave, password: s } : cfg.slave };
+  return {
+    ...cfg,
+    master: m ? { ...cfg.master, password: m } : cfg.master,
+    slave: s ? { ...cfg.slave, password: s } : cfg.slave,
+  };
 }
 
 /** The config as it may be logged or reported: passwords replaced. */
 export function redactFailback(cfg: FailbackConfig): FailbackConfig {
-  const hide = <T extends { password?: string | undefined }>(e: T): T => (e.password === undefined ? e : { ...e, password: "[redacted]" });
+  const hide = <T extends { password?: string | undefined }>(e: T): T =>
+    e.password === undefined ? e : { ...e, password: "[redacted]" };
   return { ...cfg, master: hide(cfg.master), slave: hide(cfg.slave) };
 }
 
 /** Validates and resolves secrets; the error lists `field.path: message` lines, never a value. */
-export function parseFailbackConfig(raw: unknown, env: Record<string, string | undefined> = process.env): FailbackConfig {
+export function parseFailbackConfig(
+  raw: unknown,
+  env: Record<string, string | undefined> = process.env,
+): FailbackConfig {
   const parsed = FailbackConfig.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${fieldPath(i.path)}: ${i.message}`);

@@ -59,16 +59,22 @@ async function plan(ctx: CopyContext, t: FailbackTable, referenced: boolean): Pr
   const onMaster = new Map(m.map((c) => [c.name, c]));
   const slaveOnly = s.filter((c) => !c.generated && !onMaster.has(c.name)).map((c) => c.name);
   if (slaveOnly.length > 0) {
-    throw new FailbackError(`${tbl}: column(s) ${slaveOnly.join(", ")} exist on the slave but not on the master (different schema versions?)`);
+    throw new FailbackError(
+      `${tbl}: column(s) ${slaveOnly.join(", ")} exist on the slave but not on the master (different schema versions?)`,
+    );
   }
   const need = (col: string, what: string): ColumnInfo => {
     const sc = s.find((c) => c.name === col);
     const mc = onMaster.get(col);
-    if (!sc || !mc) throw new FailbackError(`${tbl}: ${what} column ${col} is missing on the ${sc ? "master" : "slave"}`);
+    if (!sc || !mc)
+      throw new FailbackError(`${tbl}: ${what} column ${col} is missing on the ${sc ? "master" : "slave"}`);
     return mc;
   };
   for (const k of t.key ?? []) {
-    if (!need(k, "key").notNull) throw new FailbackError(`${tbl}: key column ${k} is nullable on the master; a natural key must be NOT NULL (or use key: null)`);
+    if (!need(k, "key").notNull)
+      throw new FailbackError(
+        `${tbl}: key column ${k} is nullable on the master; a natural key must be NOT NULL (or use key: null)`,
+      );
   }
   for (const r of t.references) need(r.column, "reference");
   let sequence: string | null = null;
@@ -76,13 +82,21 @@ async function plan(ctx: CopyContext, t: FailbackTable, referenced: boolean): Pr
   if (t.idColumn) {
     overriding = need(t.idColumn, "id").identity === "a";
     sequence = await serialSequence(ctx.master, t.schema, t.name, t.idColumn);
-    if (!sequence) throw new FailbackError(`${tbl}: idColumn ${t.idColumn} has no sequence on the master (expected serial or identity)`);
+    if (!sequence)
+      throw new FailbackError(
+        `${tbl}: idColumn ${t.idColumn} has no sequence on the master (expected serial or identity)`,
+      );
   }
   const copyCols = s.filter((c) => !c.generated && !onMaster.get(c.name)!.generated).map((c) => c.name);
   return { t, tbl, target: qualified(t.schema, t.name), copyCols, sequence, overriding, keepIds: referenced };
 }
 
-export async function copyTable(ctx: CopyContext, t: FailbackTable, referenced: boolean, cursorName: string): Promise<TableResult> {
+export async function copyTable(
+  ctx: CopyContext,
+  t: FailbackTable,
+  referenced: boolean,
+  cursorName: string,
+): Promise<TableResult> {
   const p = await plan(ctx, t, referenced);
   const idMap = new Map<string, string>();
   if (p.keepIds) ctx.idMaps.set(t.name, idMap);
@@ -108,7 +122,12 @@ export async function copyTable(ctx: CopyContext, t: FailbackTable, referenced: 
     const { rows } = await ctx.slave.query<SlaveRow>(`FETCH ${ctx.batchRows} FROM ${ident(cursorName)}`);
     if (rows.length === 0) break;
     await copyBatch(ctx, p, rows, parentMaps, idMap, seenKeys, result);
-    ctx.log("failback.batch", { table: t.name, rows: rows.length, copied: result.copied, alreadyThere: result.alreadyThere });
+    ctx.log("failback.batch", {
+      table: t.name,
+      rows: rows.length,
+      copied: result.copied,
+      alreadyThere: result.alreadyThere,
+    });
   }
   await ctx.slave.query(`CLOSE ${ident(cursorName)}`);
   return result;
@@ -156,7 +175,9 @@ async function copyBatch(
       if (v === null) return [ref.column, null];
       const mapped = parentMaps[i]!.get(v);
       if (mapped === undefined) {
-        throw new FailbackError(`${p.tbl}: ${ref.column} = ${v} refers to a ${ref.table} row that is neither on the slave nor in the ledger`);
+        throw new FailbackError(
+          `${p.tbl}: ${ref.column} = ${v} refers to a ${ref.table} row that is neither on the slave nor in the ledger`,
+        );
       }
       return [ref.column, mapped];
     });
@@ -185,11 +206,16 @@ async function copyBatch(
   // 4. Fresh ids from the master's sequence, in slave order; insert; ledger.
   let ids: (string | null)[] = pending.map(() => null);
   if (p.sequence && pending.length > 0) {
-    const res = await ctx.master.query<{ id: string }>("SELECT nextval($1::regclass)::text AS id FROM generate_series(1, $2::int)", [p.sequence, pending.length]);
+    const res = await ctx.master.query<{ id: string }>(
+      "SELECT nextval($1::regclass)::text AS id FROM generate_series(1, $2::int)",
+      [p.sequence, pending.length],
+    );
     ids = res.rows.map((r) => r.id).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
   }
   if (pending.length > 0) {
-    const docs = pending.map((r, i) => withFields(r.doc, [...(t.idColumn ? [[t.idColumn, ids[i]!] as [string, string]] : []), ...refs.get(r)!]));
+    const docs = pending.map((r, i) =>
+      withFields(r.doc, [...(t.idColumn ? [[t.idColumn, ids[i]!] as [string, string]] : []), ...refs.get(r)!]),
+    );
     const cols = p.copyCols.map(ident).join(", ");
     await ctx.master.query(
       `INSERT INTO ${p.target} (${cols})${p.overriding ? " OVERRIDING SYSTEM VALUE" : ""}

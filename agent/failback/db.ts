@@ -39,7 +39,10 @@ export async function connect(
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new FailbackError(explainTlsFailure(err, e, role, `failback.${role}.tls`) ?? `cannot connect to the ${role} (${describeEndpoint(e)}): ${pgMessage(err)}`);
+    throw new FailbackError(
+      explainTlsFailure(err, e, role, `failback.${role}.tls`) ??
+        `cannot connect to the ${role} (${describeEndpoint(e)}): ${pgMessage(err)}`,
+    );
   }
   return client;
 }
@@ -70,14 +73,29 @@ export async function columns(client: pg.Client, schema: string, name: string): 
     [qualified(schema, name)],
   );
   if (res.rowCount === 0) {
-    const exists = await client.query<{ oid: string | null }>("SELECT to_regclass($1)::text AS oid", [qualified(schema, name)]);
+    const exists = await client.query<{ oid: string | null }>("SELECT to_regclass($1)::text AS oid", [
+      qualified(schema, name),
+    ]);
     if (exists.rows[0]?.oid == null) return null;
   }
-  return res.rows.map((r) => ({ name: r.name, notNull: r.notnull, identity: r.identity, generated: r.generated !== "" }));
+  return res.rows.map((r) => ({
+    name: r.name,
+    notNull: r.notnull,
+    identity: r.identity,
+    generated: r.generated !== "",
+  }));
 }
 
 /** The sequence behind a serial or identity column, or null. */
-export async function serialSequence(client: pg.Client, schema: string, name: string, column: string): Promise<string | null> {
-  const res = await client.query<{ seq: string | null }>("SELECT pg_get_serial_sequence($1, $2) AS seq", [qualified(schema, name), column]);
+export async function serialSequence(
+  client: pg.Client,
+  schema: string,
+  name: string,
+  column: string,
+): Promise<string | null> {
+  const res = await client.query<{ seq: string | null }>("SELECT pg_get_serial_sequence($1, $2) AS seq", [
+    qualified(schema, name),
+    column,
+  ]);
   return res.rows[0]?.seq ?? null;
 }

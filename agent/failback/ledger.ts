@@ -26,10 +26,14 @@ export const ledgerDdl = (l: LedgerRef) => `CREATE TABLE IF NOT EXISTS ${qualifi
 
 /** Creates the ledger if missing and allowed to; checked first, so an existing one needs no CREATE right. */
 export async function ensureLedger(master: pg.Client, l: LedgerRef & { create: boolean }): Promise<void> {
-  const res = await master.query<{ oid: string | null }>("SELECT to_regclass($1)::text AS oid", [qualified(l.schema, l.table)]);
+  const res = await master.query<{ oid: string | null }>("SELECT to_regclass($1)::text AS oid", [
+    qualified(l.schema, l.table),
+  ]);
   if (res.rows[0]?.oid != null) return;
   if (!l.create) {
-    throw new FailbackError(`the ledger table ${l.schema}.${l.table} is missing on the master and ledger.create is false: create it at install (see agent/failback/README.md)`);
+    throw new FailbackError(
+      `the ledger table ${l.schema}.${l.table} is missing on the master and ledger.create is false: create it at install (see agent/failback/README.md)`,
+    );
   }
   try {
     await master.query(ledgerDdl(l));
@@ -41,7 +45,13 @@ export async function ensureLedger(master: pg.Client, l: LedgerRef & { create: b
 }
 
 /** Which of these origin keys a committed run already copied: origin_key → master_id (or null). */
-export async function lookup(master: pg.Client, l: LedgerRef, origin: string, tbl: string, keys: string[]): Promise<Map<string, string | null>> {
+export async function lookup(
+  master: pg.Client,
+  l: LedgerRef,
+  origin: string,
+  tbl: string,
+  keys: string[],
+): Promise<Map<string, string | null>> {
   const res = await master.query<{ k: string; m: string | null }>(
     `SELECT origin_key AS k, master_id::text AS m FROM ${qualified(l.schema, l.table)}
       WHERE origin = $1 AND tbl = $2 AND origin_key = ANY($3::text[])`,
@@ -50,7 +60,14 @@ export async function lookup(master: pg.Client, l: LedgerRef, origin: string, tb
   return new Map(res.rows.map((r) => [r.k, r.m]));
 }
 
-export async function record(master: pg.Client, l: LedgerRef, origin: string, tbl: string, keys: string[], masterIds: (string | null)[]): Promise<void> {
+export async function record(
+  master: pg.Client,
+  l: LedgerRef,
+  origin: string,
+  tbl: string,
+  keys: string[],
+  masterIds: (string | null)[],
+): Promise<void> {
   if (keys.length === 0) return;
   await master.query(
     `INSERT INTO ${qualified(l.schema, l.table)} (origin, tbl, origin_key, master_id)

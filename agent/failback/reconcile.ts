@@ -73,7 +73,8 @@ async function copyBack(
   log: (event: string, fields: Record<string, unknown>) => void,
   signal: AbortSignal | undefined,
 ): Promise<TableResult[]> {
-  const abortReason = () => (signal?.reason instanceof Error ? signal.reason.message : String(signal?.reason ?? "aborted"));
+  const abortReason = () =>
+    signal?.reason instanceof Error ? signal.reason.message : String(signal?.reason ?? "aborted");
   if (signal?.aborted) throw new FailbackError(`aborted before the copy-back (${abortReason()}): nothing written`);
   const timeouts = { connectTimeoutMs: cfg.connectTimeoutMs, statementTimeoutMs: cfg.statementTimeoutMs };
   let slave: pg.Client | undefined;
@@ -101,11 +102,25 @@ async function copyBack(
     await ensureLedger(master, cfg.ledger);
 
     await master.query("BEGIN");
-    const locked = await master.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok", [LOCK_KEY]);
-    if (!locked.rows[0]?.ok) throw new FailbackError("another failback reconciliation is running on the master: nothing written (retry later)");
+    const locked = await master.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok", [
+      LOCK_KEY,
+    ]);
+    if (!locked.rows[0]?.ok)
+      throw new FailbackError(
+        "another failback reconciliation is running on the master: nothing written (retry later)",
+      );
 
     const referenced = new Set(cfg.tables.flatMap((t) => t.references.map((r) => r.table)));
-    const ctx = { slave, master, origin, ledger: cfg.ledger, batchRows: cfg.batchRows, idMaps: new Map(), checkpoint, log };
+    const ctx = {
+      slave,
+      master,
+      origin,
+      ledger: cfg.ledger,
+      batchRows: cfg.batchRows,
+      idMaps: new Map(),
+      checkpoint,
+      log,
+    };
     const results: TableResult[] = [];
     for (const [i, t] of cfg.tables.entries()) {
       checkpoint();
@@ -118,16 +133,21 @@ async function copyBack(
     try {
       await master.query("COMMIT");
     } catch (err) {
-      throw new FailbackError(`COMMIT on the master failed, outcome unknown (${pgMessage(err)}): a retry is safe, the ledger skips whatever was committed`);
+      throw new FailbackError(
+        `COMMIT on the master failed, outcome unknown (${pgMessage(err)}): a retry is safe, the ledger skips whatever was committed`,
+      );
     }
     log("failback.committed", { origin, copied: results.reduce((n, r) => n + r.copied, 0) });
     return results;
   } catch (err) {
     await master?.query("ROLLBACK").catch(() => undefined);
-    if (signal?.aborted && !committing) throw new FailbackError(`copy-back rolled back, nothing written: aborted (${abortReason()})`);
+    if (signal?.aborted && !committing)
+      throw new FailbackError(`copy-back rolled back, nothing written: aborted (${abortReason()})`);
     // A failed connection or COMMIT already says what happened.
     if (err instanceof FailbackError && (committing || err.message.startsWith("cannot connect"))) throw err;
-    throw new FailbackError(`copy-back rolled back, nothing written: ${err instanceof FailbackError ? err.message : pgMessage(err)}`);
+    throw new FailbackError(
+      `copy-back rolled back, nothing written: ${err instanceof FailbackError ? err.message : pgMessage(err)}`,
+    );
   } finally {
     signal?.removeEventListener("abort", onAbort);
     await Promise.all([slave?.end().catch(() => undefined), master?.end().catch(() => undefined)]);
@@ -140,13 +160,19 @@ async function slaveOrigin(slave: pg.Client): Promise<string> {
     const res = await slave.query<{ id: string }>("SELECT system_identifier::text AS id FROM pg_control_system()");
     return `pg-${res.rows[0]!.id}`;
   } catch (err) {
-    throw new FailbackError(`cannot read the slave's system identifier (${pgMessage(err)}): set failback.origin to name the slave`);
+    throw new FailbackError(
+      `cannot read the slave's system identifier (${pgMessage(err)}): set failback.origin to name the slave`,
+    );
   }
 }
 
 /** Copying a database into itself would double every row: refuse a master that is the slave. */
 async function refuseSameServer(master: pg.Client, slave: pg.Client): Promise<void> {
-  const q = "SELECT pg_postmaster_start_time()::text || ' ' || current_database() || ' ' || coalesce(inet_server_port(), 0) AS id";
+  const q =
+    "SELECT pg_postmaster_start_time()::text || ' ' || current_database() || ' ' || coalesce(inet_server_port(), 0) AS id";
   const [m, s] = await Promise.all([master.query<{ id: string }>(q), slave.query<{ id: string }>(q)]);
-  if (m.rows[0]?.id === s.rows[0]?.id) throw new FailbackError("the master and the slave settings point at the same database: refusing to copy it into itself");
+  if (m.rows[0]?.id === s.rows[0]?.id)
+    throw new FailbackError(
+      "the master and the slave settings point at the same database: refusing to copy it into itself",
+    );
 }

@@ -21,14 +21,21 @@ export const WAZO_PATHS = [
   "/var/lib/wazo-auth-keys",
   "/var/lib/wazo/sounds/tenants",
 ] as const;
-export const WAZO_EXCLUDES = ["/var/lib/wazo/sounds/tenants/*/monitor*", "/var/lib/wazo/sounds/tenants/*/recording*"] as const;
+export const WAZO_EXCLUDES = [
+  "/var/lib/wazo/sounds/tenants/*/monitor*",
+  "/var/lib/wazo/sounds/tenants/*/recording*",
+] as const;
 
 /**
  * Paths reach rsync on the master through its remote shell (older rsync splits them there) and
  * through ssh's own option parser: plain characters only, so nothing in them is ever syntax.
  */
 const SAFE = /^\/[A-Za-z0-9._+@=,/-]*$/;
-const segmentsOk = (p: string) => p.split("/").slice(1).every((s) => s !== "" && s !== "." && s !== "..");
+const segmentsOk = (p: string) =>
+  p
+    .split("/")
+    .slice(1)
+    .every((s) => s !== "" && s !== "." && s !== "..");
 
 const AbsPath = z
   .string()
@@ -43,16 +50,25 @@ const PulledPath = AbsPath.refine((p) => p !== "/", "expected a path below /");
 const Exclude = z
   .string()
   .max(256)
-  .regex(/^\/[A-Za-z0-9._+@=,/*?-]*$/, "expected an absolute rsync pattern of letters, digits, * ? and . _ + @ = , - /");
+  .regex(
+    /^\/[A-Za-z0-9._+@=,/*?-]*$/,
+    "expected an absolute rsync pattern of letters, digits, * ? and . _ + @ = , - /",
+  );
 
 /** What `ssh` and rsync take as a host: never something that reads as an option. */
-export const SshHost = Host.refine((h) => !h.startsWith("-"), "expected a host name or IP address, not starting with '-'");
+export const SshHost = Host.refine(
+  (h) => !h.startsWith("-"),
+  "expected a host name or IP address, not starting with '-'",
+);
 
 /** One host key line as `ssh-keyscan` or a `.pub` file prints it: type, base64, optional comment (dropped). */
 const HostKey = z
   .string()
   .max(16_384)
-  .regex(/^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?$/, "expected one public host key line: <type> <base64>");
+  .regex(
+    /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n\r]*)?$/,
+    "expected one public host key line: <type> <base64>",
+  );
 
 export const FilesConfig = z
   .strictObject({
@@ -63,7 +79,10 @@ export const FilesConfig = z
     /** Default: the agent's `master.host`. */
     host: SshHost.optional(),
     port: Port.default(22),
-    user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, "expected a user name (a-z 0-9 _ -)").default("root"),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, "expected a user name (a-z 0-9 _ -)")
+      .default("root"),
     /** The slave's private key, authorized on the master. */
     identityFile: AbsPath,
     /** The master's host key, pinned: a known_hosts file, or one key line. */
@@ -77,7 +96,11 @@ export const FilesConfig = z
   })
   .superRefine((c, ctx) => {
     if ((c.knownHosts === undefined) === (c.hostKey === undefined)) {
-      ctx.addIssue({ code: "custom", path: ["knownHosts"], message: 'expected exactly one of "knownHosts" or "hostKey": the master\'s host key is pinned' });
+      ctx.addIssue({
+        code: "custom",
+        path: ["knownHosts"],
+        message: 'expected exactly one of "knownHosts" or "hostKey": the master\'s host key is pinned',
+      });
     }
   });
 export type FilesConfig = z.infer<typeof FilesConfig>;
@@ -92,10 +115,16 @@ export interface ResolvedFilesConfig extends Omit<FilesConfig, "paths" | "exclud
  * Fills the defaults that depend on the rest of the config. Returns the problem (field + what
  * was expected) rather than throwing, so the agent config reports it like a schema error.
  */
-export function resolveFilesConfig(c: FilesConfig, masterHost: string): ResolvedFilesConfig | { field: string; message: string } {
+export function resolveFilesConfig(
+  c: FilesConfig,
+  masterHost: string,
+): ResolvedFilesConfig | { field: string; message: string } {
   const host = c.host ?? masterHost;
   if (!SshHost.safeParse(host).success) {
-    return { field: c.host === undefined ? "master.host" : "files.host", message: "expected a host name or IP address usable by ssh (files.host may set another)" };
+    return {
+      field: c.host === undefined ? "master.host" : "files.host",
+      message: "expected a host name or IP address usable by ssh (files.host may set another)",
+    };
   }
   const wazo = c.paths === "wazo";
   return {

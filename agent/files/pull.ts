@@ -25,20 +25,34 @@ const HOST_KEY_ALIAS = "xivo-ha-master";
 export function sshCommand(c: ResolvedFilesConfig, knownHostsFile: string, alias: boolean): string {
   const o = [
     "ssh",
-    "-F", "/dev/null",
-    "-p", String(c.port),
-    "-i", c.identityFile,
-    "-o", "IdentitiesOnly=yes",
-    "-o", "BatchMode=yes",
-    "-o", "PreferredAuthentications=publickey",
-    "-o", "StrictHostKeyChecking=yes",
-    "-o", `UserKnownHostsFile=${knownHostsFile}`,
-    "-o", "GlobalKnownHostsFile=/dev/null",
-    "-o", "UpdateHostKeys=no",
-    "-o", `ConnectTimeout=${Math.ceil(c.connectTimeoutMs / 1000)}`,
-    "-o", "ServerAliveInterval=15",
-    "-o", "ServerAliveCountMax=3",
-    "-o", "LogLevel=ERROR",
+    "-F",
+    "/dev/null",
+    "-p",
+    String(c.port),
+    "-i",
+    c.identityFile,
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "PreferredAuthentications=publickey",
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    `UserKnownHostsFile=${knownHostsFile}`,
+    "-o",
+    "GlobalKnownHostsFile=/dev/null",
+    "-o",
+    "UpdateHostKeys=no",
+    "-o",
+    `ConnectTimeout=${Math.ceil(c.connectTimeoutMs / 1000)}`,
+    "-o",
+    "ServerAliveInterval=15",
+    "-o",
+    "ServerAliveCountMax=3",
+    "-o",
+    "LogLevel=ERROR",
   ];
   if (alias) o.push("-o", `HostKeyAlias=${HOST_KEY_ALIAS}`);
   return o.join(" ");
@@ -58,7 +72,8 @@ export function rsyncArgv(c: ResolvedFilesConfig, ssh: string, root: string): st
     "--ignore-missing-args",
     "--stats",
     `--timeout=${Math.ceil(c.ioTimeoutMs / 1000)}`,
-    "-e", ssh,
+    "-e",
+    ssh,
     ...c.exclude.map((p) => `--exclude=${p}`),
     // One connection: the first path names the host, the others continue on it.
     ...c.paths.map((p, i) => (i === 0 ? `${c.user}@${host}:${p}` : `:${p}`)),
@@ -91,7 +106,9 @@ export async function pullFiles(
     if (!knownHosts) {
       dir = await mkdtemp(join(tmpdir(), "xivo-ha-files-"));
       knownHosts = join(dir, "known_hosts");
-      await writeFile(knownHosts, `${HOST_KEY_ALIAS} ${c.hostKey!.split(" ").slice(0, 2).join(" ")}\n`, { mode: 0o600 });
+      await writeFile(knownHosts, `${HOST_KEY_ALIAS} ${c.hostKey!.split(" ").slice(0, 2).join(" ")}\n`, {
+        mode: 0o600,
+      });
     }
     const argv = rsyncArgv(c, sshCommand(c, knownHosts, !c.knownHosts), opts.root ?? "/");
     const r = await runCommand({ argv, timeoutMs: c.timeoutMs }, { signal: opts.signal, killGraceMs: 1_000 });

@@ -36,7 +36,9 @@ export type RejectReason = "malformed" | "forged" | "wrong-cluster" | "replayed"
  * How the envelope arrived: a poll answer must echo our nonce, a push must carry a newer seq.
  * `incarnation` is the cluster incarnation the agent's seq floor belongs to (null: none seen).
  */
-export type Channel = { kind: "poll"; nonce: string; incarnation?: number | null } | { kind: "push"; lastSeq: number | null; incarnation?: number | null };
+export type Channel =
+  | { kind: "poll"; nonce: string; incarnation?: number | null }
+  | { kind: "push"; lastSeq: number | null; incarnation?: number | null };
 
 export interface IntakeContext {
   publicKeys: PublicJwk[];
@@ -91,7 +93,10 @@ export async function acceptVerdict(envelope: unknown, ctx: IntakeContext): Prom
     // to the agent is taken only when its seq would have been anyway.
     const newIncarnation = v.incarnation !== undefined && v.incarnation !== known;
     if (newIncarnation && known !== null) {
-      return reject("replayed", `push from a new incarnation of the cluster (${v.incarnation}, current ${known}): waiting for a poll to confirm it`);
+      return reject(
+        "replayed",
+        `push from a new incarnation of the cluster (${v.incarnation}, current ${known}): waiting for a poll to confirm it`,
+      );
     }
     if (ch.lastSeq !== null && v.seq <= ch.lastSeq) {
       return reject("replayed", `seq ${v.seq} is not after the last accepted seq ${ch.lastSeq}`);

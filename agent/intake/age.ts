@@ -42,7 +42,11 @@ const DRIFT = 0.001;
  * A stream that held the frame back shows here. Without a reference (no poll answered yet),
  * only the worker-measured age is known.
  */
-export function pushAgeAtReceiptMs(v: { issuedAt: number; ageMs: number | null }, receivedAtMono: number, ref: WorkerClockRef | null): number {
+export function pushAgeAtReceiptMs(
+  v: { issuedAt: number; ageMs: number | null },
+  receivedAtMono: number,
+  ref: WorkerClockRef | null,
+): number {
   const own = v.ageMs ?? 0;
   if (!ref) return own;
   const elapsed = receivedAtMono - ref.sentAtMono;

@@ -17,7 +17,10 @@ export type OneShot =
  * One poll, judged like the source judges it: for the CLI's one-shot commands (cron-style
  * check-master-status). Never throws.
  */
-export async function pollOnce(cfg: PollConfig, clock: { mono(): number } = { mono: () => performance.now() }): Promise<OneShot> {
+export async function pollOnce(
+  cfg: PollConfig,
+  clock: { mono(): number } = { mono: () => performance.now() },
+): Promise<OneShot> {
   const mono = () => clock.mono();
   const out = await requestVerdict({
     url: cfg.worker.url,
@@ -26,7 +29,11 @@ export async function pollOnce(cfg: PollConfig, clock: { mono(): number } = { mo
     timeoutMs: Math.min(10_000, Math.max(pollTimeoutMs(cfg.worker.pollIntervalMs), 2_000)),
     mono,
   });
-  const got = await judgePoll(out, { clusterId: cfg.clusterId, publicKeys: cfg.worker.publicKeys, maxVerdictAgeMs: cfg.worker.maxVerdictAgeMs }, mono);
+  const got = await judgePoll(
+    out,
+    { clusterId: cfg.clusterId, publicKeys: cfg.worker.publicKeys, maxVerdictAgeMs: cfg.worker.maxVerdictAgeMs },
+    mono,
+  );
   switch (got.kind) {
     case "accepted":
       return { ok: true, accepted: got.accepted };

@@ -50,14 +50,21 @@ export async function judgePoll(out: PollOutcome, ctx: PollContext, mono: () => 
         channel: { kind: "poll", nonce: out.nonce, incarnation: ctx.incarnation ?? null } satisfies Channel,
         heldForMs: mono() - out.sentAtMono,
       });
-      if (!result.ok) return { kind: "rejected", rejection: { channel: "poll", reason: result.reason, detail: result.detail } };
+      if (!result.ok)
+        return { kind: "rejected", rejection: { channel: "poll", reason: result.reason, detail: result.detail } };
       const v = result.verdict;
       // The nonce proves the answer was signed after the request left: counting the round
       // trip as age makes ageAtReceiptMs an upper bound.
       const roundTrip = out.receivedAtMono - out.sentAtMono;
       return {
         kind: "accepted",
-        accepted: { verdict: v, channel: "poll", receivedAtMono: out.receivedAtMono, ageAtReceiptMs: (v.ageMs ?? 0) + roundTrip, sentAtMono: out.sentAtMono },
+        accepted: {
+          verdict: v,
+          channel: "poll",
+          receivedAtMono: out.receivedAtMono,
+          ageAtReceiptMs: (v.ageMs ?? 0) + roundTrip,
+          sentAtMono: out.sentAtMono,
+        },
       };
     }
   }

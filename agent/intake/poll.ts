@@ -66,7 +66,8 @@ export async function requestVerdict(req: PollRequest): Promise<PollOutcome> {
       const err = errorBody(text);
       return { kind: "http-error", status: res.status, code: err.code, message: err.message };
     }
-    if (text === null) return { kind: "malformed", detail: `answer larger than ${MAX_BODY_BYTES} bytes`, nonce, receivedAtMono };
+    if (text === null)
+      return { kind: "malformed", detail: `answer larger than ${MAX_BODY_BYTES} bytes`, nonce, receivedAtMono };
     try {
       return { kind: "answer", body: JSON.parse(text) as unknown, nonce, sentAtMono, receivedAtMono };
     } catch {
@@ -98,7 +99,8 @@ async function readBounded(res: Response, max: number): Promise<string | null> {
 }
 
 /** 401, 403, 404: the worker refuses this agent's token or cluster; retrying fast will not help. */
-export const isConfigRefusal = (status: number | null | undefined) => status === 401 || status === 403 || status === 404;
+export const isConfigRefusal = (status: number | null | undefined) =>
+  status === 401 || status === 403 || status === 404;
 
 /** The worker's `{error: {code, message}}`, clipped; nulls when the body is not that. */
 export function errorBody(text: string | null): { code: string | null; message: string | null } {

@@ -121,9 +121,11 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
               onOpen: () => this.emit("push", { connected: true }),
               onClose: () => this.emit("push", { connected: false }),
               onMessage: (text, at) => {
-                this.pushChain = this.pushChain.then(() => this.onPushFrame(text, at)).catch((err: unknown) => {
-                  this.safeLog("push.internal-error", { error: String(err) });
-                });
+                this.pushChain = this.pushChain
+                  .then(() => this.onPushFrame(text, at))
+                  .catch((err: unknown) => {
+                    this.safeLog("push.internal-error", { error: String(err) });
+                  });
               },
               onRefused: () => this.stats.pushErrors++,
             },
@@ -243,7 +245,11 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
           // The same round again is routine while polling (every other poll at 1 s against a 2 s
           // round): counted, not logged. An older round is worth a line.
           if (a.verdict.seq !== this.current?.verdict.seq) {
-            this.safeLog("verdict.older", { channel: "poll", seq: a.verdict.seq, latestSeq: this.current?.verdict.seq });
+            this.safeLog("verdict.older", {
+              channel: "poll",
+              seq: a.verdict.seq,
+              latestSeq: this.current?.verdict.seq,
+            });
           }
           return;
         }
@@ -347,13 +353,14 @@ export class VerdictSource extends EventEmitter<VerdictSourceEvents> {
     this.current = a;
     const v = a.verdict;
     // A verdict arrives every round: the journal gets the first one and each change of state.
-    if (previous !== v.state) this.safeLog("verdict.accepted", {
-      channel: a.channel,
-      seq: v.seq,
-      state: v.state,
-      reason: v.reason,
-      ageMs: a.ageAtReceiptMs,
-    });
+    if (previous !== v.state)
+      this.safeLog("verdict.accepted", {
+        channel: a.channel,
+        seq: v.seq,
+        state: v.state,
+        reason: v.reason,
+        ageMs: a.ageAtReceiptMs,
+      });
     this.emit("verdict", a);
   }
 

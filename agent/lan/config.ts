@@ -85,6 +85,8 @@ export function resolveLanSecrets(cfg: LanConfig, env: Record<string, string | u
 export function redactLan(cfg: LanConfig): LanConfig {
   return {
     ...cfg,
-    probes: cfg.probes.map((p) => (p.kind === "postgres" && p.password !== undefined ? { ...p, password: "[redacted]" } : p)),
+    probes: cfg.probes.map((p) =>
+      p.kind === "postgres" && p.password !== undefined ? { ...p, password: "[redacted]" } : p,
+    ),
   };
 }

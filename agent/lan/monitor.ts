@@ -38,7 +38,15 @@ export class LanMonitor {
     now = Date.now(),
   ) {
     this.tracker = initialTracker(now, "no LAN round yet");
-    this.current = { state: "unknown", reason: this.tracker.reason, at: now, since: now, probes: [], rounds: 0, lastRound: null };
+    this.current = {
+      state: "unknown",
+      reason: this.tracker.reason,
+      at: now,
+      since: now,
+      probes: [],
+      rounds: 0,
+      lastRound: null,
+    };
   }
 
   get view(): LanView {
@@ -56,13 +64,24 @@ export class LanMonitor {
       this.cfg.probes.map((p) =>
         // runLanProbe never rejects; this is a belt for the braces.
         runLanProbe(p, this.masterHost).catch(
-          (err: unknown): LanProbeResult => ({ name: p.name, kind: p.kind, critical: p.critical, ok: false, detail: String(err), rttMs: null }),
+          (err: unknown): LanProbeResult => ({
+            name: p.name,
+            kind: p.kind,
+            critical: p.critical,
+            ok: false,
+            detail: String(err),
+            rttMs: null,
+          }),
         ),
       ),
     );
     const at = now ?? Date.now();
     const round = classifyRound(probes);
-    this.tracker = applyRound(this.tracker, { ...round, at }, { fall: this.cfg.fall, rise: this.cfg.rise, graceUntil: 0 }).tracker;
+    this.tracker = applyRound(
+      this.tracker,
+      { ...round, at },
+      { fall: this.cfg.fall, rise: this.cfg.rise, graceUntil: 0 },
+    ).tracker;
     this.current = {
       state: this.tracker.state,
       reason: this.tracker.reason,

@@ -8,7 +8,12 @@ import { ProbeFailure, TimeoutError, describe, type ProbeContext } from "./commo
  * replication user, not merely that something listens on 5432. The password never appears in
  * a detail: PostgreSQL's messages do not carry it, and it is scrubbed anyway.
  */
-export async function probePostgres(p: LanPostgresProbe, host: string, ctx: ProbeContext, timeoutMs: number): Promise<string> {
+export async function probePostgres(
+  p: LanPostgresProbe,
+  host: string,
+  ctx: ProbeContext,
+  timeoutMs: number,
+): Promise<string> {
   const client = new pg.Client({
     host,
     port: p.port,
@@ -67,7 +72,8 @@ function explain(err: unknown, p: LanPostgresProbe, host: string, timeoutMs: num
     return known ? known(p) : `${code}: ${err.message}`.slice(0, 200);
   }
   const msg = err instanceof Error ? err.message : String(err);
-  if (/timeout expired|connection timeout|Query read timeout/i.test(msg)) throw new TimeoutError(`timeout after ${timeoutMs} ms`);
+  if (/timeout expired|connection timeout|Query read timeout/i.test(msg))
+    throw new TimeoutError(`timeout after ${timeoutMs} ms`);
   if (/password must be a string|no password/i.test(msg)) {
     return p.password === undefined
       ? `server asks for a password and none is configured (set ${PG_PASSWORD_ENV})`

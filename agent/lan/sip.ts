@@ -1,6 +1,12 @@
 import dgram from "node:dgram";
 import net from "node:net";
-import { GarbageError, SipResponseReader, formatOptions, newOptionsRequest, type SipResponse } from "../../protocol/sip.js";
+import {
+  GarbageError,
+  SipResponseReader,
+  formatOptions,
+  newOptionsRequest,
+  type SipResponse,
+} from "../../protocol/sip.js";
 import type { LanSipProbe } from "./config.js";
 import { ProbeFailure, type ProbeContext } from "./common.js";
 import { withTcp } from "./tcp.js";
@@ -21,7 +27,8 @@ export function probeSip(p: LanSipProbe, host: string, ctx: ProbeContext): Promi
 /** The detail of a final response, or a ProbeFailure when its code is not accepted. */
 function finalDetail(p: LanSipProbe, res: SipResponse): string {
   const line = `SIP/2.0 ${res.status} ${res.reasonPhrase}`.trim();
-  if (p.acceptCodes && !p.acceptCodes.includes(res.status)) throw new ProbeFailure(`${line}, expected ${p.acceptCodes.join("/")}`);
+  if (p.acceptCodes && !p.acceptCodes.includes(res.status))
+    throw new ProbeFailure(`${line}, expected ${p.acceptCodes.join("/")}`);
   return line;
 }
 
@@ -35,7 +42,8 @@ async function probeSipTcp(p: LanSipProbe, host: string, ctx: ProbeContext): Pro
       socket.on("data", (chunk: string) => {
         try {
           for (const res of reader.push(chunk)) {
-            if (res.headers.get("call-id") !== request.callId) throw new ProbeFailure("SIP response for another Call-ID");
+            if (res.headers.get("call-id") !== request.callId)
+              throw new ProbeFailure("SIP response for another Call-ID");
             if (res.status < 200) {
               ctx.note = `${res.status} ${res.reasonPhrase}, no final response`.trim();
               continue;
@@ -94,7 +102,8 @@ async function probeSipUdp(p: LanSipProbe, host: string, ctx: ProbeContext): Pro
       let provisional: string | undefined;
       const fail = (err: unknown) => {
         const code = (err as NodeJS.ErrnoException | undefined)?.code;
-        if (code === "ECONNREFUSED") reject(new ProbeFailure(`port unreachable: nothing listens on UDP port ${p.port}`));
+        if (code === "ECONNREFUSED")
+          reject(new ProbeFailure(`port unreachable: nothing listens on UDP port ${p.port}`));
         else reject(err);
       };
       const transmit = () => {

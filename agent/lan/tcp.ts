@@ -6,7 +6,12 @@ import type { ProbeContext } from "./common.js";
  * Opens a TCP connection, hands it to `use`, and always destroys it afterwards, or as soon as
  * the probe's deadline fires. Connection errors reject with the socket's errno error.
  */
-export async function withTcp<T>(host: string, port: number, ctx: ProbeContext, use: (socket: net.Socket) => Promise<T>): Promise<T> {
+export async function withTcp<T>(
+  host: string,
+  port: number,
+  ctx: ProbeContext,
+  use: (socket: net.Socket) => Promise<T>,
+): Promise<T> {
   const socket = net.connect({ host, port });
   socket.on("error", () => undefined); // reported through the promises below, never as a crash
   const destroy = () => socket.destroy();

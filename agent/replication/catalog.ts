@@ -58,7 +58,10 @@ const REFERENCES_SQL = `
 
 export async function readCatalog(client: pg.ClientBase, schema: string): Promise<Catalog> {
   const tables = new Map<string, TableInfo>();
-  const cols = await client.query<{ table: string; column: string | null; type: string | null; generated: boolean }>(TABLES_SQL, [schema]);
+  const cols = await client.query<{ table: string; column: string | null; type: string | null; generated: boolean }>(
+    TABLES_SQL,
+    [schema],
+  );
   for (const r of cols.rows) {
     let t = tables.get(r.table);
     if (!t) tables.set(r.table, (t = { name: r.table, columns: [] }));

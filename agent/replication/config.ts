@@ -106,7 +106,11 @@ export function resolveReplicationSecrets(
 /** The config as it may be shown (status, logs): passwords replaced. */
 export function redactReplication<T extends ReplicationConfig>(cfg: T): T {
   const hide = (p: string | undefined) => (p === undefined ? {} : { password: "[redacted]" });
-  return { ...cfg, master: { ...cfg.master, ...hide(cfg.master.password) }, slave: { ...cfg.slave, ...hide(cfg.slave.password) } };
+  return {
+    ...cfg,
+    master: { ...cfg.master, ...hide(cfg.master.password) },
+    slave: { ...cfg.slave, ...hide(cfg.slave.password) },
+  };
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -6,7 +6,12 @@ import type { Catalog } from "./catalog.js";
  * or, worse, load rows into the wrong columns, so the run is refused and every difference named.
  * Pure: two catalogs in, one line per difference out, in a stable order.
  */
-export function schemaDrift(master: Catalog, slave: Catalog, tables: { master: string[]; slave: string[] }, sequences: { master: string[]; slave: string[] }): string[] {
+export function schemaDrift(
+  master: Catalog,
+  slave: Catalog,
+  tables: { master: string[]; slave: string[] },
+  sequences: { master: string[]; slave: string[] },
+): string[] {
   const out: string[] = [];
   const slaveTables = new Set(tables.slave);
   const masterTables = new Set(tables.master);
@@ -26,9 +31,12 @@ export function schemaDrift(master: Catalog, slave: Catalog, tables: { master: s
       const sc = s.get(col);
       if (!sc) out.push(`column ${name}.${col}: on the master only (${mc?.type})`);
       else if (!mc) out.push(`column ${name}.${col}: on the slave only (${sc.type})`);
-      else if (mc.type !== sc.type) out.push(`column ${name}.${col}: type ${mc.type} on the master, ${sc.type} on the slave`);
+      else if (mc.type !== sc.type)
+        out.push(`column ${name}.${col}: type ${mc.type} on the master, ${sc.type} on the slave`);
       else if (mc.generated !== sc.generated)
-        out.push(`column ${name}.${col}: ${mc.generated ? "generated" : "plain"} on the master, ${sc.generated ? "generated" : "plain"} on the slave`);
+        out.push(
+          `column ${name}.${col}: ${mc.generated ? "generated" : "plain"} on the master, ${sc.generated ? "generated" : "plain"} on the slave`,
+        );
     }
   }
   const slaveSeqs = new Set(sequences.slave);

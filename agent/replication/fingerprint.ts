@@ -20,7 +20,12 @@ async function fingerprint(s: Session, schema: string, t: TableInfo): Promise<Fi
   return { rows: Number(row.n), hash: row.h };
 }
 
-export async function changedTables(master: Session, slave: Session, schema: string, tables: TableInfo[]): Promise<Set<string>> {
+export async function changedTables(
+  master: Session,
+  slave: Session,
+  schema: string,
+  tables: TableInfo[],
+): Promise<Set<string>> {
   const onSlave: Promise<Fingerprint>[] = [];
   let chain: Promise<unknown> = Promise.resolve();
   for (const t of tables) {

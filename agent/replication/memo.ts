@@ -41,7 +41,11 @@ export function memoKey(scope: string, table: string): string {
  * as xmin (FREEZE keeps the raw xmin), so the hash sum is rows × hash(xid). The storage file is
  * the one TRUNCATE gave (or the old one, after DELETE). Same text as markerSql gives.
  */
-export async function reloadedMarkers(s: Session, schema: string, tables: { table: string; rows: number }[]): Promise<string[]> {
+export async function reloadedMarkers(
+  s: Session,
+  schema: string,
+  tables: { table: string; rows: number }[],
+): Promise<string[]> {
   if (!tables.length) return [];
   const cols = tables.map((_, i) => `pg_relation_filenode($${i + 1}::regclass)::text AS f${i}`);
   const r = await s.client.query<Record<string, string>>(

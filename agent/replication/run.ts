@@ -59,18 +59,38 @@ export interface ReplicateOptions {
   memo?: ReplicationMemo;
 }
 
-export async function replicate(cfg: ResolvedReplicationConfig, opts: ReplicateOptions = {}): Promise<ReplicationReport> {
+export async function replicate(
+  cfg: ResolvedReplicationConfig,
+  opts: ReplicateOptions = {},
+): Promise<ReplicationReport> {
   const startedAt = Date.now();
   const t0 = performance.now();
   const log = opts.log ?? (() => {});
-  const report: ReplicationReport = { ok: false, startedAt, durationMs: 0, copied: [], skipped: [], sequences: [], rows: 0, bytes: 0, error: null, drift: [] };
+  const report: ReplicationReport = {
+    ok: false,
+    startedAt,
+    durationMs: 0,
+    copied: [],
+    skipped: [],
+    sequences: [],
+    rows: 0,
+    bytes: 0,
+    error: null,
+    drift: [],
+  };
   const sessions: Session[] = [];
   const abort = abortOn(opts.signal, cfg.timeoutMs, () => sessions.forEach((s) => s.kill()));
-  log("replication.start", { master: `${cfg.master.host}:${cfg.master.port}/${cfg.master.database}`, slave: `${cfg.slave.host}:${cfg.slave.port}/${cfg.slave.database}` });
+  log("replication.start", {
+    master: `${cfg.master.host}:${cfg.master.port}/${cfg.master.database}`,
+    slave: `${cfg.slave.host}:${cfg.slave.port}/${cfg.slave.database}`,
+  });
   try {
     abort.check();
     const limits = { statementTimeoutMs: cfg.statementTimeoutMs, lockTimeoutMs: cfg.lockTimeoutMs };
-    const opened = await Promise.allSettled([openSession("master", cfg.master, limits), openSession("slave", cfg.slave, limits)]);
+    const opened = await Promise.allSettled([
+      openSession("master", cfg.master, limits),
+      openSession("slave", cfg.slave, limits),
+    ]);
     for (const o of opened) if (o.status === "fulfilled") sessions.push(o.value);
     for (const o of opened) if (o.status === "rejected") throw o.reason;
     abort.check(); // an abort during connect found no session to kill
@@ -79,19 +99,29 @@ export async function replicate(cfg: ResolvedReplicationConfig, opts: ReplicateO
     await step(master, "open the snapshot", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     await step(slave, "open the transaction", "BEGIN; SET LOCAL session_replication_role = replica");
 
-    const [mCat, sCat] = await Promise.all([on(master, "read the catalog", () => readCatalog(master.client, cfg.schema)), on(slave, "read the catalog", () => readCatalog(slave.client, cfg.schema))]);
+    const [mCat, sCat] = await Promise.all([
+      on(master, "read the catalog", () => readCatalog(master.client, cfg.schema)),
+      on(slave, "read the catalog", () => readCatalog(slave.client, cfg.schema)),
+    ]);
     const sel = { include: cfg.include, exclude: cfg.exclude };
     const tables = { master: selectTables(mCat.tables.keys(), sel), slave: selectTables(sCat.tables.keys(), sel) };
     const seqs = { master: selectSequences(mCat.sequences, sel), slave: selectSequences(sCat.sequences, sel) };
     const drift = schemaDrift(mCat, sCat, tables, seqs);
     if (drift.length) {
       report.drift = drift;
-      throw new Refused(`schema drift between master and slave (${drift.length} difference${drift.length > 1 ? "s" : ""}), nothing applied: ${drift.join("; ")}`);
+      throw new Refused(
+        `schema drift between master and slave (${drift.length} difference${drift.length > 1 ? "s" : ""}), nothing applied: ${drift.join("; ")}`,
+      );
     }
 
     const infos = tables.master.map((n) => mCat.tables.get(n)!);
     // As pg_dump does: no DDL may change these tables under the snapshot while we read them.
-    if (infos.length) await step(master, "lock the tables", `LOCK TABLE ${infos.map((t) => qualified(cfg.schema, t.name)).join(", ")} IN ACCESS SHARE MODE`);
+    if (infos.length)
+      await step(
+        master,
+        "lock the tables",
+        `LOCK TABLE ${infos.map((t) => qualified(cfg.schema, t.name)).join(", ")} IN ACCESS SHARE MODE`,
+      );
 
     // Markers first (when the caller keeps a memo): tables unchanged on both nodes since the last
     // good run need no fingerprint.
@@ -105,17 +135,33 @@ export async function replicate(cfg: ResolvedReplicationConfig, opts: ReplicateO
       ]);
       infos.forEach((t, i) => markers.set(t.name, { m: ms[i]!, s: ss[i]! }));
     }
-    const known = infos.filter((t) => memo?.markers.get(memoKey(scope, t.name)) === `${markers.get(t.name)?.m}|${markers.get(t.name)?.s}`);
+    const known = infos.filter(
+      (t) => memo?.markers.get(memoKey(scope, t.name)) === `${markers.get(t.name)?.m}|${markers.get(t.name)?.s}`,
+    );
     const knownNames = new Set(known.map((t) => t.name));
-    const changed = await changedTables(master, slave, cfg.schema, infos.filter((t) => !knownNames.has(t.name))).catch((e: unknown) => {
+    const changed = await changedTables(
+      master,
+      slave,
+      cfg.schema,
+      infos.filter((t) => !knownNames.has(t.name)),
+    ).catch((e: unknown) => {
       throw new Error(`fingerprinting: ${describe(e)}`);
     });
     const toCopy = infos.filter((t) => changed.has(t.name));
     report.skipped = infos.filter((t) => !changed.has(t.name)).map((t) => t.name);
-    log("replication.plan", { copy: toCopy.map((t) => t.name), skipped: report.skipped.length, fingerprinted: infos.length - known.length });
+    log("replication.plan", {
+      copy: toCopy.map((t) => t.name),
+      skipped: report.skipped.length,
+      fingerprinted: infos.length - known.length,
+    });
 
-    const plan = planClear(cfg.schema, toCopy.map((t) => t.name), sCat.referencedBy);
-    if (plan.truncate.length) await step(slave, "truncate", `TRUNCATE ONLY ${plan.truncate.map((t) => qualified(cfg.schema, t)).join(", ")}`);
+    const plan = planClear(
+      cfg.schema,
+      toCopy.map((t) => t.name),
+      sCat.referencedBy,
+    );
+    if (plan.truncate.length)
+      await step(slave, "truncate", `TRUNCATE ONLY ${plan.truncate.map((t) => qualified(cfg.schema, t)).join(", ")}`);
     for (const t of plan.delete) await step(slave, `empty ${t}`, `DELETE FROM ONLY ${qualified(cfg.schema, t)}`);
 
     // Before the copies, so that a failure at any later point also proves them rolled back.
@@ -126,7 +172,13 @@ export async function replicate(cfg: ResolvedReplicationConfig, opts: ReplicateO
       abort.check();
       const c0 = performance.now();
       const { rows, bytes } = await copyOne(master, slave, cfg, t, truncated.has(t.name));
-      const stat: TableStat = { table: t.name, rows, bytes, durationMs: Math.round(performance.now() - c0), cleared: truncated.has(t.name) ? "truncate" : "delete" };
+      const stat: TableStat = {
+        table: t.name,
+        rows,
+        bytes,
+        durationMs: Math.round(performance.now() - c0),
+        cleared: truncated.has(t.name) ? "truncate" : "delete",
+      };
       copied.push(stat);
       log("replication.table", { ...stat });
     }
@@ -151,7 +203,15 @@ export async function replicate(cfg: ResolvedReplicationConfig, opts: ReplicateO
     abort.dispose();
     await Promise.all(sessions.map((s) => (report.ok ? s.close() : rollbackAndClose(s))));
     report.durationMs = Math.round(performance.now() - t0);
-    if (report.ok) log("replication.done", { copied: report.copied.length, skipped: report.skipped.length, sequences: report.sequences.length, rows: report.rows, bytes: report.bytes, durationMs: report.durationMs });
+    if (report.ok)
+      log("replication.done", {
+        copied: report.copied.length,
+        skipped: report.skipped.length,
+        sequences: report.sequences.length,
+        rows: report.rows,
+        bytes: report.bytes,
+        durationMs: report.durationMs,
+      });
     else log("replication.failed", { error: report.error, drift: report.drift, durationMs: report.durationMs });
   }
   return report;
@@ -215,7 +275,10 @@ function abortOn(signal: AbortSignal | undefined, timeoutMs: number, onAbort: ()
     why = reason;
     onAbort();
   };
-  const onSignal = () => fire(`aborted${signal?.reason instanceof Error ? `: ${signal.reason.message}` : typeof signal?.reason === "string" ? `: ${signal.reason}` : ""}`);
+  const onSignal = () =>
+    fire(
+      `aborted${signal?.reason instanceof Error ? `: ${signal.reason.message}` : typeof signal?.reason === "string" ? `: ${signal.reason}` : ""}`,
+    );
   if (signal?.aborted) onSignal();
   signal?.addEventListener("abort", onSignal, { once: true });
   const timer = setTimeout(() => fire(`timed out after ${timeoutMs} ms`), timeoutMs);

@@ -12,7 +12,9 @@ export interface Selection {
 
 /** `*` any run of characters, `?` exactly one; the whole name must match; case-sensitive like PostgreSQL's quoted names. */
 export function globToRegExp(glob: string): RegExp {
-  const body = [...glob].map((ch) => (ch === "*" ? ".*" : ch === "?" ? "." : ch.replace(/[.+^${}()|[\]\\]/g, "\\$&"))).join("");
+  const body = [...glob]
+    .map((ch) => (ch === "*" ? ".*" : ch === "?" ? "." : ch.replace(/[.+^${}()|[\]\\]/g, "\\$&")))
+    .join("");
   return new RegExp(`^${body}$`, "s");
 }
 
@@ -41,5 +43,8 @@ export function selectTables(names: Iterable<string>, sel: Selection): string[] 
 
 export function selectSequences(seqs: Iterable<SequenceRef>, sel: Selection): string[] {
   const ok = matcher(sel);
-  return [...seqs].filter((s) => ok(s.ownedBy ?? s.name)).map((s) => s.name).sort();
+  return [...seqs]
+    .filter((s) => ok(s.ownedBy ?? s.name))
+    .map((s) => s.name)
+    .sort();
 }

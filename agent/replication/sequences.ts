@@ -11,7 +11,12 @@ import { qualified, sequencesSql } from "./sql.js";
  * What the master sends is checked before anything runs on the slave (an int8 and a boolean, or
  * the run is refused), and it reaches the slave only as bound parameters, never as SQL text.
  */
-export async function syncSequences(master: Session, slave: Session, schema: string, names: string[]): Promise<string[]> {
+export async function syncSequences(
+  master: Session,
+  slave: Session,
+  schema: string,
+  names: string[],
+): Promise<string[]> {
   const sql = sequencesSql(schema, names);
   if (!sql) return [];
   const read = async (s: Session) => {
@@ -32,11 +37,14 @@ export async function syncSequences(master: Session, slave: Session, schema: str
   if (!changed.length) return [];
   try {
     await slave.client.query(changed.map((n) => `ALTER SEQUENCE ${qualified(schema, n)} RESTART`).join("; "));
-    await slave.client.query("SELECT count(setval(u.s::regclass, u.v, u.c)) FROM unnest($1::text[], $2::int8[], $3::bool[]) AS u(s, v, c)", [
-      changed.map((n) => qualified(schema, n)),
-      changed.map((n) => m.get(n)!.lastValue),
-      changed.map((n) => m.get(n)!.isCalled),
-    ]);
+    await slave.client.query(
+      "SELECT count(setval(u.s::regclass, u.v, u.c)) FROM unnest($1::text[], $2::int8[], $3::bool[]) AS u(s, v, c)",
+      [
+        changed.map((n) => qualified(schema, n)),
+        changed.map((n) => m.get(n)!.lastValue),
+        changed.map((n) => m.get(n)!.isCalled),
+      ],
+    );
   } catch (err) {
     throw Object.assign(err as Error, { message: `${slave.label}: setting sequences: ${(err as Error).message}` });
   }

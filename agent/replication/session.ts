@@ -60,7 +60,11 @@ export async function openSession(
       // An agent that dies mid-run must not pin the master's snapshot (and its locks) forever.
       idle_in_transaction_session_timeout: `${settings.statementTimeoutMs}`,
     };
-    await client.query(Object.entries(gucs).map(([k, v]) => `SET ${k} = ${literal(v)}`).join("; "));
+    await client.query(
+      Object.entries(gucs)
+        .map(([k, v]) => `SET ${k} = ${literal(v)}`)
+        .join("; "),
+    );
   } catch (err) {
     kill();
     throw new NodeError(explainTlsFailure(err, ep, role, `replication.${role}.tls`) ?? `${label}: ${describe(err)}`);

@@ -67,7 +67,9 @@ export const SESSION_SETTINGS: Record<string, string> = {
 /** One query reading every listed sequence's state (row `i` is `names[i]`), or null when there is none. */
 export function sequencesSql(schema: string, names: string[]): string | null {
   if (!names.length) return null;
-  return names.map((n, i) => `SELECT ${i}::int AS i, last_value::text AS last_value, is_called FROM ${qualified(schema, n)}`).join(" UNION ALL ");
+  return names
+    .map((n, i) => `SELECT ${i}::int AS i, last_value::text AS last_value, is_called FROM ${qualified(schema, n)}`)
+    .join(" UNION ALL ");
 }
 
 /**
@@ -78,7 +80,11 @@ export function sequencesSql(schema: string, names: string[]): string | null {
  * table from the TRUNCATE set can disqualify the tables it references in turn: iterate to a
  * fixed point. Cycles among reloaded tables are fine: they are truncated together.
  */
-export function planClear(schema: string, copied: string[], referencedBy: Map<string, Set<string>>): { truncate: string[]; delete: string[] } {
+export function planClear(
+  schema: string,
+  copied: string[],
+  referencedBy: Map<string, Set<string>>,
+): { truncate: string[]; delete: string[] } {
   const truncate = new Set(copied);
   for (let changed = true; changed; ) {
     changed = false;

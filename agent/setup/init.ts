@@ -19,11 +19,19 @@ const CONFIG_FILE = "etc/xivo-ha/agent.json";
 const ENV_FILE = "etc/xivo-ha/agent.env";
 
 /** Printable ASCII without space, quotes or backslash: a systemd EnvironmentFile value as is. */
-const Token = z.string().regex(/^[\x21\x23-\x26\x28-\x5b\x5d-\x7e]{32,256}$/, "expected 32-256 printable characters (no space, quote or backslash)");
+const Token = z
+  .string()
+  .regex(
+    /^[\x21\x23-\x26\x28-\x5b\x5d-\x7e]{32,256}$/,
+    "expected 32-256 printable characters (no space, quote or backslash)",
+  );
 
 const InitOptions = z.strictObject({
   // Plain http only to this machine: init sends the token before any config could refuse it.
-  worker: WorkerUrl.refine((u) => !insecureUrl(u), "expected https:// (plain http only to a loopback host: the token would cross in clear)"),
+  worker: WorkerUrl.refine(
+    (u) => !insecureUrl(u),
+    "expected https:// (plain http only to a loopback host: the token would cross in clear)",
+  ),
   cluster: ClusterId,
   token: Token,
   preset: z.enum(["wazo", "xivo"]).default("wazo"),
@@ -40,10 +48,18 @@ export interface InitIo {
   confirm: ((question: string) => Promise<boolean>) | null;
 }
 
-export type InitResult = { ok: true; configPath: string; envPath: string } | { ok: false; exit: "refused" | "failed" | "usage"; message: string };
+export type InitResult =
+  | { ok: true; configPath: string; envPath: string }
+  | { ok: false; exit: "refused" | "failed" | "usage"; message: string };
 
 /** The agent's config for a preset and a master: the LAN probes and the ready check filled. */
-function initialConfig(o: { cluster: string; worker: string; preset: "wazo" | "xivo"; master: string; key: PublicJwk }) {
+function initialConfig(o: {
+  cluster: string;
+  worker: string;
+  preset: "wazo" | "xivo";
+  master: string;
+  key: PublicJwk;
+}) {
   return {
     clusterId: o.cluster,
     worker: { url: o.worker, publicKeys: [o.key] },
@@ -75,31 +91,70 @@ export async function init(input: unknown, io: InitIo): Promise<InitResult> {
   }
 
   const keys = await fetchKeys(o.worker);
-  if (!keys.ok) return { ok: false, exit: "failed", message: `cannot fetch ${o.worker}/v1/keys: ${keys.detail} (${fixFor(keys.problem)}); nothing written` };
+  if (!keys.ok)
+    return {
+      ok: false,
+      exit: "failed",
+      message: `cannot fetch ${o.worker}/v1/keys: ${keys.detail} (${fixFor(keys.problem)}); nothing written`,
+    };
   const prints = await Promise.all(keys.keys.map(async (k) => ({ key: k, fingerprint: await keyFingerprint(k) })));
   for (const p of prints) io.out(`worker key ${p.key.kid ?? "(no kid)"}: fingerprint ${p.fingerprint}`);
 
   let chosen: PublicJwk;
   if (o.expectKey !== undefined) {
     const hit = prints.find((p) => p.fingerprint === o.expectKey);
-    if (!hit) return { ok: false, exit: "failed", message: `no key of the worker has fingerprint ${o.expectKey}: someone may stand between this slave and the worker, or the key was rotated; nothing written` };
+    if (!hit)
+      return {
+        ok: false,
+        exit: "failed",
+        message: `no key of the worker has fingerprint ${o.expectKey}: someone may stand between this slave and the worker, or the key was rotated; nothing written`,
+      };
     io.out(`key ${o.expectKey} matches --expect-key`);
     chosen = hit.key;
   } else {
     if (!io.confirm) {
-      return { ok: false, exit: "usage", message: "no terminal to confirm the fingerprint on: pass --expect-key FINGERPRINT (the worker side's `npm run init-line` prints it); nothing written" };
+      return {
+        ok: false,
+        exit: "usage",
+        message:
+          "no terminal to confirm the fingerprint on: pass --expect-key FINGERPRINT (the worker side's `npm run init-line` prints it); nothing written",
+      };
     }
-    if (prints.length > 1) return { ok: false, exit: "usage", message: "the worker serves several keys: pick one with --expect-key FINGERPRINT; nothing written" };
-    const yes = await io.confirm(`Does ${prints[0]!.fingerprint} match the fingerprint the worker's administrator gave you? [y/N] `);
+    if (prints.length > 1)
+      return {
+        ok: false,
+        exit: "usage",
+        message: "the worker serves several keys: pick one with --expect-key FINGERPRINT; nothing written",
+      };
+    const yes = await io.confirm(
+      `Does ${prints[0]!.fingerprint} match the fingerprint the worker's administrator gave you? [y/N] `,
+    );
     if (!yes) return { ok: false, exit: "refused", message: "fingerprint not confirmed; nothing written" };
     chosen = prints[0]!.key;
   }
 
-  const verdict = await checkVerdict({ clusterId: o.cluster, url: o.worker, token: o.token, publicKeys: [chosen], maxVerdictAgeMs: 30_000 });
-  if (!verdict.ok) return { ok: false, exit: "failed", message: `verdict check failed: ${verdict.detail} (${fixFor(verdict.problem)}); nothing written` };
+  const verdict = await checkVerdict({
+    clusterId: o.cluster,
+    url: o.worker,
+    token: o.token,
+    publicKeys: [chosen],
+    maxVerdictAgeMs: 30_000,
+  });
+  if (!verdict.ok)
+    return {
+      ok: false,
+      exit: "failed",
+      message: `verdict check failed: ${verdict.detail} (${fixFor(verdict.problem)}); nothing written`,
+    };
   io.out(`token accepted: a signed verdict for ${o.cluster} (${verdict.judgement.accepted.verdict.state})`);
 
-  const config = initialConfig({ cluster: o.cluster, worker: o.worker, preset: o.preset, master: o.master, key: chosen });
+  const config = initialConfig({
+    cluster: o.cluster,
+    worker: o.worker,
+    preset: o.preset,
+    master: o.master,
+    key: chosen,
+  });
   // The same validation the daemon applies: what is written is a config the agent loads.
   parseConfig(config, { [TOKEN_ENV]: o.token }, "(init)");
 

@@ -13,13 +13,16 @@ export type Problem = "url" | "tls" | "timeout" | "token" | "http" | "verdict";
 export type Failure = { ok: false; problem: Problem; detail: string };
 
 /** Node's TLS error codes (the cause of a failed fetch or WebSocket). */
-const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_|SELF_SIGNED_|UNABLE_TO_(GET|VERIFY)_|HOSTNAME_MISMATCH|ERR_CERT_)/;
+const TLS_CODES =
+  /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_|SELF_SIGNED_|UNABLE_TO_(GET|VERIFY)_|HOSTNAME_MISMATCH|ERR_CERT_)/;
 
 /** A network failure's detail ("CODE: message"), sorted. */
 export function networkFailure(detail: string, timedOut = false): Failure {
   const code = /^([A-Z0-9_]+):/.exec(detail)?.[1] ?? "";
-  if (timedOut || /^no answer within/.test(detail) || code === "UND_ERR_CONNECT_TIMEOUT") return { ok: false, problem: "timeout", detail };
-  if (TLS_CODES.test(code) || /certificate|SSL routines|wrong version number/i.test(detail)) return { ok: false, problem: "tls", detail };
+  if (timedOut || /^no answer within/.test(detail) || code === "UND_ERR_CONNECT_TIMEOUT")
+    return { ok: false, problem: "timeout", detail };
+  if (TLS_CODES.test(code) || /certificate|SSL routines|wrong version number/i.test(detail))
+    return { ok: false, problem: "tls", detail };
   return { ok: false, problem: "url", detail };
 }
 
@@ -60,7 +63,11 @@ export async function fetchKeys(url: string, timeoutMs = 10_000): Promise<Worker
   let res: Response;
   let text: string;
   try {
-    res = await fetch(workerUrl(url, "/v1/keys"), { headers: { accept: "application/json" }, redirect: "error", signal: timeout });
+    res = await fetch(workerUrl(url, "/v1/keys"), {
+      headers: { accept: "application/json" },
+      redirect: "error",
+      signal: timeout,
+    });
     text = await res.text();
   } catch (err) {
     return networkFailure(timeout.aborted ? `no answer within ${timeoutMs} ms` : describe(err), timeout.aborted);
@@ -68,7 +75,11 @@ export async function fetchKeys(url: string, timeoutMs = 10_000): Promise<Worker
   const t1 = Date.now();
   if (res.status !== 200) {
     const e = errorBody(text);
-    return { ok: false, problem: "http", detail: `GET /v1/keys: HTTP ${res.status}${e.message ? `: ${e.message}` : ""}` };
+    return {
+      ok: false,
+      problem: "http",
+      detail: `GET /v1/keys: HTTP ${res.status}${e.message ? `: ${e.message}` : ""}`,
+    };
   }
   let body: z.infer<typeof KeysBody>;
   try {
@@ -102,14 +113,24 @@ export type VerdictOutcome = { ok: true; judgement: Extract<PollJudgement, { kin
  */
 export async function checkVerdict(c: VerdictCheck): Promise<VerdictOutcome> {
   const mono = () => performance.now();
-  const out = await requestVerdict({ url: c.url, clusterId: c.clusterId, token: c.token, timeoutMs: c.timeoutMs ?? 10_000, mono });
+  const out = await requestVerdict({
+    url: c.url,
+    clusterId: c.clusterId,
+    token: c.token,
+    timeoutMs: c.timeoutMs ?? 10_000,
+    mono,
+  });
   if (out.kind === "network-error") return networkFailure(out.detail);
   if (out.kind === "http-error") {
     const detail = `HTTP ${out.status}${out.code ? ` ${out.code}` : ""}${out.message ? `: ${out.message}` : ""}`;
     if (out.status === 401 || out.status === 403) return { ok: false, problem: "token", detail };
     return { ok: false, problem: "http", detail };
   }
-  const judged = await judgePoll(out, { clusterId: c.clusterId, publicKeys: c.publicKeys, maxVerdictAgeMs: c.maxVerdictAgeMs }, mono);
+  const judged = await judgePoll(
+    out,
+    { clusterId: c.clusterId, publicKeys: c.publicKeys, maxVerdictAgeMs: c.maxVerdictAgeMs },
+    mono,
+  );
   if (judged.kind === "accepted") return { ok: true, judgement: judged };
   const detail = judged.kind === "rejected" ? `${judged.rejection.reason}: ${judged.rejection.detail}` : judged.detail;
   return { ok: false, problem: "verdict", detail };

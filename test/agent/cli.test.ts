@@ -34,10 +34,21 @@ async function config(extra: Record<string, unknown> = {}) {
   const cfg = {
     clusterId: "c1",
     // Port 9 on loopback: nothing listens, so the worker is unreachable.
-    worker: { url: "http://127.0.0.1:9", token: "cli-test-token", publicKeys: [(await testSecrets()).publicJwk], pollIntervalMs: 500, maxVerdictAgeMs: 5000 },
+    worker: {
+      url: "http://127.0.0.1:9",
+      token: "cli-test-token",
+      publicKeys: [(await testSecrets()).publicJwk],
+      pollIntervalMs: 500,
+      maxVerdictAgeMs: 5000,
+    },
     master: { host: "127.0.0.1" },
     stateDir: join(dir.path, "state"),
-    services: { start: [fake("start")], stop: [fake("stop")], status: [fake("status")], retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 } },
+    services: {
+      start: [fake("start")],
+      stop: [fake("stop")],
+      status: [fake("status")],
+      retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 },
+    },
     lan: { probes: [{ kind: "tcp", name: "t", port: 9, timeoutMs: 200 }] },
     http: { host: "127.0.0.1", port: null },
     ...extra,
@@ -59,8 +70,11 @@ describe("xivo-ha-agent CLI", () => {
   it("--help (exit 0) lists the commands and the exit codes; per-command help too", async () => {
     const r = await cli(["--help"]);
     expect(r.code).toBe(0);
-    for (const w of ["run", "status", "check-master-status", "manage-slave-services", "Exit codes"]) expect(r.out).toContain(w);
-    expect((await cli(["manage-slave-services", "--help"])).out).toMatch(/^Usage: xivo-ha-agent manage-slave-services start\|stop/);
+    for (const w of ["run", "status", "check-master-status", "manage-slave-services", "Exit codes"])
+      expect(r.out).toContain(w);
+    expect((await cli(["manage-slave-services", "--help"])).out).toMatch(
+      /^Usage: xivo-ha-agent manage-slave-services start\|stop/,
+    );
   });
 
   it.each([
@@ -104,7 +118,10 @@ describe("xivo-ha-agent CLI", () => {
     expect(stop.code).toBe(0);
     expect(await running()).toBe(false);
     const json = JSON.parse((await cli(["status", "--config", path, "--json"])).out);
-    expect(json).toMatchObject({ role: "standby", lastAction: { kind: "failback", ok: true, reason: "maintenance over" } });
+    expect(json).toMatchObject({
+      role: "standby",
+      lastAction: { kind: "failback", ok: true, reason: "maintenance over" },
+    });
   });
 
   it("a failing start command → exit 1, reported", async () => {
@@ -131,7 +148,13 @@ describe("xivo-ha-agent CLI", () => {
         const s = JSON.parse(r.out);
         return "daemon" in s ? null : s;
       });
-      expect(json).toMatchObject({ clusterId: "c1", mode: "auto", verdict: null, lan: { state: expect.any(String) }, pushConnected: false });
+      expect(json).toMatchObject({
+        clusterId: "c1",
+        mode: "auto",
+        verdict: null,
+        lan: { state: expect.any(String) },
+        pushConnected: false,
+      });
       const text = await cli(["status", "--config", path]);
       expect(text.code).toBe(0);
       expect(text.out).toMatch(/^cluster\s+c1$/m);
@@ -191,7 +214,12 @@ describe("xivo-ha-agent replicate", () => {
   });
 
   it("pulls the files section too: a failing pull is said and exits 1", async () => {
-    const files = { port: await freePort(), identityFile: join(dir.path, "id"), hostKey: HOST_KEY, connectTimeoutMs: 2_000 };
+    const files = {
+      port: await freePort(),
+      identityFile: join(dir.path, "id"),
+      hostKey: HOST_KEY,
+      connectTimeoutMs: 2_000,
+    };
     const path = await config({ files });
     expect((await cli(["manage-slave-services", "stop", "--config", path])).code).toBe(0);
     const r = await cli(["replicate", "--config", path]);

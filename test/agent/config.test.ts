@@ -99,19 +99,47 @@ describe("loadConfig", () => {
   it.each([
     ["clusterId", (c: any) => (c.clusterId = 7), /clusterId: .*expected string/],
     ["worker.url", (c: any) => (c.worker.url = "ftp://x"), /worker\.url: expected an http\(s\) URL/],
-    ["worker.publicKeys", (c: any) => (c.worker.publicKeys = []), /worker\.publicKeys: expected at least one trusted public key/],
-    ["a public key field", (c: any) => (c.worker.publicKeys[0] = { ...key, x: "short" }), /worker\.publicKeys\[0\]\.x: /],
+    [
+      "worker.publicKeys",
+      (c: any) => (c.worker.publicKeys = []),
+      /worker\.publicKeys: expected at least one trusted public key/,
+    ],
+    [
+      "a public key field",
+      (c: any) => (c.worker.publicKeys[0] = { ...key, x: "short" }),
+      /worker\.publicKeys\[0\]\.x: /,
+    ],
     ["mode", (c: any) => (c.mode = "automatic"), /mode: .*"auto"\|"manual"/],
     ["a duration", (c: any) => (c.failbackHoldDownMs = -1), /failbackHoldDownMs: .*>0/],
     ["stateDir", (c: any) => (c.stateDir = "relative/dir"), /stateDir: expected an absolute path/],
     ["a typo'd key", (c: any) => (c.worker.pollIntervalMS = 1000), /worker: Unrecognized key: "pollIntervalMS"/],
     ["master", (c: any) => delete c.master, /master: .*expected object/],
     ["a command", (c: any) => (c.services.start = [{ argv: [] }]), /services\.start\[0\]\.argv: /],
-    ["a command timeout", (c: any) => (c.services.stop = [{ argv: ["x"], timeoutMs: "10s" }]), /services\.stop\[0\]\.timeoutMs: .*expected number/],
-    ["poll vs freshness", (c: any) => (c.worker.maxVerdictAgeMs = 5_000), /worker\.maxVerdictAgeMs: expected more than worker\.pollIntervalMs/],
-    ["services without a preset", (c: any) => (c.services = { start: [{ argv: ["x"] }] }), /services\.stop: expected a command list \(or a "preset"\)/],
-    ["ready probe kind", (c: any) => (c.services.ready = { probe: { kind: "postgres", name: "pg" } }), /services\.ready\.probe\.kind: /],
-    ["ready deadline", (c: any) => (c.services.ready = { probe: { kind: "sip", name: "s" }, withinMs: 0 }), /services\.ready\.withinMs: /],
+    [
+      "a command timeout",
+      (c: any) => (c.services.stop = [{ argv: ["x"], timeoutMs: "10s" }]),
+      /services\.stop\[0\]\.timeoutMs: .*expected number/,
+    ],
+    [
+      "poll vs freshness",
+      (c: any) => (c.worker.maxVerdictAgeMs = 5_000),
+      /worker\.maxVerdictAgeMs: expected more than worker\.pollIntervalMs/,
+    ],
+    [
+      "services without a preset",
+      (c: any) => (c.services = { start: [{ argv: ["x"] }] }),
+      /services\.stop: expected a command list \(or a "preset"\)/,
+    ],
+    [
+      "ready probe kind",
+      (c: any) => (c.services.ready = { probe: { kind: "postgres", name: "pg" } }),
+      /services\.ready\.probe\.kind: /,
+    ],
+    [
+      "ready deadline",
+      (c: any) => (c.services.ready = { probe: { kind: "sip", name: "s" }, withinMs: 0 }),
+      /services\.ready\.withinMs: /,
+    ],
   ])("rejects a bad %s, naming the file and the field", async (_, mutate, expected) => {
     const c = minimal();
     mutate(c);
@@ -126,7 +154,9 @@ describe("loadConfig", () => {
   });
 
   it("names the file when it is missing or not JSON, without echoing its content", async () => {
-    await expect(loadConfig(join(dir.path, "nope.json"), {})).rejects.toThrow(/cannot read config .*nope\.json: ENOENT/);
+    await expect(loadConfig(join(dir.path, "nope.json"), {})).rejects.toThrow(
+      /cannot read config .*nope\.json: ENOENT/,
+    );
     const err = await loadError('{"worker": {"token": "hunter2-secret" oops');
     expect(err.message).toMatch(new RegExp(`config ${file} is not valid JSON`));
     expect(err.message).not.toContain("hunter2");
@@ -170,7 +200,11 @@ describe("database sections", () => {
   });
 
   it("name the bad field in their sections", async () => {
-    const err = await loadError({ ...minimal(), replication: { everyMs: "hourly" }, failback: { tables: [{ name: "call log", key: null }] } });
+    const err = await loadError({
+      ...minimal(),
+      replication: { everyMs: "hourly" },
+      failback: { tables: [{ name: "call log", key: null }] },
+    });
     expect(err.message).toMatch(/replication\.everyMs: /);
     expect(err.message).toMatch(/failback\.tables\[0\]\.name: /);
   });
@@ -182,15 +216,21 @@ describe("worker.url", () => {
     expect(c.worker.url).toBe("https://ha.example.net/base");
   });
 
-  it.each(["http://127.0.0.1:8787", "http://127.3.4.5", "http://localhost:8787", "http://[::1]:8787"])("plain http to loopback (%s) is accepted", async (url) => {
-    const c = await load({ ...minimal(), worker: { ...minimal().worker, url } });
-    expect(c.worker.allowInsecureHttp).toBe(false);
-  });
+  it.each(["http://127.0.0.1:8787", "http://127.3.4.5", "http://localhost:8787", "http://[::1]:8787"])(
+    "plain http to loopback (%s) is accepted",
+    async (url) => {
+      const c = await load({ ...minimal(), worker: { ...minimal().worker, url } });
+      expect(c.worker.allowInsecureHttp).toBe(false);
+    },
+  );
 
-  it.each(["http://ha.example.net", "http://10.0.0.5:8787", "http://[fe80::1]"])("plain http elsewhere (%s) is refused unless allowInsecureHttp", async (url) => {
-    const err = await loadError({ ...minimal(), worker: { ...minimal().worker, url } });
-    expect(err.message).toMatch(/worker\.url: expected https:\/\//);
-    const c = await load({ ...minimal(), worker: { ...minimal().worker, url, allowInsecureHttp: true } });
-    expect(c.worker.url).toBe(url);
-  });
+  it.each(["http://ha.example.net", "http://10.0.0.5:8787", "http://[fe80::1]"])(
+    "plain http elsewhere (%s) is refused unless allowInsecureHttp",
+    async (url) => {
+      const err = await loadError({ ...minimal(), worker: { ...minimal().worker, url } });
+      expect(err.message).toMatch(/worker\.url: expected https:\/\//);
+      const c = await load({ ...minimal(), worker: { ...minimal().worker, url, allowInsecureHttp: true } });
+      expect(c.worker.url).toBe(url);
+    },
+  );
 });

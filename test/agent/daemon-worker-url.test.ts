@@ -35,7 +35,8 @@ beforeEach(async () => {
     req.on("end", () => {
       // Reports are accepted; anything else (polls, push upgrades) is refused like an unknown path.
       if (req.method === "POST" && /\/report$/.test(req.url ?? "")) res.writeHead(204).end();
-      else res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"not_found","message":"no"}}');
+      else
+        res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"not_found","message":"no"}}');
     });
   });
   worker.listen(0, "127.0.0.1");
@@ -76,7 +77,12 @@ async function writeConfig(extra: { clusterId?: string; worker?: Record<string, 
     },
     master: { host: "127.0.0.1" },
     stateDir: join(dir.path, "state"),
-    services: { start: [fake("start")], stop: [fake("stop")], status: [fake("status")], retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 } },
+    services: {
+      start: [fake("start")],
+      stop: [fake("stop")],
+      status: [fake("status")],
+      retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 },
+    },
     lan: { probes: [{ kind: "tcp", name: "t", port: 9, timeoutMs: 200 }] },
     http: extra.http ?? { host: "127.0.0.1", port: null },
     loop: { intervalMs: 200, enforceEveryMs: 1000, reportEveryMs: 500 },
@@ -87,7 +93,10 @@ async function writeConfig(extra: { clusterId?: string; worker?: Record<string, 
 }
 
 function run(configPath: string, env: NodeJS.ProcessEnv = {}) {
-  const child = spawn(process.execPath, [BIN, "run", "--config", configPath], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [BIN, "run", "--config", configPath], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   children.push(child);
   const out = { text: "" };
   child.stdout!.on("data", (d) => (out.text += d));
@@ -101,15 +110,22 @@ const events = (text: string, event: string) =>
     .filter((l) => l.includes(`"event":"${event}"`))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-const exitOf = (c: ChildProcess) => (c.exitCode !== null ? Promise.resolve(c.exitCode) : once(c, "exit").then(([code]) => code as number | null));
+const exitOf = (c: ChildProcess) =>
+  c.exitCode !== null ? Promise.resolve(c.exitCode) : once(c, "exit").then(([code]) => code as number | null);
 
 describe("the worker URL", () => {
   it("with trailing slashes: every request reaches the cluster's own paths", async () => {
-    const { out } = run(await writeConfig({ clusterId: "site-a1", worker: { url: `http://127.0.0.1:${workerPort}//` } }));
-    await until("a report and a poll", async () => paths.some((p) => p.startsWith("POST")) && paths.some((p) => p.startsWith("GET")), {
-      timeoutMs: 20_000,
-      detail: () => `paths: ${paths.join(", ")}\n${out.text.slice(-2000)}`,
-    });
+    const { out } = run(
+      await writeConfig({ clusterId: "site-a1", worker: { url: `http://127.0.0.1:${workerPort}//` } }),
+    );
+    await until(
+      "a report and a poll",
+      async () => paths.some((p) => p.startsWith("POST")) && paths.some((p) => p.startsWith("GET")),
+      {
+        timeoutMs: 20_000,
+        detail: () => `paths: ${paths.join(", ")}\n${out.text.slice(-2000)}`,
+      },
+    );
     const report = paths.find((p) => p.startsWith("POST"));
     expect(report).toBe("POST /v1/clusters/site-a1/report");
     expect(paths.find((p) => p.startsWith("GET"))).toMatch(/^GET \/v1\/clusters\/site-a1\/verdict\?nonce=/);
@@ -126,7 +142,10 @@ describe("the worker URL", () => {
   it("worker.allowInsecureHttp: true accepts plain http elsewhere, with a loud warning in the journal", async () => {
     // 0.0.0.0 is not a loopback name, yet a connection to it stays on this machine.
     const { out } = run(await writeConfig({ worker: { url: "http://0.0.0.0:9", allowInsecureHttp: true } }));
-    const warning = await until("the warning", async () => events(out.text, "config.insecure-worker-url")[0] ?? null, { timeoutMs: 20_000, detail: () => out.text.slice(-2000) });
+    const warning = await until("the warning", async () => events(out.text, "config.insecure-worker-url")[0] ?? null, {
+      timeoutMs: 20_000,
+      detail: () => out.text.slice(-2000),
+    });
     expect(warning).toMatchObject({ level: "error", url: "http://0.0.0.0:9" });
     await until("started", async () => events(out.text, "agent.started").length > 0, { timeoutMs: 20_000 });
   });
@@ -142,7 +161,10 @@ describe("the local status port", () => {
     const { child, out } = run(await writeConfig({ http: { host: "127.0.0.1", port } }));
     const detail = () => out.text.slice(-3000);
 
-    const failed = await until("the bind failure logged", async () => events(out.text, "http.unavailable")[0] ?? null, { timeoutMs: 20_000, detail });
+    const failed = await until("the bind failure logged", async () => events(out.text, "http.unavailable")[0] ?? null, {
+      timeoutMs: 20_000,
+      detail,
+    });
     expect(failed).toMatchObject({ level: "error", port });
     expect(String(failed.error)).toMatch(/EADDRINUSE/);
     // Still running: keeper passes and reports go on.
@@ -152,7 +174,10 @@ describe("the local status port", () => {
 
     await new Promise((r) => blocker.close(r));
     blockers.splice(0);
-    await until("the port bound", async () => events(out.text, "http.listening")[0] ?? null, { timeoutMs: 20_000, detail });
+    await until("the port bound", async () => events(out.text, "http.listening")[0] ?? null, {
+      timeoutMs: 20_000,
+      detail,
+    });
     const res = await fetch(`http://127.0.0.1:${port}/status`);
     expect(res.status).toBe(200);
     expect(child.exitCode).toBeNull();

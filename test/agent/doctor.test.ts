@@ -45,7 +45,10 @@ beforeAll(async () => {
   await mkdir(join(root, "etc/cron.d"), { recursive: true });
   await mkdir(join(root, "var/lib/xivo-ha"), { recursive: true, mode: 0o700 });
   // Wazo's own cron file, its lines commented out as the README says to do.
-  await writeFile(join(root, "etc/cron.d/xivo-ha-slave"), "#*/5 * * * * root /usr/sbin/xivo-check-master-status 10.0.0.10\n");
+  await writeFile(
+    join(root, "etc/cron.d/xivo-ha-slave"),
+    "#*/5 * * * * root /usr/sbin/xivo-check-master-status 10.0.0.10\n",
+  );
 }, 180_000);
 afterAll(async () => {
   await lab?.stop();
@@ -105,14 +108,51 @@ describe("xivo-ha-agent doctor", () => {
     expect(bad).toEqual([]);
     expect(d.code).toBe(0);
     expect(d.body.ok).toBe(true);
-    expect(d.check("worker url")).toMatchObject({ outcome: "ok", detail: expect.stringMatching(/plain http to this machine/) });
-    for (const name of ["config", "worker reachable", "worker key", "worker token", "verdict", "push", "lan probe web", "service commands", "status command sh -c exit 3", "ready probe", "replication master login", "replication slave login", "postgresql versions", "replica role reads", "replication slave role", "slave owns sequences", "schema drift", "copy-back master login", "copy-back slave login", "copy-back master writes", "copy-back slave reads", "other deciders", "systemd unit", "state directory"]) {
+    expect(d.check("worker url")).toMatchObject({
+      outcome: "ok",
+      detail: expect.stringMatching(/plain http to this machine/),
+    });
+    for (const name of [
+      "config",
+      "worker reachable",
+      "worker key",
+      "worker token",
+      "verdict",
+      "push",
+      "lan probe web",
+      "service commands",
+      "status command sh -c exit 3",
+      "ready probe",
+      "replication master login",
+      "replication slave login",
+      "postgresql versions",
+      "replica role reads",
+      "replication slave role",
+      "slave owns sequences",
+      "schema drift",
+      "copy-back master login",
+      "copy-back slave login",
+      "copy-back master writes",
+      "copy-back slave reads",
+      "other deciders",
+      "systemd unit",
+      "state directory",
+    ]) {
       expect(d.check(name).outcome, name).toBe("ok");
     }
-    expect(d.check("clock offset")).toMatchObject({ outcome: "info", detail: expect.stringMatching(/relative to the worker.*decisions never use it/) });
+    expect(d.check("clock offset")).toMatchObject({
+      outcome: "info",
+      detail: expect.stringMatching(/relative to the worker.*decisions never use it/),
+    });
     // The test PostgreSQL serves TLS, and towards the master the default mode is require.
-    expect(d.check("replication master tls")).toMatchObject({ outcome: "ok", detail: expect.stringMatching(/^encrypted/) });
-    expect(d.check("sip registration expiry")).toMatchObject({ outcome: "info", detail: expect.stringMatching(/not checked/) });
+    expect(d.check("replication master tls")).toMatchObject({
+      outcome: "ok",
+      detail: expect.stringMatching(/^encrypted/),
+    });
+    expect(d.check("sip registration expiry")).toMatchObject({
+      outcome: "info",
+      detail: expect.stringMatching(/not checked/),
+    });
 
     const path = join(dir.path, "text.json");
     await writeFile(path, JSON.stringify(baseConfig()));
@@ -131,21 +171,65 @@ describe("xivo-ha-agent doctor", () => {
   });
 
   it.each([
-    ["a wrong token", (c: Cfg) => (c.worker.token = "wrong-token-0123456789abcdef0123456789"), "worker token", /HTTP 401/],
+    [
+      "a wrong token",
+      (c: Cfg) => (c.worker.token = "wrong-token-0123456789abcdef0123456789"),
+      "worker token",
+      /HTTP 401/,
+    ],
     // The worker answers an unknown cluster as a refused token, on purpose.
     ["an unknown cluster", (c: Cfg) => (c.clusterId = "no-such-cluster"), "worker token", /HTTP 401/],
-    ["a worker where nothing listens", async (c: Cfg) => (c.worker.url = `http://127.0.0.1:${await freePort()}`), "worker reachable", /ECONNREFUSED/],
-    ["a critical LAN probe with no answer", async (c: Cfg) => (c.lan.probes[0].port = await freePort()), "lan probe web", /refused|ECONNREFUSED/],
-    ["a service command that does not exist", (c: Cfg) => (c.services.start = [{ argv: ["xivo-ha-no-such-command"] }]), "service commands", /not found: xivo-ha-no-such-command/],
-    ["a status command that hangs", (c: Cfg) => (c.services.status = [{ argv: ["sleep", "30"], timeoutMs: 300 }]), "status command sleep 30", /no answer within 300 ms/],
-    ["a ready probe aimed away from the slave", (c: Cfg) => (c.services.ready.probe.host = "192.0.2.10"), "ready probe", /not an address of this slave/],
-    ["a wrong replication password", (c: Cfg) => (c.replication.master.password = "wrong"), "replication master login", /password authentication failed/],
-    ["a wrong copy-back password", (c: Cfg) => (c.failback.slave.password = "wrong"), "copy-back slave login", /password authentication failed/],
+    [
+      "a worker where nothing listens",
+      async (c: Cfg) => (c.worker.url = `http://127.0.0.1:${await freePort()}`),
+      "worker reachable",
+      /ECONNREFUSED/,
+    ],
+    [
+      "a critical LAN probe with no answer",
+      async (c: Cfg) => (c.lan.probes[0].port = await freePort()),
+      "lan probe web",
+      /refused|ECONNREFUSED/,
+    ],
+    [
+      "a service command that does not exist",
+      (c: Cfg) => (c.services.start = [{ argv: ["xivo-ha-no-such-command"] }]),
+      "service commands",
+      /not found: xivo-ha-no-such-command/,
+    ],
+    [
+      "a status command that hangs",
+      (c: Cfg) => (c.services.status = [{ argv: ["sleep", "30"], timeoutMs: 300 }]),
+      "status command sleep 30",
+      /no answer within 300 ms/,
+    ],
+    [
+      "a ready probe aimed away from the slave",
+      (c: Cfg) => (c.services.ready.probe.host = "192.0.2.10"),
+      "ready probe",
+      /not an address of this slave/,
+    ],
+    [
+      "a wrong replication password",
+      (c: Cfg) => (c.replication.master.password = "wrong"),
+      "replication master login",
+      /password authentication failed/,
+    ],
+    [
+      "a wrong copy-back password",
+      (c: Cfg) => (c.failback.slave.password = "wrong"),
+      "copy-back slave login",
+      /password authentication failed/,
+    ],
   ])("%s → failed, exit 1", async (_name, mutate: (c: Cfg) => unknown, check, detail) => {
     const cfg = baseConfig();
     await mutate(cfg);
     const d = await doctor(cfg);
-    expect(d.check(check)).toMatchObject({ outcome: "failed", detail: expect.stringMatching(detail), fix: expect.any(String) });
+    expect(d.check(check)).toMatchObject({
+      outcome: "failed",
+      detail: expect.stringMatching(detail),
+      fix: expect.any(String),
+    });
     expect(d.code).toBe(1);
     expect(d.out).not.toContain(TOKEN);
   });
@@ -154,20 +238,32 @@ describe("xivo-ha-agent doctor", () => {
     const cfg = baseConfig();
     cfg.worker.publicKeys = [(await generateSigningKey()).public];
     const d = await doctor(cfg);
-    expect(d.check("worker key")).toMatchObject({ outcome: "failed", detail: expect.stringMatching(/no configured key is one the worker serves/) });
-    expect(d.check("verdict")).toMatchObject({ outcome: "failed", detail: expect.stringMatching(/forged: unknown key id/) });
+    expect(d.check("worker key")).toMatchObject({
+      outcome: "failed",
+      detail: expect.stringMatching(/no configured key is one the worker serves/),
+    });
+    expect(d.check("verdict")).toMatchObject({
+      outcome: "failed",
+      detail: expect.stringMatching(/forged: unknown key id/),
+    });
     expect(d.code).toBe(1);
   });
 
   it("a worker certificate this slave does not trust → worker tls failed", async () => {
-    const [key, cert] = await Promise.all([readFile("test/fixtures/tls/server.key"), readFile("test/fixtures/tls/server.pem")]);
+    const [key, cert] = await Promise.all([
+      readFile("test/fixtures/tls/server.key"),
+      readFile("test/fixtures/tls/server.pem"),
+    ]);
     const server = createHttpsServer({ key, cert }, (_req, res) => res.end("{}"));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     try {
       const cfg = baseConfig();
       cfg.worker.url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
       const d = await doctor(cfg, { NODE_EXTRA_CA_CERTS: "" });
-      expect(d.check("worker tls")).toMatchObject({ outcome: "failed", fix: expect.stringMatching(/certificate is not trusted/) });
+      expect(d.check("worker tls")).toMatchObject({
+        outcome: "failed",
+        fix: expect.stringMatching(/certificate is not trusted/),
+      });
       expect(d.code).toBe(1);
     } finally {
       server.close();
@@ -186,10 +282,23 @@ describe("xivo-ha-agent doctor", () => {
       cfg.replication.slave = { ...cfg.replication.slave, user: "doctor_slave", password: "slave-pass" };
       cfg.failback.master = { ...cfg.failback.master, user: "doctor_weak", password: "weak-pass" };
       const d = await doctor(cfg);
-      expect(d.check("replica role reads")).toMatchObject({ outcome: "failed", detail: "doctor_weak cannot read: queue" });
-      expect(d.check("replication slave role")).toMatchObject({ outcome: "failed", detail: expect.stringMatching(/may not set session_replication_role/) });
-      expect(d.check("slave owns sequences")).toMatchObject({ outcome: "failed", detail: expect.stringMatching(/doctor_slave does not own: .*_seq/) });
-      expect(d.check("copy-back master writes")).toMatchObject({ outcome: "failed", detail: "doctor_weak may not INSERT on (or there is no) public.call_log, public.call_log_participant, public.cel, public.queue_log" });
+      expect(d.check("replica role reads")).toMatchObject({
+        outcome: "failed",
+        detail: "doctor_weak cannot read: queue",
+      });
+      expect(d.check("replication slave role")).toMatchObject({
+        outcome: "failed",
+        detail: expect.stringMatching(/may not set session_replication_role/),
+      });
+      expect(d.check("slave owns sequences")).toMatchObject({
+        outcome: "failed",
+        detail: expect.stringMatching(/doctor_slave does not own: .*_seq/),
+      });
+      expect(d.check("copy-back master writes")).toMatchObject({
+        outcome: "failed",
+        detail:
+          "doctor_weak may not INSERT on (or there is no) public.call_log, public.call_log_participant, public.cel, public.queue_log",
+      });
       expect(d.code).toBe(1);
     } finally {
       await m.query("DROP OWNED BY doctor_weak; DROP ROLE doctor_weak").catch(() => undefined);
@@ -205,20 +314,36 @@ describe("xivo-ha-agent doctor", () => {
       await m.query(`CREATE TABLE staticsip (id serial PRIMARY KEY, commented integer NOT NULL DEFAULT 0, category varchar(128) NOT NULL, var_name varchar(128) NOT NULL, var_val varchar(255));
         INSERT INTO staticsip (category, var_name, var_val) VALUES ('general', 'minexpiry', '60'), ('general', 'maxexpiry', '3600'), ('general', 'defaultexpiry', '120')`);
       // The same table on the slave, so that only the queue column drifts.
-      await s.query("CREATE TABLE staticsip (id serial PRIMARY KEY, commented integer NOT NULL DEFAULT 0, category varchar(128) NOT NULL, var_name varchar(128) NOT NULL, var_val varchar(255))");
+      await s.query(
+        "CREATE TABLE staticsip (id serial PRIMARY KEY, commented integer NOT NULL DEFAULT 0, category varchar(128) NOT NULL, var_name varchar(128) NOT NULL, var_val varchar(255))",
+      );
       const before = (await s.query("SELECT count(*)::int AS n FROM staticsip")).rows[0].n;
       const d = await doctor(baseConfig());
-      expect(d.check("schema drift")).toMatchObject({ outcome: "failed", detail: expect.stringMatching(/queue.*doctor_new/) });
-      expect(d.check("sip registration expiry")).toMatchObject({ outcome: "warning", detail: expect.stringMatching(/minexpiry 60, maxexpiry 3600, defaultexpiry 120/), fix: "set minexpiry 20, maxexpiry 120, defaultexpiry 40" });
+      expect(d.check("schema drift")).toMatchObject({
+        outcome: "failed",
+        detail: expect.stringMatching(/queue.*doctor_new/),
+      });
+      expect(d.check("sip registration expiry")).toMatchObject({
+        outcome: "warning",
+        detail: expect.stringMatching(/minexpiry 60, maxexpiry 3600, defaultexpiry 120/),
+        fix: "set minexpiry 20, maxexpiry 120, defaultexpiry 40",
+      });
       expect((await s.query("SELECT count(*)::int AS n FROM staticsip")).rows[0].n).toBe(before);
 
-      await m.query("UPDATE staticsip SET var_val = CASE var_name WHEN 'minexpiry' THEN '20' WHEN 'maxexpiry' THEN '120' ELSE '40' END");
+      await m.query(
+        "UPDATE staticsip SET var_val = CASE var_name WHEN 'minexpiry' THEN '20' WHEN 'maxexpiry' THEN '120' ELSE '40' END",
+      );
       await m.query("ALTER TABLE queue DROP COLUMN doctor_new");
       const good = await doctor(baseConfig());
       expect(good.check("schema drift").outcome).toBe("ok");
-      expect(good.check("sip registration expiry")).toMatchObject({ outcome: "ok", detail: "minexpiry 20, maxexpiry 120, defaultexpiry 40" });
+      expect(good.check("sip registration expiry")).toMatchObject({
+        outcome: "ok",
+        detail: "minexpiry 20, maxexpiry 120, defaultexpiry 40",
+      });
     } finally {
-      await m.query("ALTER TABLE queue DROP COLUMN IF EXISTS doctor_new; DROP TABLE IF EXISTS staticsip").catch(() => undefined);
+      await m
+        .query("ALTER TABLE queue DROP COLUMN IF EXISTS doctor_new; DROP TABLE IF EXISTS staticsip")
+        .catch(() => undefined);
       await s.query("DROP TABLE IF EXISTS staticsip").catch(() => undefined);
       await Promise.all([m.end(), s.end()]);
     }
@@ -237,12 +362,22 @@ describe("xivo-ha-agent doctor", () => {
           ('minimum_expiration', '20', '00000000-0000-0000-0000-0000000000b1'), ('maximum_expiration', '120', '00000000-0000-0000-0000-0000000000b1'),
           ('default_expiration', '40', '00000000-0000-0000-0000-0000000000b1'), ('maximum_expiration', '9999', '00000000-0000-0000-0000-0000000000b2')`);
       const good = await doctor(baseConfig());
-      expect(good.check("sip registration expiry")).toMatchObject({ outcome: "ok", detail: "minimum_expiration 20, maximum_expiration 120, default_expiration 40" });
-      await m.query("UPDATE endpoint_sip_section_option SET value = '3600' WHERE key = 'maximum_expiration' AND value = '120'");
+      expect(good.check("sip registration expiry")).toMatchObject({
+        outcome: "ok",
+        detail: "minimum_expiration 20, maximum_expiration 120, default_expiration 40",
+      });
+      await m.query(
+        "UPDATE endpoint_sip_section_option SET value = '3600' WHERE key = 'maximum_expiration' AND value = '120'",
+      );
       const long = await doctor(baseConfig());
-      expect(long.check("sip registration expiry")).toMatchObject({ outcome: "warning", fix: "set minimum_expiration 20, maximum_expiration 120, default_expiration 40" });
+      expect(long.check("sip registration expiry")).toMatchObject({
+        outcome: "warning",
+        fix: "set minimum_expiration 20, maximum_expiration 120, default_expiration 40",
+      });
     } finally {
-      await m.query("DROP TABLE IF EXISTS tenant, endpoint_sip_section, endpoint_sip_section_option").catch(() => undefined);
+      await m
+        .query("DROP TABLE IF EXISTS tenant, endpoint_sip_section, endpoint_sip_section_option")
+        .catch(() => undefined);
       await m.end();
     }
   });
@@ -255,13 +390,17 @@ describe("xivo-ha-agent doctor", () => {
     try {
       await writeFile(cron, "*/5 * * * * root /usr/sbin/xivo-check-master-status 10.0.0.10\n");
       await mkdir(join(root(), "var/spool/cron/crontabs"), { recursive: true });
-      await writeFile(join(root(), "var/spool/cron/crontabs/root"), "0 * * * * /usr/sbin/xivo-master-slave-db-replication 10.0.0.10\n");
+      await writeFile(
+        join(root(), "var/spool/cron/crontabs/root"),
+        "0 * * * * /usr/sbin/xivo-master-slave-db-replication 10.0.0.10\n",
+      );
       await rename(link, `${link}.gone`);
       await chmod(state, 0o755);
       let d = await doctor(baseConfig());
       expect(d.check("other deciders")).toMatchObject({
         outcome: "failed",
-        detail: "two deciders fight: /etc/cron.d/xivo-ha-slave: xivo-check-master-status; /var/spool/cron/crontabs/root: xivo-master-slave-db-replication",
+        detail:
+          "two deciders fight: /etc/cron.d/xivo-ha-slave: xivo-check-master-status; /var/spool/cron/crontabs/root: xivo-master-slave-db-replication",
       });
       expect(d.check("systemd unit")).toMatchObject({ outcome: "failed", fix: "systemctl enable --now xivo-ha-agent" });
       expect(d.check("state directory")).toMatchObject({ outcome: "warning", detail: "/var/lib/xivo-ha has mode 755" });
@@ -270,7 +409,10 @@ describe("xivo-ha-agent doctor", () => {
       if (process.getuid?.() === 0) {
         await chown(state, 1, 1);
         d = await doctor(baseConfig());
-        expect(d.check("state directory")).toMatchObject({ outcome: "failed", detail: "/var/lib/xivo-ha is owned by uid 1" });
+        expect(d.check("state directory")).toMatchObject({
+          outcome: "failed",
+          detail: "/var/lib/xivo-ha is owned by uid 1",
+        });
       }
     } finally {
       await writeFile(cron, saved);

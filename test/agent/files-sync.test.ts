@@ -3,7 +3,13 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../../agent/config.js";
-import { FilesConfig, resolveFilesConfig, WAZO_EXCLUDES, WAZO_PATHS, type ResolvedFilesConfig } from "../../agent/files/config.js";
+import {
+  FilesConfig,
+  resolveFilesConfig,
+  WAZO_EXCLUDES,
+  WAZO_PATHS,
+  type ResolvedFilesConfig,
+} from "../../agent/files/config.js";
 import { rsyncArgv, sshCommand } from "../../agent/files/pull.js";
 import { Keeper } from "../../agent/keeper.js";
 import { StandbySync } from "../../agent/standby-sync.js";
@@ -30,7 +36,13 @@ describe("files config", () => {
 
   it("defaults to wazo-sync's list, pinned host key, root on port 22", () => {
     const c = resolveFilesConfig(FilesConfig.parse(base), "10.0.0.10");
-    expect(c).toMatchObject({ host: "10.0.0.10", port: 22, user: "root", paths: [...WAZO_PATHS], exclude: [...WAZO_EXCLUDES] });
+    expect(c).toMatchObject({
+      host: "10.0.0.10",
+      port: 22,
+      user: "root",
+      paths: [...WAZO_PATHS],
+      exclude: [...WAZO_EXCLUDES],
+    });
     expect(c).not.toHaveProperty("field");
     expect(WAZO_PATHS).toContain("/etc/asterisk/extensions_extra.d");
     expect(WAZO_PATHS).toContain("/var/lib/asterisk/moh");
@@ -54,21 +66,39 @@ describe("files config", () => {
   it("in the agent config: the error names the field; master.host is the default host", () => {
     const agent = (files: unknown, host = "10.0.0.10") => ({
       clusterId: "c",
-      worker: { url: "https://w.example", token: "t", publicKeys: [{ kty: "OKP", crv: "Ed25519", x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" }] },
+      worker: {
+        url: "https://w.example",
+        token: "t",
+        publicKeys: [{ kty: "OKP", crv: "Ed25519", x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" }],
+      },
       master: { host },
       services: { preset: "xivo" },
       files,
     });
     expect(parseConfig(agent(base), {}, "t.json").files).toMatchObject({ host: "10.0.0.10", paths: [...WAZO_PATHS] });
-    expect(() => parseConfig(agent({ ...base, paths: ["rel"] }), {}, "t.json")).toThrow(/files\.paths\[0\]: expected an absolute path/);
-    expect(() => parseConfig(agent(base, "-oProxyCommand=x"), {}, "t.json")).toThrow(/master\.host: expected a host name/);
+    expect(() => parseConfig(agent({ ...base, paths: ["rel"] }), {}, "t.json")).toThrow(
+      /files\.paths\[0\]: expected an absolute path/,
+    );
+    expect(() => parseConfig(agent(base, "-oProxyCommand=x"), {}, "t.json")).toThrow(
+      /master\.host: expected a host name/,
+    );
     expect(parseConfig(agent(undefined), {}, "t.json").files).toBeNull();
   });
 
   it("argv: no shell anywhere, the host key checked strictly, one connection for every path", () => {
-    const c = resolveFilesConfig(FilesConfig.parse({ ...base, host: "::1", paths: ["/a", "/b"] }), "x") as ResolvedFilesConfig;
+    const c = resolveFilesConfig(
+      FilesConfig.parse({ ...base, host: "::1", paths: ["/a", "/b"] }),
+      "x",
+    ) as ResolvedFilesConfig;
     const ssh = sshCommand(c, "/tmp/kh", true);
-    for (const o of ["StrictHostKeyChecking=yes", "BatchMode=yes", "IdentitiesOnly=yes", "ConnectTimeout=10", "UserKnownHostsFile=/tmp/kh", "HostKeyAlias="]) {
+    for (const o of [
+      "StrictHostKeyChecking=yes",
+      "BatchMode=yes",
+      "IdentitiesOnly=yes",
+      "ConnectTimeout=10",
+      "UserKnownHostsFile=/tmp/kh",
+      "HostKeyAlias=",
+    ]) {
       expect(ssh).toContain(o);
     }
     const argv = rsyncArgv(c, ssh, "/");
@@ -105,7 +135,11 @@ describe.skipIf(missing)(`file pull over a real sshd${missing ? ` (skipped: ${mi
     await writeFile(file, text);
   };
   const onSlave = (p: string) => join(slave, p);
-  const exists = (p: string) => stat(p).then(() => true, () => false);
+  const exists = (p: string) =>
+    stat(p).then(
+      () => true,
+      () => false,
+    );
 
   function files(over: Record<string, unknown> = {}): ResolvedFilesConfig {
     const c = resolveFilesConfig(
@@ -114,7 +148,11 @@ describe.skipIf(missing)(`file pull over a real sshd${missing ? ` (skipped: ${mi
         port: sshd.port,
         identityFile: sshd.identityFile,
         knownHosts: sshd.knownHosts,
-        paths: [join(master, "etc/asterisk/extensions_extra.d"), join(master, "var/lib/asterisk/moh"), join(master, "not/on/the/master")],
+        paths: [
+          join(master, "etc/asterisk/extensions_extra.d"),
+          join(master, "var/lib/asterisk/moh"),
+          join(master, "not/on/the/master"),
+        ],
         exclude: [`${master}/var/lib/wazo/sounds/tenants/*/recording*`],
         connectTimeoutMs: 5_000,
         ...over,
@@ -127,14 +165,43 @@ describe.skipIf(missing)(`file pull over a real sshd${missing ? ` (skipped: ${mi
 
   function sync(cfg: ResolvedFilesConfig, opts: { masterUp?: () => boolean } = {}) {
     const keeper = new Keeper({
-      config: { mode: "auto", requireLanConfirmation: true, failbackHoldDownMs: 1, noVerdictAlertMs: 1, stateDir: dir.path, lockWaitMs: 0, services: { start: [], stop: [], status: [], retry: { retries: 0, backoffMs: 1, maxBackoffMs: 1 } }, enforceEveryMs: 0 },
+      config: {
+        mode: "auto",
+        requireLanConfirmation: true,
+        failbackHoldDownMs: 1,
+        noVerdictAlertMs: 1,
+        stateDir: dir.path,
+        lockWaitMs: 0,
+        services: { start: [], stop: [], status: [], retry: { retries: 0, backoffMs: 1, maxBackoffMs: 1 } },
+        enforceEveryMs: 0,
+      },
       verdicts: { freshness: () => "fresh", latest: () => null },
       lan: () => null,
     });
-    return new StandbySync({ keeper, stateDir: dir.path, replication: null, failback: null, files: cfg, filesRoot: slave, masterUp: opts.masterUp ?? (() => true), log: () => {} });
+    return new StandbySync({
+      keeper,
+      stateDir: dir.path,
+      replication: null,
+      failback: null,
+      files: cfg,
+      filesRoot: slave,
+      masterUp: opts.masterUp ?? (() => true),
+      log: () => {},
+    });
   }
-  const role = (r: "standby" | "active") => writeState(dir.path, { v: 1, role: r, since: 1, lastAction: null, lastSeq: null, reconcilePending: false });
-  const report = (s: StandbySync): AgentReport => ({ role: "standby", mode: "auto", at: 1, lastAction: null, lan: null, verdictSeq: null, alerts: s.alerts(), counters: {}, replication: s.reportField() });
+  const role = (r: "standby" | "active") =>
+    writeState(dir.path, { v: 1, role: r, since: 1, lastAction: null, lastSeq: null, reconcilePending: false });
+  const report = (s: StandbySync): AgentReport => ({
+    role: "standby",
+    mode: "auto",
+    at: 1,
+    lastAction: null,
+    lan: null,
+    verdictSeq: null,
+    alerts: s.alerts(),
+    counters: {},
+    replication: s.reportField(),
+  });
 
   it("mirrors the listed paths (deletions after the transfer), leaves the rest of the slave alone", async () => {
     const dialplan = join(master, "etc/asterisk/extensions_extra.d");
@@ -155,12 +222,16 @@ describe.skipIf(missing)(`file pull over a real sshd${missing ? ` (skipped: ${mi
     expect(await readFile(onSlave(join(dialplan, "custom.conf")), "utf8")).toContain("exten => 100");
     expect(await readFile(onSlave(join(dialplan, "sub/more.conf")), "utf8")).toBe("; more\n");
     expect(await readFile(onSlave(join(master, "var/lib/asterisk/moh/default/song.wav")), "utf8")).toBe("RIFF....");
-    expect(await readFile(onSlave(join(master, "var/lib/wazo/sounds/tenants/t1/playback/hello.wav")), "utf8")).toBe("hello");
+    expect(await readFile(onSlave(join(master, "var/lib/wazo/sounds/tenants/t1/playback/hello.wav")), "utf8")).toBe(
+      "hello",
+    );
     expect(await exists(onSlave(join(dialplan, "stale.conf")))).toBe(false);
     // Outside the list, and excluded: untouched (an excluded file is not deleted either).
     expect(await readFile(onSlave(join(master, "etc/asterisk/sip.conf")), "utf8")).toBe("; the slave's own\n");
     expect(await exists(onSlave(join(master, "var/lib/wazo/sounds/tenants/t1/recording/call.wav")))).toBe(false);
-    expect(await readFile(onSlave(join(master, "var/lib/wazo/sounds/tenants/t1/recording/slave-call.wav")), "utf8")).toBe("slave's call");
+    expect(
+      await readFile(onSlave(join(master, "var/lib/wazo/sounds/tenants/t1/recording/slave-call.wav")), "utf8"),
+    ).toBe("slave's call");
     expect(s.alerts()).toEqual([]);
     expect(s.reportField()).toMatchObject({ ok: true, error: null });
 
@@ -190,9 +261,17 @@ describe.skipIf(missing)(`file pull over a real sshd${missing ? ` (skipped: ${mi
     expect(await readdir(slave)).toEqual([]);
     expect(s.alerts()).toEqual([expect.stringMatching(/^file pull from the master failing: ssh to the master failed/)]);
     const failing = report(s);
-    expect(failing.replication).toMatchObject({ ok: false, error: expect.stringMatching(/^file pull from the master: ssh/) });
+    expect(failing.replication).toMatchObject({
+      ok: false,
+      error: expect.stringMatching(/^file pull from the master: ssh/),
+    });
     const events = fromReport(null, failing);
-    expect(events).toEqual([expect.objectContaining({ type: "replication.failing", reason: expect.stringContaining("file pull from the master") })]);
+    expect(events).toEqual([
+      expect.objectContaining({
+        type: "replication.failing",
+        reason: expect.stringContaining("file pull from the master"),
+      }),
+    ]);
 
     // Pinned right again: recovered.
     const good = sync(files());
@@ -230,7 +309,11 @@ describe.skipIf(missing)(`file pull over a real sshd${missing ? ` (skipped: ${mi
     const run = s.run();
     const into = onSlave(join(master, "var/lib/asterisk/moh"));
     // rsync writes into a temp file beside the target: the transfer is under way.
-    await until("the transfer to start", async () => (await readdir(into).catch(() => [])).some((f) => f.startsWith(".big.wav.")), { timeoutMs: 20_000, everyMs: 20 });
+    await until(
+      "the transfer to start",
+      async () => (await readdir(into).catch(() => [])).some((f) => f.startsWith(".big.wav.")),
+      { timeoutMs: 20_000, everyMs: 20 },
+    );
     const t0 = performance.now();
     s.cancel();
     const outcome = await run;
@@ -241,8 +324,16 @@ describe.skipIf(missing)(`file pull over a real sshd${missing ? ` (skipped: ${mi
     expect(await exists(join(into, "big.wav"))).toBe(false);
     // No rsync or ssh of this test's is left running.
     const mine = () =>
-      readdirSync("/proc").filter((pid) => /^\d+$/.test(pid) && (cmdline(pid).includes(dir.path) || cmdline(pid).includes(keys.path)) && /(^|\/)(rsync|ssh)\0/.test(cmdline(pid)));
-    await until("rsync and ssh gone", () => mine().length === 0, { timeoutMs: 2_000, detail: () => mine().map(cmdline).join(" | ") });
+      readdirSync("/proc").filter(
+        (pid) =>
+          /^\d+$/.test(pid) &&
+          (cmdline(pid).includes(dir.path) || cmdline(pid).includes(keys.path)) &&
+          /(^|\/)(rsync|ssh)\0/.test(cmdline(pid)),
+      );
+    await until("rsync and ssh gone", () => mine().length === 0, {
+      timeoutMs: 2_000,
+      detail: () => mine().map(cmdline).join(" | "),
+    });
   }, 60_000);
 });
 

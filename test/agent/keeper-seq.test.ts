@@ -14,12 +14,26 @@ afterEach(() => dir.remove());
 
 describe("persisting the last seq", () => {
   it("never undoes a role another process wrote meanwhile", async () => {
-    await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: 1, reconcilePending: false });
+    await writeState(dir.path, {
+      v: 1,
+      role: "standby",
+      since: 1,
+      lastAction: null,
+      lastSeq: 1,
+      reconcilePending: false,
+    });
     const keeper = idleKeeper(dir.path);
     await keeper.load();
     // `manage-slave-services start` in another process: an atomic replace of role.json.
     const file = statePath(dir.path);
-    const active = JSON.stringify({ v: 1, role: "active", since: 2, lastAction: null, lastSeq: 1, reconcilePending: true });
+    const active = JSON.stringify({
+      v: 1,
+      role: "active",
+      since: 2,
+      lastAction: null,
+      lastSeq: 1,
+      reconcilePending: true,
+    });
     const manual = spawn(process.execPath, [
       "-e",
       `const fs = require("fs"); setTimeout(() => { fs.writeFileSync(${JSON.stringify(`${file}.manual`)}, ${JSON.stringify(active)}); fs.renameSync(${JSON.stringify(`${file}.manual`)}, ${JSON.stringify(file)}); }, 300);`,

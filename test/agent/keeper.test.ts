@@ -33,7 +33,8 @@ const running = async () => {
     return false;
   }
 };
-const calls = async () => (await readFile(join(dir.path, "calls.log"), "utf8").catch(() => "")).trim().split("\n").filter(Boolean);
+const calls = async () =>
+  (await readFile(join(dir.path, "calls.log"), "utf8").catch(() => "")).trim().split("\n").filter(Boolean);
 
 /** A hand-driven clock: the keeper's durations come from `mono`, never from the wall. */
 function manualClock(): Clock & { advance(ms: number): void } {
@@ -55,9 +56,26 @@ function signals(clock: Clock) {
      */
     edge(state: MasterState, upForMs = 0, maintenance: { from: number; to: number; reason: string } | null = null) {
       const issuedAt = 5_000_000;
-      const m = maintenance && { active: maintenance.from <= 0 && 0 < maintenance.to, from: issuedAt + maintenance.from, to: issuedAt + maintenance.to, reason: maintenance.reason };
+      const m = maintenance && {
+        active: maintenance.from <= 0 && 0 < maintenance.to,
+        from: issuedAt + maintenance.from,
+        to: issuedAt + maintenance.to,
+        reason: maintenance.reason,
+      };
       verdict = {
-        verdict: { v: 1, clusterId: "c", state, since: issuedAt - upForMs, reason: `edge says ${state}`, seq: 1, issuedAt, ageMs: 100, lastRound: null, nonce: null, maintenance: m },
+        verdict: {
+          v: 1,
+          clusterId: "c",
+          state,
+          since: issuedAt - upForMs,
+          reason: `edge says ${state}`,
+          seq: 1,
+          issuedAt,
+          ageMs: 100,
+          lastRound: null,
+          nonce: null,
+          maintenance: m,
+        },
         receivedAtMono: clock.mono(),
       };
       fresh = "fresh";
@@ -107,7 +125,10 @@ describe("keeper pass", () => {
     expect(r).toMatchObject({ did: "failover", ok: true, role: "active", decision: { row: "failover" } });
     expect(await running()).toBe(true);
     const st = await readState(dir.path);
-    expect(st.ok && st.state).toMatchObject({ role: "active", lastAction: { kind: "failover", ok: true, reason: expect.stringContaining("fail over") } });
+    expect(st.ok && st.state).toMatchObject({
+      role: "active",
+      lastAction: { kind: "failover", ok: true, reason: expect.stringContaining("fail over") },
+    });
     // An older agent's floor in role.json moves to seq.json, which owns it; role writes drop it.
     expect(st.ok && st.state).not.toHaveProperty("lastSeq");
     expect(await readSeq(dir.path)).toMatchObject({ lastSeq: 7 });
@@ -146,7 +167,12 @@ describe("keeper pass", () => {
     expect((await k.tick()).decision.row).toBe("standby-steady");
     clock.advance(5_000); // no new verdict: the window begins on the worker's clock all the same
     const r = await k.tick();
-    expect(r).toMatchObject({ did: "failover", ok: true, role: "active", decision: { row: "planned-switchover", reason: "planned switchover: kernel upgrade" } });
+    expect(r).toMatchObject({
+      did: "failover",
+      ok: true,
+      role: "active",
+      decision: { row: "planned-switchover", reason: "planned switchover: kernel upgrade" },
+    });
     expect(await running()).toBe(true);
     expect(k.lastAction).toMatchObject({ kind: "failover", ok: true, reason: "planned switchover: kernel upgrade" });
     clock.advance(29_999);
@@ -192,7 +218,11 @@ describe("keeper pass", () => {
     await new Promise<void>((r) => stack.listen(0, "127.0.0.1", r));
     const port = (stack.address() as net.AddressInfo).port;
     const logs: string[] = [];
-    const ready = { probe: { kind: "tcp" as const, name: "slave-sip", critical: false, port, timeoutMs: 300 }, withinMs: 2_000, everyMs: 50 };
+    const ready = {
+      probe: { kind: "tcp" as const, name: "slave-sip", critical: false, port, timeoutMs: 300 },
+      withinMs: 2_000,
+      everyMs: 50,
+    };
     await writeState(dir.path, { v: 1, role: "active", since: 1, lastAction: null, lastSeq: null });
     const { k, s } = keeper({ services: { ...services(), ready } }, (event) => void logs.push(event));
     s.edge("down");
@@ -205,7 +235,9 @@ describe("keeper pass", () => {
     expect(await k.tick()).toMatchObject({ did: "nothing", ok: false });
     expect(k.telephonyAlert).toBeNull(); // one miss is not an outage
     await k.tick();
-    expect(k.telephonyAlert).toMatch(/^active slave's telephony not answering: services running, but slave-sip not answering/);
+    expect(k.telephonyAlert).toMatch(
+      /^active slave's telephony not answering: services running, but slave-sip not answering/,
+    );
     expect(logs.filter((e) => e === "telephony.failing")).toHaveLength(1);
     expect(await running()).toBe(true); // alerted, not restarted
     expect((await calls()).filter((c) => c.startsWith("start"))).toHaveLength(1);
@@ -219,7 +251,13 @@ describe("keeper pass", () => {
 
   it("an interrupted failover leaves its intent on disk; the next agent reconciles the services", async () => {
     // What a kill -9 between "role written" and "services started" leaves behind:
-    await writeState(dir.path, { v: 1, role: "active", since: 1, lastAction: { kind: "failover", at: 1, ok: false, reason: "x (in progress)" }, lastSeq: null });
+    await writeState(dir.path, {
+      v: 1,
+      role: "active",
+      since: 1,
+      lastAction: { kind: "failover", at: 1, ok: false, reason: "x (in progress)" },
+      lastSeq: null,
+    });
     const { k, s } = keeper();
     s.setLan("down");
     expect((await k.tick()).did).toBe("nothing"); // booting: waits for a verdict first
@@ -233,7 +271,10 @@ describe("keeper pass", () => {
     const { k, s } = keeper({ lockWaitMs: 0 });
     s.edge("down");
     s.setLan("down");
-    const other = await acquireLock(join(dir.path, "action.lock"), { purpose: "manage-slave-services stop", waitMs: 0 });
+    const other = await acquireLock(join(dir.path, "action.lock"), {
+      purpose: "manage-slave-services stop",
+      waitMs: 0,
+    });
     expect((await k.tick()).did).toBe("skipped-busy");
     expect(await running()).toBe(false);
     await other.release();

@@ -51,7 +51,9 @@ describe("agent lock", () => {
     const child = holder();
     await waitForLine(child, /^held/);
     const t0 = performance.now();
-    await expect(acquireLock(lockPath, { purpose: "x", waitMs: 300, pollMs: 20 })).rejects.toThrow(/gave up after waiting 300 ms/);
+    await expect(acquireLock(lockPath, { purpose: "x", waitMs: 300, pollMs: 20 })).rejects.toThrow(
+      /gave up after waiting 300 ms/,
+    );
     expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
   });
 
@@ -93,7 +95,15 @@ describe("agent lock", () => {
   });
 
   it("takes over a lock whose pid was reused by another process, or recorded before a reboot", async () => {
-    expect(holderAlive({ pid: process.pid, startTicks: processStartTicks(process.pid), bootId: bootId(), purpose: "", since: 0 })).toBe(true);
+    expect(
+      holderAlive({
+        pid: process.pid,
+        startTicks: processStartTicks(process.pid),
+        bootId: bootId(),
+        purpose: "",
+        since: 0,
+      }),
+    ).toBe(true);
     await writeFile(lockPath, record({ pid: process.pid, startTicks: "1" }));
     await (await acquireLock(lockPath, { purpose: "run", waitMs: 0 })).release();
     await writeFile(lockPath, record({ pid: process.pid, bootId: "another-boot" }));

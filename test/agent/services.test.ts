@@ -40,7 +40,8 @@ function xivoLike(): ServicesConfig {
 
 const calls = async () => (await readFile(join(dir.path, "calls.log"), "utf8")).trim().split("\n");
 const daemonPid = async (name: string) => Number(await readFile(join(dir.path, `${name}.pid`), "utf8"));
-const failNext = (name: string, verb: string, n: number) => writeFile(join(dir.path, `${name}.${verb}-failures`), String(n));
+const failNext = (name: string, verb: string, n: number) =>
+  writeFile(join(dir.path, `${name}.${verb}-failures`), String(n));
 
 async function waitDead(pid: number): Promise<boolean> {
   for (const deadline = performance.now() + 10_000; performance.now() < deadline; await sleep(20)) {
@@ -87,7 +88,9 @@ describe("runCommand", () => {
     process.env.XIVO_HA_HARMLESS = "kept";
     try {
       const r = await runCommand(
-        node(`process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("XIVO_HA_")))))`),
+        node(
+          `process.stdout.write(JSON.stringify(Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith("XIVO_HA_")))))`,
+        ),
       );
       const seen = JSON.parse(r.output) as Record<string, string>;
       for (const k of secrets) expect(seen[k]).toBeUndefined();
@@ -108,9 +111,13 @@ describe("retries", () => {
   it("retries a failing command until it succeeds, reporting every attempt", async () => {
     await failNext("telephony", "start", 2);
     const seen: number[] = [];
-    const step = await runWithRetry(fake("start"), { retries: 2, backoffMs: 10, maxBackoffMs: 20 }, {
-      onAttempt: (_, n) => seen.push(n),
-    });
+    const step = await runWithRetry(
+      fake("start"),
+      { retries: 2, backoffMs: 10, maxBackoffMs: 20 },
+      {
+        onAttempt: (_, n) => seen.push(n),
+      },
+    );
     expect(step.ok).toBe(true);
     expect(step.attempts.map((a) => a.exitCode)).toEqual([1, 1, 0]);
     expect(step.attempts[0]!.output).toContain("simulated start failure");
@@ -178,7 +185,10 @@ describe("start and stop", () => {
 describe("ready check: a start is done when the slave answers SIP, not when the commands return", () => {
   // The demo's stand-in Asterisk: a detached process answering SIP OPTIONS over UDP.
   const TELEPHONY = fileURLToPath(new URL("../../scripts/demo/telephony.mjs", import.meta.url));
-  const telephony = (verb: string, port: number): Command => ({ argv: [process.execPath, TELEPHONY, verb, dir.path, String(port)], timeoutMs: 15_000 });
+  const telephony = (verb: string, port: number): Command => ({
+    argv: [process.execPath, TELEPHONY, verb, dir.path, String(port)],
+    timeoutMs: 15_000,
+  });
   const ready = (port: number, withinMs = 10_000) => ({
     probe: { kind: "sip" as const, name: "slave-sip", critical: true, transport: "udp" as const, port, timeoutMs: 300 },
     withinMs,
@@ -191,7 +201,13 @@ describe("ready check: a start is done when the slave answers SIP, not when the 
     const late = `require("child_process").spawn(process.execPath, ["-e", ${JSON.stringify(
       `setTimeout(() => require("child_process").spawnSync(process.execPath, ${JSON.stringify([TELEPHONY, "start", dir.path, String(port)])}), 800)`,
     )}], { detached: true, stdio: "ignore" }).unref()`;
-    const cfg: ServicesConfig = { start: [node(late)], stop: [telephony("stop", port)], status: [node("0")], ready: ready(port), retry: noRetry };
+    const cfg: ServicesConfig = {
+      start: [node(late)],
+      stop: [telephony("stop", port)],
+      status: [node("0")],
+      ready: ready(port),
+      retry: noRetry,
+    };
     const t = await startServices(cfg);
     expect(t.ok).toBe(true);
     expect(t.ready).toMatchObject({ ok: true, probe: "slave-sip", detail: expect.stringMatching(/200 OK/) });
@@ -211,7 +227,13 @@ describe("ready check: a start is done when the slave answers SIP, not when the 
 
   it("on an active slave whose services run, enforce asks once: a hung stack (SIGSTOP) is reported, not restarted", async () => {
     const port = await freePort();
-    const cfg: ServicesConfig = { start: [telephony("start", port)], stop: [telephony("stop", port)], status: [telephony("status", port)], ready: ready(port), retry: noRetry };
+    const cfg: ServicesConfig = {
+      start: [telephony("start", port)],
+      stop: [telephony("stop", port)],
+      status: [telephony("status", port)],
+      ready: ready(port),
+      retry: noRetry,
+    };
     expect((await startServices(cfg)).ok).toBe(true);
     expect(await enforce("active", cfg)).toMatchObject({ action: "none", ok: true, answering: { ok: true } });
     const pid = Number(await readFile(join(dir.path, "telephony.pid"), "utf8"));
@@ -220,7 +242,10 @@ describe("ready check: a start is done when the slave answers SIP, not when the 
       const e = await enforce("active", cfg);
       expect(e).toMatchObject({ action: "none", found: "running", ok: false, answering: { ok: false } });
       expect(e.reason).toMatch(/^services running, but slave-sip not answering/);
-      expect(await enforce("standby", { ...cfg, stop: [node("0")], status: [node("process.exit(3)")] })).toMatchObject({ ok: true, answering: null });
+      expect(await enforce("standby", { ...cfg, stop: [node("0")], status: [node("process.exit(3)")] })).toMatchObject({
+        ok: true,
+        answering: null,
+      });
     } finally {
       process.kill(pid, "SIGCONT");
     }
@@ -280,7 +305,11 @@ describe("enforce", () => {
     const cfg = xivoLike();
     expect(await enforce("unknown", cfg)).toMatchObject({ action: "none", ok: false });
     const hung: ServicesConfig = { ...cfg, status: [fake("hang", "status", 300)] };
-    expect(await enforce("active", hung, { killGraceMs: 100 })).toMatchObject({ found: "unknown", action: "none", ok: false });
+    expect(await enforce("active", hung, { killGraceMs: 100 })).toMatchObject({
+      found: "unknown",
+      action: "none",
+      ok: false,
+    });
     expect((await calls()).some((l) => l.startsWith("start"))).toBe(false);
   });
 

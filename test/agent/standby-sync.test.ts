@@ -21,7 +21,10 @@ let s: pg.Client;
 let dir: { path: string; remove: () => Promise<void> };
 
 beforeAll(async () => {
-  [master, slave] = await Promise.all([startPostgres({ database: "asterisk" }), startPostgres({ database: "asterisk" })]);
+  [master, slave] = await Promise.all([
+    startPostgres({ database: "asterisk" }),
+    startPostgres({ database: "asterisk" }),
+  ]);
   [m, s] = await Promise.all([connectPostgres(master), connectPostgres(slave)]);
   await Promise.all([createWazoSchema(m), createWazoSchema(s)]);
   await seedWazo(m, { scale: 1, blobBytes: 1024 });
@@ -33,8 +36,15 @@ afterAll(async () => {
 beforeEach(async () => (dir = await tempDir()));
 afterEach(async () => dir.remove());
 
-const endpoint = (p: PostgresServer) => ({ host: p.host, port: p.port, database: "asterisk", user: p.user, password: p.password });
-const replication = () => resolveReplicationSecrets(ReplicationConfig.parse({ master: endpoint(master), slave: endpoint(slave) }), {});
+const endpoint = (p: PostgresServer) => ({
+  host: p.host,
+  port: p.port,
+  database: "asterisk",
+  user: p.user,
+  password: p.password,
+});
+const replication = () =>
+  resolveReplicationSecrets(ReplicationConfig.parse({ master: endpoint(master), slave: endpoint(slave) }), {});
 const failback = (tables?: unknown[]) =>
   FailbackConfig.parse({
     master: endpoint(master),
@@ -48,7 +58,16 @@ const failback = (tables?: unknown[]) =>
 
 function sync(opts: { failback?: FailbackConfig | null; replication?: boolean } = {}) {
   const keeper = new Keeper({
-    config: { mode: "auto", requireLanConfirmation: true, failbackHoldDownMs: 1, noVerdictAlertMs: 1, stateDir: dir.path, lockWaitMs: 0, services: { start: [], stop: [], status: [], retry: { retries: 0, backoffMs: 1, maxBackoffMs: 1 } }, enforceEveryMs: 0 },
+    config: {
+      mode: "auto",
+      requireLanConfirmation: true,
+      failbackHoldDownMs: 1,
+      noVerdictAlertMs: 1,
+      stateDir: dir.path,
+      lockWaitMs: 0,
+      services: { start: [], stop: [], status: [], retry: { retries: 0, backoffMs: 1, maxBackoffMs: 1 } },
+      enforceEveryMs: 0,
+    },
     verdicts: { freshness: () => "fresh", latest: () => null },
     lan: () => null,
   });
@@ -62,7 +81,8 @@ function sync(opts: { failback?: FailbackConfig | null; replication?: boolean } 
   });
 }
 
-const count = async (c: pg.Client, table: string) => Number((await c.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
+const count = async (c: pg.Client, table: string) =>
+  Number((await c.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
 const role = (r: "standby" | "active", reconcilePending = false) =>
   writeState(dir.path, { v: 1, role: r, since: 1, lastAction: null, lastSeq: null, reconcilePending });
 
@@ -82,8 +102,12 @@ describe("standby database pass", () => {
 
   it("after a failover: the slave's call records reach the master exactly once, then replication resumes", async () => {
     // What the slave's Asterisk wrote while it was active (ids collide with the master's own).
-    await s.query(`INSERT INTO call_log (date, source_exten, destination_exten) SELECT now(), '10' || g, '20' || g FROM generate_series(1, 25) g`);
-    await s.query(`INSERT INTO queue_log (time, callid, event) SELECT to_char(now(), 'YYYY-MM-DD HH24:MI:SS.US'), 'slave-' || g, 'ENTERQUEUE' FROM generate_series(1, 5) g`);
+    await s.query(
+      `INSERT INTO call_log (date, source_exten, destination_exten) SELECT now(), '10' || g, '20' || g FROM generate_series(1, 25) g`,
+    );
+    await s.query(
+      `INSERT INTO queue_log (time, callid, event) SELECT to_char(now(), 'YYYY-MM-DD HH24:MI:SS.US'), 'slave-' || g, 'ENTERQUEUE' FROM generate_series(1, 5) g`,
+    );
     const masterCalls = await count(m, "call_log");
     await role("standby", true);
     const pass = sync();
@@ -106,7 +130,9 @@ describe("standby database pass", () => {
     expect(await pass.run()).toBe("reconcile-failed");
     expect(pass.lastReplication).toBeNull();
     expect(pass.alerts()).toEqual([expect.stringMatching(/^failback reconciliation failing: /)]);
-    expect((await s.query(`SELECT firstname FROM userfeatures WHERE id = 1`)).rows[0]?.firstname).not.toBe("changed-on-master");
+    expect((await s.query(`SELECT firstname FROM userfeatures WHERE id = 1`)).rows[0]?.firstname).not.toBe(
+      "changed-on-master",
+    );
     const st = await readState(dir.path);
     expect(st.ok && st.state.reconcilePending).toBe(true);
   });
@@ -118,14 +144,19 @@ describe("standby database pass", () => {
     const run = pass.run();
     pass.cancel();
     expect(await run).toBe("replication-failed");
-    expect((await s.query(`SELECT firstname FROM userfeatures WHERE id = 2`)).rows[0]?.firstname).not.toBe("before-cancel");
+    expect((await s.query(`SELECT firstname FROM userfeatures WHERE id = 2`)).rows[0]?.firstname).not.toBe(
+      "before-cancel",
+    );
     expect(await pass.run()).toBe("replicated");
     expect((await s.query(`SELECT firstname FROM userfeatures WHERE id = 2`)).rows[0]?.firstname).toBe("before-cancel");
   });
 
   it("a failing replication is an alert naming why", async () => {
     await role("standby");
-    const broken = resolveReplicationSecrets(ReplicationConfig.parse({ master: { ...endpoint(master), port: 9 }, slave: endpoint(slave) }), {});
+    const broken = resolveReplicationSecrets(
+      ReplicationConfig.parse({ master: { ...endpoint(master), port: 9 }, slave: endpoint(slave) }),
+      {},
+    );
     const keeperless = sync({ failback: null });
     (keeperless as unknown as { o: { replication: unknown } }).o.replication = broken;
     expect(await keeperless.run()).toBe("replication-failed");

@@ -67,7 +67,10 @@ async function config() {
 function manage(verb: "start" | "stop", cfg: string): Promise<{ code: number | null; out: string }> {
   const env = { ...process.env, PATH: `${stands}:/usr/bin:/bin`, CALLS: join(dir.path, "calls"), STATE: dir.path };
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, "manage-slave-services", verb, "--config", cfg], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "manage-slave-services", verb, "--config", cfg], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -82,7 +85,10 @@ async function calls() {
   const all = (await readFile(join(dir.path, "calls"), "utf8").catch(() => "")).split("\n").filter(Boolean);
   const fresh = all.slice(seen);
   seen = all.length;
-  return { actions: fresh.filter((c) => c !== "wazo-service status xivo"), statusChecks: fresh.filter((c) => c === "wazo-service status xivo").length };
+  return {
+    actions: fresh.filter((c) => c !== "wazo-service status xivo"),
+    statusChecks: fresh.filter((c) => c === "wazo-service status xivo").length,
+  };
 }
 
 describe("the wazo preset, with Wazo's xivo-manage-slave-services on PATH", () => {
@@ -105,7 +111,12 @@ describe("the wazo preset, with Wazo's xivo-manage-slave-services on PATH", () =
     const stop = await manage("stop", cfg);
     expect(stop.code, stop.out).toBe(0);
     expect(stop.out).toMatch(/stop: done; services stopped; role standby/);
-    expect((await calls()).actions).toEqual(["xivo-manage-slave-services stop", "wazo-service stop xivo", "wazo-service disable", "wazo-service start"]);
+    expect((await calls()).actions).toEqual([
+      "xivo-manage-slave-services stop",
+      "wazo-service stop xivo",
+      "wazo-service disable",
+      "wazo-service start",
+    ]);
   });
 
   it("is chosen only when the script is an executable file on the agent's PATH", async () => {

@@ -2,7 +2,17 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readState } from "../../agent/state.js";
-import { agentEvents, AGENT_TOKEN, quiet, role, servicePid, startAgent, until, usePairs, type Pair } from "../support/pair.js";
+import {
+  agentEvents,
+  AGENT_TOKEN,
+  quiet,
+  role,
+  servicePid,
+  startAgent,
+  until,
+  usePairs,
+  type Pair,
+} from "../support/pair.js";
 import { startMitm } from "../support/mitm.js";
 
 /**
@@ -54,7 +64,11 @@ describe("12. the agent's clock skewed by ±10 minutes", () => {
     await setAll(p.lan, "ok");
     await until("the LAN view up", async () => events(p, "lan.changed", mark).some((e) => e.to === "up"), p);
     await setAll(p.edge, "ok");
-    await until("failback", async () => (await role(p)) === "standby" && !(await servicePid(p.dir)) && rows(p).at(-1) === "standby-steady", p);
+    await until(
+      "failback",
+      async () => (await role(p)) === "standby" && !(await servicePid(p.dir)) && rows(p).at(-1) === "standby-steady",
+      p,
+    );
 
     // What an agent on time does (boot rows vary with timing: from the first steady standby on).
     const seq = rows(p);
@@ -72,12 +86,22 @@ describe("12. the agent's clock skewed by ±10 minutes", () => {
 });
 
 describe("13. verdicts replayed and forged between the worker and the agent", () => {
-  it("recorded 'down' verdicts, sent again by push and as poll answers, are refused: no failover", { timeout: 180_000 }, async () => {
+  it("recorded 'down' verdicts, sent again by push and as poll answers, are refused: no failover", {
+    timeout: 180_000,
+  }, async () => {
     const mitm = await startMitm(lab().edge.url);
     cleanups.push(() => mitm.close()); // runs after the pair's own cleanup has stopped the agent
     const p = await pair({
       separate: true,
-      extra: { worker: { url: mitm.url, token: AGENT_TOKEN, publicKeys: [lab().secrets.publicJwk], pollIntervalMs: 1000, maxVerdictAgeMs: 10_000 } },
+      extra: {
+        worker: {
+          url: mitm.url,
+          token: AGENT_TOKEN,
+          publicKeys: [lab().secrets.publicJwk],
+          pollIntervalMs: 1000,
+          maxVerdictAgeMs: 10_000,
+        },
+      },
     });
     startAgent(p);
     await until("standby", async () => (await role(p)) === "standby", p);
@@ -89,9 +113,14 @@ describe("13. verdicts replayed and forged between the worker and the agent", ()
 
     // A real outage, recorded as it passes: "down" pushes, then (push shut) "down" poll answers.
     await setAll(p.master, "closed");
-    const downs = (channel: "push" | "poll") => mitm.seen.filter((s) => s.channel === channel && s.verdict.state === "down");
+    const downs = (channel: "push" | "poll") =>
+      mitm.seen.filter((s) => s.channel === channel && s.verdict.state === "down");
     await until("failover", async () => (await role(p)) === "active" && (await servicePid(p.dir)), p);
-    await until("two rounds of 'down' pushes", async () => new Set(downs("push").map((s) => s.verdict.seq)).size >= 2, p);
+    await until(
+      "two rounds of 'down' pushes",
+      async () => new Set(downs("push").map((s) => s.verdict.seq)).size >= 2,
+      p,
+    );
     mitm.blockPush(true);
     await until("a recorded 'down' poll answer", async () => downs("poll").length > 0, p);
     mitm.blockPush(false);
@@ -118,14 +147,20 @@ describe("13. verdicts replayed and forged between the worker and the agent", ()
     mitm.injectPush(JSON.stringify({ type: "verdict", envelope: JSON.parse(downs("poll")[0]!.text) }));
     const last = mitm.seen.filter((s) => s.channel === "push").at(-1)!;
     const env = JSON.parse(last.text).envelope;
-    const edited = JSON.stringify({ ...JSON.parse(env.payload), state: "down", reason: "forged", seq: last.verdict.seq + 1 });
+    const edited = JSON.stringify({
+      ...JSON.parse(env.payload),
+      state: "down",
+      reason: "forged",
+      seq: last.verdict.seq + 1,
+    });
     mitm.injectPush(JSON.stringify({ type: "verdict", envelope: { ...env, payload: edited } }));
     const n = downs("push").length + 2;
     await answered("the push rejections", () => events(p, "verdict.rejected", mark).length >= n);
     const pushed = events(p, "verdict.rejected", mark);
     expect(pushed.every((e) => e.channel === "push")).toBe(true);
     expect(pushed.slice(0, n - 2).map((e) => e.reason)).toEqual(Array(n - 2).fill("replayed"));
-    for (const e of pushed.slice(0, n - 2)) expect(e.detail).toMatch(/^seq \d+ is not after the last accepted seq \d+$/);
+    for (const e of pushed.slice(0, n - 2))
+      expect(e.detail).toMatch(/^seq \d+ is not after the last accepted seq \d+$/);
     expect(pushed[n - 2]).toMatchObject({ reason: "replayed", detail: "a push must not carry a nonce" });
     expect(pushed[n - 1]).toMatchObject({ reason: "forged" });
 
@@ -133,7 +168,10 @@ describe("13. verdicts replayed and forged between the worker and the agent", ()
     mark = p.output().length;
     mitm.answerPolls(downs("poll").at(-1)!.text);
     mitm.blockPush(true);
-    await answered("three poll rejections", () => events(p, "verdict.rejected", mark).filter((e) => e.channel === "poll").length >= 3);
+    await answered(
+      "three poll rejections",
+      () => events(p, "verdict.rejected", mark).filter((e) => e.channel === "poll").length >= 3,
+    );
     for (const e of events(p, "verdict.rejected", mark).filter((e) => e.channel === "poll")) {
       expect(e).toMatchObject({ reason: "replayed", detail: "the poll answer does not echo the nonce sent" });
     }

@@ -12,7 +12,10 @@ async function settled(p: Pair) {
   startAgent(p);
   await until("standby", async () => (await role(p)) === "standby", p);
 }
-const alerts = (p: Pair) => agentEvents(p, "decision").map((d) => d.alert).filter(Boolean);
+const alerts = (p: Pair) =>
+  agentEvents(p, "decision")
+    .map((d) => d.alert)
+    .filter(Boolean);
 
 describe("faults: where the master fails", () => {
   it("1. master host dead: failover within fall × interval plus margin", async () => {

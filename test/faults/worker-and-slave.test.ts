@@ -19,7 +19,13 @@ describe("faults: the worker and the slave", () => {
     try {
       const p = await pair({
         extra: {
-          worker: { url: `http://127.0.0.1:${relay.port}`, token: AGENT_TOKEN, publicKeys: [lab().secrets.publicJwk], pollIntervalMs: 1000, maxVerdictAgeMs: 4000 },
+          worker: {
+            url: `http://127.0.0.1:${relay.port}`,
+            token: AGENT_TOKEN,
+            publicKeys: [lab().secrets.publicJwk],
+            pollIntervalMs: 1000,
+            maxVerdictAgeMs: 4000,
+          },
         },
       });
       startAgent(p);
@@ -59,28 +65,54 @@ describe("faults: the worker and the slave", () => {
     const TELEPHONY = fileURLToPath(new URL("../../scripts/demo/telephony.mjs", import.meta.url));
     const port = await freePort();
     const p = await pair();
-    const svc = (verb: string) => ({ argv: [process.execPath, TELEPHONY, verb, p.dir, String(port)], timeoutMs: 10_000 });
+    const svc = (verb: string) => ({
+      argv: [process.execPath, TELEPHONY, verb, p.dir, String(port)],
+      timeoutMs: 10_000,
+    });
     const config = JSON.parse(await readFile(p.configPath, "utf8"));
-    config.services = { ...config.services, start: [svc("start")], stop: [svc("stop")], status: [svc("status")], ready: { probe: { kind: "sip", name: "slave-sip", transport: "udp", port, timeoutMs: 300 }, withinMs: 10_000 } };
+    config.services = {
+      ...config.services,
+      start: [svc("start")],
+      stop: [svc("stop")],
+      status: [svc("status")],
+      ready: { probe: { kind: "sip", name: "slave-sip", transport: "udp", port, timeoutMs: 300 }, withinMs: 10_000 },
+    };
     await writeFile(p.configPath, JSON.stringify(config));
     startAgent(p);
     await until("standby", async () => (await role(p)) === "standby", p);
     for (const t of p.master) await t.set("closed");
-    await until("failover", async () => (await role(p)) === "active" && /"event":"failover.done"[^\n]*"readyProbe":"slave-sip"/.test(p.output()), p);
+    await until(
+      "failover",
+      async () =>
+        (await role(p)) === "active" && /"event":"failover.done"[^\n]*"readyProbe":"slave-sip"/.test(p.output()),
+      p,
+    );
     const pid = (await servicePid(p.dir))!;
     const history = async () => {
-      const res = await fetch(`${lab().edge.url}/v1/clusters/${p.id}/events?limit=500`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } });
+      const res = await fetch(`${lab().edge.url}/v1/clusters/${p.id}/events?limit=500`, {
+        headers: { authorization: `Bearer ${AGENT_TOKEN}` },
+      });
       return ((await res.json()) as { events: { type: string; reason: string }[] }).events;
     };
     process.kill(pid, "SIGSTOP");
     try {
-      const failing = await until("telephony.failing at the worker", async () => (await history()).find((e) => e.type === "telephony.failing") ?? null, p);
-      expect(failing.reason).toMatch(/^active slave's telephony not answering: services running, but slave-sip not answering/);
+      const failing = await until(
+        "telephony.failing at the worker",
+        async () => (await history()).find((e) => e.type === "telephony.failing") ?? null,
+        p,
+      );
+      expect(failing.reason).toMatch(
+        /^active slave's telephony not answering: services running, but slave-sip not answering/,
+      );
       expect(await servicePid(p.dir)).toBe(pid); // not restarted behind the operator's back
       expect(await role(p)).toBe("active");
     } finally {
       process.kill(pid, "SIGCONT");
     }
-    await until("telephony.recovered at the worker", async () => (await history()).some((e) => e.type === "telephony.recovered"), p);
+    await until(
+      "telephony.recovered at the worker",
+      async () => (await history()).some((e) => e.type === "telephony.recovered"),
+      p,
+    );
   });
 });

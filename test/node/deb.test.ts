@@ -19,12 +19,20 @@ const run = promisify(execFile);
 const why = await debianRootUnavailable();
 if (why && process.env.CI) throw new Error(`the Debian package test cannot run under CI: ${why}`);
 const cachedRoot = debianRoot();
-const rootMissing = await stat(cachedRoot).then(() => null, () => `no cached Debian root at ${cachedRoot} (npx tsx test/support/field-cache.ts makes it)`);
+const rootMissing = await stat(cachedRoot).then(
+  () => null,
+  () => `no cached Debian root at ${cachedRoot} (npx tsx test/support/field-cache.ts makes it)`,
+);
 if (!why && rootMissing && process.env.CI) throw new Error(rootMissing);
 const skip = why ?? rootMissing;
 if (skip) console.warn(`deb.test.ts skipped: ${skip}`);
 
-const CHROOT_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C.UTF-8", DEBIAN_FRONTEND: "noninteractive", HOME: "/root" };
+const CHROOT_ENV = {
+  PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+  LANG: "C.UTF-8",
+  DEBIAN_FRONTEND: "noninteractive",
+  HOME: "/root",
+};
 
 describe.skipIf(skip)(`the Debian package on a clean ${DEBIAN_ROOT.suite}`, () => {
   const { pair } = usePairs();
@@ -37,7 +45,11 @@ describe.skipIf(skip)(`the Debian package on a clean ${DEBIAN_ROOT.suite}`, () =
   const inRoot = (argv: string[], timeout = 120_000) =>
     run("chroot", [root, ...argv], { env: CHROOT_ENV, timeout, maxBuffer: 16 << 20 }).then(
       ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-      (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: typeof e.code === "number" ? e.code : -1, stdout: e.stdout ?? "", stderr: e.stderr ?? "" }),
+      (e: { code?: number; stdout?: string; stderr?: string }) => ({
+        code: typeof e.code === "number" ? e.code : -1,
+        stdout: e.stdout ?? "",
+        stderr: e.stderr ?? "",
+      }),
     );
   const install = async (file: string) => {
     await cp(file, join(root, "tmp", "pkg.deb"));
@@ -79,7 +91,9 @@ describe.skipIf(skip)(`the Debian package on a clean ${DEBIAN_ROOT.suite}`, () =
 
   it("installs offline with apt-get, under Debian's nodejs, with the files and modes it promises", async () => {
     await install(deb);
-    expect((await inRoot(["dpkg-query", "-W", "-f", "${Version} ${db:Status-Status}", "xivo-ha-agent"])).stdout).toBe("0.1.0 installed");
+    expect((await inRoot(["dpkg-query", "-W", "-f", "${Version} ${db:Status-Status}", "xivo-ha-agent"])).stdout).toBe(
+      "0.1.0 installed",
+    );
     expect((await inRoot(["node", "--version"])).stdout).toMatch(/^v18\./);
     expect(await mode("var/lib/xivo-ha")).toBe("700");
     expect(await mode("etc/xivo-ha")).toBe("750");
@@ -97,15 +111,46 @@ describe.skipIf(skip)(`the Debian package on a clean ${DEBIAN_ROOT.suite}`, () =
     // A cluster on the worker, its master stand-in up; the config points the agent at both.
     const p = await pair();
     const cfg = JSON.parse(await readFile(p.configPath, "utf8"));
-    const services = { start: [{ argv: ["true"] }], stop: [{ argv: ["true"] }], status: [{ argv: ["false"] }], retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 } };
-    const config = JSON.stringify({ ...cfg, stateDir: "/var/lib/xivo-ha", services, http: { host: "127.0.0.1", port: null } }, null, 2);
+    const services = {
+      start: [{ argv: ["true"] }],
+      stop: [{ argv: ["true"] }],
+      status: [{ argv: ["false"] }],
+      retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 },
+    };
+    const config = JSON.stringify(
+      { ...cfg, stateDir: "/var/lib/xivo-ha", services, http: { host: "127.0.0.1", port: null } },
+      null,
+      2,
+    );
     await writeFile(join(root, "root/xivo-ha.token"), `${AGENT_TOKEN}\n`, { mode: 0o600 });
-    const init = ["xivo-ha-agent", "init", "--worker", cfg.worker.url, "--cluster", p.id, "--master", "127.0.0.1", "--preset", "xivo", "--token-file", "/root/xivo-ha.token", "--expect-key", await keyFingerprint(cfg.worker.publicKeys[0])];
+    const init = [
+      "xivo-ha-agent",
+      "init",
+      "--worker",
+      cfg.worker.url,
+      "--cluster",
+      p.id,
+      "--master",
+      "127.0.0.1",
+      "--preset",
+      "xivo",
+      "--token-file",
+      "/root/xivo-ha.token",
+      "--expect-key",
+      await keyFingerprint(cfg.worker.publicKeys[0]),
+    ];
 
     // One table of steps, each a command as an administrator types it on the slave, in order;
     // `untilMs` retries a step that waits on the worker (its first verdict takes a round or two);
     // `then` checks or prepares what the next steps need.
-    const steps: { name: string; argv: string[]; code: number; out: RegExp; untilMs?: number; then?: () => Promise<void> }[] = [
+    const steps: {
+      name: string;
+      argv: string[];
+      code: number;
+      out: RegExp;
+      untilMs?: number;
+      then?: () => Promise<void>;
+    }[] = [
       { name: "help", argv: ["xivo-ha-agent", "--help"], code: 0, out: /Usage: xivo-ha-agent <command>/ },
       { name: "a usage mistake", argv: ["xivo-ha-agent", "bogus"], code: 2, out: /expected a command/ },
       {
@@ -127,9 +172,20 @@ describe.skipIf(skip)(`the Debian package on a clean ${DEBIAN_ROOT.suite}`, () =
         then: () => writeFile(join(root, "etc/xivo-ha/agent.json"), config, { mode: 0o640 }),
       },
       { name: "status before any decision", argv: ["xivo-ha-agent", "status"], code: 0, out: /role\s+unknown/ },
-      { name: "one decision pass against the worker", argv: ["xivo-ha-agent", "check-master-status"], code: 0, out: /\w+: /, untilMs: 45_000 },
+      {
+        name: "one decision pass against the worker",
+        argv: ["xivo-ha-agent", "check-master-status"],
+        code: 0,
+        out: /\w+: /,
+        untilMs: 45_000,
+      },
       { name: "status after it", argv: ["xivo-ha-agent", "status", "--json"], code: 0, out: /"role": "standby"/ },
-      { name: "doctor", argv: ["xivo-ha-agent", "doctor"], code: 0, out: /^ok {6}verdict: fresh and authentic[\s\S]*^0 failed, /m },
+      {
+        name: "doctor",
+        argv: ["xivo-ha-agent", "doctor"],
+        code: 0,
+        out: /^ok {6}verdict: fresh and authentic[\s\S]*^0 failed, /m,
+      },
     ];
     for (const s of steps) {
       const attempt = () => inRoot(s.argv);

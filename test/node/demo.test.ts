@@ -17,11 +17,15 @@ describe("npm start", () => {
   it("runs the master-crash scenario end to end and cleans up after itself", async () => {
     const before = new Set(await demoDirs());
     const port = await freePort();
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "scripts/dev.ts", "--scenario", "master-crash", "--port", String(port)], {
-      cwd: new URL("../..", import.meta.url).pathname,
-      timeout: 240_000,
-      env: { ...process.env, CI: "true" },
-    });
+    const { stdout } = await run(
+      process.execPath,
+      ["--import", "tsx", "scripts/dev.ts", "--scenario", "master-crash", "--port", String(port)],
+      {
+        cwd: new URL("../..", import.meta.url).pathname,
+        timeout: 240_000,
+        env: { ...process.env, CI: "true" },
+      },
+    );
     expect(stdout).toMatch(/✔ failover complete in [\d.]+ s: the slave answers SIP/);
     expect(stdout).toMatch(/copy-back to the master: call_log \+3/);
     expect(stdout).toMatch(/✔ failback complete in [\d.]+ s/);

@@ -1,6 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEdgeLab, type EdgeLab } from "../support/edge-lab.js";
-import { CLUSTER_A, STALL_MS, check, fuzz, seedFromEnv, send, setUp, stallAfter, summarise, type FuzzRequest, type Tokens } from "../support/fuzz.js";
+import {
+  CLUSTER_A,
+  STALL_MS,
+  check,
+  fuzz,
+  seedFromEnv,
+  send,
+  setUp,
+  stallAfter,
+  summarise,
+  type FuzzRequest,
+  type Tokens,
+} from "../support/fuzz.js";
 
 /**
  * Malformed requests at the worker under the real `wrangler dev`: every route and method, bad
@@ -14,14 +26,32 @@ let tokens: Tokens;
 
 beforeAll(async () => {
   lab = await startEdgeLab();
-  tokens = { admin: lab.secrets.adminToken, agentA: `fuzz-agent-a-${crypto.randomUUID()}`, agentB: `fuzz-agent-b-${crypto.randomUUID()}` };
+  tokens = {
+    admin: lab.secrets.adminToken,
+    agentA: `fuzz-agent-a-${crypto.randomUUID()}`,
+    agentB: `fuzz-agent-b-${crypto.randomUUID()}`,
+  };
   await setUp(lab.edge.url, tokens);
 }, 90_000);
 afterAll(() => lab?.stop());
 
 /** One hand-made request through the fuzzer's sender and checks. */
-const request = (method: string, path: string, headers: Record<string, string>, body: string | null = null, chunked = false): FuzzRequest => ({
-  index: 0, route: "edge", method, path, auth: "agent-a", headers: { authorization: `Bearer ${tokens.agentA}`, ...headers }, body, bodyHow: null, chunked,
+const request = (
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body: string | null = null,
+  chunked = false,
+): FuzzRequest => ({
+  index: 0,
+  route: "edge",
+  method,
+  path,
+  auth: "agent-a",
+  headers: { authorization: `Bearer ${tokens.agentA}`, ...headers },
+  body,
+  bodyHow: null,
+  chunked,
 });
 
 describe("fuzzing the worker's HTTP API", () => {
@@ -29,7 +59,13 @@ describe("fuzzing the worker's HTTP API", () => {
     const report = { role: "standby", mode: "auto", at: Date.now(), lastAction: null, lan: null, verdictSeq: null };
     for (const size of [70_000, 1_100_000]) {
       const body = JSON.stringify({ ...report, alerts: ["x".repeat(size)] });
-      const req = request("POST", `/v1/clusters/${CLUSTER_A}/report`, { "content-type": "application/json" }, body, true);
+      const req = request(
+        "POST",
+        `/v1/clusters/${CLUSTER_A}/report`,
+        { "content-type": "application/json" },
+        body,
+        true,
+      );
       const res = await send(lab.edge.url, req, tokens);
       expect(check(req, res, tokens)).toEqual([]);
       expect(res.status).toBe(411);

@@ -3,7 +3,16 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readState } from "../../agent/state.js";
-import { agentEvents, AGENT_TOKEN, BIN_PATH as BIN, role, servicePid, startAgent, until, usePairs } from "../support/pair.js";
+import {
+  agentEvents,
+  AGENT_TOKEN,
+  BIN_PATH as BIN,
+  role,
+  servicePid,
+  startAgent,
+  until,
+  usePairs,
+} from "../support/pair.js";
 import { connectPostgres } from "../support/postgres.js";
 import { testSecrets } from "../support/secrets.js";
 import { endpoint, useWazoDatabases } from "../support/wazo-pair-databases.js";
@@ -38,14 +47,19 @@ describe.each([
     // The verdicts came by the channel under test (the agent's own /metrics says so).
     const http = agentEvents(p, "agent.started")[0]!.http as string;
     const metrics = await (await fetch(`${http}/metrics`)).text();
-    const accepted = (ch: string) => Number(new RegExp(`xivo_ha_verdicts_accepted_total\\{channel="${ch}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    const accepted = (ch: string) =>
+      Number(new RegExp(`xivo_ha_verdicts_accepted_total\\{channel="${ch}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
     if (push) expect(accepted("push")).toBeGreaterThan(5);
     else expect([accepted("push"), accepted("poll")]).toEqual([0, expect.any(Number)]);
     expect(accepted("poll") + accepted("push")).toBeGreaterThan(5);
     expect(metrics).toMatch(/xivo_ha_role\{role="standby"\} 1/);
 
     // The worker heard all of it.
-    const events = await (await fetch(`${labOf().edge.url}/v1/clusters/${p.id}/events?limit=500`, { headers: { authorization: `Bearer ${AGENT_TOKEN}` } })).json() as { events: { type: string; data: { role?: string; lastAction?: { kind: string } } }[] };
+    const events = (await (
+      await fetch(`${labOf().edge.url}/v1/clusters/${p.id}/events?limit=500`, {
+        headers: { authorization: `Bearer ${AGENT_TOKEN}` },
+      })
+    ).json()) as { events: { type: string; data: { role?: string; lastAction?: { kind: string } } }[] };
     const kinds = events.events.filter((e) => e.type === "agent.changed").map((e) => e.data.lastAction?.kind);
     expect(kinds).toContain("failover");
     expect(kinds).toContain("failback");
@@ -57,17 +71,30 @@ describe("planned maintenance", () => {
     const p = await pair();
     startAgent(p);
     await until("standby", async () => (await role(p)) === "standby", p);
-    const res = await labOf().admin("POST", `/v1/clusters/${p.id}/maintenance`, { to: Date.now() + 6000, reason: "kernel upgrade" });
+    const res = await labOf().admin("POST", `/v1/clusters/${p.id}/maintenance`, {
+      to: Date.now() + 6000,
+      reason: "kernel upgrade",
+    });
     expect(res.status).toBe(201);
-    const active = await until("planned switchover", async () => {
-      const s = await readState(join(p.dir, "state"));
-      return s.ok && s.state.role === "active" && s.state.lastAction?.ok ? s.state : null;
-    }, p);
+    const active = await until(
+      "planned switchover",
+      async () => {
+        const s = await readState(join(p.dir, "state"));
+        return s.ok && s.state.role === "active" && s.state.lastAction?.ok ? s.state : null;
+      },
+      p,
+    );
     expect(active.lastAction?.reason).toBe("planned switchover: kernel upgrade");
     expect(await servicePid(p.dir)).not.toBeNull();
     // The master never went down: after the window and the hold-down, the service goes back.
-    await until("failback after the window", async () => (await role(p)) === "standby" && !(await servicePid(p.dir)), p);
-    const events = (await (await labOf().admin("GET", `/v1/clusters/${p.id}/events?limit=500`)).json()) as { events: { type: string }[] };
+    await until(
+      "failback after the window",
+      async () => (await role(p)) === "standby" && !(await servicePid(p.dir)),
+      p,
+    );
+    const events = (await (await labOf().admin("GET", `/v1/clusters/${p.id}/events?limit=500`)).json()) as {
+      events: { type: string }[];
+    };
     const types = events.events.map((e) => e.type);
     expect(types).toContain("maintenance.started");
     expect(types).toContain("maintenance.ended");
@@ -91,7 +118,9 @@ describe("the agent process", () => {
     const p = await pair();
     const first = startAgent(p);
     await until("first agent up", async () => /"event":"agent.started"/.test(p.output()), p);
-    const second = spawn(process.execPath, [BIN, "run", "--config", p.configPath], { stdio: ["ignore", "pipe", "pipe"] });
+    const second = spawn(process.execPath, [BIN, "run", "--config", p.configPath], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let err = "";
     second.stderr!.on("data", (d) => (err += d));
     const code = await new Promise((r) => second.once("exit", r));
@@ -103,7 +132,10 @@ describe("the agent process", () => {
     const p = await pair();
     // A start list whose first step is slow, so there is a window to kill the agent in.
     const cfg = JSON.parse(await readFile(p.configPath, "utf8"));
-    cfg.services.start = [{ argv: [process.execPath, "-e", "setTimeout(() => {}, 4000)"], timeoutMs: 15_000 }, ...cfg.services.start];
+    cfg.services.start = [
+      { argv: [process.execPath, "-e", "setTimeout(() => {}, 4000)"], timeoutMs: 15_000 },
+      ...cfg.services.start,
+    ];
     await writeFile(p.configPath, JSON.stringify(cfg));
     const first = startAgent(p);
     await until("standby", async () => (await role(p)) === "standby", p);
@@ -156,22 +188,39 @@ describe("the pair's databases", () => {
     const one = async (c: typeof m, sql: string) => (await c.query(sql)).rows[0];
     const users = async (c: typeof m) => Number((await one(c, "SELECT count(*) AS n FROM userfeatures")).n);
     startAgent(p);
-    await until("first replication", async () => (await users(sl)) === (await users(m)) && (await role(p)) === "standby", p);
+    await until(
+      "first replication",
+      async () => (await users(sl)) === (await users(m)) && (await role(p)) === "standby",
+      p,
+    );
 
     for (const t of p.master) await t.set("closed");
     await until("failover", async () => (await role(p)) === "active", p);
     // While active, the slave's telephony records calls; the master's config changes meanwhile.
-    await sl.query("INSERT INTO call_log (date, source_exten, destination_exten, user_field) SELECT now(), '10' || g, '20' || g, 'made-on-slave' FROM generate_series(1, 7) g");
-    await sl.query("INSERT INTO call_log_participant (uuid, call_log_id, user_uuid, role) SELECT gen_random_uuid(), id, 'slave-user', 'source' FROM call_log WHERE user_field = 'made-on-slave'");
+    await sl.query(
+      "INSERT INTO call_log (date, source_exten, destination_exten, user_field) SELECT now(), '10' || g, '20' || g, 'made-on-slave' FROM generate_series(1, 7) g",
+    );
+    await sl.query(
+      "INSERT INTO call_log_participant (uuid, call_log_id, user_uuid, role) SELECT gen_random_uuid(), id, 'slave-user', 'source' FROM call_log WHERE user_field = 'made-on-slave'",
+    );
     await m.query("UPDATE userfeatures SET firstname = 'renamed-during-failover' WHERE id = 1");
-    const slaveMade = async () => Number((await one(m, "SELECT count(*) AS n FROM call_log WHERE user_field = 'made-on-slave'")).n);
+    const slaveMade = async () =>
+      Number((await one(m, "SELECT count(*) AS n FROM call_log WHERE user_field = 'made-on-slave'")).n);
     expect(await slaveMade()).toBe(0);
 
     for (const t of p.master) await t.set("ok");
     await until("copy-back", async () => (await slaveMade()) === 7, p);
-    const linked = await one(m, "SELECT count(*) AS n FROM call_log_participant cp JOIN call_log c ON c.id = cp.call_log_id WHERE c.user_field = 'made-on-slave'");
+    const linked = await one(
+      m,
+      "SELECT count(*) AS n FROM call_log_participant cp JOIN call_log c ON c.id = cp.call_log_id WHERE c.user_field = 'made-on-slave'",
+    );
     expect(Number(linked.n)).toBe(7);
-    await until("replication resumed", async () => (await one(sl, "SELECT firstname FROM userfeatures WHERE id = 1")).firstname === "renamed-during-failover", p);
+    await until(
+      "replication resumed",
+      async () =>
+        (await one(sl, "SELECT firstname FROM userfeatures WHERE id = 1")).firstname === "renamed-during-failover",
+      p,
+    );
     const st = await readState(join(p.dir, "state"));
     expect(st.ok && st.state.reconcilePending).toBe(false);
     // More passes copy nothing twice.

@@ -31,7 +31,10 @@ describe.skipIf(missing)(`interop with Kamailio${missing ? ` (skipped: ${missing
     const masterPort = await freePort();
     const slavePort = await freePort();
     const master = await startKamailio(join(dir, "master"), "127.0.0.1", masterPort);
-    const slaveService = (verb: string) => ({ argv: [KAMAILIO_SERVICE, verb, join(dir, "slave"), SLAVE_HOST, String(slavePort)], timeoutMs: 15_000 });
+    const slaveService = (verb: string) => ({
+      argv: [KAMAILIO_SERVICE, verb, join(dir, "slave"), SLAVE_HOST, String(slavePort)],
+      timeoutMs: 15_000,
+    });
     cleanups.push(async () => {
       await master.stop().catch(() => {});
       await master.crash().catch(() => {});
@@ -61,7 +64,13 @@ describe.skipIf(missing)(`interop with Kamailio${missing ? ` (skipped: ${missing
       configPath,
       JSON.stringify({
         clusterId: id,
-        worker: { url: lab().edge.url, token: AGENT_TOKEN, publicKeys: [lab().secrets.publicJwk], pollIntervalMs: 1000, maxVerdictAgeMs: 10_000 },
+        worker: {
+          url: lab().edge.url,
+          token: AGENT_TOKEN,
+          publicKeys: [lab().secrets.publicJwk],
+          pollIntervalMs: 1000,
+          maxVerdictAgeMs: 10_000,
+        },
         master: { host: "127.0.0.1" },
         failbackHoldDownMs: 3000,
         stateDir: join(dir, "state"),
@@ -69,10 +78,25 @@ describe.skipIf(missing)(`interop with Kamailio${missing ? ` (skipped: ${missing
           start: [slaveService("start")],
           stop: [slaveService("stop")],
           status: [slaveService("status")],
-          ready: { probe: { kind: "sip", name: "slave-sip", transport: "udp", host: SLAVE_HOST, port: slavePort, timeoutMs: 1000 }, withinMs: 20_000 },
+          ready: {
+            probe: {
+              kind: "sip",
+              name: "slave-sip",
+              transport: "udp",
+              host: SLAVE_HOST,
+              port: slavePort,
+              timeoutMs: 1000,
+            },
+            withinMs: 20_000,
+          },
           retry: { retries: 1, backoffMs: 200, maxBackoffMs: 200 },
         },
-        lan: { probes: [{ kind: "sip", name: "sip-udp", transport: "udp", port: masterPort, timeoutMs: 1000 }], intervalMs: 500, fall: 2, rise: 1 },
+        lan: {
+          probes: [{ kind: "sip", name: "sip-udp", transport: "udp", port: masterPort, timeoutMs: 1000 }],
+          intervalMs: 500,
+          fall: 2,
+          rise: 1,
+        },
         http: { host: "127.0.0.1", port: 0 },
         loop: { intervalMs: 200, enforceEveryMs: 1000, reportEveryMs: 1000 },
       }),
@@ -91,7 +115,10 @@ describe.skipIf(missing)(`interop with Kamailio${missing ? ` (skipped: ${missing
       },
       p,
     );
-    expect(view.verdict!.lastRound!.probes.find((x) => x.name === "sip")).toMatchObject({ ok: true, detail: "SIP/2.0 200 OK" });
+    expect(view.verdict!.lastRound!.probes.find((x) => x.name === "sip")).toMatchObject({
+      ok: true,
+      detail: "SIP/2.0 200 OK",
+    });
     expect(view.agent!.report.lan.probes.find((x) => x.name === "sip-udp")).toMatchObject({ ok: true });
     expect(view.agent!.report.lan.probes.find((x) => x.name === "sip-udp")!.detail).toMatch(/200 OK/);
     expect(await sipOptionsUdp(SLAVE_HOST, slavePort)).toBeNull();
@@ -108,7 +135,11 @@ describe.skipIf(missing)(`interop with Kamailio${missing ? ` (skipped: ${missing
 
     // The master's Kamailio comes back: failback stops the slave's.
     await startKamailio(join(dir, "master"), "127.0.0.1", masterPort);
-    await until("failback", async () => (await role(p)) === "standby" && (await sipOptionsUdp(SLAVE_HOST, slavePort, 500)) === null, p);
+    await until(
+      "failback",
+      async () => (await role(p)) === "standby" && (await sipOptionsUdp(SLAVE_HOST, slavePort, 500)) === null,
+      p,
+    );
     expect(await readFile(join(dir, "slave", "kamailio.log"), "utf8")).toMatch(/Thank you for flying kamailio/); // stopped cleanly, not killed
   });
 });

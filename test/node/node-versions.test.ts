@@ -21,8 +21,19 @@ import { endpoint, useWazoDatabases } from "../support/wazo-pair-databases.js";
  */
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const missing = (await Promise.all(NODE_VERSIONS.map((v) => stat(nodeBinary(v)).then(() => null, () => v)))).filter(Boolean);
-const why = missing.length ? `no Node ${missing.join(", ")} under ${nodeBinary("<version>")} (npx tsx test/support/field-cache.ts fetches them)` : null;
+const missing = (
+  await Promise.all(
+    NODE_VERSIONS.map((v) =>
+      stat(nodeBinary(v)).then(
+        () => null,
+        () => v,
+      ),
+    ),
+  )
+).filter(Boolean);
+const why = missing.length
+  ? `no Node ${missing.join(", ")} under ${nodeBinary("<version>")} (npx tsx test/support/field-cache.ts fetches them)`
+  : null;
 if (why && process.env.CI) throw new Error(why);
 if (why) console.warn(`node-versions.test.ts skipped: ${why}`);
 
@@ -41,7 +52,11 @@ describe("the bundle's start-up guard", () => {
   it("stops an older Node at once with one line naming what it needs, and lets a supported one through", () => {
     const attempt = (node: string) => {
       const calls: unknown[] = [];
-      const fake = { versions: { node }, stderr: { write: (s: string) => calls.push(s) }, exit: (c: number) => calls.push(c) };
+      const fake = {
+        versions: { node },
+        stderr: { write: (s: string) => calls.push(s) },
+        exit: (c: number) => calls.push(c),
+      };
       new Function("process", RUNTIME_GUARD)(fake);
       return calls;
     };
@@ -72,7 +87,11 @@ describe.skipIf(why)("the bundle under other Nodes", () => {
         config,
         JSON.stringify({
           clusterId: "nodes",
-          worker: { url: "http://127.0.0.1:9", token: "node-versions-token", publicKeys: [(await testSecrets()).publicJwk] },
+          worker: {
+            url: "http://127.0.0.1:9",
+            token: "node-versions-token",
+            publicKeys: [(await testSecrets()).publicJwk],
+          },
           master: { host: "127.0.0.1" },
           stateDir: state,
           services: { start: [{ argv: ["true"] }], stop: [{ argv: ["true"] }], status: [{ argv: ["false"] }] },
@@ -97,7 +116,17 @@ describe.skipIf(why)("the bundle under other Nodes", () => {
     it("the pair test: failover, failback and copy-back, the agent being this bundle under this Node", async () => {
       const report = join(dir, `pair-${version}.json`);
       const vitest = join(ROOT, "node_modules", "vitest", "vitest.mjs");
-      const args = [vitest, "run", "--project", "node", "test/node/ha-pair.test.ts", "-t", PAIR_CASES.source, "--reporter=json", `--outputFile=${report}`];
+      const args = [
+        vitest,
+        "run",
+        "--project",
+        "node",
+        "test/node/ha-pair.test.ts",
+        "-t",
+        PAIR_CASES.source,
+        "--reporter=json",
+        `--outputFile=${report}`,
+      ];
       const env = { ...process.env, XIVO_HA_TEST_AGENT_NODE: node, XIVO_HA_TEST_AGENT_BUNDLE: bundle };
       const out = await run(process.execPath, args, { cwd: ROOT, env, maxBuffer: 64 << 20 }).then(
         (r) => r.stdout + r.stderr,
@@ -110,7 +139,10 @@ describe.skipIf(why)("the bundle under other Nodes", () => {
       const results = json.testResults.flatMap((f) => f.assertionResults).filter((t) => PAIR_CASES.test(t.fullName));
       // Both channels' failover/failback and the databases' copy-back: each ran, and passed.
       expect(results.length, out.slice(-4000)).toBe(3);
-      expect(results.map((t) => [t.fullName, t.status]), out.slice(-4000)).toEqual(results.map((t) => [t.fullName, "passed"]));
+      expect(
+        results.map((t) => [t.fullName, t.status]),
+        out.slice(-4000),
+      ).toEqual(results.map((t) => [t.fullName, "passed"]));
     }, 480_000);
   });
 });

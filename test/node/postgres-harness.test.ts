@@ -95,7 +95,14 @@ describe("PostgreSQL test harness", () => {
   it("with tls, offers TLS with the test CA's certificate (and still takes plain connections)", async () => {
     const s = await startPostgres({ tls: true });
     started.push(s);
-    const c = new pg.Client({ host: s.host, port: s.port, user: s.user, password: s.password, database: s.database, ssl: { ca: readFileSync(TEST_CA_FILE, "utf8"), servername: "localhost" } });
+    const c = new pg.Client({
+      host: s.host,
+      port: s.port,
+      user: s.user,
+      password: s.password,
+      database: s.database,
+      ssl: { ca: readFileSync(TEST_CA_FILE, "utf8"), servername: "localhost" },
+    });
     await c.connect();
     try {
       expect((await c.query("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")).rows[0].ssl).toBe(true);

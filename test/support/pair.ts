@@ -91,7 +91,12 @@ export function usePairs() {
       failbackHoldDownMs: 3000,
       noVerdictAlertMs: 5000,
       stateDir: join(dir, "state"),
-      services: { start: [fake("start")], stop: [fake("stop")], status: [fake("status")], retry: { retries: 1, backoffMs: 200, maxBackoffMs: 200 } },
+      services: {
+        start: [fake("start")],
+        stop: [fake("stop")],
+        status: [fake("status")],
+        retry: { retries: 1, backoffMs: 200, maxBackoffMs: 200 },
+      },
       lan: {
         probes: [
           { kind: "sip", name: "sip-udp", transport: "udp", port: sipUdp.port, timeoutMs: 1000 },
@@ -110,7 +115,15 @@ export function usePairs() {
     await writeFile(configPath, JSON.stringify(config, null, 2));
     const lanTargets = [web, sipTcp, sipUdp];
     const edgeTargets = opts.separate ? [edgeWeb, edgeSip] : [web, sipTcp];
-    const p: Pair = { id, dir, configPath, master: [...new Set([...lanTargets, ...edgeTargets])], edge: edgeTargets, lan: lanTargets, output: () => "" };
+    const p: Pair = {
+      id,
+      dir,
+      configPath,
+      master: [...new Set([...lanTargets, ...edgeTargets])],
+      edge: edgeTargets,
+      lan: lanTargets,
+      output: () => "",
+    };
     cleanups.push(async () => {
       if (p.agent) await stop(p.agent);
       await killService(dir);
@@ -124,7 +137,10 @@ export function usePairs() {
 
 /** `env` adds to (or overrides) the inherited environment, e.g. LD_PRELOAD for a skewed clock. */
 export function startAgent(p: Pair, args: string[] = ["run"], env?: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(AGENT[0]!, [...AGENT.slice(1), ...args, "--config", p.configPath], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  const child = spawn(AGENT[0]!, [...AGENT.slice(1), ...args, "--config", p.configPath], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));

@@ -8,7 +8,22 @@
 // (cloned into root's home, mode 700): the binaries are then run from a root-owned copy under the
 // system temp dir (see binaries()), so nothing outside the project needs its permissions changed.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { chmod, chown, copyFile, link, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  chown,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rename,
+  rm,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -118,7 +133,10 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
 }
 
 /** Connects a client as the server's superuser (to `database` unless told otherwise). */
-export async function connectPostgres(s: Pick<PostgresServer, "port" | "user" | "password" | "database">, database = s.database): Promise<pg.Client> {
+export async function connectPostgres(
+  s: Pick<PostgresServer, "port" | "user" | "password" | "database">,
+  database = s.database,
+): Promise<pg.Client> {
   const client = new pg.Client({ host: HOST, port: s.port, user: s.user, password: s.password, database, ssl: false });
   await client.connect();
   return client;
@@ -171,7 +189,8 @@ async function ensurePostgresUser(): Promise<Owner> {
     ]);
   } catch (err) {
     // Another test process may have created it at the same moment: that is fine.
-    if (!(await lookupUser("postgres"))) throw new Error(`cannot create the "postgres" system user to run PostgreSQL as: ${errorText(err)}`);
+    if (!(await lookupUser("postgres")))
+      throw new Error(`cannot create the "postgres" system user to run PostgreSQL as: ${errorText(err)}`);
   }
   const created = await lookupUser("postgres");
   if (!created) throw new Error('the "postgres" system user vanished right after its creation');
@@ -232,7 +251,9 @@ function binaries(o: Owner | null): Promise<Binaries> {
     }
     const copy = layout(join(cache, "native"));
     if (!(await canRun(copy, o))) {
-      throw new Error(`the "postgres" user cannot run ${copy.postgres} either (is ${tmpdir()} reachable by other users?)`);
+      throw new Error(
+        `the "postgres" user cannot run ${copy.postgres} either (is ${tmpdir()} reachable by other users?)`,
+      );
     }
     return copy;
   })();
@@ -240,7 +261,11 @@ function binaries(o: Owner | null): Promise<Binaries> {
   return cached;
 }
 
-const layout = (root: string): Binaries => ({ root, initdb: join(root, "bin", "initdb"), postgres: join(root, "bin", "postgres") });
+const layout = (root: string): Binaries => ({
+  root,
+  initdb: join(root, "bin", "initdb"),
+  postgres: join(root, "bin", "postgres"),
+});
 
 async function canRun(b: Binaries, o: Owner): Promise<boolean> {
   return run(b.postgres, ["--version"], { uid: o.uid, gid: o.gid, cwd: "/" }).then(
@@ -271,7 +296,15 @@ async function copyTree(from: string, to: string): Promise<void> {
       const mode = (await lstat(src)).mode & 0o777;
       // A hard link shares the file's mode: only when it already lets others read (and run) it.
       const shareable = (mode & 0o004) !== 0 && ((mode & 0o100) === 0 || (mode & 0o001) !== 0);
-      if (!(shareable && (await link(src, dst).then(() => true, () => false)))) {
+      if (
+        !(
+          shareable &&
+          (await link(src, dst).then(
+            () => true,
+            () => false,
+          ))
+        )
+      ) {
         await copyFile(src, dst);
         await chmod(dst, mode & 0o100 ? 0o755 : 0o644);
       }
@@ -296,14 +329,30 @@ process.once("exit", () => {
 
 const asOwner = (o: Owner | null) => (o ? { uid: o.uid, gid: o.gid } : {});
 
-async function initdb(bin: Binaries, dir: string, dataDir: string, user: string, password: string, o: Owner | null, log: LogTail): Promise<void> {
+async function initdb(
+  bin: Binaries,
+  dir: string,
+  dataDir: string,
+  user: string,
+  password: string,
+  o: Owner | null,
+  log: LogTail,
+): Promise<void> {
   const pwfile = join(dir, "pwfile");
   await writeFile(pwfile, `${password}\n`, { mode: 0o600 });
   if (o) await chown(pwfile, o.uid, o.gid);
   try {
     await run(
       bin.initdb,
-      [`--pgdata=${dataDir}`, "--auth=scram-sha-256", `--username=${user}`, `--pwfile=${pwfile}`, "--encoding=UTF8", "--no-locale", "--no-sync"],
+      [
+        `--pgdata=${dataDir}`,
+        "--auth=scram-sha-256",
+        `--username=${user}`,
+        `--pwfile=${pwfile}`,
+        "--encoding=UTF8",
+        "--no-locale",
+        "--no-sync",
+      ],
       { ...asOwner(o), cwd: dir, env: { ...process.env, LC_ALL: "C" } },
     );
   } catch (e) {
@@ -316,7 +365,14 @@ async function initdb(bin: Binaries, dir: string, dataDir: string, user: string,
 }
 
 /** Spawns the postmaster and waits for "ready to accept connections" (or its exit, or a timeout). */
-async function startPostmaster(bin: Binaries, dataDir: string, port: number, flags: string[], o: Owner | null, log: LogTail): Promise<Postmaster> {
+async function startPostmaster(
+  bin: Binaries,
+  dataDir: string,
+  port: number,
+  flags: string[],
+  o: Owner | null,
+  log: LogTail,
+): Promise<Postmaster> {
   const child = spawn(bin.postgres, ["-D", dataDir, "-p", String(port), ...flags], {
     ...asOwner(o),
     cwd: dirname(dataDir),
@@ -324,10 +380,12 @@ async function startPostmaster(bin: Binaries, dataDir: string, port: number, fla
     stdio: ["ignore", "ignore", "pipe"],
   });
   running.add(child);
-  const exited = new Promise<void>((r) => child.once("exit", () => {
+  const exited = new Promise<void>((r) =>
+    child.once("exit", () => {
       running.delete(child);
       r();
-    }));
+    }),
+  );
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT"); // fast shutdown
     await exited;
@@ -342,7 +400,10 @@ async function startPostmaster(bin: Binaries, dataDir: string, port: number, fla
       });
       child.once("error", (e) => reject(new Error(`cannot run ${bin.postgres}: ${e.message}`)));
       void exited.then(() => reject(new Error(`postgres exited during start\n${log.text()}`)));
-      timer = setTimeout(() => reject(new Error(`postgres not ready after ${START_TIMEOUT_MS} ms\n${log.text()}`)), START_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(new Error(`postgres not ready after ${START_TIMEOUT_MS} ms\n${log.text()}`)),
+        START_TIMEOUT_MS,
+      );
     });
   } catch (err) {
     await stop();

@@ -43,7 +43,11 @@ export interface Sink {
 
 export async function createSink(controlPort: number, spec: z.input<typeof SinkCreate> = {}): Promise<Sink> {
   const base = `http://127.0.0.1:${controlPort}/sinks`;
-  const res = await fetch(base, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(spec) });
+  const res = await fetch(base, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(spec),
+  });
   if (res.status !== 201) throw new Error(`sink: HTTP ${res.status} ${await res.text()}`);
   const info = (await res.json()) as SinkInfo;
   return {

@@ -47,7 +47,14 @@ class Sink {
       }
     }
     const behaviour = this.script.shift() ?? this.fallback;
-    this.requests.push({ at: Date.now(), method: req.method ?? "", headers, body, verified, answered: behaviour.hang ? "hang" : behaviour.status });
+    this.requests.push({
+      at: Date.now(),
+      method: req.method ?? "",
+      headers,
+      body,
+      verified,
+      answered: behaviour.hang ? "hang" : behaviour.status,
+    });
     if (behaviour.hang) {
       this.hanging.add(res); // never answered; closed with the sink
       return;

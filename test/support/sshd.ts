@@ -90,7 +90,10 @@ export async function startSshd(dir: string): Promise<Sshd> {
     let exited = false;
     child.once("exit", () => (exited = true));
     try {
-      await until("sshd to answer", async () => exited || (await banner(port)), { timeoutMs: 15_000, detail: () => stderr });
+      await until("sshd to answer", async () => exited || (await banner(port)), {
+        timeoutMs: 15_000,
+        detail: () => stderr,
+      });
     } catch (e) {
       child.kill("SIGKILL");
       throw e;

@@ -8,7 +8,16 @@ export const KINDS = ["http", "tcp", "sip-tcp", "sip-tls", "sip-udp"] as const;
  * bytes streamed without end) and `endless-headers` (a status line, then header lines without
  * end); the last two on stream transports only.
  */
-export const MODES = ["ok", "error", "garbage", "silent", "closed", "long-reason", "huge-body", "endless-headers"] as const;
+export const MODES = [
+  "ok",
+  "error",
+  "garbage",
+  "silent",
+  "closed",
+  "long-reason",
+  "huge-body",
+  "endless-headers",
+] as const;
 
 export type Kind = (typeof KINDS)[number];
 export type Mode = (typeof MODES)[number];

@@ -8,14 +8,7 @@ import net from "node:net";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
 import { z } from "zod";
-import {
-  KINDS,
-  MODES,
-  type Kind,
-  type Mode,
-  type SipRequestRecord,
-  type TargetInfo,
-} from "./target-client.js";
+import { KINDS, MODES, type Kind, type Mode, type SipRequestRecord, type TargetInfo } from "./target-client.js";
 
 const HOST = "127.0.0.1";
 const MAX_REQUESTS = 50;
@@ -50,7 +43,11 @@ export async function startTargetControl(): Promise<TargetControl> {
 
 const ModeSchema = z.enum(MODES);
 const StatusSchema = z.number().int().min(100).max(699);
-const CreateBody = z.strictObject({ kind: z.enum(KINDS), mode: ModeSchema.optional(), status: StatusSchema.optional() });
+const CreateBody = z.strictObject({
+  kind: z.enum(KINDS),
+  mode: ModeSchema.optional(),
+  status: StatusSchema.optional(),
+});
 const UpdateBody = z.strictObject({
   mode: ModeSchema,
   script: z.array(ModeSchema).max(1000).optional(),
@@ -210,7 +207,16 @@ abstract class Target {
 
   info(): TargetInfo {
     const { name, kind, port, mode, connections } = this;
-    return { name, kind, port, mode, script: [...this.script], status: this.status ?? null, connections, requests: this.requests };
+    return {
+      name,
+      kind,
+      port,
+      mode,
+      script: [...this.script],
+      status: this.status ?? null,
+      connections,
+      requests: this.requests,
+    };
   }
 
   /** The mode for a new connection (or datagram): the next script step, else the current mode. */

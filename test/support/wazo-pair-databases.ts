@@ -9,7 +9,10 @@ import { createWazoSchema, seedWazo } from "./wazo-schema.js";
 export function useWazoDatabases() {
   const dbs = {} as { master: PostgresServer; slave: PostgresServer };
   beforeAll(async () => {
-    [dbs.master, dbs.slave] = await Promise.all([startPostgres({ database: "asterisk" }), startPostgres({ database: "asterisk" })]);
+    [dbs.master, dbs.slave] = await Promise.all([
+      startPostgres({ database: "asterisk" }),
+      startPostgres({ database: "asterisk" }),
+    ]);
     const [m, sl] = await Promise.all([connectPostgres(dbs.master), connectPostgres(dbs.slave)]);
     await Promise.all([createWazoSchema(m), createWazoSchema(sl)]);
     await seedWazo(m, { scale: 1, blobBytes: 1024 });
@@ -22,4 +25,10 @@ export function useWazoDatabases() {
 }
 
 /** A server as the agent's config names it. */
-export const endpoint = (p: PostgresServer) => ({ host: p.host, port: p.port, database: "asterisk", user: p.user, password: p.password });
+export const endpoint = (p: PostgresServer) => ({
+  host: p.host,
+  port: p.port,
+  database: "asterisk",
+  user: p.user,
+  password: p.password,
+});

@@ -386,7 +386,9 @@ export async function seedWazo(client: pg.ClientBase, opts: SeedOptions = {}): P
              FROM generate_series(1, 4) i`);
   await q(`INSERT INTO schedule (id, name, timezone, fallback_actionid, cost)
            SELECT i, 'Office hours ' || i, 'Europe/Paris', NULL, i * 1.2345 FROM generate_series(1, ${10 * s}) i`);
-  await q(`INSERT INTO infos (uuid, wazo_version, timezone) VALUES ('5b2f0ee2-3f2c-4fb0-9a0f-0c6c3e0d5a01', '24.01', 'Europe/Paris')`);
+  await q(
+    `INSERT INTO infos (uuid, wazo_version, timezone) VALUES ('5b2f0ee2-3f2c-4fb0-9a0f-0c6c3e0d5a01', '24.01', 'Europe/Paris')`,
+  );
 
   // Excluded tables, with rows: they must stay as the slave has them.
   await q(`INSERT INTO call_log (date, date_answer, date_end, source_name, source_exten, destination_exten, user_field)
@@ -409,7 +411,9 @@ export async function seedWazo(client: pg.ClientBase, opts: SeedOptions = {}): P
   await q(`INSERT INTO stat_call_on_queue (callid, time, stat_queue_id, stat_agent_id, status)
            SELECT 'call' || i, timestamptz '2024-03-01 00:00:00+00' + i * interval '3 seconds', 1 + i % 20, 1 + i % 20, 'answered'
              FROM generate_series(1, ${100 * s}) i`);
-  await q(`INSERT INTO session (sessid, start, expire, data, user_id) VALUES ('${"a".repeat(32)}', 1700000000, 1700003600, 'x', 1)`);
+  await q(
+    `INSERT INTO session (sessid, start, expire, data, user_id) VALUES ('${"a".repeat(32)}', 1700000000, 1700003600, 'x', 1)`,
+  );
   await q(`INSERT INTO dhcp (pool_start, pool_end) VALUES ('10.0.0.100', '10.0.0.200')`);
   await q(`INSERT INTO mail (mydomain, relayhost) VALUES ('master.example.com', 'smtp.example.com')`);
   await q(`INSERT INTO monitoring (alert_emails, maintenance) VALUES ('ops@example.com', false)`);
@@ -428,7 +432,9 @@ export async function seedWazo(client: pg.ClientBase, opts: SeedOptions = {}): P
     ["moh_file", "id"],
     ["schedule", "id"],
   ] as const) {
-    await q(`SELECT setval(pg_get_serial_sequence('public.${table}', '${col}'), (SELECT max(${col}) FROM public.${table}))`);
+    await q(
+      `SELECT setval(pg_get_serial_sequence('public.${table}', '${col}'), (SELECT max(${col}) FROM public.${table}))`,
+    );
   }
   await q(`SELECT nextval('provisioning_seq') FROM generate_series(1, 3)`);
   await q("COMMIT");

@@ -9,7 +9,9 @@ const report = { role: "standby", mode: "auto", at: 1, lastAction: null, lan: nu
 const tablesOf = (id: string) =>
   runInDurableObject(stubOf(id), (_, state) =>
     state.storage.sql
-      .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'")
+      .exec<{ name: string }>(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%'",
+      )
       .toArray()
       .map((r) => r.name),
   );
@@ -57,7 +59,10 @@ describe("anonymous work and enumeration", () => {
       expect(priv.status).toBe(none.status);
       expect(priv.status).toBe(404);
       expect(await priv.text()).toBe(await none.text());
-      const [bp, bn] = await Promise.all([SELF.fetch(`https://edge.test/badge/${id}.svg`), SELF.fetch(`https://edge.test/badge/${unknown}.svg`)]);
+      const [bp, bn] = await Promise.all([
+        SELF.fetch(`https://edge.test/badge/${id}.svg`),
+        SELF.fetch(`https://edge.test/badge/${unknown}.svg`),
+      ]);
       expect(bp.status).toBe(bn.status);
       expect(await bp.text()).toBe(await bn.text());
     }

@@ -10,7 +10,8 @@ async function call(adminToken: string, method: string, path: string, token: str
   const ctx = createExecutionContext();
   const text = body === undefined ? undefined : JSON.stringify(body);
   // As on the wire: a Request built here has no Content-Length, which the worker requires with a body.
-  const length: Record<string, string> = text === undefined ? {} : { "content-length": String(new TextEncoder().encode(text).length) };
+  const length: Record<string, string> =
+    text === undefined ? {} : { "content-length": String(new TextEncoder().encode(text).length) };
   const req = new Request(`https://edge.test${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...length },
@@ -34,7 +35,9 @@ describe("ADMIN_TOKEN strength", () => {
   it("a weak admin token is no admin on the agent routes either", async () => {
     const weak = "0123456789abcdef0123456789abcde"; // 31 characters
     const id = uniqueId("weak");
-    expect((await call(env.ADMIN_TOKEN!, "PUT", `/v1/clusters/${id}`, env.ADMIN_TOKEN!, clusterConfig([tcpProbe]))).status).toBe(201);
+    expect(
+      (await call(env.ADMIN_TOKEN!, "PUT", `/v1/clusters/${id}`, env.ADMIN_TOKEN!, clusterConfig([tcpProbe]))).status,
+    ).toBe(201);
     expect((await call(env.ADMIN_TOKEN!, "GET", `/v1/clusters/${id}/events`, env.ADMIN_TOKEN!)).status).toBe(200);
     const res = await call(weak, "GET", `/v1/clusters/${id}/events`, weak);
     expect(res.status).toBe(401);

@@ -26,7 +26,9 @@ describe("admin API", () => {
     expect(got.status).toBe(200);
     expect(got.json.config).toMatchObject({ intervalSec: 10, fall: 3, rise: 2, graceSec: 0 });
     expect(got.json.config.probes[0]).toMatchObject({ kind: "tcp", timeoutMs: 5000, critical: false });
-    const upd = await api("PUT", `/v1/clusters/${id}`, { body: { ...clusterConfig([tcpProbe]), fall: 5, agentToken: undefined } });
+    const upd = await api("PUT", `/v1/clusters/${id}`, {
+      body: { ...clusterConfig([tcpProbe]), fall: 5, agentToken: undefined },
+    });
     expect(upd.status).toBe(200);
     expect(upd.json.config.fall).toBe(5);
     expect((await api("GET", "/v1/clusters")).json.clusters).toContain(id);
@@ -69,7 +71,11 @@ describe("admin API", () => {
     ["fall 0", { fall: 0 }, "fall"],
     ["a bad host", { master: { host: "pbx example" } }, "master.host"],
     ["a short agent token", { agentToken: "short" }, "agentToken"],
-    ["an inverted status range", { probes: [{ kind: "http", name: "w", expectStatus: { min: 400, max: 200 } }] }, "probes.0.expectStatus"],
+    [
+      "an inverted status range",
+      { probes: [{ kind: "http", name: "w", expectStatus: { min: 400, max: 200 } }] },
+      "probes.0.expectStatus",
+    ],
   ])("400 naming the field on %s", async (_, patch, field) => {
     const res = await api("PUT", `/v1/clusters/${uniqueId()}`, { body: { ...clusterConfig([tcpProbe]), ...patch } });
     expect(res.status).toBe(400);
@@ -78,7 +84,9 @@ describe("admin API", () => {
   });
 
   it("400 when a new cluster has no agent token", async () => {
-    const res = await api("PUT", `/v1/clusters/${uniqueId()}`, { body: { ...clusterConfig([tcpProbe]), agentToken: undefined } });
+    const res = await api("PUT", `/v1/clusters/${uniqueId()}`, {
+      body: { ...clusterConfig([tcpProbe]), agentToken: undefined },
+    });
     expect(res.status).toBe(400);
     expect(res.json.error.message).toMatch(/^agentToken: required/);
   });
@@ -86,7 +94,9 @@ describe("admin API", () => {
   it("an invalid config never replaces the stored valid one", async () => {
     const id = await created({ fall: 4 });
     const before = (await api("GET", `/v1/clusters/${id}`)).json.config;
-    expect((await api("PUT", `/v1/clusters/${id}`, { body: { ...clusterConfig([tcpProbe]), fall: -1 } })).status).toBe(400);
+    expect((await api("PUT", `/v1/clusters/${id}`, { body: { ...clusterConfig([tcpProbe]), fall: -1 } })).status).toBe(
+      400,
+    );
     expect((await api("PUT", `/v1/clusters/${id}`, { raw: "not json" })).status).toBe(400);
     expect((await api("GET", `/v1/clusters/${id}`)).json.config).toEqual(before);
   });
@@ -150,7 +160,11 @@ describe("agent API", () => {
     const post = (body: unknown) => api("POST", `/v1/clusters/${id}/report`, { token: AGENT_TOKEN, body });
     expect((await post(report)).status).toBe(202);
     expect((await post({ ...report, at: 2 })).status).toBe(202); // heartbeat: same role, no action
-    const failover = { ...report, role: "active", lastAction: { kind: "failover", at: 3, ok: true, reason: "master down from edge and LAN" } };
+    const failover = {
+      ...report,
+      role: "active",
+      lastAction: { kind: "failover", at: 3, ok: true, reason: "master down from edge and LAN" },
+    };
     expect((await post(failover)).status).toBe(202);
     const page = await api("GET", `/v1/clusters/${id}/events`, { token: AGENT_TOKEN });
     const agentEvents = page.json.events.filter((e: { type: string }) => e.type === "agent.changed");
@@ -165,12 +179,27 @@ describe("agent API", () => {
     const failing = {
       ...report,
       alerts: ["replication failing: master: connection refused"],
-      replication: { at: 5, ok: false, durationMs: 12, rows: 0, bytes: 0, tablesCopied: 0, tablesSkipped: 0, error: "master: connection refused" },
+      replication: {
+        at: 5,
+        ok: false,
+        durationMs: 12,
+        rows: 0,
+        bytes: 0,
+        tablesCopied: 0,
+        tablesSkipped: 0,
+        error: "master: connection refused",
+      },
     };
     expect((await api("POST", `/v1/clusters/${id}/report`, { token: AGENT_TOKEN, body: failing })).status).toBe(202);
-    expect((await api("GET", `/v1/clusters/${id}`)).json.agent.report.replication).toMatchObject({ ok: false, error: "master: connection refused" });
+    expect((await api("GET", `/v1/clusters/${id}`)).json.agent.report.replication).toMatchObject({
+      ok: false,
+      error: "master: connection refused",
+    });
     const events = (await api("GET", `/v1/clusters/${id}/events`, { token: AGENT_TOKEN })).json.events;
-    expect(events.at(-1)).toMatchObject({ type: "agent.changed", data: { alerts: ["replication failing: master: connection refused"] } });
+    expect(events.at(-1)).toMatchObject({
+      type: "agent.changed",
+      data: { alerts: ["replication failing: master: connection refused"] },
+    });
   });
 
   it.each([
@@ -188,7 +217,9 @@ describe("agent API", () => {
   it("pages the history with since/limit, and rejects a bad cursor", async () => {
     const id = await created();
     for (let i = 0; i < 4; i++) {
-      await api("PUT", `/v1/clusters/${id}`, { body: { ...clusterConfig([tcpProbe]), fall: i + 1, agentToken: undefined } });
+      await api("PUT", `/v1/clusters/${id}`, {
+        body: { ...clusterConfig([tcpProbe]), fall: i + 1, agentToken: undefined },
+      });
     }
     const first = await api("GET", `/v1/clusters/${id}/events?limit=2`, { token: AGENT_TOKEN });
     expect(first.json.events).toHaveLength(2);

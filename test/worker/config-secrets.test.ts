@@ -11,12 +11,19 @@ const channels = [
 ];
 
 const stored = (id: string) =>
-  runInDurableObject(stubOf(id), (_, state) => JSON.parse(state.storage.sql.exec<{ value: string }>("SELECT value FROM kv WHERE key = 'cluster'").one().value).config.notifications);
+  runInDurableObject(
+    stubOf(id),
+    (_, state) =>
+      JSON.parse(state.storage.sql.exec<{ value: string }>("SELECT value FROM kv WHERE key = 'cluster'").one().value)
+        .config.notifications,
+  );
 
 describe("config secrets on PUT", () => {
   it("the config a GET shows, PUT back, keeps every stored webhook secret and Slack URL", async () => {
     const id = uniqueId("keep");
-    expect((await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([tcpProbe], { notifications: channels }) })).status).toBe(201);
+    expect(
+      (await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([tcpProbe], { notifications: channels }) })).status,
+    ).toBe(201);
     const got = await api("GET", `/v1/clusters/${id}`);
     expect(got.text).not.toContain(SECRET);
     expect(got.text).not.toContain("XXXXSECRETXXXX");
@@ -30,10 +37,17 @@ describe("config secrets on PUT", () => {
 
   it("secrets omitted: kept from the stored channel of the same name", async () => {
     const id = uniqueId("omit");
-    expect((await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([tcpProbe], { notifications: channels }) })).status).toBe(201);
+    expect(
+      (await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([tcpProbe], { notifications: channels }) })).status,
+    ).toBe(201);
     const { secrets: _s, ...webhook } = channels[0] as any;
     const { url: _u, ...slack } = channels[1] as any;
-    const put = await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([tcpProbe], { agentToken: undefined, notifications: [{ ...webhook, url: "http://127.0.0.1:9/new" }, slack] }) });
+    const put = await api("PUT", `/v1/clusters/${id}`, {
+      body: clusterConfig([tcpProbe], {
+        agentToken: undefined,
+        notifications: [{ ...webhook, url: "http://127.0.0.1:9/new" }, slack],
+      }),
+    });
     expect(put.status).toBe(200);
     const kept = await stored(id);
     expect(kept[0]).toMatchObject({ url: "http://127.0.0.1:9/new", secrets: [SECRET] });
@@ -42,13 +56,20 @@ describe("config secrets on PUT", () => {
 
   it("400 naming the field when a channel has no secret to keep", async () => {
     const id = uniqueId("none");
-    expect((await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([tcpProbe], { notifications: channels }) })).status).toBe(201);
+    expect(
+      (await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([tcpProbe], { notifications: channels }) })).status,
+    ).toBe(201);
     const res = await api("PUT", `/v1/clusters/${id}`, {
-      body: clusterConfig([tcpProbe], { agentToken: undefined, notifications: [channels[0], { kind: "webhook", name: "new", url: "http://127.0.0.1:9/x" }] }),
+      body: clusterConfig([tcpProbe], {
+        agentToken: undefined,
+        notifications: [channels[0], { kind: "webhook", name: "new", url: "http://127.0.0.1:9/x" }],
+      }),
     });
     expect(res.status).toBe(400);
     expect(res.json.error.field).toBe("notifications.1.secrets");
-    const slack = await api("PUT", `/v1/clusters/${uniqueId("fresh")}`, { body: clusterConfig([tcpProbe], { notifications: [{ kind: "slack", name: "chat" }] }) });
+    const slack = await api("PUT", `/v1/clusters/${uniqueId("fresh")}`, {
+      body: clusterConfig([tcpProbe], { notifications: [{ kind: "slack", name: "chat" }] }),
+    });
     expect(slack.status).toBe(400);
     expect(slack.json.error.field).toBe("notifications.0.url");
   });

@@ -11,7 +11,8 @@ describe("cron re-arm", () => {
     // Ids sort: the broken one comes first in the registry's list.
     const broken = `a0-${uniqueId("broken")}`;
     const lost = `z9-${uniqueId("lost")}`;
-    for (const id of [broken, lost]) expect((await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([tcpProbe]) })).status).toBe(201);
+    for (const id of [broken, lost])
+      expect((await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([tcpProbe]) })).status).toBe(201);
     await waitForSeq(lost, 1);
     await waitForSeq(broken, 1);
     await runInDurableObject(stubOf(lost), (_, state) => state.storage.deleteAlarm());
@@ -24,6 +25,10 @@ describe("cron re-arm", () => {
     expect(result.failed).toContain(broken);
     // Re-armed for "now": the loop resumes with the next round, and arms the one after.
     await waitForSeq(lost, 2);
-    expect(await until("the next round armed", () => runInDurableObject(stubOf(lost), (_, state) => state.storage.getAlarm()))).toBeGreaterThan(Date.now());
+    expect(
+      await until("the next round armed", () =>
+        runInDurableObject(stubOf(lost), (_, state) => state.storage.getAlarm()),
+      ),
+    ).toBeGreaterThan(Date.now());
   });
 });

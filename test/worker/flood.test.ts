@@ -34,7 +34,13 @@ describe("a flood of events", () => {
     const id = await cluster();
     const channels = [
       { kind: "webhook" as const, name: "ops", url: "http://127.0.0.1:9/hook", secrets: [SECRET] },
-      { kind: "webhook" as const, name: "quiet", url: "http://127.0.0.1:9/other", secrets: [SECRET], events: ["master.down" as const] },
+      {
+        kind: "webhook" as const,
+        name: "quiet",
+        url: "http://127.0.0.1:9/other",
+        secrets: [SECRET],
+        events: ["master.down" as const],
+      },
     ];
     const total = MAX_PENDING_PER_CHANNEL + 150;
     const out = await runInDurableObject(stubOf(id), (_o: ClusterMonitor, state) => {
@@ -42,10 +48,17 @@ describe("a flood of events", () => {
       const recorded: { type: string; reason: string; data: Record<string, unknown> }[] = [];
       const outbox = new Outbox(sql, (type, _at, reason, data) => recorded.push({ type, reason, data }));
       for (let i = 1; i <= total; i++) {
-        outbox.enqueue(id, { id: i, at: Date.now(), type: "failover.done", reason: `failover ${i}`, data: {} }, channels, null);
+        outbox.enqueue(
+          id,
+          { id: i, at: Date.now(), type: "failover.done", reason: `failover ${i}`, data: {} },
+          channels,
+          null,
+        );
       }
       const count = (channel: string) =>
-        sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE channel = ? AND status = 'pending'", channel).one().n;
+        sql
+          .exec<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE channel = ? AND status = 'pending'", channel)
+          .one().n;
       return {
         pending: count("ops"),
         quiet: count("quiet"),
@@ -75,7 +88,12 @@ describe("a flood of events", () => {
       const sql = state.storage.sql;
       const now = Date.now();
       for (let i = 0; i < total; i++) {
-        sql.exec("INSERT INTO events (at, type, reason, data) VALUES (?, 'agent.changed', ?, ?)", now - total + i, `failover ${i}`, agentChanged(i));
+        sql.exec(
+          "INSERT INTO events (at, type, reason, data) VALUES (?, 'agent.changed', ?, ?)",
+          now - total + i,
+          `failover ${i}`,
+          agentChanged(i),
+        );
       }
       return o.statusData(now, now - 90 * DAY, true);
     });

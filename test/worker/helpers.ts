@@ -11,7 +11,11 @@ export const AGENT_TOKEN = "agent-token-0123456789abcdef0123456789";
 
 export const uniqueId = (prefix = "c") => `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
 
-export async function api(method: string, path: string, opts: { token?: string | null; body?: unknown; raw?: string } = {}) {
+export async function api(
+  method: string,
+  path: string,
+  opts: { token?: string | null; body?: unknown; raw?: string } = {},
+) {
   const headers: Record<string, string> = {};
   const token = opts.token === undefined ? ADMIN : opts.token;
   if (token) headers.authorization = `Bearer ${token}`;
@@ -46,7 +50,8 @@ export function useSinks(): (spec?: z.input<typeof SinkCreate>) => Promise<Sink>
 }
 
 /** A cluster's history, newest 500 (admin). */
-export const events = async (id: string) => (await api("GET", `/v1/clusters/${id}/events?limit=500`)).json.events as any[];
+export const events = async (id: string) =>
+  (await api("GET", `/v1/clusters/${id}/events?limit=500`)).json.events as any[];
 
 /** A config with a long interval: after the first (immediate) round, tests drive rounds by hand. */
 export function clusterConfig(probes: unknown[], extra: Record<string, unknown> = {}) {
@@ -65,10 +70,14 @@ export async function getVerdict(id: string, nonce?: string) {
 
 /** Waits until the cluster has completed `seq` rounds (the first one runs on its own alarm). */
 export async function waitForSeq(id: string, seq: number, timeoutMs = 15_000) {
-  return until(`cluster ${id} at seq ${seq}`, async () => {
-    const { verdict } = await getVerdict(id);
-    return verdict.seq >= seq && verdict;
-  }, { timeoutMs });
+  return until(
+    `cluster ${id} at seq ${seq}`,
+    async () => {
+      const { verdict } = await getVerdict(id);
+      return verdict.seq >= seq && verdict;
+    },
+    { timeoutMs },
+  );
 }
 
 /** Runs the next probe round now, through the Durable Object's real alarm handler. */

@@ -15,7 +15,10 @@ function run(sequence: string, params = P, start: Tracker = initialTracker(0)): 
 }
 
 const short: Record<MasterState, string> = { up: "U", degraded: "G", down: "D", unknown: "?" };
-const states = (seq: string, params = P) => run(seq, params).map((s) => short[s]).join("");
+const states = (seq: string, params = P) =>
+  run(seq, params)
+    .map((s) => short[s])
+    .join("");
 
 describe("hysteresis", () => {
   it("stays unknown until rise good rounds, then up", () => {
@@ -62,14 +65,24 @@ describe("hysteresis", () => {
       t = r.tracker;
       if (r.change) changes.push(r.change);
     }
-    expect(changes).toEqual([{ from: "unknown", to: "down", reason: expect.stringContaining("3 consecutive bad rounds (fall 3): nothing answers (sip: timeout)") }]);
+    expect(changes).toEqual([
+      {
+        from: "unknown",
+        to: "down",
+        reason: expect.stringContaining("3 consecutive bad rounds (fall 3): nothing answers (sip: timeout)"),
+      },
+    ]);
     expect(t.since).toBe(5002);
   });
 
   it("holds unknown during the startup grace, then acts on the streak at once", () => {
     const params = { fall: 3, rise: 2, graceUntil: 4500 };
     // Rounds at t=1000..6000; grace ends at 4500, so the 5th round (t=5000) is the first that may move.
-    expect(run("UUUUUU", params).map((s) => short[s]).join("")).toBe("????UU");
+    expect(
+      run("UUUUUU", params)
+        .map((s) => short[s])
+        .join(""),
+    ).toBe("????UU");
   });
 
   it("fall 1 / rise 1 react on every round", () => {

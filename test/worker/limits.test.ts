@@ -7,7 +7,14 @@ const tcpProbe = { kind: "tcp", name: "pg", port: 1, timeoutMs: 200 };
 const SECRET = `whsec_${btoa("0123456789abcdef0123456789abcdef")}`;
 
 const open = (id: string) =>
-  SELF.fetch(`https://edge.test/v1/clusters/${id}/push`, { headers: { upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", authorization: `Bearer ${AGENT_TOKEN}` } });
+  SELF.fetch(`https://edge.test/v1/clusters/${id}/push`, {
+    headers: {
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      authorization: `Bearer ${AGENT_TOKEN}`,
+    },
+  });
 
 describe("limits", () => {
   it("caps WebSockets per cluster: the one over the cap is refused with 429, room again once one closes", async () => {
@@ -37,18 +44,25 @@ describe("limits", () => {
     ["a webhook", { kind: "webhook", name: "ops", url: "http://hooks.example.com/x", secrets: [SECRET] }],
     ["a Slack channel", { kind: "slack", name: "chat", url: "http://hooks.slack.com/services/T/B/X" }],
   ])("refuses http:// for %s outside loopback, naming the field", async (_, channel) => {
-    const res = await api("PUT", `/v1/clusters/${uniqueId("http")}`, { body: clusterConfig([tcpProbe], { notifications: [channel] }) });
+    const res = await api("PUT", `/v1/clusters/${uniqueId("http")}`, {
+      body: clusterConfig([tcpProbe], { notifications: [channel] }),
+    });
     expect(res.status).toBe(400);
     expect(res.json.error.field).toBe("notifications.0.url");
     expect(res.json.error.message).toContain("https");
   });
 
-  it.each(["http://127.0.0.1:9/hook", "http://127.8.9.10/hook", "http://[::1]:9/hook", "http://localhost:9/hook", "https://hooks.example.com/x"])(
-    "accepts %s",
-    async (url) => {
-      const channel = { kind: "webhook", name: "ops", url, secrets: [SECRET] };
-      const res = await api("PUT", `/v1/clusters/${uniqueId("ok")}`, { body: clusterConfig([tcpProbe], { notifications: [channel] }) });
-      expect(res.status).toBe(201);
-    },
-  );
+  it.each([
+    "http://127.0.0.1:9/hook",
+    "http://127.8.9.10/hook",
+    "http://[::1]:9/hook",
+    "http://localhost:9/hook",
+    "https://hooks.example.com/x",
+  ])("accepts %s", async (url) => {
+    const channel = { kind: "webhook", name: "ops", url, secrets: [SECRET] };
+    const res = await api("PUT", `/v1/clusters/${uniqueId("ok")}`, {
+      body: clusterConfig([tcpProbe], { notifications: [channel] }),
+    });
+    expect(res.status).toBe(201);
+  });
 });

@@ -1,6 +1,15 @@
 // The pure rules of worker/maintenance.ts: which window is in force, what an event becomes.
 import { describe, expect, it } from "vitest";
-import { activeWindow, addWindow, endWindows, nextBoundary, PLANNED_TAIL_MS, planEvent, verdictWindow, windowTransitions } from "../../worker/maintenance.js";
+import {
+  activeWindow,
+  addWindow,
+  endWindows,
+  nextBoundary,
+  PLANNED_TAIL_MS,
+  planEvent,
+  verdictWindow,
+  windowTransitions,
+} from "../../worker/maintenance.js";
 
 const w = { from: 1_000, to: 2_000, reason: "upgrade" };
 const ev = (type: any) => ({ type, reason: "r", data: { x: 1 } });
@@ -11,7 +20,12 @@ describe("maintenance rules", () => {
     expect(activeWindow([w], 1_000)).toBe(w);
     expect(activeWindow([w], 2_000)).toBeNull();
     expect(verdictWindow([w], 500)).toEqual({ active: false, from: 1_000, to: 2_000, reason: "upgrade" });
-    expect(verdictWindow([{ from: 1_000, to: 2_000 }], 1_500)).toEqual({ active: true, from: 1_000, to: 2_000, reason: "planned maintenance" });
+    expect(verdictWindow([{ from: 1_000, to: 2_000 }], 1_500)).toEqual({
+      active: true,
+      from: 1_000,
+      to: 2_000,
+      reason: "planned maintenance",
+    });
     expect(verdictWindow([w], 2_000)).toBeNull();
     expect(nextBoundary([w], 500)).toBe(1_000);
     expect(nextBoundary([w], 1_000)).toBe(2_000);
@@ -20,13 +34,25 @@ describe("maintenance rules", () => {
 
   it("silences alerts only while a window is in force; tags switchovers up to 10 minutes after", () => {
     for (const type of ["master.down", "master.up", "wan.unreachable", "lan.failing"]) {
-      expect(planEvent(ev(type), [w], 1_500)).toMatchObject({ send: false, event: { data: { x: 1, planned: true, maintenance: w } } });
+      expect(planEvent(ev(type), [w], 1_500)).toMatchObject({
+        send: false,
+        event: { data: { x: 1, planned: true, maintenance: w } },
+      });
       expect(planEvent(ev(type), [w], 2_000)).toEqual({ send: true, event: ev(type) });
     }
     expect(planEvent(ev("agent.lost"), [w], 1_500)).toEqual({ send: true, event: ev("agent.lost") });
-    expect(planEvent(ev("failover.done"), [w], 1_500)).toMatchObject({ send: true, event: { data: { planned: true } } });
-    expect(planEvent(ev("failback.done"), [w], 2_000 + PLANNED_TAIL_MS - 1)).toMatchObject({ send: true, event: { data: { planned: true, maintenance: w } } });
-    expect(planEvent(ev("failback.done"), [w], 2_000 + PLANNED_TAIL_MS)).toEqual({ send: true, event: ev("failback.done") });
+    expect(planEvent(ev("failover.done"), [w], 1_500)).toMatchObject({
+      send: true,
+      event: { data: { planned: true } },
+    });
+    expect(planEvent(ev("failback.done"), [w], 2_000 + PLANNED_TAIL_MS - 1)).toMatchObject({
+      send: true,
+      event: { data: { planned: true, maintenance: w } },
+    });
+    expect(planEvent(ev("failback.done"), [w], 2_000 + PLANNED_TAIL_MS)).toEqual({
+      send: true,
+      event: ev("failback.done"),
+    });
     expect(planEvent(ev("failover.done"), [w], 999)).toEqual({ send: true, event: ev("failover.done") });
   });
 

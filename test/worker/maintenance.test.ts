@@ -24,7 +24,8 @@ async function cluster(extra: Record<string, unknown> = {}) {
   return id;
 }
 
-const start = (id: string, body: unknown, token?: string) => api("POST", `/v1/clusters/${id}/maintenance`, { body, ...(token ? { token } : {}) });
+const start = (id: string, body: unknown, token?: string) =>
+  api("POST", `/v1/clusters/${id}/maintenance`, { body, ...(token ? { token } : {}) });
 const end = (id: string) => api("DELETE", `/v1/clusters/${id}/maintenance`);
 const ofType = async (id: string, type: string) => (await events(id)).filter((e) => e.type === type);
 const windows = async (id: string) => (await api("GET", `/v1/clusters/${id}`)).json.config.maintenance as any[];
@@ -40,10 +41,14 @@ describe("maintenance API", () => {
   it("a config PUT without `maintenance` keeps the windows the API opened; an explicit list replaces them", async () => {
     const id = await cluster();
     expect((await start(id, { to: Date.now() + HOUR, reason: "kernel upgrade" })).status).toBe(201);
-    const again = await api("PUT", `/v1/clusters/${id}`, { body: { ...clusterConfig([deadProbe]), agentToken: undefined, fall: 4 } });
+    const again = await api("PUT", `/v1/clusters/${id}`, {
+      body: { ...clusterConfig([deadProbe]), agentToken: undefined, fall: 4 },
+    });
     expect(again.status).toBe(200);
     expect((await windows(id)).map((w) => w.reason)).toEqual(["kernel upgrade"]);
-    await api("PUT", `/v1/clusters/${id}`, { body: { ...clusterConfig([deadProbe]), agentToken: undefined, maintenance: [] } });
+    await api("PUT", `/v1/clusters/${id}`, {
+      body: { ...clusterConfig([deadProbe]), agentToken: undefined, maintenance: [] },
+    });
     expect(await windows(id)).toEqual([]);
   });
 
@@ -92,7 +97,11 @@ describe("maintenance API", () => {
   it("keeps the list bounded: windows ended over 90 days ago go, at most 50", async () => {
     const now = Date.now();
     const ancient = { from: now - 100 * DAY, to: now - 99 * DAY, reason: "ancient" };
-    const old = Array.from({ length: 49 }, (_, i) => ({ from: now - 80 * DAY + i * HOUR, to: now - 80 * DAY + i * HOUR + 1_000, reason: `old ${i}` }));
+    const old = Array.from({ length: 49 }, (_, i) => ({
+      from: now - 80 * DAY + i * HOUR,
+      to: now - 80 * DAY + i * HOUR + 1_000,
+      reason: `old ${i}`,
+    }));
     const id = await cluster({ maintenance: [ancient, ...old] });
     expect(await windows(id)).toHaveLength(50);
     expect((await start(id, { from: now + HOUR, to: now + 2 * HOUR, reason: "next" })).status).toBe(201);
@@ -122,7 +131,10 @@ describe("maintenance in the verdict and the history", () => {
     const during = await signedVerdict(id);
     expect(during.maintenance).toEqual({ active: true, from, to, reason: "kernel upgrade" });
     const [started] = await ofType(id, "maintenance.started");
-    expect(started).toMatchObject({ reason: expect.stringContaining("kernel upgrade"), data: { planned: true, maintenance: { from, to } } });
+    expect(started).toMatchObject({
+      reason: expect.stringContaining("kernel upgrade"),
+      data: { planned: true, maintenance: { from, to } },
+    });
 
     const ended = await end(id);
     expect(ended.status, ended.text).toBe(200);
@@ -143,11 +155,17 @@ describe("maintenance in the verdict and the history", () => {
     expect((await signedVerdict(id)).maintenance).toEqual({ active: false, from, to, reason: "scheduled" });
     expect(await ofType(id, "maintenance.started")).toEqual([]);
 
-    const [started] = await until("maintenance.started", async () => { const e = await ofType(id, "maintenance.started"); return e.length === 1 && e; });
+    const [started] = await until("maintenance.started", async () => {
+      const e = await ofType(id, "maintenance.started");
+      return e.length === 1 && e;
+    });
     expect(started.at).toBeGreaterThanOrEqual(from);
     const during = await signedVerdict(id);
     if (during.issuedAt < to) expect(during.maintenance).toMatchObject({ active: true, from, to });
-    const [ended] = await until("maintenance.ended", async () => { const e = await ofType(id, "maintenance.ended"); return e.length === 1 && e; });
+    const [ended] = await until("maintenance.ended", async () => {
+      const e = await ofType(id, "maintenance.ended");
+      return e.length === 1 && e;
+    });
     expect(ended.at).toBeGreaterThanOrEqual(to);
     expect((await signedVerdict(id)).maintenance).toBeNull();
     expect((await signedVerdict(id)).seq).toBe(1); // no probe round ran for either
@@ -184,7 +202,10 @@ describe("notifications during a window", () => {
     expect((await ofType(id, "wan.unreachable"))[0]).toMatchObject({ data: { planned: true } });
 
     // The webhook gets maintenance.started and failover.done, never master.down nor wan.unreachable.
-    const reqs = await until("failover.done at the webhook", async () => { const r = await hook.requests(); return r.some((q) => q.body.includes("failover.done")) && r; });
+    const reqs = await until("failover.done at the webhook", async () => {
+      const r = await hook.requests();
+      return r.some((q) => q.body.includes("failover.done")) && r;
+    });
     const bodies = reqs.map((r) => WebhookBody.parse(JSON.parse(r.body)));
     expect(reqs.every((r) => r.verified)).toBe(true);
     expect(bodies.map((b) => b.type).sort()).toEqual(["failover.done", "maintenance.started"]);
@@ -215,11 +236,27 @@ describe("notifications during a window", () => {
     const active = { role: "active", mode: "auto", at: 1, lastAction: null, lan: null, verdictSeq: null, alerts: [] };
     const post = (body: unknown) => api("POST", `/v1/clusters/${id}/report`, { token: AGENT_TOKEN, body });
     expect((await post(active)).status).toBe(202);
-    expect((await post({ ...active, role: "standby", lastAction: { kind: "failback", at: 3, ok: true, reason: "the edge and the LAN both see the master up" } })).status).toBe(202);
-    expect((await post({ ...active, role: "standby", alerts: ["slave's LAN view of the master is failing"] })).status).toBe(202);
-    const reqs = await until("lan.failing at the webhook", async () => { const r = await hook.requests(); return r.some((q) => q.body.includes("lan.failing")) && r; });
+    expect(
+      (
+        await post({
+          ...active,
+          role: "standby",
+          lastAction: { kind: "failback", at: 3, ok: true, reason: "the edge and the LAN both see the master up" },
+        })
+      ).status,
+    ).toBe(202);
+    expect(
+      (await post({ ...active, role: "standby", alerts: ["slave's LAN view of the master is failing"] })).status,
+    ).toBe(202);
+    const reqs = await until("lan.failing at the webhook", async () => {
+      const r = await hook.requests();
+      return r.some((q) => q.body.includes("lan.failing")) && r;
+    });
     const bodies = reqs.map((r) => WebhookBody.parse(JSON.parse(r.body)));
-    expect(bodies.find((b) => b.type === "failback.done")!.data.details).toMatchObject({ planned: true, maintenance: { reason: "disk swap" } });
+    expect(bodies.find((b) => b.type === "failback.done")!.data.details).toMatchObject({
+      planned: true,
+      maintenance: { reason: "disk swap" },
+    });
     expect(bodies.find((b) => b.type === "lan.failing")!.data.details.planned).toBeUndefined();
   });
 });

@@ -1,7 +1,23 @@
-import { createExecutionContext, createScheduledController, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createScheduledController,
+  env,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../worker/index.js";
-import { AGENT_TOKEN, api, clusterConfig, getVerdict, runRound, stubOf, target, uniqueId, waitForSeq } from "./helpers.js";
+import {
+  AGENT_TOKEN,
+  api,
+  clusterConfig,
+  getVerdict,
+  runRound,
+  stubOf,
+  target,
+  uniqueId,
+  waitForSeq,
+} from "./helpers.js";
 
 /**
  * The probe loop for real: the Durable Object's alarm handler probes loopback targets whose
@@ -79,7 +95,10 @@ describe("probe loop", () => {
     await web.set("closed");
     await sip.set("closed");
     for (let i = 0; i < 3; i++) await runRound(id);
-    expect((await getVerdict(id)).verdict).toMatchObject({ state: "down", reason: expect.stringContaining("nothing answers") });
+    expect((await getVerdict(id)).verdict).toMatchObject({
+      state: "down",
+      reason: expect.stringContaining("nothing answers"),
+    });
     await web.set("ok");
     await sip.set("ok");
     expect((await runRound(id)).state).toBe("down");

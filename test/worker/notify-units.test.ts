@@ -7,7 +7,13 @@ import { signWebhook, verifyWebhook } from "../../protocol/webhook.js";
 import { backoffMs, GIVE_UP_AFTER_MS, retryAfterMs } from "../../worker/notify/backoff.js";
 import { Channels } from "../../worker/notify/channels.js";
 import { fromReport, fromVerdictChange } from "../../worker/notify/events.js";
-import { SLACK_MAX_BLOCKS, SLACK_MAX_EVENTS_PER_MESSAGE, SLACK_MAX_SECTION, SLACK_MAX_TEXT, slackMessage } from "../../worker/notify/slack.js";
+import {
+  SLACK_MAX_BLOCKS,
+  SLACK_MAX_EVENTS_PER_MESSAGE,
+  SLACK_MAX_SECTION,
+  SLACK_MAX_TEXT,
+  slackMessage,
+} from "../../worker/notify/slack.js";
 
 const SECRET = `whsec_${btoa("0123456789abcdef0123456789abcdef")}`;
 const OTHER = `whsec_${btoa("fedcba9876543210fedcba9876543210")}`;
@@ -28,7 +34,10 @@ describe("events from verdict changes", () => {
   it("maps down / degraded / up, and ignores the monitor starting", () => {
     expect(fromVerdictChange({ from: "up", to: "down", reason: "r" })?.type).toBe("master.down");
     expect(fromVerdictChange({ from: "up", to: "degraded", reason: "r" })?.type).toBe("master.degraded");
-    expect(fromVerdictChange({ from: "down", to: "up", reason: "back" })).toMatchObject({ type: "master.up", reason: "back" });
+    expect(fromVerdictChange({ from: "down", to: "up", reason: "back" })).toMatchObject({
+      type: "master.up",
+      reason: "back",
+    });
     expect(fromVerdictChange({ from: "unknown", to: "up", reason: "r" })).toBeNull();
     expect(fromVerdictChange({ from: "up", to: "unknown", reason: "r" })).toBeNull();
   });
@@ -43,24 +52,53 @@ describe("events from agent reports", () => {
     expect(fromReport(next, { ...next, at: 9 })).toEqual([]); // the same action again: no news
   });
   it("a failover or failback whose services did not follow is news; one still in progress is not", () => {
-    const inProgress = report({ role: "active", lastAction: { ...failover, ok: false, inProgress: true, reason: "edge down (in progress)" } });
-    const failed = report({ role: "active", lastAction: { ...failover, ok: false, reason: "edge down; but slave-sip not answering after 60000 ms" } });
+    const inProgress = report({
+      role: "active",
+      lastAction: { ...failover, ok: false, inProgress: true, reason: "edge down (in progress)" },
+    });
+    const failed = report({
+      role: "active",
+      lastAction: { ...failover, ok: false, reason: "edge down; but slave-sip not answering after 60000 ms" },
+    });
     expect(fromReport(report(), inProgress)).toEqual([]);
-    expect(fromReport(inProgress, failed)).toMatchObject([{ type: "failover.failed", reason: expect.stringMatching(/not answering/) }]);
-    expect(fromReport(inProgress, report({ role: "active", lastAction: failover })).map((e) => e.type)).toEqual(["failover.done"]);
+    expect(fromReport(inProgress, failed)).toMatchObject([
+      { type: "failover.failed", reason: expect.stringMatching(/not answering/) },
+    ]);
+    expect(fromReport(inProgress, report({ role: "active", lastAction: failover })).map((e) => e.type)).toEqual([
+      "failover.done",
+    ]);
     const back = { kind: "failback" as const, at: 9, ok: false, reason: "master up; but status is running" };
-    expect(fromReport(failed, report({ role: "standby", lastAction: back })).map((e) => e.type)).toEqual(["failback.failed"]);
-    expect(fromReport(failed, report({ role: "active", lastAction: { kind: "enforce", at: 9, ok: false, reason: "x" } }))).toEqual([]);
+    expect(fromReport(failed, report({ role: "standby", lastAction: back })).map((e) => e.type)).toEqual([
+      "failback.failed",
+    ]);
+    expect(
+      fromReport(failed, report({ role: "active", lastAction: { kind: "enforce", at: 9, ok: false, reason: "x" } })),
+    ).toEqual([]);
   });
   it("failback done when standby after a failback", () => {
     const next = report({ role: "standby", lastAction: { kind: "failback", at: 9, ok: true, reason: "master up" } });
-    expect(fromReport(report({ role: "active", lastAction: failover }), next)).toMatchObject([{ type: "failback.done", reason: "master up" }]);
+    expect(fromReport(report({ role: "active", lastAction: failover }), next)).toMatchObject([
+      { type: "failback.done", reason: "master up" },
+    ]);
   });
   it("replication flips", () => {
-    const r = (ok: boolean) => ({ at: 1, ok, durationMs: 1, rows: 1, bytes: 1, tablesCopied: 1, tablesSkipped: 0, error: ok ? null : "pg: boom" });
-    expect(fromReport(report({ replication: r(true) }), report({ replication: r(false) }))).toMatchObject([{ type: "replication.failing", reason: "pg: boom" }]);
+    const r = (ok: boolean) => ({
+      at: 1,
+      ok,
+      durationMs: 1,
+      rows: 1,
+      bytes: 1,
+      tablesCopied: 1,
+      tablesSkipped: 0,
+      error: ok ? null : "pg: boom",
+    });
+    expect(fromReport(report({ replication: r(true) }), report({ replication: r(false) }))).toMatchObject([
+      { type: "replication.failing", reason: "pg: boom" },
+    ]);
     expect(fromReport(report({ replication: r(false) }), report({ replication: r(false) }))).toEqual([]);
-    expect(fromReport(report({ replication: r(false) }), report({ replication: r(true) })).map((e) => e.type)).toEqual(["replication.recovered"]);
+    expect(fromReport(report({ replication: r(false) }), report({ replication: r(true) })).map((e) => e.type)).toEqual([
+      "replication.recovered",
+    ]);
   });
   it("WAN-only and LAN-view alerts appear and clear", () => {
     const wan = report({ alerts: ["master unreachable from the internet only"] });
@@ -69,7 +107,10 @@ describe("events from agent reports", () => {
     expect(fromReport(wan, report()).map((e) => e.type)).toEqual(["wan.recovered"]);
     expect(fromReport(wan, lan).map((e) => e.type)).toEqual(["wan.recovered", "lan.failing"]);
     expect(fromReport(lan, report()).map((e) => e.type)).toEqual(["lan.recovered"]);
-    const silent = report({ role: "active", alerts: ["active slave's telephony not answering: services running, but slave-sip not answering (timed out)"] });
+    const silent = report({
+      role: "active",
+      alerts: ["active slave's telephony not answering: services running, but slave-sip not answering (timed out)"],
+    });
     expect(fromReport(report({ role: "active" }), silent).map((e) => e.type)).toEqual(["telephony.failing"]);
     expect(fromReport(silent, report({ role: "active" })).map((e) => e.type)).toEqual(["telephony.recovered"]);
   });
@@ -95,7 +136,12 @@ describe("backoff and Retry-After", () => {
 });
 
 describe("Slack messages", () => {
-  const ev = (i: number, reason = `reason ${i}`) => ({ cluster: "paris", type: "master.down" as const, at: 1_700_000_000_000 + i, reason });
+  const ev = (i: number, reason = `reason ${i}`) => ({
+    cluster: "paris",
+    type: "master.down" as const,
+    at: 1_700_000_000_000 + i,
+    reason,
+  });
   it("one event: blocks + text fallback naming cluster, event, reason, time, and the status link", () => {
     const m = slackMessage([ev(0, "nothing answers <script>")], "https://edge.test/status/paris");
     expect(m.text).toContain("[paris]");
@@ -112,7 +158,8 @@ describe("Slack messages", () => {
     const m = slackMessage(events, "https://edge.test/status/paris");
     expect(m.blocks.length).toBeLessThanOrEqual(SLACK_MAX_BLOCKS);
     expect(m.text.length).toBeLessThanOrEqual(SLACK_MAX_TEXT);
-    for (const b of m.blocks) if (b.type === "section") expect((b.text as { text: string }).text.length).toBeLessThanOrEqual(SLACK_MAX_SECTION);
+    for (const b of m.blocks)
+      if (b.type === "section") expect((b.text as { text: string }).text.length).toBeLessThanOrEqual(SLACK_MAX_SECTION);
     expect(() => slackMessage([...events, ev(99)], null)).toThrow(RangeError);
   });
 });
@@ -147,11 +194,18 @@ describe("channel config", () => {
       return r.success ? null : r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
     };
     expect(bad([{ kind: "webhook", name: "a", url: "https://x.test/h", secrets: [SECRET] }])).toBeNull();
-    expect(bad([{ kind: "webhook", name: "a", url: "https://x.test/h", secrets: ["plain"] }])).toMatch(/^0\.secrets\.0: /);
+    expect(bad([{ kind: "webhook", name: "a", url: "https://x.test/h", secrets: ["plain"] }])).toMatch(
+      /^0\.secrets\.0: /,
+    );
     expect(bad([{ kind: "webhook", name: "a", url: "https://x.test/h", secrets: [] }])).toMatch(/^0\.secrets: /);
     expect(bad([{ kind: "slack", name: "a", url: "ftp://x.test/h" }])).toMatch(/^0\.url: /);
     expect(bad([{ kind: "slack", name: "a", url: "https://x.test/h", events: ["nope"] }])).toMatch(/^0\.events\.0: /);
     expect(bad([{ kind: "slack", name: "a", url: "https://x.test/h", extra: 1 }])).toMatch(/extra/);
-    expect(bad([{ kind: "slack", name: "a", url: "https://x.test/h" }, { kind: "slack", name: "a", url: "https://x.test/i" }])).toMatch(/^1\.name: duplicate/);
+    expect(
+      bad([
+        { kind: "slack", name: "a", url: "https://x.test/h" },
+        { kind: "slack", name: "a", url: "https://x.test/i" },
+      ]),
+    ).toMatch(/^1\.name: duplicate/);
   });
 });

@@ -15,7 +15,11 @@ const OLD_SECRET = `whsec_${btoa("oldoldoldoldoldoldoldoldoldoldol")}`;
 const HOUR = 3_600_000;
 const tcpProbe = { kind: "tcp", name: "pg", port: 1 };
 const standby = { role: "standby", mode: "auto", at: 1, lastAction: null, lan: null, verdictSeq: null };
-const failover = { ...standby, role: "active", lastAction: { kind: "failover", at: 2, ok: true, reason: "master down from edge and LAN" } };
+const failover = {
+  ...standby,
+  role: "active",
+  lastAction: { kind: "failover", at: 2, ok: true, reason: "master down from edge and LAN" },
+};
 
 const sink = useSinks();
 
@@ -38,7 +42,6 @@ const deliveries = async (id: string, status?: string) => {
   return res.json as { deliveries: any[]; channels: any[] };
 };
 
-
 /** A first report, then silence past agentLostAfterSec: the agent.lost event, queued without a real alarm kick. */
 async function agentLost(id: string, opts: DeliverOptions = {}) {
   expect((await post(id, standby)).status).toBe(202);
@@ -51,12 +54,16 @@ describe("channel config", () => {
   it("400 naming the field for a bad channel; secrets never returned", async () => {
     const id = uniqueId("n");
     const bad = await api("PUT", `/v1/clusters/${id}`, {
-      body: clusterConfig([tcpProbe], { notifications: [{ kind: "webhook", name: "ops", url: "https://x.test/h", secrets: ["nope"] }] }),
+      body: clusterConfig([tcpProbe], {
+        notifications: [{ kind: "webhook", name: "ops", url: "https://x.test/h", secrets: ["nope"] }],
+      }),
     });
     expect(bad.status).toBe(400);
     expect(bad.json.error.field).toBe("notifications.0.secrets.0");
     const extra = await api("PUT", `/v1/clusters/${id}`, {
-      body: clusterConfig([tcpProbe], { notifications: [{ kind: "slack", name: "ops", url: "https://hooks.slack.test/T/B/x", bogus: 1 }] }),
+      body: clusterConfig([tcpProbe], {
+        notifications: [{ kind: "slack", name: "ops", url: "https://hooks.slack.test/T/B/x", bogus: 1 }],
+      }),
     });
     expect(extra.status).toBe(400);
     expect(extra.json.error.field).toMatch(/^notifications\.0/);
@@ -67,7 +74,12 @@ describe("channel config", () => {
       body: clusterConfig([tcpProbe], {
         notifications: [
           { kind: "webhook", name: "ops", url: "https://x.test/h", secrets: [OLD_SECRET, SECRET] },
-          { kind: "slack", name: "chat", url: "https://hooks.slack.test/services/T0/B0/verysecrettoken", events: ["failover.done"] },
+          {
+            kind: "slack",
+            name: "chat",
+            url: "https://hooks.slack.test/services/T0/B0/verysecrettoken",
+            events: ["failover.done"],
+          },
         ],
       }),
     });
@@ -100,18 +112,37 @@ describe("webhook delivery", () => {
     expect((await post(id, standby)).status).toBe(202);
     expect((await post(id, failover)).status).toBe(202);
     // No tick: the report pulled the alarm in, and the alarm delivers.
-    const [req] = await until("a delivery", async () => { const r = await s.requests(); return r.length >= 1 && r; });
+    const [req] = await until("a delivery", async () => {
+      const r = await s.requests();
+      return r.length >= 1 && r;
+    });
     expect(req!.verified).toBe(true); // Node's standardwebhooks
-    const headers = { "webhook-id": req!.headers["webhook-id"]!, "webhook-timestamp": req!.headers["webhook-timestamp"]!, "webhook-signature": req!.headers["webhook-signature"]! };
+    const headers = {
+      "webhook-id": req!.headers["webhook-id"]!,
+      "webhook-timestamp": req!.headers["webhook-timestamp"]!,
+      "webhook-signature": req!.headers["webhook-signature"]!,
+    };
     expect(new Webhook(SECRET).verify(req!.body, headers)).toBeTruthy();
     expect(new Webhook(OLD_SECRET).verify(req!.body, headers)).toBeTruthy(); // rotation: both sign
     expect(() => new Webhook(SECRET).verify(req!.body.replace("failover", "failback"), headers)).toThrow();
     const body = WebhookBody.parse(JSON.parse(req!.body));
-    expect(body).toMatchObject({ type: "failover.done", data: { cluster: id, reason: "master down from edge and LAN", statusUrl: `https://edge.test/status/${id}` } });
+    expect(body).toMatchObject({
+      type: "failover.done",
+      data: { cluster: id, reason: "master down from edge and LAN", statusUrl: `https://edge.test/status/${id}` },
+    });
     const hist = (await events(id)).find((e) => e.type === "failover.done");
     expect(hist).toMatchObject({ id: body.data.eventId, reason: "master down from edge and LAN" });
-    const d = await until("the delivery listed", async () => { const v = await deliveries(id, "delivered"); return v.deliveries.length === 1 && v; });
-    expect(d.deliveries[0]).toMatchObject({ id: headers["webhook-id"], eventType: "failover.done", channel: "ops", attempts: 1, lastStatus: 200 });
+    const d = await until("the delivery listed", async () => {
+      const v = await deliveries(id, "delivered");
+      return v.deliveries.length === 1 && v;
+    });
+    expect(d.deliveries[0]).toMatchObject({
+      id: headers["webhook-id"],
+      eventType: "failover.done",
+      channel: "ops",
+      attempts: 1,
+      lastStatus: 200,
+    });
     expect(JSON.stringify(d)).not.toContain(SECRET.slice(6));
     // The loop still runs rounds: the alarm went back to the round's time.
     expect(await runInDurableObject(stubOf(id), (_, st) => st.storage.getAlarm())).toBeGreaterThan(Date.now() + 60_000);
@@ -136,7 +167,9 @@ describe("webhook delivery", () => {
     expect(new Set(reqs.map((r) => r.body)).size).toBe(1); // the very same bytes every time
     expect(reqs.every((r) => r.verified === true)).toBe(true);
     const done = (await deliveries(id, "delivered")).deliveries;
-    expect(done).toMatchObject([{ id: reqs[0]!.headers["webhook-id"], eventType: "agent.lost", attempts: 3, deliveredAt: t0 + 7_500 }]);
+    expect(done).toMatchObject([
+      { id: reqs[0]!.headers["webhook-id"], eventType: "agent.lost", attempts: 3, deliveredAt: t0 + 7_500 },
+    ]);
     expect((await deliveries(id, "pending")).deliveries).toEqual([]);
   });
 
@@ -161,7 +194,10 @@ describe("webhook delivery", () => {
     const s = await sink({ script: [{ status: 429, retryAfter: "120" }] });
     const id = await cluster([{ kind: "webhook", name: "ops", url: s.url, secrets: [SECRET] }]);
     const t0 = await agentLost(id);
-    expect((await deliveries(id, "pending")).deliveries[0]).toMatchObject({ lastStatus: 429, nextAttemptAt: t0 + 120_000 });
+    expect((await deliveries(id, "pending")).deliveries[0]).toMatchObject({
+      lastStatus: 429,
+      nextAttemptAt: t0 + 120_000,
+    });
     expect((await tick(id, t0 + 119_999))!.attempted).toBe(0);
     await tick(id, t0 + 120_000);
     expect((await s.requests()).map((r) => r.answered)).toEqual([429, 200]);
@@ -222,7 +258,9 @@ describe("webhook delivery", () => {
 
   it("channel event filters apply", async () => {
     const s = await sink();
-    const id = await cluster([{ kind: "webhook", name: "ops", url: s.url, secrets: [SECRET], events: ["failover.done"] }]);
+    const id = await cluster([
+      { kind: "webhook", name: "ops", url: s.url, secrets: [SECRET], events: ["failover.done"] },
+    ]);
     await agentLost(id);
     expect((await deliveries(id)).deliveries).toEqual([]);
     expect((await events(id)).some((e) => e.type === "agent.lost")).toBe(true); // history has it all the same
@@ -239,7 +277,16 @@ describe("Slack delivery", () => {
     const burst = {
       ...failover,
       alerts: ["master unreachable from the internet only"],
-      replication: { at: 5, ok: false, durationMs: 1, rows: 0, bytes: 0, tablesCopied: 0, tablesSkipped: 0, error: "master: connection refused" },
+      replication: {
+        at: 5,
+        ok: false,
+        durationMs: 1,
+        rows: 0,
+        bytes: 0,
+        tablesCopied: 0,
+        tablesSkipped: 0,
+        error: "master: connection refused",
+      },
     };
     // Hold the channel until t0 (as a Slack 429 would), so the real alarm the report pulls in
     // cannot send before this test's injected clock does: the timing below is deterministic.
@@ -261,7 +308,11 @@ describe("Slack delivery", () => {
     for (const b of sections) expect(b.text.text.length).toBeLessThanOrEqual(3000);
     expect(JSON.stringify(msg.blocks)).toContain(`<https://edge.test/status/${id}|Status page>`);
     expect(msg.blocks[0]).toMatchObject({ type: "header" });
-    expect((await deliveries(id, "delivered")).deliveries.map((d) => d.eventType).sort()).toEqual(["failover.done", "replication.failing", "wan.unreachable"]);
+    expect((await deliveries(id, "delivered")).deliveries.map((d) => d.eventType).sort()).toEqual([
+      "failover.done",
+      "replication.failing",
+      "wan.unreachable",
+    ]);
 
     // Another event at once: held back ≥ 1 s after the last message to this channel.
     expect((await post(id, { ...burst, alerts: [] })).status).toBe(202); // wan.recovered
@@ -273,7 +324,9 @@ describe("Slack delivery", () => {
   });
 
   it("a 429 from Slack holds the whole channel for Retry-After (HTTP date)", async () => {
-    const s = await sink({ script: [{ status: 429, retryAfter: new Date(Date.now() + 61_000 + 30_000).toUTCString() }] });
+    const s = await sink({
+      script: [{ status: 429, retryAfter: new Date(Date.now() + 61_000 + 30_000).toUTCString() }],
+    });
     const id = await cluster([{ kind: "slack", name: "chat", url: s.url }]);
     const t0 = await agentLost(id);
     const p = (await deliveries(id, "pending")).deliveries[0];
@@ -289,7 +342,9 @@ describe("Slack delivery", () => {
 describe("agent lost / back and master events", () => {
   it("agent lost after agentLostAfterSec without a report (via the real alarm), back on the next report", async () => {
     const s = await sink({ secret: SECRET });
-    const id = await cluster([{ kind: "webhook", name: "ops", url: s.url, secrets: [SECRET] }], { agentLostAfterSec: 30 });
+    const id = await cluster([{ kind: "webhook", name: "ops", url: s.url, secrets: [SECRET] }], {
+      agentLostAfterSec: 30,
+    });
     expect((await post(id, standby)).status).toBe(202);
     // Not yet: 29 s of silence.
     await tick(id, Date.now() + 29_000);
@@ -304,13 +359,18 @@ describe("agent lost / back and master events", () => {
     expect(await runDurableObjectAlarm(stubOf(id))).toBe(true);
     let hist = await events(id);
     expect(hist.filter((e) => e.type === "agent.lost")).toHaveLength(1);
-    expect(hist.find((e) => e.type === "agent.lost").reason).toMatch(/no report from the agent for 3\d s \(agentLostAfterSec 30\)/);
+    expect(hist.find((e) => e.type === "agent.lost").reason).toMatch(
+      /no report from the agent for 3\d s \(agentLostAfterSec 30\)/,
+    );
     await tick(id, Date.now() + HOUR); // only once, however long the silence
     expect((await events(id)).filter((e) => e.type === "agent.lost")).toHaveLength(1);
     expect((await post(id, standby)).status).toBe(202);
     hist = await events(id);
     expect(hist.filter((e) => e.type === "agent.back")).toHaveLength(1);
-    const reqs = await until("two deliveries", async () => { const r = await s.requests(); return r.length >= 2 && r; });
+    const reqs = await until("two deliveries", async () => {
+      const r = await s.requests();
+      return r.length >= 2 && r;
+    });
     expect(reqs.map((r) => JSON.parse(r.body).type)).toEqual(["agent.lost", "agent.back"]);
     expect(reqs.every((r) => r.verified)).toBe(true);
   });
@@ -319,10 +379,17 @@ describe("agent lost / back and master events", () => {
     const s = await sink();
     const id = await cluster([{ kind: "webhook", name: "ops", url: s.url, secrets: [SECRET] }], { fall: 1 });
     // The first round ran on creation; run rounds until the verdict is down (tcp port 1 refuses).
-    for (let i = 0; i < 3 && !(await events(id)).some((e) => e.type === "master.down"); i++) await runDurableObjectAlarm(stubOf(id));
+    for (let i = 0; i < 3 && !(await events(id)).some((e) => e.type === "master.down"); i++)
+      await runDurableObjectAlarm(stubOf(id));
     const ev = (await events(id)).find((e) => e.type === "master.down");
     expect(ev.reason).toMatch(/down/);
-    const reqs = await until("a delivery", async () => { const r = await s.requests(); return r.length >= 1 && r; });
-    expect(JSON.parse(reqs[0]!.body)).toMatchObject({ type: "master.down", data: { reason: ev.reason, eventId: ev.id } });
+    const reqs = await until("a delivery", async () => {
+      const r = await s.requests();
+      return r.length >= 1 && r;
+    });
+    expect(JSON.parse(reqs[0]!.body)).toMatchObject({
+      type: "master.down",
+      data: { reason: ev.reason, eventId: ev.id },
+    });
   });
 });

@@ -5,9 +5,11 @@ import { runProbe } from "../../worker/probe/index.js";
 import { target } from "./helpers.js";
 
 // Real probes, inside workerd, against real listeners on 127.0.0.1 (test/support/targets.ts).
-const http = (port: number, extra: object = {}) => HttpProbe.parse({ kind: "http", name: "web", scheme: "http", port, timeoutMs: 1000, ...extra });
+const http = (port: number, extra: object = {}) =>
+  HttpProbe.parse({ kind: "http", name: "web", scheme: "http", port, timeoutMs: 1000, ...extra });
 const tcp = (port: number) => TcpProbe.parse({ kind: "tcp", name: "pg", port, timeoutMs: 1000 });
-const sip = (port: number, extra: object = {}) => SipProbe.parse({ kind: "sip", name: "sip", port, timeoutMs: 1000, ...extra });
+const sip = (port: number, extra: object = {}) =>
+  SipProbe.parse({ kind: "sip", name: "sip", port, timeoutMs: 1000, ...extra });
 const probe = (p: Probe) => runProbe(p, "127.0.0.1");
 
 describe("HTTP probe", () => {
@@ -23,7 +25,10 @@ describe("HTTP probe", () => {
   it("checks the body keyword", async () => {
     const t = await target("http");
     expect((await probe(http(t.port, { bodyKeyword: "target OK" }))).ok).toBe(true);
-    expect(await probe(http(t.port, { bodyKeyword: "Wazo" }))).toMatchObject({ ok: false, detail: 'HTTP 200 but body lacks "Wazo"' });
+    expect(await probe(http(t.port, { bodyKeyword: "Wazo" }))).toMatchObject({
+      ok: false,
+      detail: 'HTTP 200 but body lacks "Wazo"',
+    });
   });
   it("fails on garbage, on silence (timeout) and on a closed port", async () => {
     const garbage = await target("http", "garbage");
@@ -31,7 +36,10 @@ describe("HTTP probe", () => {
     const closed = await target("http", "closed");
     expect(await probe(http(garbage.port))).toMatchObject({ ok: false, detail: "invalid response (not HTTP)" });
     expect(await probe(http(silent.port))).toMatchObject({ ok: false, detail: "timeout after 1000 ms", rttMs: null });
-    expect(await probe(http(closed.port))).toMatchObject({ ok: false, detail: "connection failed or closed by the peer" });
+    expect(await probe(http(closed.port))).toMatchObject({
+      ok: false,
+      detail: "connection failed or closed by the peer",
+    });
   });
 });
 
@@ -57,7 +65,8 @@ describe("SIP OPTIONS probe over TCP", () => {
     expect(req!.method).toBe("OPTIONS");
     expect(req!.requestUri).toBe(`sip:127.0.0.1:${t.port};transport=tcp`);
     const names = req!.headers.map(([n]) => n.toLowerCase());
-    for (const h of ["via", "max-forwards", "from", "to", "call-id", "cseq", "content-length"]) expect(names).toContain(h);
+    for (const h of ["via", "max-forwards", "from", "to", "call-id", "cseq", "content-length"])
+      expect(names).toContain(h);
     expect(req!.headers.find(([n]) => n === "Via")![1]).toMatch(/branch=z9hG4bK/);
   });
   it("by default any final response proves the stack alive; acceptCodes narrows it", async () => {

@@ -7,9 +7,14 @@ import { AGENT_TOKEN, api, clusterConfig, runRound, target, uniqueId, waitForSeq
 
 async function open(id: string, token = AGENT_TOKEN) {
   const res = await SELF.fetch(`https://edge.test/v1/clusters/${id}/push`, {
-    headers: { upgrade: "websocket", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", authorization: `Bearer ${token}` },
+    headers: {
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      authorization: `Bearer ${token}`,
+    },
   });
-  if (res.status !== 101) return { status: res.status, body: await res.json() as any };
+  if (res.status !== 101) return { status: res.status, body: (await res.json()) as any };
   const ws = res.webSocket!;
   ws.accept();
   const inbox: PushMessage[] = [];
@@ -37,7 +42,9 @@ describe("push over WebSocket", () => {
   it("sends the current verdict at connect, then a new signed verdict after every round", async () => {
     const sip = await target("sip-tcp");
     const id = uniqueId("push");
-    await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([{ kind: "sip", name: "sip", port: sip.port, timeoutMs: 500 }]) });
+    await api("PUT", `/v1/clusters/${id}`, {
+      body: clusterConfig([{ kind: "sip", name: "sip", port: sip.port, timeoutMs: 500 }]),
+    });
     await waitForSeq(id, 1);
     const conn = await open(id);
     expect(conn.status).toBe(101);
@@ -60,7 +67,9 @@ describe("push over WebSocket", () => {
   it("refuses a wrong token and an unknown cluster alike (401), and a plain GET (426)", async () => {
     const id = uniqueId("push");
     expect((await open(id)).status).toBe(401);
-    await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([{ kind: "tcp", name: "pg", port: 1, timeoutMs: 200 }]) });
+    await api("PUT", `/v1/clusters/${id}`, {
+      body: clusterConfig([{ kind: "tcp", name: "pg", port: 1, timeoutMs: 200 }]),
+    });
     const wrong = await open(id, "agent-token-WRONG-456789abcdef0123456789");
     expect(wrong.status).toBe(401);
     expect(wrong.body.error.code).toBe("unauthorized");

@@ -6,7 +6,9 @@ const report = { role: "standby", mode: "auto", at: 1, lastAction: null, lan: nu
 
 async function created() {
   const id = uniqueId("rec");
-  expect((await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([{ kind: "tcp", name: "pg", port: 1 }]) })).status).toBe(201);
+  expect(
+    (await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([{ kind: "tcp", name: "pg", port: 1 }]) })).status,
+  ).toBe(201);
   return id;
 }
 
@@ -44,7 +46,9 @@ describe("stored records are parsed when read", () => {
     expect((await api("GET", `/v1/clusters/${id}/verdict`, { token: AGENT_TOKEN })).status).toBe(401); // as for any unknown cluster
     await runDurableObjectAlarm(stubOf(id)); // would throw if the alarm met the record
     // The admin re-creates it with a PUT.
-    expect((await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([{ kind: "tcp", name: "pg", port: 1 }]) })).status).toBe(201);
+    expect(
+      (await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([{ kind: "tcp", name: "pg", port: 1 }]) })).status,
+    ).toBe(201);
     expect((await api("GET", `/v1/clusters/${id}`)).status).toBe(200);
   });
 
@@ -64,7 +68,12 @@ describe("stored records are parsed when read", () => {
       const rec = JSON.parse(text);
       // Plain http to a public host was accepted before webhooks had to be https.
       rec.config.notifications = [
-        { kind: "webhook", name: "old", url: "http://hooks.example.com/x", secrets: [`whsec_${btoa("0123456789abcdef0123456789abcdef")}`] },
+        {
+          kind: "webhook",
+          name: "old",
+          url: "http://hooks.example.com/x",
+          secrets: [`whsec_${btoa("0123456789abcdef0123456789abcdef")}`],
+        },
         { kind: "slack", name: "ops", url: "https://hooks.slack.com/services/T/B/x" },
       ];
       return JSON.stringify(rec);

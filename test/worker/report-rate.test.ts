@@ -4,7 +4,14 @@ import { REPORT_BURST, REPORT_EVERY_MS, ReportBucket } from "../../worker/cluste
 import { AGENT_TOKEN, api, clusterConfig, events, uniqueId } from "./helpers.js";
 
 const tcpProbe = { kind: "tcp", name: "pg", port: 1, timeoutMs: 200 };
-const report = (role: "standby" | "active", n: number) => ({ role, mode: "auto", at: n, lastAction: null, lan: null, verdictSeq: n });
+const report = (role: "standby" | "active", n: number) => ({
+  role,
+  mode: "auto",
+  at: n,
+  lastAction: null,
+  lan: null,
+  verdictSeq: n,
+});
 
 describe("agent report rate", () => {
   it("a flood of changing reports is refused with 429 and Retry-After after the burst; the history stays bounded", async () => {

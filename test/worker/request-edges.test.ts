@@ -32,7 +32,22 @@ describe("request edges", () => {
       [report(1e300), "at"],
       [report(9e15), "at"],
       [{ ...good, lastAction: { kind: "none", at: 9e15, ok: true, reason: "" } }, "lastAction.at"],
-      [{ ...good, replication: { at: 1e300, ok: true, durationMs: 1, rows: 0, bytes: 0, tablesCopied: 0, tablesSkipped: 0, error: null } }, "replication.at"],
+      [
+        {
+          ...good,
+          replication: {
+            at: 1e300,
+            ok: true,
+            durationMs: 1,
+            rows: 0,
+            bytes: 0,
+            tablesCopied: 0,
+            tablesSkipped: 0,
+            error: null,
+          },
+        },
+        "replication.at",
+      ],
     ];
     for (const [body, field] of cases) {
       const res = await api("POST", `/v1/clusters/${id}/report`, { token: AGENT_TOKEN, body });
@@ -67,7 +82,13 @@ describe("request edges", () => {
     for (const method of ["POST", "PUT", "PATCH", "OPTIONS", "HEAD"]) {
       const req = new Request(`https://edge.test/v1/clusters/${id}/push`, {
         method,
-        headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13", "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==", authorization: `Bearer ${AGENT_TOKEN}` },
+        headers: {
+          upgrade: "websocket",
+          connection: "Upgrade",
+          "sec-websocket-version": "13",
+          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+          authorization: `Bearer ${AGENT_TOKEN}`,
+        },
       });
       const res = await app.fetch(req, env, createExecutionContext());
       expect(res.status, method).toBe(405);

@@ -4,7 +4,12 @@ import { classifyRound } from "../../protocol/round.js";
 import { mapLimited } from "../../worker/round.js";
 
 const probe = (name: string, ok: boolean, critical = false): ProbeResult => ({
-  name, kind: "tcp", critical, ok, detail: ok ? "connected" : "connection refused", rttMs: ok ? 3 : null,
+  name,
+  kind: "tcp",
+  critical,
+  ok,
+  detail: ok ? "connected" : "connection refused",
+  rttMs: ok ? 3 : null,
 });
 
 describe("classifyRound", () => {

@@ -15,7 +15,10 @@ async function cluster(extra: Record<string, unknown> = {}) {
   const sip = await target("sip-tcp");
   const id = uniqueId("st");
   const res = await api("PUT", `/v1/clusters/${id}`, {
-    body: clusterConfig([{ kind: "sip", name: "sip-edge", transport: "tcp", port: sip.port, timeoutMs: 500 }], { rise: 1, ...extra }),
+    body: clusterConfig([{ kind: "sip", name: "sip-edge", transport: "tcp", port: sip.port, timeoutMs: 500 }], {
+      rise: 1,
+      ...extra,
+    }),
   });
   expect(res.status).toBe(201);
   await waitForSeq(id, 1);
@@ -96,14 +99,26 @@ describe("status page", () => {
     const { id } = await cluster({ public: true });
     await runRound(id);
     const at = Date.now();
-    const lastAction = { kind: "failover", at, ok: false, inProgress: true, reason: "edge and LAN agree: master down (in progress)" };
+    const lastAction = {
+      kind: "failover",
+      at,
+      ok: false,
+      inProgress: true,
+      reason: "edge and LAN agree: master down (in progress)",
+    };
     const post = (body: Record<string, unknown>) =>
-      api("POST", `/v1/clusters/${id}/report`, { token: AGENT_TOKEN, body: { role: "active", mode: "auto", at, lan: null, verdictSeq: 1, alerts: [], ...body } });
+      api("POST", `/v1/clusters/${id}/report`, {
+        token: AGENT_TOKEN,
+        body: { role: "active", mode: "auto", at, lan: null, verdictSeq: 1, alerts: [], ...body },
+      });
     expect((await post({ lastAction })).status).toBe(202);
     const during = await (await page(id)).text();
     expect(during).toContain("last action: failover (in progress)");
     expect(during).not.toContain("(failed)");
-    expect((await post({ lastAction: { kind: "failover", at, ok: true, reason: "edge and LAN agree: master down" } })).status).toBe(202);
+    expect(
+      (await post({ lastAction: { kind: "failover", at, ok: true, reason: "edge and LAN agree: master down" } }))
+        .status,
+    ).toBe(202);
     const html = await (await page(id)).text();
     expect(html).toMatch(/>failover<\/span> <strong>slave active for [^<]* \(ongoing\)<\/strong>/);
     expect(html).not.toContain("(failed)");
@@ -161,13 +176,17 @@ describe("uptime API", () => {
       uptime: 23 / 24,
     });
     expect((await api("GET", `/v1/clusters/${id}/uptime?${q}`)).json.uptime).toBe(23 / 24);
-    expect((await api("GET", `/v1/clusters/${id}/uptime?${q}`, { token: "agent-token-wrong-0123456789abcdef0123" })).status).toBe(401);
+    expect(
+      (await api("GET", `/v1/clusters/${id}/uptime?${q}`, { token: "agent-token-wrong-0123456789abcdef0123" })).status,
+    ).toBe(401);
     expect((await api("GET", `/v1/clusters/${id}/uptime?${q}`, { token: null })).status).toBe(401);
   });
 
   it("maintenance windows from the config are excluded", async () => {
     const now = Date.now();
-    const { id } = await cluster({ maintenance: [{ from: now - 3 * HOUR - 60_000, to: now - 2 * HOUR + 60_000, reason: "upgrade" }] });
+    const { id } = await cluster({
+      maintenance: [{ from: now - 3 * HOUR - 60_000, to: now - 2 * HOUR + 60_000, reason: "upgrade" }],
+    });
     await scriptHistory(id, "down for the upgrade");
     const res = await api("GET", `/v1/clusters/${id}/uptime?from=${now - DAY}&to=${now}`);
     expect(res.json).toMatchObject({ downMs: 0, uptime: 1 });
@@ -183,11 +202,12 @@ describe("uptime API", () => {
     expect(await bad(`from=0&to=${500 * DAY}`)).toMatchObject({ error: { field: "from" } });
     expect((await api("GET", `/v1/clusters/${id}/uptime?from=1.5`)).status).toBe(400);
     expect((await api("GET", "/v1/clusters/nobody-here/uptime")).status).toBe(404);
-    const put = await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([{ kind: "tcp", name: "t", port: 1 }], { maintenance: [{ from: 5, to: 1 }] }) });
+    const put = await api("PUT", `/v1/clusters/${id}`, {
+      body: clusterConfig([{ kind: "tcp", name: "t", port: 1 }], { maintenance: [{ from: 5, to: 1 }] }),
+    });
     expect(put.json).toMatchObject({ error: { field: "maintenance.0.to" } });
   });
 });
-
 
 describe("round storage", () => {
   it("every round is stored with its class, duration and per-probe rtt; an hour rolls up", async () => {
@@ -195,9 +215,11 @@ describe("round storage", () => {
     await sip.set("closed");
     await runRound(id);
     const rows = await runInDurableObject(stubOf(id), (_, state) =>
-      state.storage.sql.exec<{ class: string; duration_ms: number; rtt: string; names: string }>(
-        "SELECT class, duration_ms, rtt, names FROM rounds JOIN probe_sets ON probe_sets.id = rounds.probe_set ORDER BY at",
-      ).toArray(),
+      state.storage.sql
+        .exec<{ class: string; duration_ms: number; rtt: string; names: string }>(
+          "SELECT class, duration_ms, rtt, names FROM rounds JOIN probe_sets ON probe_sets.id = rounds.probe_set ORDER BY at",
+        )
+        .toArray(),
     );
     expect(rows).toHaveLength(2);
     expect(rows[0]).toMatchObject({ class: "up", names: '["sip-edge"]' });
@@ -213,7 +235,9 @@ describe("round storage", () => {
     await runRound(id);
     const after = await runInDurableObject(stubOf(id), (_, state) => ({
       rounds: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM rounds").one().n,
-      hourly: state.storage.sql.exec<{ rounds: number; rtt: string }>("SELECT rounds, rtt FROM hourly WHERE rounds > 0").toArray(),
+      hourly: state.storage.sql
+        .exec<{ rounds: number; rtt: string }>("SELECT rounds, rtt FROM hourly WHERE rounds > 0")
+        .toArray(),
       hours: state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM hourly").one().n,
     }));
     expect(after.rounds).toBe(1); // the two aged rounds are past the 48 h raw retention
@@ -225,7 +249,11 @@ describe("openapi.json", () => {
   it("parses as OpenAPI 3.1 and lists every v1 route of the app", async () => {
     const res = await SELF.fetch("https://edge.test/openapi.json");
     expect(res.status).toBe(200);
-    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } };
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, unknown> };
+    };
     expect(doc.openapi).toBe("3.1.0");
     const v1 = buildApp()
       .routes.filter((r) => r.path.startsWith("/v1") && r.method !== "ALL")

@@ -39,7 +39,12 @@ describe("tally", () => {
   });
 
   it("gaps of the probe loop are unknown and excluded, even while the verdict said down", () => {
-    const t = tally({ changes: [ch(0, "up"), ch(10, "down")], gaps: [{ from: at(11), to: at(20) }], from: at(0), to: at(20) });
+    const t = tally({
+      changes: [ch(0, "up"), ch(10, "down")],
+      gaps: [{ from: at(11), to: at(20) }],
+      from: at(0),
+      to: at(20),
+    });
     expect(t).toMatchObject({ upMs: 10 * HOUR, downMs: HOUR, unknownMs: 9 * HOUR });
     expect(t.uptime).toBeCloseTo(10 / 11, 12);
     expect(sum(t)).toBe(20 * HOUR);
@@ -68,9 +73,14 @@ describe("tally", () => {
   });
 
   it("the verdict's own unknown (grace, not enough rounds) is excluded; nothing known → null, not 100 %", () => {
-    expect(tally({ changes: [ch(0, "unknown"), ch(2, "up")], from: at(0), to: at(4) })).toMatchObject({ unknownMs: 2 * HOUR, uptime: 1 });
+    expect(tally({ changes: [ch(0, "unknown"), ch(2, "up")], from: at(0), to: at(4) })).toMatchObject({
+      unknownMs: 2 * HOUR,
+      uptime: 1,
+    });
     expect(tally({ changes: [], from: at(0), to: at(4) }).uptime).toBeNull();
-    expect(tally({ changes: [ch(0, "up")], from: at(0), to: at(10), maintenance: [{ from: at(-1), to: at(11) }] }).uptime).toBeNull();
+    expect(
+      tally({ changes: [ch(0, "up")], from: at(0), to: at(10), maintenance: [{ from: at(-1), to: at(11) }] }).uptime,
+    ).toBeNull();
   });
 
   it("a window that ends before a change ignores it; changes after `to` and unsorted input are fine", () => {
@@ -81,11 +91,18 @@ describe("tally", () => {
 
 describe("segments and timeline", () => {
   it("repeated changes to the same state merge into one segment", () => {
-    expect(stateSegments([ch(0, "up"), ch(1, "up"), ch(2, "down")], at(0), at(3)).map((s) => s.state)).toEqual(["up", "down"]);
+    expect(stateSegments([ch(0, "up"), ch(1, "up"), ch(2, "down")], at(0), at(3)).map((s) => s.state)).toEqual([
+      "up",
+      "down",
+    ]);
   });
 
   it("incidents carry durations, their real start before the window, and an ongoing one has no end", () => {
-    const list = incidents([ch(-2, "down", "sip: timeout"), ch(1, "up"), ch(5, "degraded", "sip: refused")], at(0), at(8));
+    const list = incidents(
+      [ch(-2, "down", "sip: timeout"), ch(1, "up"), ch(5, "degraded", "sip: refused")],
+      at(0),
+      at(8),
+    );
     expect(list).toEqual([
       { kind: "incident", state: "degraded", from: at(5), to: null, durationMs: 3 * HOUR, reason: "sip: refused" },
       { kind: "incident", state: "down", from: at(-2), to: at(1), durationMs: 3 * HOUR, reason: "sip: timeout" },
@@ -104,14 +121,39 @@ describe("segments and timeline", () => {
   });
 
   it("one action reported not ok, then ok (in progress, from an agent that does not mark it so) counts as ok, from when first heard of", () => {
-    const failed = { at: at(1), kind: "failover" as const, ok: false, reason: "edge and LAN agree: down (in progress)", actionAt: 7 };
-    const list = roleChanges([failed, { ...failed, at: at(2), ok: true, reason: "edge and LAN agree: down" }], at(0), at(4));
-    expect(list).toEqual([{ kind: "failover", at: at(1), ok: true, reason: "edge and LAN agree: down", durationMs: 3 * HOUR, ongoing: true }]);
+    const failed = {
+      at: at(1),
+      kind: "failover" as const,
+      ok: false,
+      reason: "edge and LAN agree: down (in progress)",
+      actionAt: 7,
+    };
+    const list = roleChanges(
+      [failed, { ...failed, at: at(2), ok: true, reason: "edge and LAN agree: down" }],
+      at(0),
+      at(4),
+    );
+    expect(list).toEqual([
+      {
+        kind: "failover",
+        at: at(1),
+        ok: true,
+        reason: "edge and LAN agree: down",
+        durationMs: 3 * HOUR,
+        ongoing: true,
+      },
+    ]);
   });
 
   it("a failed failover does not open an active period", () => {
-    const list = roleChanges([{ at: at(1), kind: "failover", ok: false, reason: "asterisk did not start", actionAt: 1 }], at(0), at(2));
-    expect(list).toEqual([{ kind: "failover", at: at(1), ok: false, reason: "asterisk did not start", durationMs: null, ongoing: false }]);
+    const list = roleChanges(
+      [{ at: at(1), kind: "failover", ok: false, reason: "asterisk did not start", actionAt: 1 }],
+      at(0),
+      at(2),
+    );
+    expect(list).toEqual([
+      { kind: "failover", at: at(1), ok: false, reason: "asterisk did not start", durationMs: null, ongoing: false },
+    ]);
   });
 });
 

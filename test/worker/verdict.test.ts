@@ -38,8 +38,13 @@ describe("signed verdict", () => {
     expect(tampered.payload).not.toBe(envelope.payload);
     expect(await verifyEnvelope(tampered, trusted)).toEqual({ ok: false, reason: "bad signature" });
     const other = await getVerdict(id, "nonce-zzzzzz-999");
-    expect(await verifyEnvelope({ ...envelope, signature: other.envelope.signature }, trusted)).toMatchObject({ ok: false });
-    expect(await verifyEnvelope({ ...envelope, kid: "0000000000000000" }, trusted)).toMatchObject({ ok: false, reason: expect.stringContaining("unknown key id") });
+    expect(await verifyEnvelope({ ...envelope, signature: other.envelope.signature }, trusted)).toMatchObject({
+      ok: false,
+    });
+    expect(await verifyEnvelope({ ...envelope, kid: "0000000000000000" }, trusted)).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining("unknown key id"),
+    });
   });
 
   it("seq increases with every round and never goes back", async () => {

@@ -25,7 +25,8 @@ export class ReportBucket {
 
   /** Takes a report's token at `now`: 0 when the report is allowed, else the ms until one would be. */
   take(now: number): number {
-    if (this.at !== null) this.tokens = Math.min(REPORT_BURST, this.tokens + Math.max(0, now - this.at) / REPORT_EVERY_MS);
+    if (this.at !== null)
+      this.tokens = Math.min(REPORT_BURST, this.tokens + Math.max(0, now - this.at) / REPORT_EVERY_MS);
     this.at = now;
     if (this.tokens >= 1) {
       this.tokens -= 1;

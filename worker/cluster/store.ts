@@ -64,7 +64,13 @@ export class ClusterStore {
 
   /** Appends an event to the history and returns its id. */
   record(type: HistoryEvent["type"], at: number, reason: string, data: Record<string, unknown>): number {
-    this.sql.exec("INSERT INTO events (at, type, reason, data) VALUES (?, ?, ?, ?)", at, type, reason, JSON.stringify(data));
+    this.sql.exec(
+      "INSERT INTO events (at, type, reason, data) VALUES (?, ?, ?, ?)",
+      at,
+      type,
+      reason,
+      JSON.stringify(data),
+    );
     this.sql.exec("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", MAX_EVENTS);
     return this.sql.exec<{ id: number }>("SELECT MAX(id) AS id FROM events").one().id;
   }

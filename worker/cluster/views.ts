@@ -31,7 +31,12 @@ export function clusterView(cluster: ClusterRecord, monitor: MonitorRecord, repo
 }
 
 /** The verdict as signed at `issuedAt`, with the caller's nonce (null for a push). */
-export function verdictOf(cluster: ClusterRecord, monitor: MonitorRecord, issuedAt: number, nonce: string | null): Verdict {
+export function verdictOf(
+  cluster: ClusterRecord,
+  monitor: MonitorRecord,
+  issuedAt: number,
+  nonce: string | null,
+): Verdict {
   const { tracker, seq, lastRound } = monitor;
   return {
     v: 1,
@@ -50,7 +55,10 @@ export function verdictOf(cluster: ClusterRecord, monitor: MonitorRecord, issued
 }
 
 /** What the history records of a report: what changed, not every heartbeat. Null: nothing did. */
-export function agentChange(previous: AgentReport | null, report: AgentReport): { reason: string; data: Record<string, unknown> } | null {
+export function agentChange(
+  previous: AgentReport | null,
+  report: AgentReport,
+): { reason: string; data: Record<string, unknown> } | null {
   const changed =
     !previous ||
     previous.role !== report.role ||
@@ -60,6 +68,12 @@ export function agentChange(previous: AgentReport | null, report: AgentReport): 
   if (!changed) return null;
   return {
     reason: report.lastAction?.reason ?? `agent reports role ${report.role}`,
-    data: { role: report.role, mode: report.mode, lastAction: report.lastAction, alerts: report.alerts, lan: report.lan?.state ?? null },
+    data: {
+      role: report.role,
+      mode: report.mode,
+      lastAction: report.lastAction,
+      alerts: report.alerts,
+      lan: report.lan?.state ?? null,
+    },
   };
 }

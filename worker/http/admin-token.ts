@@ -6,6 +6,7 @@ export const MIN_ADMIN_TOKEN = 32;
 /** Why the ADMIN_TOKEN secret cannot be used (null: it can). */
 export function adminTokenProblem(adminToken: string | undefined): string | null {
   if (!adminToken) return "the ADMIN_TOKEN secret is not set";
-  if (adminToken.length < MIN_ADMIN_TOKEN) return `the ADMIN_TOKEN secret is shorter than ${MIN_ADMIN_TOKEN} characters`;
+  if (adminToken.length < MIN_ADMIN_TOKEN)
+    return `the ADMIN_TOKEN secret is shorter than ${MIN_ADMIN_TOKEN} characters`;
   return null;
 }

@@ -9,7 +9,9 @@ export interface ApiError {
   error: { code: string; message: string; field?: string };
 }
 
-export const errorBody = (code: string, message: string, field?: string): ApiError => ({ error: { code, message, ...(field ? { field } : {}) } });
+export const errorBody = (code: string, message: string, field?: string): ApiError => ({
+  error: { code, message, ...(field ? { field } : {}) },
+});
 
 export function apiError(c: Context, status: ContentfulStatusCode, code: string, message: string, field?: string) {
   return c.json(errorBody(code, message, field), status);
@@ -31,7 +33,8 @@ export class ApiFailure extends HTTPException {
 
 /** What a Durable Object method answered: its value, or its failure thrown for `onError`. */
 export function unwrap<T>(outcome: Outcome<T>): T {
-  if (!outcome.ok) throw new ApiFailure(outcome.status, outcome.code, outcome.message, outcome.field, outcome.retryAfterSec);
+  if (!outcome.ok)
+    throw new ApiFailure(outcome.status, outcome.code, outcome.message, outcome.field, outcome.retryAfterSec);
   return outcome.value;
 }
 
@@ -46,7 +49,8 @@ export function onError(err: Error, c: Context): Response {
     if (err.retryAfterSec !== undefined) c.header("retry-after", String(err.retryAfterSec));
     return apiError(c, err.status, err.code, err.message, err.field);
   }
-  if (err instanceof HTTPException && err.status === 400) return apiError(c, 400, "malformed_json", "request body is not valid JSON");
+  if (err instanceof HTTPException && err.status === 400)
+    return apiError(c, 400, "malformed_json", "request body is not valid JSON");
   console.error(`unhandled error on ${c.req.method} ${new URL(c.req.url).pathname}: ${err.message}`);
   return apiError(c, 500, "internal", "internal error");
 }

@@ -29,7 +29,9 @@ async function rawJson(c: Context, parsed: unknown): Promise<unknown> {
  * clock); 400 naming the field otherwise. Read it with `c.req.valid("json")`.
  */
 export const jsonBody = <S extends z.ZodType>(schema: S | (() => S)) =>
-  validator("json", async (value, c) => check(typeof schema === "function" ? schema() : schema, await rawJson(c, value), "invalid_body"));
+  validator("json", async (value, c) =>
+    check(typeof schema === "function" ? schema() : schema, await rawJson(c, value), "invalid_body"),
+  );
 
 /** The query string through `schema` (the first value of a repeated key); 400 naming the field otherwise. */
 export const query = <S extends z.ZodType>(schema: S) =>

@@ -71,20 +71,30 @@ export function channelView(c: Channel): ChannelView {
  * and kind: a webhook without `secrets`, a Slack channel without `url` or with the redacted URL
  * GET shows. An error names the field when there is nothing stored to keep.
  */
-export function keepSecrets(input: readonly ChannelInput[], stored: readonly Channel[]): { channels: Channel[] } | { field: string; message: string } {
+export function keepSecrets(
+  input: readonly ChannelInput[],
+  stored: readonly Channel[],
+): { channels: Channel[] } | { field: string; message: string } {
   const channels: Channel[] = [];
   for (const [i, c] of input.entries()) {
     const before = stored.find((s) => s.name === c.name && s.kind === c.kind);
     if (c.kind === "webhook") {
       const { secretsSet: _shown, secrets, ...rest } = c;
       const kept = secrets ?? (before?.kind === "webhook" ? before.secrets : null);
-      if (!kept) return { field: `notifications.${i}.secrets`, message: `notifications.${i}.secrets: required (no webhook channel "${c.name}" is stored to keep them from)` };
+      if (!kept)
+        return {
+          field: `notifications.${i}.secrets`,
+          message: `notifications.${i}.secrets: required (no webhook channel "${c.name}" is stored to keep them from)`,
+        };
       channels.push({ ...rest, secrets: kept });
     } else {
       const shown = before?.kind === "slack" ? redactUrl(before.url) : null;
       const url = c.url === undefined || c.url === shown ? (before?.kind === "slack" ? before.url : undefined) : c.url;
       if (!url || url.endsWith("/…")) {
-        return { field: `notifications.${i}.url`, message: `notifications.${i}.url: required, in full (no Slack channel "${c.name}" is stored to keep it from)` };
+        return {
+          field: `notifications.${i}.url`,
+          message: `notifications.${i}.url: required, in full (no Slack channel "${c.name}" is stored to keep it from)`,
+        };
       }
       channels.push({ ...c, url });
     }

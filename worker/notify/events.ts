@@ -15,7 +15,11 @@ export interface NotifyEvent {
 
 /** A verdict change → master.down / degraded / up. `unknown` is not news. */
 export function fromVerdictChange(change: { from: MasterState; to: MasterState; reason: string }): NotifyEvent | null {
-  const types: Partial<Record<MasterState, NotifyEventType>> = { down: "master.down", degraded: "master.degraded", up: "master.up" };
+  const types: Partial<Record<MasterState, NotifyEventType>> = {
+    down: "master.down",
+    degraded: "master.degraded",
+    up: "master.up",
+  };
   const type = types[change.to];
   if (!type) return null;
   // unknown → up is the monitor starting, not a recovery.
@@ -49,15 +53,24 @@ export function fromReport(previous: AgentReport | null, report: AgentReport): N
   const was = previous?.replication?.ok;
   const now = report.replication?.ok;
   if (now === false && was !== false) {
-    out.push({ type: "replication.failing", reason: report.replication?.error ?? "replication failed", data: { replication: report.replication } });
+    out.push({
+      type: "replication.failing",
+      reason: report.replication?.error ?? "replication failed",
+      data: { replication: report.replication },
+    });
   } else if (now === true && was === false) {
-    out.push({ type: "replication.recovered", reason: "replication succeeded again", data: { replication: report.replication } });
+    out.push({
+      type: "replication.recovered",
+      reason: "replication succeeded again",
+      data: { replication: report.replication },
+    });
   }
   for (const a of ALERTS) {
     const before = previous?.alerts.find((t) => t.startsWith(a.prefix));
     const after = report.alerts.find((t) => t.startsWith(a.prefix));
     if (after && !before) out.push({ type: a.on, reason: after, data: { alert: after, role: report.role } });
-    if (!after && before) out.push({ type: a.off, reason: `cleared: ${before}`, data: { alert: before, role: report.role } });
+    if (!after && before)
+      out.push({ type: a.off, reason: `cleared: ${before}`, data: { alert: before, role: report.role } });
   }
   return out;
 }

@@ -95,7 +95,12 @@ export interface PassResult {
 }
 
 /** Writes a history event: a channel disabled (HTTP 410) or rows dropped, so the history says why. */
-export type RecordEvent = (type: "channel.disabled" | "notify.dropped", at: number, reason: string, data: Record<string, unknown>) => void;
+export type RecordEvent = (
+  type: "channel.disabled" | "notify.dropped",
+  at: number,
+  reason: string,
+  data: Record<string, unknown>,
+) => void;
 
 export class Outbox {
   private chain: Promise<unknown> = Promise.resolve();
@@ -161,7 +166,9 @@ export class Outbox {
 
   /** Keeps a channel's pending rows under MAX_PENDING_PER_CHANNEL: the oldest go, never silently. */
   private cap(channel: string, at: number): void {
-    const { n } = this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE status = 'pending' AND channel = ?", channel).one();
+    const { n } = this.sql
+      .exec<{ n: number }>("SELECT count(*) AS n FROM outbox WHERE status = 'pending' AND channel = ?", channel)
+      .one();
     if (n <= MAX_PENDING_PER_CHANNEL) return;
     const dropped = this.sql
       .exec<{ event_id: number }>(
@@ -218,7 +225,10 @@ export class Outbox {
       return {
         name: c.name,
         kind: c.kind,
-        disabled: s && s.disabled_at !== null && s.url === c.url ? { at: s.disabled_at, reason: s.disabled_reason ?? "" } : null,
+        disabled:
+          s && s.disabled_at !== null && s.url === c.url
+            ? { at: s.disabled_at, reason: s.disabled_reason ?? "" }
+            : null,
       };
     });
   }
@@ -242,10 +252,17 @@ export class Outbox {
 
   // ---------------------------------------------------------------------------------------------
 
-  private async pass(cluster: string, channels: readonly Channel[], now: number, opts: DeliverOptions): Promise<PassResult> {
+  private async pass(
+    cluster: string,
+    channels: readonly Channel[],
+    now: number,
+    opts: DeliverOptions,
+  ): Promise<PassResult> {
     const result: PassResult = { attempted: 0, delivered: 0, failed: 0 };
     // Per channel, only the rows this pass may send: a backlog is never loaded whole.
-    const names = this.sql.exec<{ channel: string }>("SELECT DISTINCT channel FROM outbox WHERE status = 'pending'").toArray();
+    const names = this.sql
+      .exec<{ channel: string }>("SELECT DISTINCT channel FROM outbox WHERE status = 'pending'")
+      .toArray();
 
     const jobs: Array<() => Promise<void>> = [];
     for (const { channel: name } of names) {
@@ -262,7 +279,12 @@ export class Outbox {
       if ((state?.not_before ?? 0) > now) continue;
       const perPass = channel.kind === "slack" ? SLACK_MAX_EVENTS_PER_MESSAGE : WEBHOOK_ROWS_PER_PASS;
       const due = this.sql
-        .exec<Row>("SELECT * FROM outbox WHERE status = 'pending' AND channel = ? AND next_at <= ? ORDER BY id LIMIT ?", name, now, perPass)
+        .exec<Row>(
+          "SELECT * FROM outbox WHERE status = 'pending' AND channel = ? AND next_at <= ? ORDER BY id LIMIT ?",
+          name,
+          now,
+          perPass,
+        )
         .toArray();
       if (due.length === 0) continue;
       jobs.push(async () => {
@@ -315,12 +337,22 @@ export class Outbox {
       else await res.body?.cancel().catch(() => undefined);
     } catch (err) {
       const e = err as Error;
-      error = e.name === "TimeoutError" || e.name === "AbortError" ? `timed out after ${timeoutMs} ms` : `network error: ${e.message.slice(0, 200)}`;
+      error =
+        e.name === "TimeoutError" || e.name === "AbortError"
+          ? `timed out after ${timeoutMs} ms`
+          : `network error: ${e.message.slice(0, 200)}`;
     }
     const attempts = (r: Row) => r.attempts + 1;
 
     if (status !== null && status >= 200 && status < 300) {
-      for (const r of rows) this.update(r, { status: "delivered", attempts: attempts(r), last_status: status, last_error: null, delivered_at: now });
+      for (const r of rows)
+        this.update(r, {
+          status: "delivered",
+          attempts: attempts(r),
+          last_status: status,
+          last_error: null,
+          delivered_at: now,
+        });
       result.delivered += rows.length;
       return true;
     }
@@ -328,7 +360,14 @@ export class Outbox {
       // Gone: the receiver asks us to stop. Disable the channel (until its URL changes) and say why.
       const reason = `endpoint ${redactUrl(channel.url)} answered 410 Gone`;
       this.ctxDisable(channel, now, reason);
-      for (const r of rows) this.update(r, { status: "failed", attempts: attempts(r), last_status: 410, last_error: reason, delivered_at: null });
+      for (const r of rows)
+        this.update(r, {
+          status: "failed",
+          attempts: attempts(r),
+          last_status: 410,
+          last_error: reason,
+          delivered_at: null,
+        });
       result.failed += rows.length + this.failPending(channel.name, `channel disabled: ${reason}`);
       this.record("channel.disabled", now, reason, { channel: channel.name });
       return false;
@@ -344,16 +383,33 @@ export class Outbox {
     for (const r of rows) {
       const next = now + delay;
       if (next - r.created_at > GIVE_UP_AFTER_MS) {
-        this.update(r, { status: "failed", attempts: attempts(r), last_status: status, last_error: `gave up after 24 h: ${error}`, delivered_at: null });
+        this.update(r, {
+          status: "failed",
+          attempts: attempts(r),
+          last_status: status,
+          last_error: `gave up after 24 h: ${error}`,
+          delivered_at: null,
+        });
         result.failed++;
       } else {
-        this.update(r, { status: "pending", attempts: attempts(r), last_status: status, last_error: error, delivered_at: null, next_at: next });
+        this.update(r, {
+          status: "pending",
+          attempts: attempts(r),
+          last_status: status,
+          last_error: error,
+          delivered_at: null,
+          next_at: next,
+        });
       }
     }
     return false;
   }
 
-  private async request(channel: Channel, rows: Row[], cluster: string): Promise<{ body: string; headers: Record<string, string> }> {
+  private async request(
+    channel: Channel,
+    rows: Row[],
+    cluster: string,
+  ): Promise<{ body: string; headers: Record<string, string> }> {
     if (channel.kind === "webhook") {
       const row = rows[0]!;
       // The timestamp is the real sending time (receivers reject old ones); the id never changes.
@@ -362,7 +418,13 @@ export class Outbox {
     }
     const bodies = rows.map((r) => JSON.parse(r.body) as WebhookBody);
     const message = slackMessage(
-      rows.map((r, i) => ({ cluster, type: r.event_type, at: r.at, reason: r.reason, planned: bodies[i]!.data.details.planned === true })),
+      rows.map((r, i) => ({
+        cluster,
+        type: r.event_type,
+        at: r.at,
+        reason: r.reason,
+        planned: bodies[i]!.data.details.planned === true,
+      })),
       bodies[0]!.data.statusUrl,
     );
     return { body: JSON.stringify(message), headers: {} };
@@ -370,7 +432,14 @@ export class Outbox {
 
   private update(
     r: Row,
-    f: { status: DeliveryStatus; attempts: number; last_status: number | null; last_error: string | null; delivered_at: number | null; next_at?: number },
+    f: {
+      status: DeliveryStatus;
+      attempts: number;
+      last_status: number | null;
+      last_error: string | null;
+      delivered_at: number | null;
+      next_at?: number;
+    },
   ): void {
     this.sql.exec(
       "UPDATE outbox SET status = ?, attempts = ?, last_status = ?, last_error = ?, delivered_at = ?, next_at = ? WHERE id = ?",
@@ -386,8 +455,13 @@ export class Outbox {
 
   /** Fails a channel's pending rows, which will never be attempted again (channel removed or disabled), with why. */
   private failPending(channel: string, error: string): number {
-    return this.sql.exec("UPDATE outbox SET status = 'failed', last_error = ? WHERE status = 'pending' AND channel = ? RETURNING id", error, channel).toArray()
-      .length;
+    return this.sql
+      .exec(
+        "UPDATE outbox SET status = 'failed', last_error = ? WHERE status = 'pending' AND channel = ? RETURNING id",
+        error,
+        channel,
+      )
+      .toArray().length;
   }
 
   private state(c: Channel): ChannelState | null {

@@ -51,7 +51,6 @@ export const slackTitle = (type: NotifyEventType, planned = false) =>
 /** Slack mrkdwn: only &, < and > need escaping. */
 const escapeMrkdwn = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
-
 export interface SlackMessage {
   text: string;
   blocks: Array<Record<string, unknown>>;
@@ -59,23 +58,38 @@ export interface SlackMessage {
 
 /** One message for 1..SLACK_MAX_EVENTS_PER_MESSAGE events of one cluster, oldest first. */
 export function slackMessage(events: readonly SlackEvent[], statusUrl: string | null): SlackMessage {
-  if (events.length === 0 || events.length > SLACK_MAX_EVENTS_PER_MESSAGE) throw new RangeError(`1..${SLACK_MAX_EVENTS_PER_MESSAGE} events per message`);
+  if (events.length === 0 || events.length > SLACK_MAX_EVENTS_PER_MESSAGE)
+    throw new RangeError(`1..${SLACK_MAX_EVENTS_PER_MESSAGE} events per message`);
   const cluster = events[0]!.cluster;
   const blocks: Array<Record<string, unknown>> = [];
   if (events.length > 1) {
-    blocks.push({ type: "header", text: { type: "plain_text", text: clip(`xivo-ha ${cluster}: ${events.length} events`, 150) } });
+    blocks.push({
+      type: "header",
+      text: { type: "plain_text", text: clip(`xivo-ha ${cluster}: ${events.length} events`, 150) },
+    });
   }
   for (const e of events) {
     const head = `*${slackTitle(e.type, e.planned)}* — cluster \`${escapeMrkdwn(e.cluster)}\`\n`;
-    blocks.push({ type: "section", text: { type: "mrkdwn", text: clip(head + escapeMrkdwn(e.reason), SLACK_MAX_SECTION) } });
+    blocks.push({
+      type: "section",
+      text: { type: "mrkdwn", text: clip(head + escapeMrkdwn(e.reason), SLACK_MAX_SECTION) },
+    });
     const when = new Date(e.at).toISOString();
     // <!date^…> renders in the reader's time zone; the ISO text is the fallback.
     blocks.push({
       type: "context",
-      elements: [{ type: "mrkdwn", text: `event \`${e.type}\` · <!date^${Math.floor(e.at / 1000)}^{date_short_pretty} {time_secs}|${when}>` }],
+      elements: [
+        {
+          type: "mrkdwn",
+          text: `event \`${e.type}\` · <!date^${Math.floor(e.at / 1000)}^{date_short_pretty} {time_secs}|${when}>`,
+        },
+      ],
     });
   }
   if (statusUrl) blocks.push({ type: "context", elements: [{ type: "mrkdwn", text: `<${statusUrl}|Status page>` }] });
-  const lines = events.map((e) => `[${cluster}] ${slackTitle(e.type, e.planned).replace(/^:[a-z_]+: /, "")}: ${e.reason} (${new Date(e.at).toISOString()})`);
+  const lines = events.map(
+    (e) =>
+      `[${cluster}] ${slackTitle(e.type, e.planned).replace(/^:[a-z_]+: /, "")}: ${e.reason} (${new Date(e.at).toISOString()})`,
+  );
   return { text: clip(lines.join("\n"), SLACK_MAX_TEXT), blocks };
 }

@@ -27,7 +27,12 @@ export async function runProbe(probe: Probe, masterHost: string): Promise<ProbeR
   } catch (err) {
     const timedOut = err instanceof TimeoutError;
     // Bounded whatever the target said: details travel in every verdict (see protocol/verdict.ts).
-    return { ...base, ok: false, detail: clip(describe(err), MAX_DETAIL_CHARS), rttMs: timedOut ? null : Date.now() - started };
+    return {
+      ...base,
+      ok: false,
+      detail: clip(describe(err), MAX_DETAIL_CHARS),
+      rttMs: timedOut ? null : Date.now() - started,
+    };
   }
 }
 
@@ -69,7 +74,11 @@ function urlHost(host: string): string {
 
 async function probeHttp(p: HttpProbe, host: string, signal: AbortSignal): Promise<string> {
   const port = p.port ? `:${p.port}` : "";
-  const res = await fetch(`${p.scheme}://${urlHost(host)}${port}${p.path}`, { method: p.method, redirect: "manual", signal });
+  const res = await fetch(`${p.scheme}://${urlHost(host)}${port}${p.path}`, {
+    method: p.method,
+    redirect: "manual",
+    signal,
+  });
   const { min, max } = p.expectStatus;
   if (res.status < min || res.status > max) {
     await res.body?.cancel();
@@ -108,7 +117,10 @@ async function probeTcp(p: TcpProbe, host: string, signal: AbortSignal): Promise
 async function probeSip(p: SipProbe, host: string, signal: AbortSignal): Promise<string> {
   const port = p.port ?? (p.transport === "tls" ? 5061 : 5060);
   const request = newOptionsRequest(host, port, p.transport);
-  const socket = connect({ hostname: host, port }, { secureTransport: p.transport === "tls" ? "on" : "off", allowHalfOpen: false });
+  const socket = connect(
+    { hostname: host, port },
+    { secureTransport: p.transport === "tls" ? "on" : "off", allowHalfOpen: false },
+  );
   return withSocket(socket, signal, async () => {
     const writer = socket.writable.getWriter();
     await writer.write(new TextEncoder().encode(formatOptions(request)));

@@ -29,7 +29,13 @@ const ClusterView = z.object({
   agentTokenSet: z.literal(true),
   createdAt: z.number().int(),
   updatedAt: z.number().int(),
-  verdict: z.object({ state: MasterState, since: z.number().int(), reason: z.string(), seq: z.number().int(), lastRound: RoundSummary.nullable() }),
+  verdict: z.object({
+    state: MasterState,
+    since: z.number().int(),
+    reason: z.string(),
+    seq: z.number().int(),
+    lastRound: RoundSummary.nullable(),
+  }),
   agent: z.object({ report: AgentReport, receivedAt: z.number().int() }).nullable(),
 });
 
@@ -47,59 +53,118 @@ const schemas: Record<string, { schema: z.ZodType; io: "input" | "output" }> = {
   Keys: { schema: z.object({ keys: z.array(PublicJwk) }), io: "output" },
   MaintenanceBody: { schema: MaintenanceBody, io: "input" },
   MaintenanceWindow: {
-    schema: z.object({ window: z.object({ from: z.number().int(), to: z.number().int(), reason: z.string().optional() }), active: z.boolean().optional() }),
+    schema: z.object({
+      window: z.object({ from: z.number().int(), to: z.number().int(), reason: z.string().optional() }),
+      active: z.boolean().optional(),
+    }),
     io: "output",
   },
 };
 
 const ref = (name: keyof typeof schemas) => ({ $ref: `#/components/schemas/${name}` });
-const json = (name: keyof typeof schemas, description: string) => ({ description, content: { "application/json": { schema: ref(name) } } });
+const json = (name: keyof typeof schemas, description: string) => ({
+  description,
+  content: { "application/json": { schema: ref(name) } },
+});
 const error = (description: string) => json("ApiError", description);
 
-const idParam = { name: "id", in: "path", required: true, schema: { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,62}$" } };
-const query = (name: string, description: string, schema: object) => ({ name, in: "query", required: false, description, schema });
+const idParam = {
+  name: "id",
+  in: "path",
+  required: true,
+  schema: { type: "string", pattern: "^[a-z0-9][a-z0-9-]{0,62}$" },
+};
+const query = (name: string, description: string, schema: object) => ({
+  name,
+  in: "query",
+  required: false,
+  description,
+  schema,
+});
 const admin = [{ admin: [] }];
 const adminOrAgent = [{ admin: [] }, { agent: [] }];
-const common = { "400": error("invalid input; `field` names it"), "401": error("missing or wrong token"), "404": error("no such cluster (told to the admin only: anyone else gets 401)") };
+const common = {
+  "400": error("invalid input; `field` names it"),
+  "401": error("missing or wrong token"),
+  "404": error("no such cluster (told to the admin only: anyone else gets 401)"),
+};
 
 const paths = {
   "/v1/ping": { get: { summary: "Liveness", security: [], responses: { "200": { description: "ok" } } } },
   "/v1/keys": {
-    get: { summary: "The public keys verdicts are signed with (JWK set)", security: [], responses: { "200": json("Keys", "JWK set"), "503": error("SIGNING_KEY not set") } },
+    get: {
+      summary: "The public keys verdicts are signed with (JWK set)",
+      security: [],
+      responses: { "200": json("Keys", "JWK set"), "503": error("SIGNING_KEY not set") },
+    },
   },
-  "/v1/clusters": { get: { summary: "List clusters", security: admin, responses: { "200": json("ClusterList", "cluster ids"), "401": common["401"] } } },
+  "/v1/clusters": {
+    get: {
+      summary: "List clusters",
+      security: admin,
+      responses: { "200": json("ClusterList", "cluster ids"), "401": common["401"] },
+    },
+  },
   "/v1/clusters/{id}": {
     parameters: [idParam],
     put: {
       summary: "Create or update a cluster (agentToken required at creation)",
       security: admin,
       requestBody: { required: true, content: { "application/json": { schema: ref("ClusterConfigInput") } } },
-      responses: { "200": json("ClusterView", "updated"), "201": json("ClusterView", "created"), "400": common["400"], "401": common["401"] },
+      responses: {
+        "200": json("ClusterView", "updated"),
+        "201": json("ClusterView", "created"),
+        "400": common["400"],
+        "401": common["401"],
+      },
     },
-    get: { summary: "Describe a cluster", security: admin, responses: { "200": json("ClusterView", "the cluster"), "401": common["401"], "404": common["404"] } },
-    delete: { summary: "Delete a cluster and its history", security: admin, responses: { "204": { description: "deleted" }, "401": common["401"], "404": common["404"] } },
+    get: {
+      summary: "Describe a cluster",
+      security: admin,
+      responses: { "200": json("ClusterView", "the cluster"), "401": common["401"], "404": common["404"] },
+    },
+    delete: {
+      summary: "Delete a cluster and its history",
+      security: admin,
+      responses: { "204": { description: "deleted" }, "401": common["401"], "404": common["404"] },
+    },
   },
   "/v1/clusters/{id}/verdict": {
     parameters: [idParam],
     get: {
       summary: "The signed verdict (payload: Verdict)",
       security: adminOrAgent,
-      parameters: [query("nonce", "echoed in the signed payload", { type: "string", pattern: "^[A-Za-z0-9_-]{8,128}$" })],
-      responses: { "200": json("SignedEnvelope", "Ed25519-signed Verdict JSON"), ...common, "503": error("SIGNING_KEY not set") },
+      parameters: [
+        query("nonce", "echoed in the signed payload", { type: "string", pattern: "^[A-Za-z0-9_-]{8,128}$" }),
+      ],
+      responses: {
+        "200": json("SignedEnvelope", "Ed25519-signed Verdict JSON"),
+        ...common,
+        "503": error("SIGNING_KEY not set"),
+      },
     },
   },
   "/v1/clusters/{id}/maintenance": {
     parameters: [idParam],
     post: {
-      summary: "Start (or schedule, with a future `from`) a planned maintenance window: the verdict carries it, the agent switches over",
+      summary:
+        "Start (or schedule, with a future `from`) a planned maintenance window: the verdict carries it, the agent switches over",
       security: admin,
       requestBody: { required: true, content: { "application/json": { schema: ref("MaintenanceBody") } } },
-      responses: { "201": json("MaintenanceWindow", "the window added"), ...common, "409": error(`${MAX_WINDOWS} windows current or scheduled`) },
+      responses: {
+        "201": json("MaintenanceWindow", "the window added"),
+        ...common,
+        "409": error(`${MAX_WINDOWS} windows current or scheduled`),
+      },
     },
     delete: {
       summary: "End the maintenance window in force now",
       security: admin,
-      responses: { "200": json("MaintenanceWindow", "the window, ended now"), "401": common["401"], "404": error("no such cluster, or no window in force") },
+      responses: {
+        "200": json("MaintenanceWindow", "the window, ended now"),
+        "401": common["401"],
+        "404": error("no such cluster, or no window in force"),
+      },
     },
   },
   "/v1/clusters/{id}/push": {
@@ -109,7 +174,9 @@ const paths = {
       security: [{ agent: [] }],
       responses: {
         "101": { description: "switching protocols; messages are PushMessage JSON" },
-        "426": error("not a WebSocket upgrade, or Sec-WebSocket-Version is not 13 (answered with Sec-WebSocket-Version: 13)"),
+        "426": error(
+          "not a WebSocket upgrade, or Sec-WebSocket-Version is not 13 (answered with Sec-WebSocket-Version: 13)",
+        ),
         ...common,
         "400": error("Sec-WebSocket-Key missing or not 16 bytes in base64"),
         "429": error(`the cluster already has ${MAX_SOCKETS} push connections (too_many_sockets)`),
@@ -123,9 +190,16 @@ const paths = {
       security: adminOrAgent,
       requestBody: { required: true, content: { "application/json": { schema: ref("AgentReport") } } },
       responses: {
-        "202": { description: "accepted", content: { "application/json": { schema: { type: "object", properties: { receivedAt: { type: "integer" } } } } } },
+        "202": {
+          description: "accepted",
+          content: {
+            "application/json": { schema: { type: "object", properties: { receivedAt: { type: "integer" } } } },
+          },
+        },
         ...common,
-        "429": error(`over ${REPORT_BURST} reports in a burst or ${REPORT_RATE} a second sustained; Retry-After says when to send again`),
+        "429": error(
+          `over ${REPORT_BURST} reports in a burst or ${REPORT_RATE} a second sustained; Retry-After says when to send again`,
+        ),
       },
     },
   },
@@ -150,7 +224,10 @@ const paths = {
         query("status", "only deliveries in this state", { type: "string", enum: [...DELIVERY_STATUSES] }),
         query("limit", "page size", { type: "integer", minimum: 1, maximum: 500, default: 100 }),
       ],
-      responses: { "200": { description: "a page of deliveries", content: { "application/json": { schema: { type: "object" } } } }, ...common },
+      responses: {
+        "200": { description: "a page of deliveries", content: { "application/json": { schema: { type: "object" } } } },
+        ...common,
+      },
     },
   },
   "/v1/clusters/{id}/uptime": {
@@ -159,7 +236,11 @@ const paths = {
       summary: "Uptime over [from, to): up / (up + degraded + down); unknown and maintenance excluded",
       security: adminOrAgent,
       parameters: [
-        query("from", "epoch ms, default to − 30 days; at most 400 days before to", { type: "integer", minimum: 0, maximum: MAX_EPOCH_MS }),
+        query("from", "epoch ms, default to − 30 days; at most 400 days before to", {
+          type: "integer",
+          minimum: 0,
+          maximum: MAX_EPOCH_MS,
+        }),
         query("to", "epoch ms, default now", { type: "integer", minimum: 0, maximum: MAX_EPOCH_MS }),
       ],
       responses: { "200": json("Uptime", "the tally"), ...common },
@@ -188,7 +269,11 @@ export function openApiDocument(): object {
       },
       schemas: Object.fromEntries(
         Object.entries(schemas).map(([name, { schema, io }]) => {
-          const { $schema: _drop, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: "any", target: "draft-2020-12" }) as Record<string, unknown>;
+          const { $schema: _drop, ...rest } = z.toJSONSchema(schema, {
+            io,
+            unrepresentable: "any",
+            target: "draft-2020-12",
+          }) as Record<string, unknown>;
           return [name, rest];
         }),
       ),

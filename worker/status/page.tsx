@@ -27,7 +27,11 @@ svg{display:block}
 
 const COLORS = { up: "#1f9d55", degraded: "#d97706", down: "#dc2626", unknown: "#c4c9d2" } as const;
 
-export const iso = (ms: number) => new Date(ms).toISOString().replace("T", " ").replace(/\.\d{3}Z$/, " UTC");
+export const iso = (ms: number) =>
+  new Date(ms)
+    .toISOString()
+    .replace("T", " ")
+    .replace(/\.\d{3}Z$/, " UTC");
 
 export interface PageModel {
   data: StatusData;
@@ -65,7 +69,9 @@ export function StatusPage({ data, now, windows }: PageModel) {
               </p>
               <div class="reason">{v.reason}</div>
               <div class="muted small">
-                {v.lastRoundAt === null ? "no probe round yet" : `last probe round ${formatDuration(now - v.lastRoundAt)} ago`}
+                {v.lastRoundAt === null
+                  ? "no probe round yet"
+                  : `last probe round ${formatDuration(now - v.lastRoundAt)} ago`}
               </div>
             </section>
             <section class="card" id="slave">
@@ -73,7 +79,9 @@ export function StatusPage({ data, now, windows }: PageModel) {
               {data.agent ? (
                 <>
                   <p>
-                    <span class={`state s-${data.agent.role === "active" ? "active" : data.agent.role === "standby" ? "standby" : "unknown"}`}>
+                    <span
+                      class={`state s-${data.agent.role === "active" ? "active" : data.agent.role === "standby" ? "standby" : "unknown"}`}
+                    >
                       {data.agent.role}
                     </span>{" "}
                     <span class="small">mode {data.agent.mode}</span>
@@ -81,7 +89,9 @@ export function StatusPage({ data, now, windows }: PageModel) {
                   <div class="small">reported {formatDuration(now - data.agent.receivedAt)} ago</div>
                   {data.agent.lastAction ? (
                     <div class="reason">
-                      last action: {data.agent.lastAction.kind} ({data.agent.lastAction.inProgress ? "in progress" : data.agent.lastAction.ok ? "ok" : "failed"}) — {data.agent.lastAction.reason}
+                      last action: {data.agent.lastAction.kind} (
+                      {data.agent.lastAction.inProgress ? "in progress" : data.agent.lastAction.ok ? "ok" : "failed"}) —{" "}
+                      {data.agent.lastAction.reason}
                     </div>
                   ) : null}
                 </>
@@ -107,8 +117,8 @@ export function StatusPage({ data, now, windows }: PageModel) {
             ))}
           </div>
           <p class="muted small">
-            Uptime = up ÷ (up + degraded + down). Degraded (host answers, telephony does not) counts as down. Time without
-            probe rounds, before monitoring began, or in planned maintenance is not counted.
+            Uptime = up ÷ (up + degraded + down). Degraded (host answers, telephony does not) counts as down. Time
+            without probe rounds, before monitoring began, or in planned maintenance is not counted.
           </p>
 
           <h2>Last 90 days</h2>
@@ -197,7 +207,15 @@ function Entry({ entry: e }: { entry: TimelineEntry }): Child {
  * round in the slice, or the probe failed) are skipped rather than drawn as 0 ms: the line
  * shows latency, the timeline shows outages.
  */
-export function Sparkline({ series, width = 300, height = 36 }: { series: ProbeSeries; width?: number; height?: number }) {
+export function Sparkline({
+  series,
+  width = 300,
+  height = 36,
+}: {
+  series: ProbeSeries;
+  width?: number;
+  height?: number;
+}) {
   const values = series.points.filter((p): p is number => p !== null);
   const max = Math.max(1, ...values);
   const step = series.points.length > 1 ? width / (series.points.length - 1) : width;
@@ -207,7 +225,14 @@ export function Sparkline({ series, width = 300, height = 36 }: { series: ProbeS
   });
   const runs = coords.length > 1 ? [coords.join(" ")] : coords;
   return (
-    <svg class="sparkline" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`${series.name} round-trip time, max ${max} ms`}>
+    <svg
+      class="sparkline"
+      width={width}
+      height={height}
+      viewBox={`0 0 ${width} ${height}`}
+      role="img"
+      aria-label={`${series.name} round-trip time, max ${max} ms`}
+    >
       <line x1="0" y1={height - 1} x2={width} y2={height - 1} stroke="#eef0f3" />
       {runs.map((pts) =>
         pts.includes(" ") ? (
@@ -236,11 +261,20 @@ function DailyBars({ hourly, now }: { hourly: HourRow[]; now: number }) {
   const w = 8;
   const gap = 2;
   return (
-    <svg class="days" width="100%" height="34" preserveAspectRatio="none" viewBox={`0 0 ${days.length * (w + gap)} 34`} role="img" aria-label="uptime per day, last 90 days">
+    <svg
+      class="days"
+      width="100%"
+      height="34"
+      preserveAspectRatio="none"
+      viewBox={`0 0 ${days.length * (w + gap)} 34`}
+      role="img"
+      aria-label="uptime per day, last 90 days"
+    >
       {days.map((d, i) => {
         const acc = byDay.get(d);
         const known = acc ? acc.up + acc.bad + acc.down : 0;
-        const color = !acc || known === 0 ? COLORS.unknown : acc.down > 0 ? COLORS.down : acc.bad > 0 ? COLORS.degraded : COLORS.up;
+        const color =
+          !acc || known === 0 ? COLORS.unknown : acc.down > 0 ? COLORS.down : acc.bad > 0 ? COLORS.degraded : COLORS.up;
         const label = known === 0 ? "no data" : formatUptime(acc!.up / known);
         return (
           <rect x={i * (w + gap)} y="2" width={w} height="30" rx="2" fill={color}>
@@ -271,4 +305,3 @@ export function MessagePage({ title, message }: { title: string; message: string
     </html>
   );
 }
-

@@ -33,7 +33,13 @@ async function load(c: Ctx, rawId: string, now: number): Promise<StatusData | nu
 const windowsOf = (data: StatusData, now: number) =>
   WINDOWS.map((w) => ({
     label: w.label,
-    tally: tally({ changes: data.history.changes, gaps: data.history.gaps, maintenance: data.maintenance, from: now - w.ms, to: now }),
+    tally: tally({
+      changes: data.history.changes,
+      gaps: data.history.gaps,
+      maintenance: data.maintenance,
+      from: now - w.ms,
+      to: now,
+    }),
   }));
 
 /** Registers the status page, the badge, the uptime API and the OpenAPI document. */
@@ -70,7 +76,9 @@ export function mountStatus(app: Hono<App>): void {
   app.get("/v1/clusters/:id/uptime", query(UptimeQuery), async (c) => {
     const { from, to } = c.req.valid("query");
     const caller = await callerOf(c.get("token"), c.env.ADMIN_TOKEN);
-    const h = unwrap(await c.env.CLUSTER.get(c.env.CLUSTER.idFromName(c.get("clusterId"))).uptimeHistory(caller, from, to));
+    const h = unwrap(
+      await c.env.CLUSTER.get(c.env.CLUSTER.idFromName(c.get("clusterId"))).uptimeHistory(caller, from, to),
+    );
     return c.json(tally({ changes: h.changes, gaps: h.gaps, maintenance: h.maintenance, from, to }));
   });
 }

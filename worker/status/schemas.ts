@@ -13,7 +13,8 @@ export const UptimeQuery = z
     const to = q.to ?? Date.now();
     const from = q.from ?? to - 30 * 24 * 3_600_000;
     if (from >= to) ctx.addIssue({ code: "custom", path: ["from"], message: "must be before to" });
-    else if (to - from > MAX_SPAN_MS) ctx.addIssue({ code: "custom", path: ["from"], message: "the window may span at most 400 days" });
+    else if (to - from > MAX_SPAN_MS)
+      ctx.addIssue({ code: "custom", path: ["from"], message: "the window may span at most 400 days" });
     return { from, to };
   });
 

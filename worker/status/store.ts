@@ -1,5 +1,14 @@
 import type { RoundSummary } from "../../protocol/verdict.js";
-import { bucketMedians, HOUR, percentile, tally, type AgentAction, type Interval, type State, type StateChange } from "./uptime.js";
+import {
+  bucketMedians,
+  HOUR,
+  percentile,
+  tally,
+  type AgentAction,
+  type Interval,
+  type State,
+  type StateChange,
+} from "./uptime.js";
 
 /**
  * What the status page and the uptime API read from a cluster's Durable Object storage, and how
@@ -54,8 +63,16 @@ function probeSetId(sql: SqlStorage, names: string[]): number {
  * Stores one round (inside the round's transaction). `previousAt` is the previous round's time:
  * a longer silence than the threshold before this round is recorded as a gap.
  */
-export function recordRound(sql: SqlStorage, round: RoundSummary, previousAt: number | null, intervalSec: number): void {
-  const set = probeSetId(sql, round.probes.map((p) => p.name));
+export function recordRound(
+  sql: SqlStorage,
+  round: RoundSummary,
+  previousAt: number | null,
+  intervalSec: number,
+): void {
+  const set = probeSetId(
+    sql,
+    round.probes.map((p) => p.name),
+  );
   // Whole milliseconds are plenty for a sparkline and keep the row small.
   const rtt = JSON.stringify(round.probes.map((p) => (p.rttMs === null ? null : Math.round(p.rttMs))));
   sql.exec(
@@ -129,21 +146,35 @@ function readActions(sql: SqlStorage, to: number): AgentAction[] {
       MAX_ACTION_REPORTS,
     )
     .toArray();
-  return rows.reverse().map((r) => ({ at: r.at, kind: r.kind, ok: r.ok === 1, reason: r.reason ?? "", actionAt: r.action_at }));
+  return rows
+    .reverse()
+    .map((r) => ({ at: r.at, kind: r.kind, ok: r.ok === 1, reason: r.reason ?? "", actionAt: r.action_at }));
 }
 
 function readGaps(sql: SqlStorage, from: number, to: number): Interval[] {
   return sql
-    .exec<{ from_at: number; to_at: number }>("SELECT from_at, to_at FROM gaps WHERE to_at > ? AND from_at < ?", from, to)
+    .exec<{ from_at: number; to_at: number }>(
+      "SELECT from_at, to_at FROM gaps WHERE to_at > ? AND from_at < ?",
+      from,
+      to,
+    )
     .toArray()
     .map((g) => ({ from: g.from_at, to: g.to_at }));
 }
 
 /** Every probe's round-trip time in the raw rounds of [from, to), oldest first, by probe name. */
-function* roundSamples(sql: SqlStorage, from: number, to: number): Generator<{ at: number; name: string; rtt: number | null }> {
+function* roundSamples(
+  sql: SqlStorage,
+  from: number,
+  to: number,
+): Generator<{ at: number; name: string; rtt: number | null }> {
   const sets = new Map<number, string[]>();
   for (const r of sql
-    .exec<{ at: number; probe_set: number; rtt: string }>("SELECT at, probe_set, rtt FROM rounds WHERE at >= ? AND at < ? ORDER BY at", from, to)
+    .exec<{ at: number; probe_set: number; rtt: string }>(
+      "SELECT at, probe_set, rtt FROM rounds WHERE at >= ? AND at < ? ORDER BY at",
+      from,
+      to,
+    )
     .toArray()) {
     let names = sets.get(r.probe_set);
     if (!names) {
@@ -199,10 +230,16 @@ export interface HourRow {
 
 export function readHourly(sql: SqlStorage, from: number): HourRow[] {
   return sql
-    .exec<{ hour: number; up_ms: number; degraded_ms: number; down_ms: number; unknown_ms: number; maintenance_ms: number; rounds: number; rtt: string }>(
-      "SELECT * FROM hourly WHERE hour >= ? ORDER BY hour",
-      from,
-    )
+    .exec<{
+      hour: number;
+      up_ms: number;
+      degraded_ms: number;
+      down_ms: number;
+      unknown_ms: number;
+      maintenance_ms: number;
+      rounds: number;
+      rtt: string;
+    }>("SELECT * FROM hourly WHERE hour >= ? ORDER BY hour", from)
     .toArray()
     .map((r) => ({
       hour: r.hour,
@@ -239,9 +276,17 @@ export function maintainStatus(sql: SqlStorage, now: number, maintenance: readon
   for (let hour = start; hour < currentHour; hour += HOUR) {
     const end = hour + HOUR;
     // Only what the tally needs: the failovers (agent events) play no part in an hour's bar.
-    const t = tally({ changes: readChanges(sql, hour, end), gaps: readGaps(sql, hour, end), maintenance, from: hour, to: end });
+    const t = tally({
+      changes: readChanges(sql, hour, end),
+      gaps: readGaps(sql, hour, end),
+      maintenance,
+      from: hour,
+      to: end,
+    });
     const perProbe = new Map<string, number[]>();
-    const rounds = sql.exec<{ n: number }>("SELECT count(*) AS n FROM rounds WHERE at >= ? AND at < ?", hour, end).one().n;
+    const rounds = sql
+      .exec<{ n: number }>("SELECT count(*) AS n FROM rounds WHERE at >= ? AND at < ?", hour, end)
+      .one().n;
     for (const { name, rtt } of roundSamples(sql, hour, end)) {
       if (rtt === null) continue;
       const list = perProbe.get(name) ?? [];

@@ -136,7 +136,16 @@ export function tally(input: {
   to: number;
 }): UptimeTally {
   const { from, to } = input;
-  const result: UptimeTally = { from, to, upMs: 0, degradedMs: 0, downMs: 0, unknownMs: 0, maintenanceMs: 0, uptime: null };
+  const result: UptimeTally = {
+    from,
+    to,
+    upMs: 0,
+    degradedMs: 0,
+    downMs: 0,
+    unknownMs: 0,
+    maintenanceMs: 0,
+    uptime: null,
+  };
   if (to <= from) return result;
   const maintenance = normalize(input.maintenance ?? [], from, to);
   // Gaps only count where maintenance does not already: subtract by normalizing both, then
@@ -243,7 +252,14 @@ export function incidents(changes: readonly StateChange[], from: number, now: nu
     // The real start may be before the window: find it in the full history.
     const start = [...changes].filter((c) => c.at <= s.from).sort((a, b) => b.at - a.at)[0]?.at ?? s.from;
     const begin = Math.min(start, s.from);
-    out.push({ kind: "incident", state: s.state, from: begin, to: ongoing ? null : s.to, durationMs: s.to - begin, reason: s.reason });
+    out.push({
+      kind: "incident",
+      state: s.state,
+      from: begin,
+      to: ongoing ? null : s.to,
+      durationMs: s.to - begin,
+      reason: s.reason,
+    });
   }
   return out.reverse();
 }
@@ -266,7 +282,14 @@ export function roleChanges(actions: readonly AgentAction[], from: number, now: 
   let activeSince: number | null = null;
   for (const a of unique) {
     if (a.kind === "failover") {
-      const entry: RoleChange = { kind: "failover", at: a.at, ok: a.ok, reason: a.reason, durationMs: null, ongoing: false };
+      const entry: RoleChange = {
+        kind: "failover",
+        at: a.at,
+        ok: a.ok,
+        reason: a.reason,
+        durationMs: null,
+        ongoing: false,
+      };
       if (a.ok && activeSince === null) {
         activeSince = a.at;
         entry.ongoing = true;
@@ -274,7 +297,14 @@ export function roleChanges(actions: readonly AgentAction[], from: number, now: 
       }
       out.push(entry);
     } else {
-      const entry: RoleChange = { kind: "failback", at: a.at, ok: a.ok, reason: a.reason, durationMs: null, ongoing: false };
+      const entry: RoleChange = {
+        kind: "failback",
+        at: a.at,
+        ok: a.ok,
+        reason: a.reason,
+        durationMs: null,
+        ongoing: false,
+      };
       if (a.ok && activeSince !== null) {
         const opened = [...out].reverse().find((e) => e.kind === "failover" && e.ongoing);
         if (opened) {
@@ -291,7 +321,12 @@ export function roleChanges(actions: readonly AgentAction[], from: number, now: 
 }
 
 /** Incidents and role changes merged, newest first (by start). */
-export function timeline(changes: readonly StateChange[], actions: readonly AgentAction[], from: number, now: number): TimelineEntry[] {
+export function timeline(
+  changes: readonly StateChange[],
+  actions: readonly AgentAction[],
+  from: number,
+  now: number,
+): TimelineEntry[] {
   const start = (e: TimelineEntry) => (e.kind === "incident" ? e.from : e.at);
   return [...incidents(changes, from, now), ...roleChanges(actions, from, now)].sort((a, b) => start(b) - start(a));
 }
@@ -309,7 +344,12 @@ export function percentile(values: readonly number[], p: number): number | null 
  * Downsamples (at, rtt) points into `buckets` equal slices of [from, to): the median of each
  * slice, null where no probe answered. What the sparkline draws.
  */
-export function bucketMedians(points: readonly { at: number; rtt: number | null }[], from: number, to: number, buckets: number): (number | null)[] {
+export function bucketMedians(
+  points: readonly { at: number; rtt: number | null }[],
+  from: number,
+  to: number,
+  buckets: number,
+): (number | null)[] {
   const slices: number[][] = Array.from({ length: buckets }, () => []);
   const width = (to - from) / buckets;
   for (const p of points) {

@@ -22,7 +22,9 @@ function errorOf(raw: unknown): string {
 describe("failback config", () => {
   it("defaults to Wazo's slave-written tables, parents first, and no file hooks", () => {
     const c = parseFailbackConfig(minimal, {});
-    expect(c.tables.map((t) => [t.name, t.key, t.idColumn, t.references.map((r) => `${r.column}->${r.table}`)])).toEqual([
+    expect(
+      c.tables.map((t) => [t.name, t.key, t.idColumn, t.references.map((r) => `${r.column}->${r.table}`)]),
+    ).toEqual([
       ["call_log", null, "id", []],
       ["call_log_participant", ["uuid"], undefined, ["call_log_id->call_log"]],
       ["cel", null, "id", ["call_log_id->call_log"]],
@@ -67,7 +69,9 @@ describe("failback config", () => {
           { name: "vm", argv: ["true"] },
           { name: "vm", argv: ["true"] },
         ],
-      }).split("\n").slice(1),
+      })
+        .split("\n")
+        .slice(1),
     ).toEqual([
       "  tables[0].references[0].table: expected a table listed before cel with an idColumn",
       "  tables[1].idColumn: expected an idColumn when key is null (the slave's id identifies the row)",
@@ -100,7 +104,12 @@ describe("withFields (ids spliced into a row's JSON text, never parsed)", () => 
     expect(withFields('{"amount": 12345678901234567890.123}', [["id", "9007199254740993"]])).toBe(
       '{"id":"9007199254740993","amount": 12345678901234567890.123}',
     );
-    expect(withFields("{}", [["id", "1"], ["call_log_id", null]])).toBe('{"id":"1","call_log_id":null}');
+    expect(
+      withFields("{}", [
+        ["id", "1"],
+        ["call_log_id", null],
+      ]),
+    ).toBe('{"id":"1","call_log_id":null}');
     expect(withFields('{"a": 1}', [])).toBe('{"a": 1}');
   });
 });

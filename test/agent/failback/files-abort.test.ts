@@ -32,7 +32,14 @@ afterEach(async () => {
 describe("a file-sync hook when the standby sync is cancelled", () => {
   it("is killed with its whole process group within about a second, and the action lock is free", async () => {
     const stateDir = join(dir.path, "state");
-    await writeState(stateDir, { v: 1, role: "standby", since: 1, lastAction: null, lastSeq: null, reconcilePending: true });
+    await writeState(stateDir, {
+      v: 1,
+      role: "standby",
+      since: 1,
+      lastAction: null,
+      lastSeq: null,
+      reconcilePending: true,
+    });
     const keeper = idleKeeper(stateDir);
     const pidFile = join(dir.path, "pids");
     // Like an rsync over ssh to a master that just died: a child and a grandchild, both stuck.
@@ -48,12 +55,23 @@ describe("a file-sync hook when the standby sync is cancelled", () => {
       },
       {},
     );
-    const sync = new StandbySync({ keeper, stateDir, replication: null, failback, masterUp: () => true, log: silentLogger });
+    const sync = new StandbySync({
+      keeper,
+      stateDir,
+      replication: null,
+      failback,
+      masterUp: () => true,
+      log: silentLogger,
+    });
     const pass = sync.run();
-    const [hook, grandchild] = await until("the hook running", async () => {
-      const text = await readFile(pidFile, "utf8").catch(() => "");
-      return text.includes(" ") ? text.split(" ").map(Number) : null;
-    }, { timeoutMs: 20_000 });
+    const [hook, grandchild] = await until(
+      "the hook running",
+      async () => {
+        const text = await readFile(pidFile, "utf8").catch(() => "");
+        return text.includes(" ") ? text.split(" ").map(Number) : null;
+      },
+      { timeoutMs: 20_000 },
+    );
     pids.push(hook!, grandchild!);
 
     const t0 = performance.now();
@@ -63,7 +81,9 @@ describe("a file-sync hook when the standby sync is cancelled", () => {
     expect(elapsed).toBeLessThan(1500);
     expect(await alive(hook!)).toBe(false);
     expect(await alive(grandchild!)).toBe(false);
-    expect(sync.lastReconcile?.files).toEqual([{ name: "voicemail", ok: false, detail: expect.stringMatching(/^aborted/) }]);
+    expect(sync.lastReconcile?.files).toEqual([
+      { name: "voicemail", ok: false, detail: expect.stringMatching(/^aborted/) },
+    ]);
     const lock = await acquireLock(actionLockPath(stateDir), { purpose: "failover", waitMs: 0 });
     await lock.release();
   }, 30_000);

@@ -26,13 +26,19 @@ async function failoverHistory(slaveCalls = 10) {
   await writeCalls(pair.master, "master", 3);
   await writeCalls(pair.slave, "slave", slaveCalls);
   await writeCalls(pair.master, "master-late", 2);
-  return { masterBefore: await view(pair.master), slaveRows: await view(pair.slave), countsBefore: await counts(pair.master) };
+  return {
+    masterBefore: await view(pair.master),
+    slaveRows: await view(pair.slave),
+    countsBefore: await counts(pair.master),
+  };
 }
 
 describe("failback reconciliation: rows", () => {
   it("copies every slave row once under fresh master ids, children following their parents", async () => {
     const { masterBefore, slaveRows } = await failoverHistory(10);
-    const idsBefore = (await pair.master.query<{ id: number }>("SELECT id FROM call_log ORDER BY id")).rows.map((r) => r.id);
+    const idsBefore = (await pair.master.query<{ id: number }>("SELECT id FROM call_log ORDER BY id")).rows.map(
+      (r) => r.id,
+    );
 
     const r = await reconcile(pair.config());
 
@@ -46,9 +52,13 @@ describe("failback reconciliation: rows", () => {
     // The union, each row once, every participant and CEL row linked to its own call.
     expect(await view(pair.master)).toEqual(union(masterBefore, slaveRows));
     // The master's own rows kept their ids; the copies got new ones from its sequence...
-    const after = await pair.master.query<{ id: number; conversation_id: string }>("SELECT id, conversation_id FROM call_log ORDER BY id");
+    const after = await pair.master.query<{ id: number; conversation_id: string }>(
+      "SELECT id, conversation_id FROM call_log ORDER BY id",
+    );
     expect(after.rows.slice(0, 5).map((x) => x.id)).toEqual(idsBefore);
-    expect(after.rows.filter((x) => x.conversation_id.startsWith("conv-slave-")).every((x) => x.id > Math.max(...idsBefore))).toBe(true);
+    expect(
+      after.rows.filter((x) => x.conversation_id.startsWith("conv-slave-")).every((x) => x.id > Math.max(...idsBefore)),
+    ).toBe(true);
     // ...so the master's next own call does not collide with them.
     await writeCalls(pair.master, "after", 1);
     expect((await counts(pair.master)).xivo_ha_reconciled).toBe(80);
@@ -61,13 +71,23 @@ describe("failback reconciliation: rows", () => {
 
     const again = await reconcile(pair.config());
     expect(again.ok).toBe(true);
-    expect(again.tables.map((t) => [t.copied, t.alreadyThere])).toEqual([[0, 4], [0, 8], [0, 12], [0, 8]]);
+    expect(again.tables.map((t) => [t.copied, t.alreadyThere])).toEqual([
+      [0, 4],
+      [0, 8],
+      [0, 12],
+      [0, 8],
+    ]);
     expect(await view(pair.master)).toEqual(once);
 
     // The next failover: the slave writes more (its ids continue), then fails back again.
     await writeCalls(pair.slave, "slave", 3, 4);
     const third = await reconcile(pair.config());
-    expect(third.tables.map((t) => [t.copied, t.alreadyThere])).toEqual([[3, 4], [6, 8], [9, 12], [6, 8]]);
+    expect(third.tables.map((t) => [t.copied, t.alreadyThere])).toEqual([
+      [3, 4],
+      [6, 8],
+      [9, 12],
+      [6, 8],
+    ]);
     expect(await view(pair.master)).toEqual(union(masterBefore, await view(pair.slave)));
   });
 
@@ -118,7 +138,11 @@ describe("failback reconciliation: rows", () => {
       // Half-way through cel, after call_log and its participants were inserted.
       log: (e, f) => e === "failback.batch" && f.table === "cel" && stop.abort(new Error("agent shutting down")),
     });
-    expect(r).toMatchObject({ ok: false, tables: [], error: "copy-back rolled back, nothing written: aborted (agent shutting down)" });
+    expect(r).toMatchObject({
+      ok: false,
+      tables: [],
+      error: "copy-back rolled back, nothing written: aborted (agent shutting down)",
+    });
     expect(await counts(pair.master)).toEqual(countsBefore);
 
     const retry = await reconcile(pair.config());
@@ -137,8 +161,11 @@ describe("failback reconciliation: rows", () => {
       const run = reconcile(pair.config({ statementTimeoutMs: 600_000 }), { signal: stop.signal });
       await waitFor(
         async () =>
-          (await observer.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'xivo-ha-failback-master' AND wait_event_type = 'Lock'"))
-            .rows[0],
+          (
+            await observer.query(
+              "SELECT 1 FROM pg_stat_activity WHERE application_name = 'xivo-ha-failback-master' AND wait_event_type = 'Lock'",
+            )
+          ).rows[0],
         "the reconciliation to block on cel",
       );
       stop.abort(new Error("SIGTERM"));
@@ -146,7 +173,11 @@ describe("failback reconciliation: rows", () => {
       expect(r.error).toBe("copy-back rolled back, nothing written: aborted (SIGTERM)");
       await locker.query("ROLLBACK");
       await waitFor(
-        async () => ((await observer.query("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'xivo-ha-failback-%'")).rowCount === 0 ? true : null),
+        async () =>
+          (await observer.query("SELECT 1 FROM pg_stat_activity WHERE application_name LIKE 'xivo-ha-failback-%'"))
+            .rowCount === 0
+            ? true
+            : null,
         "the aborted backends to exit",
       );
       expect(await counts(pair.master)).toEqual(countsBefore);
@@ -160,15 +191,26 @@ describe("failback reconciliation: rows", () => {
     const closed = await freePort();
     const lines: string[] = [];
     const cfg = pair.config();
-    const r = await reconcile({ ...cfg, master: { ...cfg.master, port: closed } }, { log: (e, f) => lines.push(JSON.stringify([e, f])) });
+    const r = await reconcile(
+      { ...cfg, master: { ...cfg.master, port: closed } },
+      { log: (e, f) => lines.push(JSON.stringify([e, f])) },
+    );
     expect(r.ok).toBe(false);
     expect(r.tables).toEqual([]);
-    expect(r.error).toMatch(new RegExp(`^cannot connect to the master \\(postgres@127\\.0\\.0\\.1:${closed}/${pair.database}\\): .*ECONNREFUSED`));
+    expect(r.error).toMatch(
+      new RegExp(
+        `^cannot connect to the master \\(postgres@127\\.0\\.0\\.1:${closed}/${pair.database}\\): .*ECONNREFUSED`,
+      ),
+    );
 
-    const wrongPassword = await reconcile({ ...cfg, master: { ...cfg.master, password: "not-the-password-123" } }, { log: (e, f) => lines.push(JSON.stringify([e, f])) });
+    const wrongPassword = await reconcile(
+      { ...cfg, master: { ...cfg.master, password: "not-the-password-123" } },
+      { log: (e, f) => lines.push(JSON.stringify([e, f])) },
+    );
     expect(wrongPassword.error).toMatch(/^cannot connect to the master .*password authentication failed/);
     const everything = JSON.stringify([r, wrongPassword, lines]);
-    for (const secret of [cfg.master.password!, cfg.slave.password!, "not-the-password-123"]) expect(everything).not.toContain(secret);
+    for (const secret of [cfg.master.password!, cfg.slave.password!, "not-the-password-123"])
+      expect(everything).not.toContain(secret);
     expect((await counts(pair.master)).call_log).toBe(0);
   });
 
@@ -176,7 +218,9 @@ describe("failback reconciliation: rows", () => {
     const { masterBefore } = await failoverHistory(4);
     // Someone already carried the first call's CEL rows to the master (without the link).
     // (As text: a JS Date would drop the microseconds and make them different rows.)
-    const first = await pair.slave.query("SELECT eventtype, eventtime::text, cid_name, cid_num, exten, context, channame, uniqueid, linkedid FROM cel WHERE uniqueid = 'uid-slave-0'");
+    const first = await pair.slave.query(
+      "SELECT eventtype, eventtime::text, cid_name, cid_num, exten, context, channame, uniqueid, linkedid FROM cel WHERE uniqueid = 'uid-slave-0'",
+    );
     for (const e of first.rows as Record<string, unknown>[]) {
       await pair.master.query(
         "INSERT INTO cel (eventtype, eventtime, cid_name, cid_num, exten, context, channame, uniqueid, linkedid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -187,7 +231,9 @@ describe("failback reconciliation: rows", () => {
     const r = await reconcile(cfg);
     expect(r.ok).toBe(true);
     expect(r.tables.find((t) => t.name === "cel")).toEqual({ name: "cel", copied: 9, alreadyThere: 3 });
-    const cel = await pair.master.query<{ uniqueid: string; n: string }>("SELECT uniqueid, count(*) AS n FROM cel WHERE uniqueid LIKE 'uid-slave-%' GROUP BY 1 ORDER BY 1");
+    const cel = await pair.master.query<{ uniqueid: string; n: string }>(
+      "SELECT uniqueid, count(*) AS n FROM cel WHERE uniqueid LIKE 'uid-slave-%' GROUP BY 1 ORDER BY 1",
+    );
     expect(cel.rows).toEqual(["0", "1", "2", "3"].map((i) => ({ uniqueid: `uid-slave-${i}`, n: "3" })));
 
     const again = await reconcile(cfg);
@@ -199,7 +245,9 @@ describe("failback reconciliation: rows", () => {
     const { countsBefore } = await failoverHistory(2);
     await pair.master.query("ALTER TABLE cel DROP COLUMN extra");
     const r = await reconcile(pair.config());
-    expect(r.error).toBe("copy-back rolled back, nothing written: public.cel: column(s) extra exist on the slave but not on the master (different schema versions?)");
+    expect(r.error).toBe(
+      "copy-back rolled back, nothing written: public.cel: column(s) extra exist on the slave but not on the master (different schema versions?)",
+    );
     expect(await counts(pair.master)).toEqual({ ...countsBefore, xivo_ha_reconciled: 0 });
   });
 
@@ -236,7 +284,9 @@ describe("failback reconciliation: least privilege", () => {
     expect(await view(pair.master)).toEqual(union(masterBefore, slaveRows));
     // The default origin, the slave cluster's system identifier, needs no special right either.
     const origins = await pair.master.query("SELECT DISTINCT origin FROM xivo_ha_reconciled");
-    const sysid = await pair.slave.query<{ id: string }>("SELECT system_identifier::text AS id FROM pg_control_system()");
+    const sysid = await pair.slave.query<{ id: string }>(
+      "SELECT system_identifier::text AS id FROM pg_control_system()",
+    );
     expect(origins.rows).toEqual([{ origin: `pg-${sysid.rows[0]!.id}` }]);
   });
 });
@@ -249,7 +299,10 @@ describe("failback reconciliation: file-sync hooks", () => {
       pair.config({
         fileSync: [
           { name: "voicemail", argv: [node, "-e", "process.exit(0)"] },
-          { name: "recordings", argv: [node, "-e", "console.error('rsync: connection unexpectedly closed'); process.exit(12)"] },
+          {
+            name: "recordings",
+            argv: [node, "-e", "console.error('rsync: connection unexpectedly closed'); process.exit(12)"],
+          },
           { name: "sounds", argv: [node, "-e", "setInterval(() => {}, 1000)"], timeoutMs: 200 },
         ],
       }),

@@ -13,7 +13,14 @@ describe("failback connections over TLS", () => {
   afterAll(async () => {
     await Promise.all([withTls?.stop(), plain?.stop()]);
   });
-  const endpoint = (s: PostgresServer, tls?: unknown) => ({ host: s.host, port: s.port, database: s.database, user: s.user, password: s.password, ...(tls ? { tls: PgTls.parse(tls) } : {}) });
+  const endpoint = (s: PostgresServer, tls?: unknown) => ({
+    host: s.host,
+    port: s.port,
+    database: s.database,
+    user: s.user,
+    password: s.password,
+    ...(tls ? { tls: PgTls.parse(tls) } : {}),
+  });
   const limits = { connectTimeoutMs: 5_000, statementTimeoutMs: 5_000 };
 
   it("verify-full: connected over TLS", async () => {

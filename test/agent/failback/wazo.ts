@@ -32,12 +32,19 @@ export async function freshPair(masterServer: PostgresServer, slaveServer: Postg
     await db.query("SET TimeZone = 'UTC'");
     await db.query(CALL_RECORD_SCHEMA);
   }
-  const endpoint = (s: PostgresServer) => ({ host: s.host, port: s.port, database, user: s.user, password: s.password });
+  const endpoint = (s: PostgresServer) => ({
+    host: s.host,
+    port: s.port,
+    database,
+    user: s.user,
+    password: s.password,
+  });
   return {
     database,
     master,
     slave,
-    config: (over = {}) => FailbackConfig.parse({ master: endpoint(masterServer), slave: endpoint(slaveServer), batchRows: 7, ...over }),
+    config: (over = {}) =>
+      FailbackConfig.parse({ master: endpoint(masterServer), slave: endpoint(slaveServer), batchRows: 7, ...over }),
     close: async () => {
       await Promise.all([master.end(), slave.end()]);
     },
@@ -89,7 +96,9 @@ export async function view(db: pg.Client): Promise<Record<(typeof CALL_RECORD_TA
       `SELECT jsonb_build_object('p', to_jsonb(p) - 'call_log_id', 'call', c.conversation_id)::text AS r
          FROM call_log_participant p LEFT JOIN call_log c ON c.id = p.call_log_id`,
     ),
-    cel: await q(`SELECT jsonb_build_object('e', to_jsonb(e) - 'id' - 'call_log_id', 'call', c.conversation_id)::text AS r FROM cel e LEFT JOIN call_log c ON c.id = e.call_log_id`),
+    cel: await q(
+      `SELECT jsonb_build_object('e', to_jsonb(e) - 'id' - 'call_log_id', 'call', c.conversation_id)::text AS r FROM cel e LEFT JOIN call_log c ON c.id = e.call_log_id`,
+    ),
     queue_log: await q(`SELECT (to_jsonb(q) - 'id')::text AS r FROM queue_log q`),
   };
 }
@@ -102,7 +111,9 @@ export async function counts(db: pg.Client): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const t of [...CALL_RECORD_TABLES, "xivo_ha_reconciled"]) {
     const exists = await db.query<{ r: string | null }>("SELECT to_regclass($1)::text AS r", [t]);
-    out[t] = exists.rows[0]!.r ? Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`)).rows[0]!.n) : 0;
+    out[t] = exists.rows[0]!.r
+      ? Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`)).rows[0]!.n)
+      : 0;
   }
   return out;
 }

@@ -35,7 +35,13 @@ function verdict(over: Partial<Verdict> = {}): Verdict {
 }
 
 function ctx(over: Partial<IntakeContext> = {}): IntakeContext {
-  return { publicKeys: trusted, clusterId: "acme", maxVerdictAgeMs: 30_000, channel: { kind: "poll", nonce: NONCE }, ...over };
+  return {
+    publicKeys: trusted,
+    clusterId: "acme",
+    maxVerdictAgeMs: 30_000,
+    channel: { kind: "poll", nonce: NONCE },
+    ...over,
+  };
 }
 
 describe("acceptVerdict", () => {
@@ -45,12 +51,18 @@ describe("acceptVerdict", () => {
   });
 
   it("accepts a push whose seq is newer than the last accepted", async () => {
-    const r = await acceptVerdict(await signer.sign(verdict({ nonce: null, seq: 43 })), ctx({ channel: { kind: "push", lastSeq: 42 } }));
+    const r = await acceptVerdict(
+      await signer.sign(verdict({ nonce: null, seq: 43 })),
+      ctx({ channel: { kind: "push", lastSeq: 42 } }),
+    );
     expect(r.ok).toBe(true);
   });
 
   it("accepts the first push when no seq was accepted yet", async () => {
-    const r = await acceptVerdict(await signer.sign(verdict({ nonce: null, seq: 0 })), ctx({ channel: { kind: "push", lastSeq: null } }));
+    const r = await acceptVerdict(
+      await signer.sign(verdict({ nonce: null, seq: 0 })),
+      ctx({ channel: { kind: "push", lastSeq: null } }),
+    );
     expect(r.ok).toBe(true);
   });
 
@@ -85,13 +97,19 @@ describe("acceptVerdict", () => {
 
   it("rejects a push whose seq is not newer (same or older) as replayed", async () => {
     for (const seq of [42, 41, 0]) {
-      const r = await acceptVerdict(await signer.sign(verdict({ nonce: null, seq })), ctx({ channel: { kind: "push", lastSeq: 42 } }));
+      const r = await acceptVerdict(
+        await signer.sign(verdict({ nonce: null, seq })),
+        ctx({ channel: { kind: "push", lastSeq: 42 } }),
+      );
       expect(r).toMatchObject({ ok: false, reason: "replayed" });
     }
   });
 
   it("rejects a poll answer replayed as a push", async () => {
-    const r = await acceptVerdict(await signer.sign(verdict({ seq: 99 })), ctx({ channel: { kind: "push", lastSeq: 42 } }));
+    const r = await acceptVerdict(
+      await signer.sign(verdict({ seq: 99 })),
+      ctx({ channel: { kind: "push", lastSeq: 42 } }),
+    );
     expect(r).toMatchObject({ ok: false, reason: "replayed" });
   });
 
@@ -120,7 +138,12 @@ describe("acceptVerdict", () => {
   });
 
   it("rejects malformed input: not an envelope, or a signed payload that is not a verdict", async () => {
-    for (const junk of [null, "text", { kid: "x" }, { kid: signer.kid, alg: "RS256", payload: "{}", signature: "AA" }]) {
+    for (const junk of [
+      null,
+      "text",
+      { kid: "x" },
+      { kid: signer.kid, alg: "RS256", payload: "{}", signature: "AA" },
+    ]) {
       expect(await acceptVerdict(junk, ctx())).toMatchObject({ ok: false, reason: "malformed" });
     }
     const notVerdict = await signer.sign({ ...verdict(), state: "sideways" });

@@ -33,7 +33,9 @@ describe("reconnect backoff", () => {
 
 describe("endpoints", () => {
   it("builds the poll and push URLs from the worker URL", () => {
-    expect(verdictUrl("https://edge.example", "c-1", "abcdefgh")).toBe("https://edge.example/v1/clusters/c-1/verdict?nonce=abcdefgh");
+    expect(verdictUrl("https://edge.example", "c-1", "abcdefgh")).toBe(
+      "https://edge.example/v1/clusters/c-1/verdict?nonce=abcdefgh",
+    );
     expect(pushUrl("https://edge.example", "c-1")).toBe("wss://edge.example/v1/clusters/c-1/push");
     expect(pushUrl("http://127.0.0.1:8787", "c-1")).toBe("ws://127.0.0.1:8787/v1/clusters/c-1/push");
   });

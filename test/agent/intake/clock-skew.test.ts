@@ -36,15 +36,30 @@ async function observe(skewMs: number) {
   const stamps = { issuedAt: workerNow, since: workerNow - 3_600_000 };
   let t = 1_000_000;
   const clock = { mono: () => t };
-  const base = { url: fake.url, clusterId: CLUSTER, token: TOKEN, publicKeys: [fake.publicJwk], pollIntervalMs: 100, maxVerdictAgeMs: MAX_AGE, lastSeq: null, clock };
+  const base = {
+    url: fake.url,
+    clusterId: CLUSTER,
+    token: TOKEN,
+    publicKeys: [fake.publicJwk],
+    pollIntervalMs: 100,
+    maxVerdictAgeMs: MAX_AGE,
+    lastSeq: null,
+    clock,
+  };
 
   // Poll: ageMs 2000 accepted; then an answer 1 ms over the bound is stale.
-  fake.onPoll = async (req) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 3, nonce: req.nonce, ageMs: 2_000, ...stamps })));
+  fake.onPoll = async (req) =>
+    ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 3, nonce: req.nonce, ageMs: 2_000, ...stamps })));
   fake.onConnect = () => {};
   const poll = new VerdictSource({ ...base, push: false });
   poll.start();
   await waitFor(() => expect(poll.latest()).not.toBeNull());
-  fake.onPoll = async (req) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 4, nonce: req.nonce, ageMs: MAX_AGE + 1, ...stamps })));
+  fake.onPoll = async (req) =>
+    ok(
+      await fake.signer.sign(
+        makeVerdict({ clusterId: CLUSTER, seq: 4, nonce: req.nonce, ageMs: MAX_AGE + 1, ...stamps }),
+      ),
+    );
   await waitFor(() => expect(poll.counters().rejected.stale).toBeGreaterThanOrEqual(1));
   await poll.stop();
 
@@ -63,9 +78,19 @@ async function observe(skewMs: number) {
   const q = push.latest()!;
   const at = (src: VerdictSource, dt: number) => src.freshness(t + dt);
   const result = {
-    poll: { channel: p.channel, seq: p.verdict.seq, ageAtReceiptMs: p.ageAtReceiptMs, rejected: poll.counters().rejected },
+    poll: {
+      channel: p.channel,
+      seq: p.verdict.seq,
+      ageAtReceiptMs: p.ageAtReceiptMs,
+      rejected: poll.counters().rejected,
+    },
     pollFreshness: [0, 2_999, 3_000, 3_001, 60_000].map((dt) => at(poll, dt)),
-    push: { channel: q.channel, seq: q.verdict.seq, ageAtReceiptMs: q.ageAtReceiptMs, rejected: push.counters().rejected },
+    push: {
+      channel: q.channel,
+      seq: q.verdict.seq,
+      ageAtReceiptMs: q.ageAtReceiptMs,
+      rejected: push.counters().rejected,
+    },
     pushFreshness: [0, 3_500, 3_501].map((dt) => at(push, dt)),
   };
   // And with the manual clock moved on, freshness() without an argument agrees.

@@ -108,7 +108,9 @@ describe("verdict client against the real worker", () => {
       await sip.set("ok");
     }
     const downSeq = src.latest()!.verdict.seq;
-    await waitFor(() => expect(pushed(verdicts).some((v) => v.verdict.state === "up" && v.verdict.seq > downSeq)).toBe(true));
+    await waitFor(() =>
+      expect(pushed(verdicts).some((v) => v.verdict.state === "up" && v.verdict.seq > downSeq)).toBe(true),
+    );
   });
 
   it("with push off, polling delivers (nonce-protected)", async () => {

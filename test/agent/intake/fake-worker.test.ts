@@ -65,8 +65,10 @@ const totalRejected = (src: VerdictSource) => Object.values(src.counters().rejec
 const waitFor = <T>(fn: () => T, timeout = 15_000) => vi.waitFor(fn, { timeout, interval: 20 });
 
 /** A poll handler signing an authentic answer that echoes the nonce. */
-const goodPoll = (seq: number, signer: () => Signer = () => fake.signer) => async (req: { nonce: string | null }) =>
-  ok(await signer().sign(makeVerdict({ clusterId: CLUSTER, seq, nonce: req.nonce })));
+const goodPoll =
+  (seq: number, signer: () => Signer = () => fake.signer) =>
+  async (req: { nonce: string | null }) =>
+    ok(await signer().sign(makeVerdict({ clusterId: CLUSTER, seq, nonce: req.nonce })));
 
 describe("poll channel", () => {
   it("accepts an authentic answer echoing its nonce, with the token in the header only", async () => {
@@ -91,16 +93,49 @@ describe("poll channel", () => {
   });
 
   // Each bad answer comes after a good one: it must change nothing but counters.
-  const bad: [string, "forged" | "replayed" | "stale" | "malformed" | "wrong-cluster", (nonce: string | null, first: string) => Promise<Reply>][] = [
-    ["signed by another key", "forged", async (nonce) => ok(await forger.sign(makeVerdict({ clusterId: CLUSTER, seq: 9, nonce })))],
-    ["echoing an old nonce", "replayed", async (_nonce, first) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 9, nonce: first })))],
-    ["without a nonce (a push replayed as a poll answer)", "replayed", async () => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 9 })))],
-    ["too old (worker ageMs)", "stale", async (nonce) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 9, nonce, ageMs: MAX_AGE + 1 })))],
-    ["before any round (ageMs null)", "stale", async (nonce) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 9, nonce, ageMs: null })))],
+  const bad: [
+    string,
+    "forged" | "replayed" | "stale" | "malformed" | "wrong-cluster",
+    (nonce: string | null, first: string) => Promise<Reply>,
+  ][] = [
+    [
+      "signed by another key",
+      "forged",
+      async (nonce) => ok(await forger.sign(makeVerdict({ clusterId: CLUSTER, seq: 9, nonce }))),
+    ],
+    [
+      "echoing an old nonce",
+      "replayed",
+      async (_nonce, first) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 9, nonce: first }))),
+    ],
+    [
+      "without a nonce (a push replayed as a poll answer)",
+      "replayed",
+      async () => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 9 }))),
+    ],
+    [
+      "too old (worker ageMs)",
+      "stale",
+      async (nonce) =>
+        ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 9, nonce, ageMs: MAX_AGE + 1 }))),
+    ],
+    [
+      "before any round (ageMs null)",
+      "stale",
+      async (nonce) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 9, nonce, ageMs: null }))),
+    ],
     ["not JSON", "malformed", async () => ({ status: 200, body: "{ this is not json" })],
     ["JSON but no envelope", "malformed", async () => ok({ verdict: "up" })],
-    ["a signed payload that is not a verdict", "malformed", async (nonce) => ok(await fake.signer.sign({ v: 1, clusterId: CLUSTER, nonce }))],
-    ["for another cluster", "wrong-cluster", async (nonce) => ok(await fake.signer.sign(makeVerdict({ clusterId: "other", seq: 9, nonce })))],
+    [
+      "a signed payload that is not a verdict",
+      "malformed",
+      async (nonce) => ok(await fake.signer.sign({ v: 1, clusterId: CLUSTER, nonce })),
+    ],
+    [
+      "for another cluster",
+      "wrong-cluster",
+      async (nonce) => ok(await fake.signer.sign(makeVerdict({ clusterId: "other", seq: 9, nonce }))),
+    ],
   ];
   it.each(bad)("rejects an answer %s as %s", async (_name, reason, answer) => {
     fake.onPoll = goodPoll(5);
@@ -119,7 +154,10 @@ describe("poll channel", () => {
 
   const errors: [string, Reply][] = [
     ["401 (bad token)", { status: 401, body: '{"error":{"code":"unauthorized","message":"agent token required"}}' }],
-    ["404 (unknown cluster)", { status: 404, body: '{"error":{"code":"unknown_cluster","message":"no such cluster"}}' }],
+    [
+      "404 (unknown cluster)",
+      { status: 404, body: '{"error":{"code":"unknown_cluster","message":"no such cluster"}}' },
+    ],
     ["503", { status: 503, body: '{"error":{"code":"no_verdict","message":"not yet"}}' }],
     ["500 without a JSON body", { status: 500, body: "oops" }],
     ["no answer within the timeout", { status: 200, body: "{}", delayMs: 2_000 }],
@@ -154,22 +192,26 @@ describe("poll channel", () => {
 
   it("keeps latest() over an answer from an older round, but follows a worker whose seq restarted", async () => {
     // The same round answered again, older by the worker's measure: counted, not logged (routine while polling).
-    fake.onPoll = async (req) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 20, nonce: req.nonce, ageMs: 0 })));
+    fake.onPoll = async (req) =>
+      ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 20, nonce: req.nonce, ageMs: 0 })));
     const { src, logs } = source();
     src.start();
     await waitFor(() => expect(src.latest()?.verdict.seq).toBe(20));
     const before = src.latest();
-    fake.onPoll = async (req) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 20, nonce: req.nonce, ageMs: 4_000 })));
+    fake.onPoll = async (req) =>
+      ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 20, nonce: req.nonce, ageMs: 4_000 })));
     await waitFor(() => expect(src.counters().ignored.older).toBeGreaterThanOrEqual(2));
     expect(logs.filter((l) => l.event === "verdict.older")).toEqual([]);
     const sameRound = src.counters().ignored.older;
     // Lower seq and an older round (by the worker-measured age): nothing new.
-    fake.onPoll = async (req) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 19, nonce: req.nonce, ageMs: 4_000 })));
+    fake.onPoll = async (req) =>
+      ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 19, nonce: req.nonce, ageMs: 4_000 })));
     await waitFor(() => expect(src.counters().ignored.older).toBeGreaterThanOrEqual(sameRound + 2));
     expect(src.latest()).toBe(before);
     expect(logs.filter((l) => l.event === "verdict.older").length).toBeGreaterThanOrEqual(2);
     // Lower seq but a younger round, nonce-fresh: the worker lost its storage and counts again.
-    fake.onPoll = async (req) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 1, nonce: req.nonce, ageMs: 0 })));
+    fake.onPoll = async (req) =>
+      ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 1, nonce: req.nonce, ageMs: 0 })));
     await waitFor(() => expect(src.latest()?.verdict.seq).toBe(1));
     expect(src.seq()).toBe(20);
   });
@@ -184,7 +226,11 @@ describe("poll channel", () => {
     fake.onPoll = async (req) => ok(await forger.sign(makeVerdict({ clusterId: CLUSTER, seq: 4, nonce: req.nonce })));
     expect(await pollOnce(cfg(TOKEN))).toMatchObject({ ok: false, reason: "forged" });
     fake.onPoll = () => ({ status: 401, body: '{"error":{"code":"unauthorized","message":"agent token required"}}' });
-    expect(await pollOnce(cfg("wrong-token-0123456789abcdef0123456789"))).toMatchObject({ ok: false, reason: "http-error", detail: expect.stringContaining("401") });
+    expect(await pollOnce(cfg("wrong-token-0123456789abcdef0123456789"))).toMatchObject({
+      ok: false,
+      reason: "http-error",
+      detail: expect.stringContaining("401"),
+    });
     const closed = { ...cfg(TOKEN), worker: { ...cfg(TOKEN).worker, url: "http://127.0.0.1:9" } };
     expect(await pollOnce(closed)).toMatchObject({ ok: false, reason: "unreachable" });
   });
@@ -252,7 +298,10 @@ describe("push channel", () => {
   });
 
   it("a refused upgrade (401) is logged as a config error, retried slowly, and polling covers meanwhile", async () => {
-    fake.onUpgrade = () => ({ status: 401, body: '{"error":{"code":"unauthorized","message":"agent token required"}}' });
+    fake.onUpgrade = () => ({
+      status: 401,
+      body: '{"error":{"code":"unauthorized","message":"agent token required"}}',
+    });
     fake.onPoll = goodPoll(30);
     const { src, logs } = source({ push: true, reconnect: { initialMs: 50, maxMs: 400 } });
     src.start();

@@ -74,7 +74,9 @@ export async function startFakeWorker(): Promise<FakeWorker> {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const m = /^\/v1\/clusters\/([^/]+)\/verdict$/.exec(url.pathname);
     if (req.method !== "GET" || !m) {
-      res.writeHead(404, { "content-type": "application/json" }).end('{"error":{"code":"not_found","message":"no route"}}');
+      res
+        .writeHead(404, { "content-type": "application/json" })
+        .end('{"error":{"code":"not_found","message":"no route"}}');
       return;
     }
     const seen: PollRequestSeen = {

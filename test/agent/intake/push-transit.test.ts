@@ -23,7 +23,8 @@ const waitFor = <T>(fn: () => T) => vi.waitFor(fn, { timeout: 10_000, interval: 
 
 describe("a pushed verdict's age", () => {
   it("counts the time the frame spent in transit: one held back past maxVerdictAgeMs is stale, a prompt one is fresh", async () => {
-    fake.onPoll = async (req) => ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 1, nonce: req.nonce })));
+    fake.onPoll = async (req) =>
+      ok(await fake.signer.sign(makeVerdict({ clusterId: CLUSTER, seq: 1, nonce: req.nonce })));
     const rejected: { reason: string; detail: string }[] = [];
     src = new VerdictSource({
       url: fake.url,
@@ -41,7 +42,10 @@ describe("a pushed verdict's age", () => {
     await waitFor(() => expect(src!.counters().pushConnected && src!.counters().accepted.poll > 0).toBe(true));
 
     // Signed now, with a round 100 ms old; delivered 5.5 s later.
-    const held = await pushFrame(fake.signer, makeVerdict({ clusterId: CLUSTER, seq: 5, issuedAt: Date.now(), ageMs: 100 }));
+    const held = await pushFrame(
+      fake.signer,
+      makeVerdict({ clusterId: CLUSTER, seq: 5, issuedAt: Date.now(), ageMs: 100 }),
+    );
     await new Promise((r) => setTimeout(r, MAX_AGE + 500));
     fake.send(held);
     await waitFor(() => expect(rejected.map((r) => r.reason)).toContain("stale"));
@@ -49,8 +53,13 @@ describe("a pushed verdict's age", () => {
     expect(src.latest()?.verdict.seq).not.toBe(5);
 
     const accepted: { seq: number; ageAtReceiptMs: number }[] = [];
-    src.on("verdict", (a) => a.channel === "push" && accepted.push({ seq: a.verdict.seq, ageAtReceiptMs: a.ageAtReceiptMs }));
-    fake.send(await pushFrame(fake.signer, makeVerdict({ clusterId: CLUSTER, seq: 6, issuedAt: Date.now(), ageMs: 100 })));
+    src.on(
+      "verdict",
+      (a) => a.channel === "push" && accepted.push({ seq: a.verdict.seq, ageAtReceiptMs: a.ageAtReceiptMs }),
+    );
+    fake.send(
+      await pushFrame(fake.signer, makeVerdict({ clusterId: CLUSTER, seq: 6, issuedAt: Date.now(), ageMs: 100 })),
+    );
     await waitFor(() => expect(accepted.map((a) => a.seq)).toEqual([6]));
     expect(accepted[0]!.ageAtReceiptMs).toBeLessThan(1_000);
     expect(rejected.filter((r) => r.reason === "stale")).toHaveLength(1);

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_LAN, LanConfig, LanProbe, PG_PASSWORD_ENV, redactLan, resolveLanSecrets } from "../../../agent/lan/config.js";
+import {
+  DEFAULT_LAN,
+  LanConfig,
+  LanProbe,
+  PG_PASSWORD_ENV,
+  redactLan,
+  resolveLanSecrets,
+} from "../../../agent/lan/config.js";
 
 describe("LAN probe config", () => {
   it("fills the defaults per kind", () => {
@@ -11,7 +18,13 @@ describe("LAN probe config", () => {
       critical: true,
       timeoutMs: 2000,
     });
-    expect(LanProbe.parse({ kind: "tcp", name: "web", port: 443 })).toEqual({ kind: "tcp", name: "web", port: 443, critical: false, timeoutMs: 2000 });
+    expect(LanProbe.parse({ kind: "tcp", name: "web", port: 443 })).toEqual({
+      kind: "tcp",
+      name: "web",
+      port: 443,
+      critical: false,
+      timeoutMs: 2000,
+    });
     expect(LanProbe.parse({ kind: "postgres", name: "db" })).toEqual({
       kind: "postgres",
       name: "db",
@@ -21,7 +34,11 @@ describe("LAN probe config", () => {
       critical: false,
       timeoutMs: 2000,
     });
-    expect(LanConfig.parse({ probes: [{ kind: "tcp", name: "t", port: 1 }] })).toMatchObject({ intervalMs: 5000, fall: 3, rise: 2 });
+    expect(LanConfig.parse({ probes: [{ kind: "tcp", name: "t", port: 1 }] })).toMatchObject({
+      intervalMs: 5000,
+      fall: 3,
+      rise: 2,
+    });
   });
 
   it("has a Wazo default: SIP over UDP critical, SIP over TCP, the web port and a database login", () => {
@@ -50,7 +67,9 @@ describe("LAN probe config", () => {
       }),
     ).toEqual(['probes.1.name: duplicate probe name "a"']);
     expect(issues({ probes: [{ kind: "sip", name: "s", transport: "tls" }] })[0]).toMatch(/^probes\.0\.transport: /);
-    expect(issues({ probes: [{ kind: "sip", name: "s", acceptCodes: [100] }] })[0]).toMatch(/^probes\.0\.acceptCodes\.0: /);
+    expect(issues({ probes: [{ kind: "sip", name: "s", acceptCodes: [100] }] })[0]).toMatch(
+      /^probes\.0\.acceptCodes\.0: /,
+    );
     expect(issues({ probes: [{ kind: "tcp", name: "t" }] })[0]).toMatch(/^probes\.0\.port: /);
     expect(issues({ probes: [{ kind: "icmp", name: "t" }] })[0]).toMatch(/^probes\.0\.kind: /);
     expect(issues({ probes: [{ kind: "tcp", name: "t", port: 1, extra: 1 }] })[0]).toMatch(/^probes\.0: .*extra/);
@@ -58,7 +77,12 @@ describe("LAN probe config", () => {
   });
 
   it("takes the database password from the environment, which wins, and never shows it", () => {
-    const cfg = LanConfig.parse({ probes: [{ kind: "postgres", name: "db", password: "from-file" }, { kind: "sip", name: "sip" }] });
+    const cfg = LanConfig.parse({
+      probes: [
+        { kind: "postgres", name: "db", password: "from-file" },
+        { kind: "sip", name: "sip" },
+      ],
+    });
     expect(resolveLanSecrets(cfg, {})).toBe(cfg);
     const resolved = resolveLanSecrets(cfg, { [PG_PASSWORD_ENV]: "from-env" });
     expect(resolved.probes[0]).toMatchObject({ password: "from-env" });

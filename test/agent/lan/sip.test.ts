@@ -31,18 +31,29 @@ describe.each(["udp", "tcp"] as const)("SIP OPTIONS over %s", (transport) => {
   it("ok: a 200 proves the stack alive, and the request is well formed", async () => {
     await target.set("ok");
     const r = await runLanProbe(sip(transport, target.port), HOST);
-    expect(r).toMatchObject({ name: `sip-${transport}`, kind: "sip", critical: true, ok: true, detail: "SIP/2.0 200 OK" });
+    expect(r).toMatchObject({
+      name: `sip-${transport}`,
+      kind: "sip",
+      critical: true,
+      ok: true,
+      detail: "SIP/2.0 200 OK",
+    });
     expect(r.rttMs).toBeGreaterThanOrEqual(0);
     const req = (await target.info()).requests.at(-1)!;
     expect(req.method).toBe("OPTIONS");
     expect(req.requestUri).toBe(`sip:${HOST}:${target.port};transport=${transport}`);
     const via = req.headers.find(([n]) => n === "Via")![1];
-    expect(via).toMatch(new RegExp(`^SIP/2\\.0/${transport.toUpperCase()} xivo-ha\\.invalid;branch=z9hG4bK[0-9a-f]+;rport$`));
+    expect(via).toMatch(
+      new RegExp(`^SIP/2\\.0/${transport.toUpperCase()} xivo-ha\\.invalid;branch=z9hG4bK[0-9a-f]+;rport$`),
+    );
   });
 
   it("error: any final response (503) is an answering stack by default", async () => {
     await target.set("error");
-    expect(await runLanProbe(sip(transport, target.port), HOST)).toMatchObject({ ok: true, detail: "SIP/2.0 503 Service Unavailable" });
+    expect(await runLanProbe(sip(transport, target.port), HOST)).toMatchObject({
+      ok: true,
+      detail: "SIP/2.0 503 Service Unavailable",
+    });
   });
 
   it("error: acceptCodes narrows what counts as alive", async () => {
@@ -71,7 +82,8 @@ describe.each(["udp", "tcp"] as const)("SIP OPTIONS over %s", (transport) => {
     await target.set("closed");
     const started = Date.now();
     const r = await runLanProbe(sip(transport, target.port, { timeoutMs: 10_000 }), HOST);
-    const why = transport === "udp" ? `port unreachable: nothing listens on UDP port ${target.port}` : "connection refused";
+    const why =
+      transport === "udp" ? `port unreachable: nothing listens on UDP port ${target.port}` : "connection refused";
     expect(r).toMatchObject({ ok: false, detail: why });
     expect(r.rttMs).not.toBeNull();
     expect(Date.now() - started).toBeLessThan(5000);
@@ -139,7 +151,10 @@ describe("SIP over UDP: retransmission (RFC 3261 timer E)", () => {
 
 describe("SIP over UDP: what comes back", () => {
   /** A UDP peer that answers each request with the datagrams `reply` builds from its headers. */
-  async function responder(reply: (h: { via: string; callId: string; from: string; to: string }) => string[], host = HOST) {
+  async function responder(
+    reply: (h: { via: string; callId: string; from: string; to: string }) => string[],
+    host = HOST,
+  ) {
     const socket = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
     const seen: string[] = [];
     socket.on("message", (msg, rinfo) => {
@@ -150,13 +165,24 @@ describe("SIP over UDP: what comes back", () => {
       for (const d of reply(h)) socket.send(d, rinfo.port, rinfo.address);
     });
     await new Promise<void>((resolve) => socket.bind(0, host, resolve));
-    return { port: socket.address().port, seen, close: () => new Promise<void>((resolve) => socket.close(() => resolve())) };
+    return {
+      port: socket.address().port,
+      seen,
+      close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+    };
   }
-  const response = (status: string, h: { via: string; callId: string; from: string; to: string }, tail = "Content-Length: 0\r\n\r\n") =>
+  const response = (
+    status: string,
+    h: { via: string; callId: string; from: string; to: string },
+    tail = "Content-Length: 0\r\n\r\n",
+  ) =>
     `SIP/2.0 ${status}\r\nVia: ${h.via}\r\nFrom: ${h.from}\r\nTo: ${h.to};tag=x\r\nCall-ID: ${h.callId}\r\nCSeq: 1 OPTIONS\r\n${tail}`;
 
   it("ignores an answer for another Call-ID and takes the right one", async () => {
-    const peer = await responder((h) => [response("486 Busy Here", { ...h, callId: "someone-else" }), response("200 OK", h)]);
+    const peer = await responder((h) => [
+      response("486 Busy Here", { ...h, callId: "someone-else" }),
+      response("200 OK", h),
+    ]);
     try {
       expect(await runLanProbe(sip("udp", peer.port), HOST)).toMatchObject({ ok: true, detail: "SIP/2.0 200 OK" });
     } finally {
@@ -165,7 +191,10 @@ describe("SIP over UDP: what comes back", () => {
   });
 
   it("skips 1xx, accepts a body without Content-Length (one datagram, one message)", async () => {
-    const peer = await responder((h) => [response("100 Trying", h), response("200 OK", h, "Content-Type: application/sdp\r\n\r\nv=0\r\n")]);
+    const peer = await responder((h) => [
+      response("100 Trying", h),
+      response("200 OK", h, "Content-Type: application/sdp\r\n\r\nv=0\r\n"),
+    ]);
     try {
       expect(await runLanProbe(sip("udp", peer.port), HOST)).toMatchObject({ ok: true, detail: "SIP/2.0 200 OK" });
     } finally {
@@ -176,7 +205,10 @@ describe("SIP over UDP: what comes back", () => {
   it("fails at once on a truncated or malformed response", async () => {
     const peer = await responder((h) => [`SIP/2.0 200 OK\r\nCall-ID: ${h.callId}\r\nno colon here\r\n\r\n`]);
     try {
-      expect(await runLanProbe(sip("udp", peer.port), HOST)).toMatchObject({ ok: false, detail: 'bad header line: "no colon here"' });
+      expect(await runLanProbe(sip("udp", peer.port), HOST)).toMatchObject({
+        ok: false,
+        detail: 'bad header line: "no colon here"',
+      });
     } finally {
       await peer.close();
     }
@@ -191,6 +223,9 @@ describe("SIP over UDP: what comes back", () => {
       await peer.close();
     }
     // The same port, closed now: ICMPv6 port unreachable.
-    expect(await runLanProbe(sip("udp", peer.port), "::1")).toMatchObject({ ok: false, detail: `port unreachable: nothing listens on UDP port ${peer.port}` });
+    expect(await runLanProbe(sip("udp", peer.port), "::1")).toMatchObject({
+      ok: false,
+      detail: `port unreachable: nothing listens on UDP port ${peer.port}`,
+    });
   });
 });

@@ -30,7 +30,13 @@ describe("TCP connect probe", () => {
     for (const mode of ["ok", "silent", "garbage"] as const) {
       await target.set(mode);
       const r = await runLanProbe(tcp(), HOST);
-      expect(r).toMatchObject({ name: "web", kind: "tcp", critical: false, ok: true, detail: `connected to port ${target.port}` });
+      expect(r).toMatchObject({
+        name: "web",
+        kind: "tcp",
+        critical: false,
+        ok: true,
+        detail: `connected to port ${target.port}`,
+      });
       expect(r.rttMs).toBeGreaterThanOrEqual(0);
     }
   });
@@ -69,22 +75,43 @@ describe("PostgreSQL login probe", () => {
 
   it("logs in and runs SELECT 1", async () => {
     const r = await runLanProbe(login(), HOST);
-    expect(r).toMatchObject({ name: "postgres", kind: "postgres", critical: false, ok: true, detail: 'login as "asterisk" to "asterisk" ok' });
+    expect(r).toMatchObject({
+      name: "postgres",
+      kind: "postgres",
+      critical: false,
+      ok: true,
+      detail: 'login as "asterisk" to "asterisk" ok',
+    });
     expect(r.rttMs).toBeGreaterThan(0);
   });
 
   it("over TLS: require by default; verify-full checks the CA and the name; a server without TLS is named as such", async () => {
     const caFile = TEST_CA_FILE;
-    expect(await runLanProbe(login({ tls: PgTls.parse({ mode: "verify-full", caFile }) }), HOST)).toMatchObject({ ok: true });
-    const wrongName = await runLanProbe(login({ tls: PgTls.parse({ mode: "verify-full", caFile, servername: "db.example.org" }) }), HOST);
+    expect(await runLanProbe(login({ tls: PgTls.parse({ mode: "verify-full", caFile }) }), HOST)).toMatchObject({
+      ok: true,
+    });
+    const wrongName = await runLanProbe(
+      login({ tls: PgTls.parse({ mode: "verify-full", caFile, servername: "db.example.org" }) }),
+      HOST,
+    );
     expect(wrongName).toMatchObject({ ok: false });
-    expect(wrongName.detail).toMatch(new RegExp(`^connecting to master PostgreSQL 127\\.0\\.0\\.1:${pg.port}: its certificate is not valid for servername db\\.example\\.org \\(lan probe "postgres" tls\\.servername\\)`));
+    expect(wrongName.detail).toMatch(
+      new RegExp(
+        `^connecting to master PostgreSQL 127\\.0\\.0\\.1:${pg.port}: its certificate is not valid for servername db\\.example\\.org \\(lan probe "postgres" tls\\.servername\\)`,
+      ),
+    );
     const plain = await startPostgres({ database: "asterisk", user: "asterisk", password: PASSWORD, tls: false });
     try {
       const r = await runLanProbe(login({ port: plain.port }), HOST);
       expect(r).toMatchObject({ ok: false });
-      expect(r.detail).toMatch(new RegExp(`^connecting to master PostgreSQL 127\\.0\\.0\\.1:${plain.port}: it does not offer TLS but lan probe "postgres" tls\\.mode is require \\(the default\\)`));
-      expect(await runLanProbe(login({ port: plain.port, tls: PgTls.parse({ mode: "off" }) }), HOST)).toMatchObject({ ok: true });
+      expect(r.detail).toMatch(
+        new RegExp(
+          `^connecting to master PostgreSQL 127\\.0\\.0\\.1:${plain.port}: it does not offer TLS but lan probe "postgres" tls\\.mode is require \\(the default\\)`,
+        ),
+      );
+      expect(await runLanProbe(login({ port: plain.port, tls: PgTls.parse({ mode: "off" }) }), HOST)).toMatchObject({
+        ok: true,
+      });
     } finally {
       await plain.stop();
     }
@@ -103,14 +130,20 @@ describe("PostgreSQL login probe", () => {
     delete process.env.PGPASSWORD; // libpq's variable, which pg honours too
     try {
       const r = await runLanProbe(login({ password: undefined }), HOST);
-      expect(r).toMatchObject({ ok: false, detail: "server asks for a password and none is configured (set XIVO_HA_PG_PASSWORD)" });
+      expect(r).toMatchObject({
+        ok: false,
+        detail: "server asks for a password and none is configured (set XIVO_HA_PG_PASSWORD)",
+      });
     } finally {
       if (saved !== undefined) process.env.PGPASSWORD = saved;
     }
   });
 
   it("unknown database", async () => {
-    expect(await runLanProbe(login({ database: "nope" }), HOST)).toMatchObject({ ok: false, detail: 'database "nope" does not exist' });
+    expect(await runLanProbe(login({ database: "nope" }), HOST)).toMatchObject({
+      ok: false,
+      detail: 'database "nope" does not exist',
+    });
   });
 
   it("something that is not PostgreSQL on the port: fails without waiting for the timeout", async () => {

@@ -112,7 +112,10 @@ describe("replicate(): failures leave the slave untouched", () => {
   it("a wrong master password: refused, and the password is in no message", async () => {
     const cfg = p.cfg();
     const logs: string[] = [];
-    const report = await replicate({ ...cfg, master: { ...cfg.master, password: "wrong-password-71" } }, { log: (e, f) => logs.push(e + JSON.stringify(f)) });
+    const report = await replicate(
+      { ...cfg, master: { ...cfg.master, password: "wrong-password-71" } },
+      { log: (e, f) => logs.push(e + JSON.stringify(f)) },
+    );
     expect(report.ok).toBe(false);
     expect(report.error).toMatch(/^master .*password authentication failed/);
     expect(JSON.stringify(report) + logs.join("")).not.toMatch(/wrong-password-71|replica-secret/);
@@ -136,7 +139,9 @@ describe("replicate(): failures leave the slave untouched", () => {
   });
 
   it("schema drift: refused as a whole, every difference named, nothing applied", async () => {
-    await p.m.query(`UPDATE public.context SET description = 'changed'; ALTER TABLE public.queue ADD COLUMN announce text`);
+    await p.m.query(
+      `UPDATE public.context SET description = 'changed'; ALTER TABLE public.queue ADD COLUMN announce text`,
+    );
     await p.s.query(`ALTER TABLE public.userfeatures ADD COLUMN nickname text;
                      ALTER TABLE public.linefeatures ALTER COLUMN device TYPE text;
                      DROP TABLE public.paging;
@@ -154,7 +159,9 @@ describe("replicate(): failures leave the slave untouched", () => {
       "column userfeatures.nickname: on the slave only (text)",
       "sequence paging_id_seq: on the master only",
     ]);
-    expect(report.error).toMatch(/^schema drift between master and slave \(6 differences\), nothing applied: column linefeatures\.device: /);
+    expect(report.error).toMatch(
+      /^schema drift between master and slave \(6 differences\), nothing applied: column linefeatures\.device: /,
+    );
     expect(report.copied).toEqual([]);
     expect(await snapshot(p.s, still)).toEqual(before);
   });

@@ -1,7 +1,17 @@
 import type pg from "pg";
-import { ReplicationConfig, resolveReplicationSecrets, type ResolvedReplicationConfig } from "../../../agent/replication/config.js";
+import {
+  ReplicationConfig,
+  resolveReplicationSecrets,
+  type ResolvedReplicationConfig,
+} from "../../../agent/replication/config.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../../support/postgres.js";
-import { createWazoSchema, EXCLUDED_TABLES, REPLICATED_TABLES, seedWazo, type SeedOptions } from "../../support/wazo-schema.js";
+import {
+  createWazoSchema,
+  EXCLUDED_TABLES,
+  REPLICATED_TABLES,
+  seedWazo,
+  type SeedOptions,
+} from "../../support/wazo-schema.js";
 
 /**
  * A master and a slave, both real PostgreSQL servers with the Wazo-like schema; the master
@@ -24,7 +34,10 @@ export interface Pair {
 }
 
 export async function startPair(seed: SeedOptions = {}): Promise<Pair> {
-  const servers = await Promise.allSettled([startPostgres({ database: "asterisk" }), startPostgres({ database: "asterisk" })]);
+  const servers = await Promise.allSettled([
+    startPostgres({ database: "asterisk" }),
+    startPostgres({ database: "asterisk" }),
+  ]);
   const [mr, sr] = servers;
   if (mr.status === "rejected" || sr.status === "rejected") {
     await Promise.all(servers.map((r) => (r.status === "fulfilled" ? r.value.stop() : undefined)));
@@ -44,7 +57,9 @@ export async function startPair(seed: SeedOptions = {}): Promise<Pair> {
     clients.push(s);
     await createWazoSchema(m);
     await seedWazo(m, seed);
-    await m.query(`CREATE ROLE ${REPLICA_USER} LOGIN PASSWORD '${REPLICA_PASSWORD}'; GRANT pg_read_all_data TO ${REPLICA_USER}`);
+    await m.query(
+      `CREATE ROLE ${REPLICA_USER} LOGIN PASSWORD '${REPLICA_PASSWORD}'; GRANT pg_read_all_data TO ${REPLICA_USER}`,
+    );
     await createWazoSchema(s);
     // The slave's own history: replication must leave it alone.
     await s.query(`INSERT INTO call_log (date, source_name) SELECT timestamptz '2025-01-01 00:00+00' + i * interval '1 hour', 'slave call ' || i FROM generate_series(1, 25) i;
@@ -60,10 +75,19 @@ export async function startPair(seed: SeedOptions = {}): Promise<Pair> {
       cfg(overrides = {}) {
         const parsed = ReplicationConfig.parse({
           master: { host: master.host, port: master.port, user: REPLICA_USER, connectTimeoutMs: 5_000 },
-          slave: { host: slave.host, port: slave.port, user: slave.user, password: slave.password, connectTimeoutMs: 5_000 },
+          slave: {
+            host: slave.host,
+            port: slave.port,
+            user: slave.user,
+            password: slave.password,
+            connectTimeoutMs: 5_000,
+          },
           lockTimeoutMs: 5_000,
         });
-        return resolveReplicationSecrets({ ...parsed, ...overrides }, { XIVO_HA_REPL_MASTER_PASSWORD: REPLICA_PASSWORD });
+        return resolveReplicationSecrets(
+          { ...parsed, ...overrides },
+          { XIVO_HA_REPL_MASTER_PASSWORD: REPLICA_PASSWORD },
+        );
       },
       stop,
     };
@@ -75,7 +99,9 @@ export async function startPair(seed: SeedOptions = {}): Promise<Pair> {
 
 /** Row count and an md5 over every row's text in a fixed order: equal iff the contents are equal. */
 export async function checksum(c: pg.ClientBase, table: string): Promise<string> {
-  const r = await c.query<{ n: string; h: string | null }>(`SELECT count(*) AS n, md5(string_agg(t::text, E'\\n' ORDER BY t::text)) AS h FROM public.${table} t`);
+  const r = await c.query<{ n: string; h: string | null }>(
+    `SELECT count(*) AS n, md5(string_agg(t::text, E'\\n' ORDER BY t::text)) AS h FROM public.${table} t`,
+  );
   return `${r.rows[0]!.n}:${r.rows[0]!.h ?? "-"}`;
 }
 
@@ -100,17 +126,24 @@ export async function rowVersions(c: pg.ClientBase, table: string): Promise<stri
 
 /** Every sequence of the schema, as `name → last_value/is_called`. */
 export async function sequenceStates(c: pg.ClientBase): Promise<Record<string, string>> {
-  const names = await c.query<{ relname: string }>(`SELECT relname FROM pg_class WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace ORDER BY relname`);
+  const names = await c.query<{ relname: string }>(
+    `SELECT relname FROM pg_class WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace ORDER BY relname`,
+  );
   const out: Record<string, string> = {};
   for (const { relname } of names.rows) {
-    const r = await c.query<{ last_value: string; is_called: boolean }>(`SELECT last_value::text, is_called FROM public."${relname}"`);
+    const r = await c.query<{ last_value: string; is_called: boolean }>(
+      `SELECT last_value::text, is_called FROM public."${relname}"`,
+    );
     out[relname] = `${r.rows[0]!.last_value}/${r.rows[0]!.is_called}`;
   }
   return out;
 }
 
 /** What the whole slave looks like: contents of every table and every sequence. */
-export async function snapshot(c: pg.ClientBase, tables: readonly string[] = ALL_TABLES): Promise<{ tables: Record<string, string>; sequences: Record<string, string> }> {
+export async function snapshot(
+  c: pg.ClientBase,
+  tables: readonly string[] = ALL_TABLES,
+): Promise<{ tables: Record<string, string>; sequences: Record<string, string> }> {
   return { tables: await checksums(c, tables), sequences: await sequenceStates(c) };
 }
 

@@ -26,7 +26,9 @@ describe("replicate(): a hostile master", () => {
     try {
       const report = await replicate(p.cfg());
       expect(report.ok).toBe(false);
-      expect(report.error).toMatch(/^master 127\.0\.0\.1:\d+: reading sequences: sequence \w+: last_value is not a 64-bit integer .*refused, nothing applied$/);
+      expect(report.error).toMatch(
+        /^master 127\.0\.0\.1:\d+: reading sequences: sequence \w+: last_value is not a 64-bit integer .*refused, nothing applied$/,
+      );
       expect((await p.s.query("SELECT to_regclass('public.pwned') AS t")).rows[0].t).toBeNull();
       expect(await snapshot(p.s)).toEqual(before);
     } finally {
@@ -51,7 +53,13 @@ describe("replicate(): a hostile master", () => {
       expect(report.copied.map((c) => c.table)).toEqual(run === 0 ? [name] : []);
     }
     expect((await p.s.query(`SELECT string_agg(v, ',' ORDER BY id) AS v FROM public.${q}`)).rows[0].v).toBe("a,b,c");
-    expect((await p.s.query(`SELECT last_value::int AS n FROM public.${`"${`${name}_id_seq`.slice(0, 63).replaceAll('"', '""')}"`}`)).rows[0].n).toBe(3);
+    expect(
+      (
+        await p.s.query(
+          `SELECT last_value::int AS n FROM public.${`"${`${name}_id_seq`.slice(0, 63).replaceAll('"', '""')}"`}`,
+        )
+      ).rows[0].n,
+    ).toBe(3);
     expect((await p.s.query("SELECT to_regclass('public.userfeatures') AS t")).rows[0].t).toBe("userfeatures");
   });
 });

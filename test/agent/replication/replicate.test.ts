@@ -5,7 +5,19 @@ import { EXCLUDED_TABLES, REPLICATED_TABLES } from "../../support/wazo-schema.js
 import { allRowVersions, checksums, REPLICA_USER, sequenceStates, startPair, type Pair } from "./helpers.js";
 
 // Sequences owned by excluded tables stay the slave's own, like the tables.
-const EXCLUDED_SEQUENCES = ["call_log_id_seq", "cel_id_seq", "dhcp_id_seq", "mail_id_seq", "monitoring_id_seq", "netiface_id_seq", "queue_log_id_seq", "resolvconf_id_seq", "stat_agent_id_seq", "stat_call_on_queue_id_seq", "stat_queue_id_seq"];
+const EXCLUDED_SEQUENCES = [
+  "call_log_id_seq",
+  "cel_id_seq",
+  "dhcp_id_seq",
+  "mail_id_seq",
+  "monitoring_id_seq",
+  "netiface_id_seq",
+  "queue_log_id_seq",
+  "resolvconf_id_seq",
+  "stat_agent_id_seq",
+  "stat_call_on_queue_id_seq",
+  "stat_queue_id_seq",
+];
 
 const copiedNames = (r: ReplicationReport) => r.copied.map((c) => c.table).sort();
 
@@ -26,7 +38,13 @@ describe("replicate(): master → slave", () => {
 
   it("the master role it reads with can read everything and write nothing", async () => {
     const { Client } = (await import("pg")).default;
-    const c = new Client({ host: p.master.host, port: p.master.port, database: "asterisk", user: REPLICA_USER, password: p.cfg().master.password });
+    const c = new Client({
+      host: p.master.host,
+      port: p.master.port,
+      database: "asterisk",
+      user: REPLICA_USER,
+      password: p.cfg().master.password,
+    });
     await c.connect();
     try {
       await expect(c.query("SELECT count(*) FROM public.userfeatures")).resolves.toBeTruthy();
@@ -68,7 +86,15 @@ describe("replicate(): master → slave", () => {
   it("sets every replicated sequence to the master's value, serial, identity and free ones alike", async () => {
     const [m, s] = await Promise.all([sequenceStates(p.m), sequenceStates(p.s)]);
     const replicated = Object.keys(m).filter((n) => !EXCLUDED_SEQUENCES.includes(n));
-    expect(replicated).toEqual(expect.arrayContaining(["agentfeatures_id_seq", "musiconhold_id_seq", "provisioning_seq", "userfeatures_id_seq", "paging_id_seq"]));
+    expect(replicated).toEqual(
+      expect.arrayContaining([
+        "agentfeatures_id_seq",
+        "musiconhold_id_seq",
+        "provisioning_seq",
+        "userfeatures_id_seq",
+        "paging_id_seq",
+      ]),
+    );
     for (const n of replicated) expect(s[n], n).toBe(m[n]);
     expect(m.provisioning_seq).toBe("1002/true");
   });
@@ -78,7 +104,9 @@ describe("replicate(): master → slave", () => {
     const [m, s] = await Promise.all([p.m.query(q), p.s.query(q)]);
     expect(s.rows[0].v).toBe(m.rows[0].v);
     expect(s.rows[0].v).toContain(`:${512 * 1024}:`);
-    const g = await p.s.query(`SELECT count(*)::int AS bad FROM public.userfeatures WHERE fullname IS DISTINCT FROM firstname || ' ' || lastname`);
+    const g = await p.s.query(
+      `SELECT count(*)::int AS bad FROM public.userfeatures WHERE fullname IS DISTINCT FROM firstname || ' ' || lastname`,
+    );
     expect(g.rows[0].bad).toBe(0);
     const ids = await p.s.query(`SELECT min(id)::int AS lo, max(id)::int AS hi FROM public.agentfeatures`);
     expect(ids.rows[0]).toEqual({ lo: 1, hi: 50 });
@@ -129,7 +157,9 @@ describe("replicate(): master → slave", () => {
   });
 
   it("honours include/exclude globs", async () => {
-    await p.m.query(`UPDATE public.queue SET timeout = timeout + 1; UPDATE public.queuefeatures SET timeout = timeout + 1; UPDATE public.context SET commented = 1 WHERE name = 'ctx-3'`);
+    await p.m.query(
+      `UPDATE public.queue SET timeout = timeout + 1; UPDATE public.queuefeatures SET timeout = timeout + 1; UPDATE public.context SET commented = 1 WHERE name = 'ctx-3'`,
+    );
     const before = await checksums(p.s, ["queue", "queuefeatures", "context"]);
     const report = await replicate(p.cfg({ include: ["queue*"], exclude: ["queuefeatures", ...p.cfg().exclude] }));
     expect(report.ok).toBe(true);
@@ -145,7 +175,10 @@ describe("replicate(): master → slave", () => {
     const memo = createReplicationMemo();
     const plan = () => {
       const events: Record<string, unknown>[] = [];
-      return { events, log: (e: string, f: Record<string, unknown>) => void (e === "replication.plan" && events.push(f)) };
+      return {
+        events,
+        log: (e: string, f: Record<string, unknown>) => void (e === "replication.plan" && events.push(f)),
+      };
     };
     const first = plan();
     expect((await replicate(p.cfg(), { memo, log: first.log })).ok).toBe(true);
@@ -159,7 +192,9 @@ describe("replicate(): master → slave", () => {
     expect(await allRowVersions(p.s, REPLICATED_TABLES)).toEqual(before);
 
     // A no-op UPDATE moves the marker but not the contents: fingerprinted, not copied.
-    await p.m.query(`UPDATE public.queue SET timeout = timeout WHERE name = 'queue1'; UPDATE public.musiconhold SET mode = 'custom' WHERE id = 2`);
+    await p.m.query(
+      `UPDATE public.queue SET timeout = timeout WHERE name = 'queue1'; UPDATE public.musiconhold SET mode = 'custom' WHERE id = 2`,
+    );
     await p.s.query(`DELETE FROM public.trunkfeatures WHERE id = 1`);
     const moved = plan();
     const r3 = await replicate(p.cfg(), { memo, log: moved.log });
@@ -174,7 +209,9 @@ describe("replicate(): master → slave", () => {
 
   it("a slave that takes over continues the sequences where the master left them", async () => {
     await replicate(p.cfg());
-    const r = await p.s.query(`INSERT INTO public.agentfeatures (number, context) VALUES ('9999', 'ctx-1') RETURNING id`);
+    const r = await p.s.query(
+      `INSERT INTO public.agentfeatures (number, context) VALUES ('9999', 'ctx-1') RETURNING id`,
+    );
     expect(r.rows[0].id).toBe(51);
     const u = await p.s.query(`INSERT INTO public.userfeatures (uuid) VALUES (gen_random_uuid()) RETURNING id`);
     expect(u.rows[0].id).toBe(401);
