@@ -38,7 +38,9 @@ function xivoLike(): ServicesConfig {
   };
 }
 
-const calls = async () => (await readFile(join(dir.path, "calls.log"), "utf8")).trim().split("\n");
+/** The fake services' call log; none yet when no fake got as far as writing (a loaded machine). */
+const calls = async () =>
+  (await readFile(join(dir.path, "calls.log"), "utf8").catch(() => "")).trim().split("\n").filter(Boolean);
 const daemonPid = async (name: string) => Number(await readFile(join(dir.path, `${name}.pid`), "utf8"));
 const failNext = (name: string, verb: string, n: number) =>
   writeFile(join(dir.path, `${name}.${verb}-failures`), String(n));
