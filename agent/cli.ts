@@ -13,7 +13,7 @@ import { LanMonitor } from "./lan/monitor.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { jsonLogger, type Logger } from "./log.js";
 import { init } from "./setup/init.js";
-import { StandbySync } from "./standby-sync.js";
+import { hasStandbyWork, standbySyncFor } from "./standby-sync.js";
 import { readState } from "./state.js";
 import { DaemonStatus, describeDecision, offlineStatus, statusLines, type StatusView } from "./status.js";
 import { AGENT_VERSION } from "./version.js";
@@ -354,21 +354,13 @@ async function manage(cfg: Config, verb: "start" | "stop", reason: string, log: 
 }
 
 async function replicateOnce(cfg: Config, log: Logger): Promise<number> {
-  if (!cfg.replication && !cfg.failback && !cfg.files) {
+  if (!hasStandbyWork(cfg)) {
     process.stderr.write("xivo-ha-agent: none of replication, failback or files is configured in this config\n");
     return EXIT.config;
   }
   const keeper = offlineKeeper(cfg, log);
   // An administrator's explicit call: the master is taken to be up; the role must be standby.
-  const sync = new StandbySync({
-    keeper,
-    stateDir: cfg.stateDir,
-    replication: cfg.replication,
-    failback: cfg.failback,
-    files: cfg.files,
-    masterUp: () => true,
-    log,
-  });
+  const sync = standbySyncFor(cfg, keeper, () => true, log);
   const outcome = await sync.run();
   const rep = sync.lastReplication;
   const rec = sync.lastReconcile;

@@ -11,7 +11,7 @@ import { acquireLock } from "./lock.js";
 import type { Logger } from "./log.js";
 import { createMetrics, oneHot, ROLES, STATES, type Metrics } from "./metrics.js";
 import { Reporter } from "./report.js";
-import { StandbySync } from "./standby-sync.js";
+import { hasStandbyWork, type StandbySync, standbySyncFor } from "./standby-sync.js";
 import { daemonStatus } from "./status.js";
 import { AGENT_VERSION } from "./version.js";
 
@@ -66,15 +66,8 @@ export async function startDaemon(cfg: Config, log: Logger, clock: Clock = syste
     push: cfg.worker.push,
   });
   verdicts.attach(source);
-  const sync = new StandbySync({
-    keeper,
-    stateDir: cfg.stateDir,
-    replication: cfg.replication,
-    failback: cfg.failback,
-    files: cfg.files,
-    masterUp: () => source.freshness(clock.mono()) === "fresh" && source.latest()?.verdict.state === "up",
-    log,
-  });
+  const masterUp = () => source.freshness(clock.mono()) === "fresh" && source.latest()?.verdict.state === "up";
+  const sync = standbySyncFor(cfg, keeper, masterUp, log);
   const metrics = createMetrics();
   let http: KeptLocalHttp | null = null;
   const reporter = new Reporter(
@@ -192,7 +185,7 @@ class AgentLoop {
     source.on("push", (p: { connected: boolean }) => metrics.pushConnected.set(p.connected ? 1 : 0));
     source.start();
     this.timers.push(setInterval(() => this.kick(), cfg.loop.intervalMs));
-    if (cfg.replication || cfg.failback || cfg.files) {
+    if (hasStandbyWork(cfg)) {
       // Without replication, a pending copy-back is still retried, every minute.
       this.timers.push(setInterval(() => void this.syncPass(), cfg.replication?.everyMs ?? 60_000));
     }
@@ -255,7 +248,7 @@ class AgentLoop {
     if (source.latest()?.verdict.state !== "up") sync.cancel();
     this.kick();
     // The first fresh "up" after start: sync now rather than one whole schedule later.
-    if (this.firstSync && (cfg.replication || cfg.failback || cfg.files) && source.latest()?.verdict.state === "up") {
+    if (this.firstSync && hasStandbyWork(cfg) && source.latest()?.verdict.state === "up") {
       this.firstSync = false;
       void this.syncPass();
     }

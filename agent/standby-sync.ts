@@ -1,4 +1,5 @@
 import type { AgentReport } from "../protocol/report.js";
+import type { Config } from "./config.js";
 import type { FailbackConfig } from "./failback/config.js";
 import { reconcile, type ReconcileReport } from "./failback/reconcile.js";
 import type { ResolvedFilesConfig } from "./files/config.js";
@@ -33,6 +34,23 @@ export interface StandbySyncOptions {
   masterUp: () => boolean;
   log: Logger;
 }
+
+type SyncConfig = Pick<Config, "stateDir" | "replication" | "failback" | "files">;
+
+/** Whether a standby has anything to sync: copy-back, replication or the file pull. */
+export const hasStandbyWork = (cfg: SyncConfig): boolean => !!(cfg.replication || cfg.failback || cfg.files);
+
+/** The standby's sync as a config describes it (the daemon's, and the CLI's one pass). */
+export const standbySyncFor = (cfg: SyncConfig, keeper: Keeper, masterUp: () => boolean, log: Logger): StandbySync =>
+  new StandbySync({
+    keeper,
+    stateDir: cfg.stateDir,
+    replication: cfg.replication,
+    failback: cfg.failback,
+    files: cfg.files,
+    masterUp,
+    log,
+  });
 
 export type SyncOutcome =
   | "not-standby"
