@@ -11,7 +11,6 @@ import {
   type ResolvedFilesConfig,
 } from "../../agent/files/config.js";
 import { rsyncArgv, sshCommand } from "../../agent/files/pull.js";
-import { Keeper } from "../../agent/keeper.js";
 import { StandbySync } from "../../agent/standby-sync.js";
 import { writeState } from "../../agent/state.js";
 import type { AgentReport } from "../../protocol/report.js";
@@ -19,7 +18,7 @@ import { freePort } from "../../scripts/edge.js";
 import { fromReport } from "../../worker/notify/events.js";
 import { keygen, sshdMissing, startSshd, type Sshd } from "../support/sshd.js";
 import { until } from "../support/until.js";
-import { tempDir } from "./helpers.js";
+import { idleKeeper, tempDir } from "./helpers.js";
 
 /**
  * The standby's file pull against a real OpenSSH server on loopback with real rsync: the master
@@ -164,20 +163,7 @@ describe.skipIf(missing)(`file pull over a real sshd${missing ? ` (skipped: ${mi
   }
 
   function sync(cfg: ResolvedFilesConfig, opts: { masterUp?: () => boolean } = {}) {
-    const keeper = new Keeper({
-      config: {
-        mode: "auto",
-        requireLanConfirmation: true,
-        failbackHoldDownMs: 1,
-        noVerdictAlertMs: 1,
-        stateDir: dir.path,
-        lockWaitMs: 0,
-        services: { start: [], stop: [], status: [], retry: { retries: 0, backoffMs: 1, maxBackoffMs: 1 } },
-        enforceEveryMs: 0,
-      },
-      verdicts: { freshness: () => "fresh", latest: () => null },
-      lan: () => null,
-    });
+    const keeper = idleKeeper(dir.path);
     return new StandbySync({
       keeper,
       stateDir: dir.path,

@@ -1,13 +1,12 @@
 import type pg from "pg";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { FailbackConfig } from "../../agent/failback/config.js";
-import { Keeper } from "../../agent/keeper.js";
 import { ReplicationConfig, resolveReplicationSecrets } from "../../agent/replication/config.js";
 import { StandbySync } from "../../agent/standby-sync.js";
 import { readState, writeState } from "../../agent/state.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../support/postgres.js";
 import { createWazoSchema, seedWazo } from "../support/wazo-schema.js";
-import { tempDir } from "./helpers.js";
+import { idleKeeper, tempDir } from "./helpers.js";
 
 /**
  * The standby's database pass as the daemon runs it, against two real PostgreSQL servers:
@@ -57,20 +56,7 @@ const failback = (tables?: unknown[]) =>
   });
 
 function sync(opts: { failback?: FailbackConfig | null; replication?: boolean } = {}) {
-  const keeper = new Keeper({
-    config: {
-      mode: "auto",
-      requireLanConfirmation: true,
-      failbackHoldDownMs: 1,
-      noVerdictAlertMs: 1,
-      stateDir: dir.path,
-      lockWaitMs: 0,
-      services: { start: [], stop: [], status: [], retry: { retries: 0, backoffMs: 1, maxBackoffMs: 1 } },
-      enforceEveryMs: 0,
-    },
-    verdicts: { freshness: () => "fresh", latest: () => null },
-    lan: () => null,
-  });
+  const keeper = idleKeeper(dir.path);
   return new StandbySync({
     keeper,
     stateDir: dir.path,
