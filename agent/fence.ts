@@ -1,5 +1,6 @@
 import { basename } from "node:path";
 import { z } from "zod";
+import { clip } from "../protocol/encoding.js";
 import type { FenceCommandResult, FenceResult } from "../protocol/report.js";
 import type { MasterState } from "../protocol/verdict.js";
 import { runCommand } from "./services.js";
@@ -32,7 +33,7 @@ export const FenceConfig = z.strictObject({
 });
 export type FenceConfig = z.infer<typeof FenceConfig>;
 
-const OUTPUT_TAIL = 500;
+const OUTPUT_TAIL = 300;
 
 /**
  * Why this failover must fence first, or null when it need not: a degraded master (seen so by
@@ -61,7 +62,7 @@ export async function runFence(cfg: FenceConfig, why: string, now = Date.now()):
       ok: r.ok,
       exitCode: r.exitCode,
       timedOut: r.timedOut,
-      spawnError: r.spawnError,
+      spawnError: r.spawnError && clip(r.spawnError, 200),
       durationMs: r.durationMs,
       output: r.output.slice(-OUTPUT_TAIL),
     });

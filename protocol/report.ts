@@ -16,10 +16,10 @@ export const FenceCommandResult = z.object({
   exitCode: z.number().int().nullable(),
   timedOut: z.boolean(),
   /** Set when it could not be started at all (e.g. ENOENT). */
-  spawnError: Text.nullable(),
+  spawnError: z.string().max(200).nullable(),
   durationMs: z.number().nonnegative(),
-  /** The end of its stdout+stderr. */
-  output: z.string().max(500),
+  /** The end of its stdout+stderr (short: a report, whole, stays far below the worker's 64 KiB). */
+  output: z.string().max(300),
 });
 export type FenceCommandResult = z.infer<typeof FenceCommandResult>;
 

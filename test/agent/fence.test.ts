@@ -107,7 +107,7 @@ describe("runFence", () => {
       [false, 3],
       [true, 0],
     ]);
-    expect(held.commands[0]!.output.length).toBe(500);
+    expect(held.commands[0]!.output.length).toBe(300);
     expect(held.commands[0]!.output.endsWith("permission denied\n")).toBe(true);
     expect(describeFence(held)).toBe(
       "fencing the master FAILED (degraded): #1 node exited 3; holding as standby, services not started",
