@@ -3,6 +3,7 @@ import type { AgentReport, Role } from "../protocol/report.js";
 import type { MasterState, Verdict } from "../protocol/verdict.js";
 import type { Config } from "./config.js";
 import { decide, type Decision, type Freshness } from "./decision.js";
+import { recordBaseline } from "./failback/userstate.js";
 import { heldForMs } from "./intake/age.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { silentLogger, type Logger } from "./log.js";
@@ -48,7 +49,7 @@ export const systemClock: Clock = { mono: () => performance.now(), now: () => Da
 export type KeeperConfig = Pick<
   Config,
   "mode" | "requireLanConfirmation" | "failbackHoldDownMs" | "noVerdictAlertMs" | "stateDir" | "lockWaitMs" | "services"
-> & { enforceEveryMs: number };
+> & { enforceEveryMs: number } & Partial<Pick<Config, "failback">>;
 
 export interface KeeperOptions {
   config: KeeperConfig;
@@ -234,7 +235,11 @@ export class Keeper {
    */
   async changeRole(target: "active" | "standby", kind: LastAction["kind"], reason: string): Promise<TransitionReport> {
     const at = this.clock.now();
-    if (target === "active") this.reconcilePending = true; // whatever happens next, copy back at failback
+    if (target === "active") {
+      // Before the telephony starts: what the slave's users then change is what failback merges back.
+      await recordBaseline(this.cfg.failback, this.cfg.stateDir, this.reconcilePending, this.log);
+      this.reconcilePending = true; // whatever happens next, copy back at failback
+    }
     await this.persist(target, { kind, at, ok: false, inProgress: true, reason: `${reason} (in progress)` });
     this.log(`${kind}.start`, { role: target, reason });
     const t = target === "active" ? await startServices(this.cfg.services) : await stopServices(this.cfg.services);
