@@ -1,0 +1,114 @@
+import type pg from "pg";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { FailbackConfig } from "../../../agent/failback/config.js";
+import { offlineKeeper } from "../../../agent/keeper.js";
+import { ReplicationConfig, resolveReplicationSecrets } from "../../../agent/replication/config.js";
+import { StandbySync } from "../../../agent/standby-sync.js";
+import { writeState } from "../../../agent/state.js";
+import { connectPostgres, startPostgres, type PostgresServer } from "../../support/postgres.js";
+import { endpoint } from "../../support/wazo-pair-databases.js";
+import { createWazoSchema, seedWazo } from "../../support/wazo-schema.js";
+import { tempDir } from "../helpers.js";
+
+/**
+ * The whole path as the daemon runs it, on Wazo's fixture: the keeper's failover records the
+ * baseline, a user changes DND and a forward on the active slave, the keeper's failback, then the
+ * standby's pass copies back (user state included) and replication resumes — and leaves them.
+ */
+let master: PostgresServer;
+let slave: PostgresServer;
+let m: pg.Client;
+let s: pg.Client;
+let dir: { path: string; remove: () => Promise<void> };
+
+// The columns Wazo's userfeatures has and the shared fixture may not have yet.
+const USER_SERVICES = `ALTER TABLE userfeatures
+  ADD COLUMN IF NOT EXISTS enablednd integer NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS incallfilter integer NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS enableunc integer NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS destunc varchar(128) NOT NULL DEFAULT '',
+  ADD COLUMN IF NOT EXISTS enablerna integer NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS destrna varchar(128) NOT NULL DEFAULT '',
+  ADD COLUMN IF NOT EXISTS enablebusy integer NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS destbusy varchar(128) NOT NULL DEFAULT ''`;
+
+beforeAll(async () => {
+  [master, slave] = await Promise.all([
+    startPostgres({ database: "asterisk" }),
+    startPostgres({ database: "asterisk" }),
+  ]);
+  [m, s] = await Promise.all([connectPostgres(master), connectPostgres(slave)]);
+  await Promise.all([createWazoSchema(m), createWazoSchema(s)]);
+  await Promise.all([m.query(USER_SERVICES), s.query(USER_SERVICES)]);
+  // enablevoicemail is a boolean in the fixture, an integer in Wazo: either is fine, the values travel as JSON.
+  await seedWazo(m, { scale: 1, blobBytes: 1024 });
+}, 120_000);
+afterAll(async () => {
+  await Promise.allSettled([m?.end(), s?.end()]);
+  await Promise.allSettled([master?.stop(), slave?.stop()]);
+});
+beforeEach(async () => (dir = await tempDir()));
+afterEach(async () => dir.remove());
+
+describe("user state through the keeper and the standby's pass", () => {
+  it("DND and a forward set on the active slave are on the master after failback, and replication keeps them", async () => {
+    const events: string[] = [];
+    const log = (e: string) => void events.push(e);
+    const failback = FailbackConfig.parse({ master: endpoint(master), slave: endpoint(slave) });
+    const keeper = offlineKeeper(
+      {
+        mode: "auto",
+        requireLanConfirmation: true,
+        failbackHoldDownMs: 60_000,
+        noVerdictAlertMs: 60_000,
+        stateDir: dir.path,
+        lockWaitMs: 0,
+        services: { start: [], stop: [], status: [], retry: { retries: 0, backoffMs: 1, maxBackoffMs: 1 } },
+        failback,
+      },
+      log,
+    );
+    const sync = new StandbySync({
+      keeper,
+      stateDir: dir.path,
+      replication: resolveReplicationSecrets(
+        ReplicationConfig.parse({ master: endpoint(master), slave: endpoint(slave) }),
+        {},
+      ),
+      failback,
+      masterUp: () => true,
+      log,
+    });
+    await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, reconcilePending: false });
+    expect(await sync.run()).toBe("replicated");
+    const [alice, bob] = (await s.query<{ uuid: string }>("SELECT uuid::text FROM userfeatures ORDER BY id LIMIT 2"))
+      .rows;
+    const services = (db: pg.Client, uuid: string) =>
+      db
+        .query("SELECT firstname, enablednd, enableunc, destunc FROM userfeatures WHERE uuid::text = $1", [uuid])
+        .then((r) => r.rows[0]);
+
+    await keeper.load();
+    await keeper.changeRole("active", "failover", "master down");
+    expect(events).toContain("userstate.baseline");
+    // On the active slave, Alice turns DND on and forwards her calls; on the master meanwhile an
+    // administrator renames Bob.
+    await s.query("UPDATE userfeatures SET enablednd = 1, enableunc = 1, destunc = '0611223344' WHERE uuid::text = $1", [
+      alice!.uuid,
+    ]);
+    await m.query("UPDATE userfeatures SET firstname = 'Robert' WHERE uuid::text = $1", [bob!.uuid]);
+    await keeper.changeRole("standby", "failback", "master back");
+
+    expect(await sync.run()).toBe("replicated");
+    expect(sync.lastReconcile?.userState?.tables[0]).toMatchObject({ changedOnSlave: 1, applied: 1 });
+    const want = { enablednd: 1, enableunc: 1, destunc: "0611223344" };
+    expect(await services(m, alice!.uuid)).toMatchObject(want);
+    // Replication ran after the copy-back: the slave keeps Alice's settings and has Bob's new name.
+    expect(await services(s, alice!.uuid)).toMatchObject(want);
+    expect(await services(s, bob!.uuid)).toMatchObject({ firstname: "Robert" });
+    expect(keeper.reconcilePending).toBe(false);
+    // And the next passes change nothing.
+    expect(await sync.run()).toBe("replicated");
+    expect(await services(s, alice!.uuid)).toMatchObject(want);
+  });
+});
