@@ -50,7 +50,8 @@ export function mergeRow(columns: string[], baseline: string[], slave: NodeRow, 
       fromSlave.push(column);
       return;
     }
-    const slaveLater = slave.committedAt !== null && master.committedAt !== null && slave.committedAt > master.committedAt;
+    const slaveLater =
+      slave.committedAt !== null && master.committedAt !== null && slave.committedAt > master.committedAt;
     const why =
       slave.committedAt === null || master.committedAt === null
         ? "a commit time is unknown (track_commit_timestamp off?)"

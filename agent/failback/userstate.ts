@@ -163,7 +163,11 @@ export async function recordBaseline(
     log("userstate.baseline", { id: b.id, tables: tables.map((t) => ({ name: t.name, rows: t.rows.length })) });
   } catch (err) {
     const error = err instanceof FailbackError ? err.message : pgMessage(err);
-    log("userstate.baseline_failed", { error, consequence: "the slave's user-state changes will not go back" }, "error");
+    log(
+      "userstate.baseline_failed",
+      { error, consequence: "the slave's user-state changes will not go back" },
+      "error",
+    );
   } finally {
     await slave?.end().catch(() => undefined);
   }
@@ -286,7 +290,8 @@ async function copyTable(
         continue;
       }
       const merge = mergeRow(cols, base.get(k)!, slaveRows.get(k)!, m);
-      for (const c of merge.conflicts) note(`user ${k}: ${c.column} changed on both nodes, ${c.winner} kept (${c.why})`);
+      for (const c of merge.conflicts)
+        note(`user ${k}: ${c.column} changed on both nodes, ${c.winner} kept (${c.why})`);
       decided.push(k);
       if (merge.fromSlave.length === 0) {
         result.keptMaster++;

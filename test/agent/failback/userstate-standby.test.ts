@@ -93,9 +93,10 @@ describe("user state through the keeper and the standby's pass", () => {
     expect(events).toContain("userstate.baseline");
     // On the active slave, Alice turns DND on and forwards her calls; on the master meanwhile an
     // administrator renames Bob.
-    await s.query("UPDATE userfeatures SET enablednd = 1, enableunc = 1, destunc = '0611223344' WHERE uuid::text = $1", [
-      alice!.uuid,
-    ]);
+    await s.query(
+      "UPDATE userfeatures SET enablednd = 1, enableunc = 1, destunc = '0611223344' WHERE uuid::text = $1",
+      [alice!.uuid],
+    );
     await m.query("UPDATE userfeatures SET firstname = 'Robert' WHERE uuid::text = $1", [bob!.uuid]);
     await keeper.changeRole("standby", "failback", "master back");
 
