@@ -5,9 +5,8 @@ import { offlineKeeper } from "../../../agent/keeper.js";
 import { ReplicationConfig, resolveReplicationSecrets } from "../../../agent/replication/config.js";
 import { StandbySync } from "../../../agent/standby-sync.js";
 import { writeState } from "../../../agent/state.js";
-import { connectPostgres, startPostgres, type PostgresServer } from "../../support/postgres.js";
-import { endpoint } from "../../support/wazo-pair-databases.js";
-import { createWazoSchema, seedWazo } from "../../support/wazo-schema.js";
+import { connectPostgres } from "../../support/postgres.js";
+import { endpoint, useWazoDatabases } from "../../support/wazo-pair-databases.js";
 import { tempDir } from "../helpers.js";
 
 /**
@@ -15,8 +14,7 @@ import { tempDir } from "../helpers.js";
  * baseline, a user changes DND and a forward on the active slave, the keeper's failback, then the
  * standby's pass copies back (user state included) and replication resumes — and leaves them.
  */
-let master: PostgresServer;
-let slave: PostgresServer;
+const dbs = useWazoDatabases();
 let m: pg.Client;
 let s: pg.Client;
 let dir: { path: string; remove: () => Promise<void> };
@@ -33,19 +31,11 @@ const USER_SERVICES = `ALTER TABLE userfeatures
   ADD COLUMN IF NOT EXISTS destbusy varchar(128) NOT NULL DEFAULT ''`;
 
 beforeAll(async () => {
-  [master, slave] = await Promise.all([
-    startPostgres({ database: "asterisk" }),
-    startPostgres({ database: "asterisk" }),
-  ]);
-  [m, s] = await Promise.all([connectPostgres(master), connectPostgres(slave)]);
-  await Promise.all([createWazoSchema(m), createWazoSchema(s)]);
+  [m, s] = await Promise.all([connectPostgres(dbs.master), connectPostgres(dbs.slave)]);
   await Promise.all([m.query(USER_SERVICES), s.query(USER_SERVICES)]);
-  // enablevoicemail is a boolean in the fixture, an integer in Wazo: either is fine, the values travel as JSON.
-  await seedWazo(m, { scale: 1, blobBytes: 1024 });
-}, 120_000);
+});
 afterAll(async () => {
   await Promise.allSettled([m?.end(), s?.end()]);
-  await Promise.allSettled([master?.stop(), slave?.stop()]);
 });
 beforeEach(async () => (dir = await tempDir()));
 afterEach(async () => dir.remove());
@@ -54,7 +44,7 @@ describe("user state through the keeper and the standby's pass", () => {
   it("DND and a forward set on the active slave are on the master after failback, and replication keeps them", async () => {
     const events: string[] = [];
     const log = (e: string) => void events.push(e);
-    const failback = FailbackConfig.parse({ master: endpoint(master), slave: endpoint(slave) });
+    const failback = FailbackConfig.parse({ master: endpoint(dbs.master), slave: endpoint(dbs.slave) });
     const keeper = offlineKeeper(
       {
         mode: "auto",
@@ -72,7 +62,7 @@ describe("user state through the keeper and the standby's pass", () => {
       keeper,
       stateDir: dir.path,
       replication: resolveReplicationSecrets(
-        ReplicationConfig.parse({ master: endpoint(master), slave: endpoint(slave) }),
+        ReplicationConfig.parse({ master: endpoint(dbs.master), slave: endpoint(dbs.slave) }),
         {},
       ),
       failback,

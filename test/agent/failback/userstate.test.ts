@@ -5,7 +5,7 @@ import { recordBaseline } from "../../../agent/failback/userstate.js";
 import { mergeRow } from "../../../agent/failback/userstate-merge.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../../support/postgres.js";
 import { tempDir } from "../helpers.js";
-import { freshPair, waitFor, type Pair } from "./wazo.js";
+import { blockedOnLock, freshPair, type Pair } from "./wazo.js";
 
 /**
  * The users' own settings at failback, on two real PostgreSQL servers that keep commit times
@@ -61,6 +61,9 @@ const row = async (db: pg.Client, user: number) =>
       [`user-${user}`],
     )
   ).rows[0];
+const count = async (db: pg.Client, sql: string) => (await db.query<{ n: number }>(sql)).rows[0]!.n;
+const ledgerRows = () =>
+  count(pair.master, "SELECT count(*)::int AS n FROM xivo_ha_reconciled WHERE tbl LIKE 'userstate:%'");
 // Commit times come from each server's clock; both are this machine's, so a pause orders them.
 const later = () => new Promise((r) => setTimeout(r, 20));
 
@@ -115,8 +118,7 @@ describe("user state at failback", () => {
     expect(await row(pair.master, 8)).toMatchObject({ destbusy: "3008" });
     expect(await row(pair.master, 2)).toMatchObject({ enablednd: 0, destunc: "" }); // untouched
     expect(
-      (await pair.master.query("SELECT count(*)::int AS n FROM userfeatures WHERE uuid IN ('user-6', 'user-new')"))
-        .rows[0].n,
+      await count(pair.master, "SELECT count(*)::int AS n FROM userfeatures WHERE uuid IN ('user-6', 'user-new')"),
     ).toBe(0);
   });
 
@@ -149,25 +151,14 @@ describe("user state at failback", () => {
       await locker.query("BEGIN");
       await locker.query("LOCK TABLE userfeatures IN ACCESS EXCLUSIVE MODE");
       const run = failback();
-      const pid = await waitFor(
-        async () =>
-          (
-            await observer.query<{ pid: number }>(
-              "SELECT pid FROM pg_stat_activity WHERE application_name = 'xivo-ha-failback-master' AND wait_event_type = 'Lock'",
-            )
-          ).rows[0]?.pid,
-        "the copy-back to block on userfeatures",
-      );
+      const pid = await blockedOnLock(observer, "the copy-back to block on userfeatures");
       await observer.query("SELECT pg_terminate_backend($1)", [pid]);
       const r = await run;
       await locker.query("ROLLBACK");
       expect(r).toMatchObject({ ok: false, userState: null });
       expect(r.error).toMatch(/^copy-back rolled back, nothing written: .*terminat/i);
       expect(await row(pair.master, 2)).toEqual(before);
-      expect(
-        (await pair.master.query("SELECT count(*)::int AS n FROM xivo_ha_reconciled WHERE tbl LIKE 'userstate:%'"))
-          .rows[0].n,
-      ).toBe(0);
+      expect(await ledgerRows()).toBe(0);
     } finally {
       await Promise.all([locker.end(), observer.end()]);
     }
@@ -175,10 +166,7 @@ describe("user state at failback", () => {
     expect(retry.userState?.tables[0]).toMatchObject({ applied: 1, alreadyDone: 0 });
     expect(await row(pair.master, 2)).toMatchObject({ enablednd: 1, enableunc: 1, destunc: "0655" });
     expect((await failback()).userState?.tables[0]).toMatchObject({ applied: 0, alreadyDone: 1 });
-    expect(
-      (await pair.master.query("SELECT count(*)::int AS n FROM xivo_ha_reconciled WHERE tbl LIKE 'userstate:%'"))
-        .rows[0].n,
-    ).toBe(1);
+    expect(await ledgerRows()).toBe(1);
   });
 
   it("a later failover before the copy-back succeeded keeps the first baseline", async () => {
