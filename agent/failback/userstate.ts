@@ -123,8 +123,9 @@ async function checkKey(master: pg.Client, t: UserStateTable): Promise<void> {
 /**
  * At failover, before the slave's telephony starts: records what the slave holds (replicated from
  * the master). Keeps an existing baseline when a copy-back is still pending: the slave has not
- * replicated since, so its rows still carry the last failover's unapplied changes. Never throws: a
- * failover must not wait on this; without a baseline the failback applies nothing and says so.
+ * replicated since, so its rows still carry the last failover's unapplied changes. Never throws,
+ * and bounded (3 s to connect, 5 s per statement): a failover must not hang on it; without a
+ * baseline the failback applies no user state and says so.
  */
 export async function recordBaseline(
   cfg: FailbackConfig | null | undefined,
@@ -141,8 +142,9 @@ export async function recordBaseline(
   let slave: pg.Client | undefined;
   try {
     slave = await connect("slave", cfg.slave, {
-      connectTimeoutMs: Math.min(cfg.connectTimeoutMs, 5_000),
-      statementTimeoutMs: Math.min(cfg.statementTimeoutMs, 10_000),
+      // The failover waits on this: the slave's own database answers in milliseconds or is broken.
+      connectTimeoutMs: Math.min(cfg.connectTimeoutMs, 3_000),
+      statementTimeoutMs: Math.min(cfg.statementTimeoutMs, 5_000),
     });
     await slave.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     const tables: Baseline["tables"] = [];

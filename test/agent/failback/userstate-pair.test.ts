@@ -64,5 +64,5 @@ describe("the pair: the users' own settings at failback", () => {
     await until("replication after the copy-back", async () => agentEvents(p, "replication.done", mark).length >= 1, p);
     expect(await settings(s)).toEqual(want);
     expect(await settings(m)).toEqual(want);
-  });
+  }, 150_000);
 });
