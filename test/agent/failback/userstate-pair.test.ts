@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { agentEvents, role, startAgent, until, usePairs } from "../../support/pair.js";
 import { connectPostgres } from "../../support/postgres.js";
 import { endpoint, useWazoDatabases } from "../../support/wazo-pair-databases.js";
+import { USER_SERVICE_COLUMNS } from "./wazo.js";
 
 /**
  * The pair for real (test/support/pair.ts: the worker under wrangler dev, the agent as its own
@@ -16,15 +17,7 @@ const dbs = useWazoDatabases();
 beforeAll(async () => {
   for (const server of [dbs.master, dbs.slave]) {
     const c = await connectPostgres(server);
-    await c.query(`ALTER TABLE userfeatures
-      ADD COLUMN IF NOT EXISTS enablednd integer NOT NULL DEFAULT 0,
-      ADD COLUMN IF NOT EXISTS incallfilter integer NOT NULL DEFAULT 0,
-      ADD COLUMN IF NOT EXISTS enableunc integer NOT NULL DEFAULT 0,
-      ADD COLUMN IF NOT EXISTS destunc varchar(128) NOT NULL DEFAULT '',
-      ADD COLUMN IF NOT EXISTS enablerna integer NOT NULL DEFAULT 0,
-      ADD COLUMN IF NOT EXISTS destrna varchar(128) NOT NULL DEFAULT '',
-      ADD COLUMN IF NOT EXISTS enablebusy integer NOT NULL DEFAULT 0,
-      ADD COLUMN IF NOT EXISTS destbusy varchar(128) NOT NULL DEFAULT ''`);
+    await c.query(USER_SERVICE_COLUMNS);
     await c.end();
   }
 });

@@ -8,6 +8,7 @@ import { writeState } from "../../../agent/state.js";
 import { connectPostgres } from "../../support/postgres.js";
 import { endpoint, useWazoDatabases } from "../../support/wazo-pair-databases.js";
 import { tempDir } from "../helpers.js";
+import { USER_SERVICE_COLUMNS } from "./wazo.js";
 
 /**
  * The whole path as the daemon runs it, on Wazo's fixture: the keeper's failover records the
@@ -19,20 +20,9 @@ let m: pg.Client;
 let s: pg.Client;
 let dir: { path: string; remove: () => Promise<void> };
 
-// The columns Wazo's userfeatures has and the shared fixture may not have yet.
-const USER_SERVICES = `ALTER TABLE userfeatures
-  ADD COLUMN IF NOT EXISTS enablednd integer NOT NULL DEFAULT 0,
-  ADD COLUMN IF NOT EXISTS incallfilter integer NOT NULL DEFAULT 0,
-  ADD COLUMN IF NOT EXISTS enableunc integer NOT NULL DEFAULT 0,
-  ADD COLUMN IF NOT EXISTS destunc varchar(128) NOT NULL DEFAULT '',
-  ADD COLUMN IF NOT EXISTS enablerna integer NOT NULL DEFAULT 0,
-  ADD COLUMN IF NOT EXISTS destrna varchar(128) NOT NULL DEFAULT '',
-  ADD COLUMN IF NOT EXISTS enablebusy integer NOT NULL DEFAULT 0,
-  ADD COLUMN IF NOT EXISTS destbusy varchar(128) NOT NULL DEFAULT ''`;
-
 beforeAll(async () => {
   [m, s] = await Promise.all([connectPostgres(dbs.master), connectPostgres(dbs.slave)]);
-  await Promise.all([m.query(USER_SERVICES), s.query(USER_SERVICES)]);
+  await Promise.all([m.query(USER_SERVICE_COLUMNS), s.query(USER_SERVICE_COLUMNS)]);
 });
 afterAll(async () => {
   await Promise.allSettled([m?.end(), s?.end()]);
