@@ -4,6 +4,7 @@ import { type AgentReport, describeFence, type FenceResult, type Role } from "..
 import type { MasterState, Verdict } from "../protocol/verdict.js";
 import type { Config } from "./config.js";
 import { decide, type Decision, type DecisionInput, type Freshness } from "./decision.js";
+import { recordBaseline } from "./failback/userstate.js";
 import { fenceReason, runFence } from "./fence.js";
 import { heldForMs } from "./intake/age.js";
 import { acquireLock, LockBusyError } from "./lock.js";
@@ -57,7 +58,7 @@ export type KeeperConfig = Pick<
   | "lockWaitMs"
   | "services"
   | "fence"
-> & { enforceEveryMs: number };
+> & { enforceEveryMs: number } & Partial<Pick<Config, "failback">>;
 
 export interface KeeperOptions {
   config: KeeperConfig;
@@ -271,7 +272,11 @@ export class Keeper {
   ): Promise<TransitionReport> {
     const at = this.clock.now();
     const reason = fence ? clip(`${decided}; ${describeFence(fence)}`, 1500) : decided;
-    if (target === "active") this.reconcilePending = true; // whatever happens next, copy back at failback
+    if (target === "active") {
+      // Before the telephony starts: what the slave's users then change is what failback merges back.
+      await recordBaseline(this.cfg.failback, this.cfg.stateDir, this.reconcilePending, this.log);
+      this.reconcilePending = true; // whatever happens next, copy back at failback
+    }
     await this.persist(target, { kind, at, ok: false, inProgress: true, reason: `${reason} (in progress)`, fence });
     this.log(`${kind}.start`, { role: target, reason });
     const t = target === "active" ? await startServices(this.cfg.services) : await stopServices(this.cfg.services);
