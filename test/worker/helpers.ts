@@ -53,9 +53,20 @@ export function useSinks(): (spec?: z.input<typeof SinkCreate>) => Promise<Sink>
 export const events = async (id: string) =>
   (await api("GET", `/v1/clusters/${id}/events?limit=500`)).json.events as any[];
 
-/** A config with a long interval: after the first (immediate) round, tests drive rounds by hand. */
+/**
+ * A config with a long interval: after the first (immediate) round, tests drive rounds by hand.
+ * Confirmation rounds are as long as the interval unless given, so no round comes on its own.
+ */
 export function clusterConfig(probes: unknown[], extra: Record<string, unknown> = {}) {
-  return { master: { host: "127.0.0.1" }, probes, intervalSec: 3600, agentToken: AGENT_TOKEN, ...extra };
+  const intervalSec = "intervalSec" in extra ? extra.intervalSec : 3600;
+  return {
+    master: { host: "127.0.0.1" },
+    probes,
+    intervalSec,
+    confirmIntervalSec: intervalSec,
+    agentToken: AGENT_TOKEN,
+    ...extra,
+  };
 }
 
 export const stubOf = (id: string) => env.CLUSTER.get(env.CLUSTER.idFromName(id));
