@@ -465,7 +465,9 @@ export class ClusterMonitor extends DurableObject<Env> {
         ...monitor,
         tracker: applied.tracker,
         lastRound: { ...counted.summary!, ...(confirmation ? { confirmation: true } : {}) },
-        confirming: needsConfirmation(applied.tracker.state, outcome, at < monitor.graceUntil),
+        // A confirmation spacing no shorter than the interval means no confirmation rounds at all.
+        confirming:
+          spacingSec < config.intervalSec && needsConfirmation(applied.tracker.state, outcome, at < monitor.graceUntil),
         confirmRun,
         silentRounds: 0,
       };

@@ -63,7 +63,10 @@ export const MonitorRecord = z.object({
   /** Consecutive rounds without a quorum of vantages (worker/cluster/quorum.ts). */
   silentRounds: z.number().int().default(0),
   /** The last count of the vantages' votes; absent with one local vantage. */
-  quorum: z.unknown().transform((q) => QuorumRound.optional().safeParse(q).data),
+  quorum: z
+    .unknown()
+    .optional()
+    .transform((q) => QuorumRound.optional().safeParse(q).data),
   /** Each vantage's last result; empty with one local vantage. */
   vantages: z.unknown().transform((v) => z.array(VantageResult).safeParse(v).data ?? []),
 });
