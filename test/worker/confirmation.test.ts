@@ -1,6 +1,6 @@
 import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api, clusterConfig, events, getVerdict, runRound, stubOf, target, uniqueId, waitForSeq } from "./helpers.js";
+import { api, clusterConfig, events, getVerdict, runRound, stubOf, uniqueId, webAndSipCluster } from "./helpers.js";
 
 /**
  * Confirmation rounds through the real alarm handler: the interval is an hour, the confirmation
@@ -8,21 +8,7 @@ import { api, clusterConfig, events, getVerdict, runRound, stubOf, target, uniqu
  * the alarm is armed after each round says whether the next is a confirmation.
  */
 async function cluster(extra: Record<string, unknown> = {}) {
-  const web = await target("http");
-  const sip = await target("sip-tcp");
-  const id = uniqueId("confirm");
-  const res = await api("PUT", `/v1/clusters/${id}`, {
-    body: clusterConfig(
-      [
-        { kind: "http", name: "web", scheme: "http", port: web.port, timeoutMs: 500 },
-        { kind: "sip", name: "sip", transport: "tcp", port: sip.port, timeoutMs: 500 },
-      ],
-      { confirmIntervalSec: 60, ...extra },
-    ),
-  });
-  expect(res.status, res.text).toBe(201);
-  await waitForSeq(id, 1);
-  return { id, web, sip };
+  return webAndSipCluster("confirm", { confirmIntervalSec: 60, ...extra });
 }
 
 /** Milliseconds until the armed alarm. */

@@ -97,3 +97,22 @@ export async function runRound(id: string) {
   if (!ran) throw new Error("no alarm was scheduled: the probe loop is not armed");
   return (await getVerdict(id)).verdict;
 }
+
+/** A cluster probing a loopback HTTP and SIP-over-TCP target (500 ms timeouts), its first round done. */
+export async function webAndSipCluster(prefix: string, extra: Record<string, unknown> = {}) {
+  const web = await target("http");
+  const sip = await target("sip-tcp");
+  const id = uniqueId(prefix);
+  const res = await api("PUT", `/v1/clusters/${id}`, {
+    body: clusterConfig(
+      [
+        { kind: "http", name: "web", scheme: "http", port: web.port, timeoutMs: 500 },
+        { kind: "sip", name: "sip", transport: "tcp", port: sip.port, timeoutMs: 500 },
+      ],
+      extra,
+    ),
+  });
+  if (res.status !== 201) throw new Error(`PUT cluster: HTTP ${res.status} ${res.text}`);
+  await waitForSeq(id, 1);
+  return { id, web, sip };
+}

@@ -2,7 +2,18 @@ import { runInDurableObject, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { acceptVerdict } from "../../agent/intake/accept.js";
 import { Verdict } from "../../protocol/verdict.js";
-import { ADMIN, api, clusterConfig, getVerdict, runRound, stubOf, target, uniqueId, waitForSeq } from "./helpers.js";
+import {
+  ADMIN,
+  api,
+  clusterConfig,
+  getVerdict,
+  runRound,
+  stubOf,
+  target,
+  uniqueId,
+  waitForSeq,
+  webAndSipCluster,
+} from "./helpers.js";
 
 /**
  * A quorum of vantage points with real sockets. Locally every vantage runs in one place, so the
@@ -12,21 +23,7 @@ import { ADMIN, api, clusterConfig, getVerdict, runRound, stubOf, target, unique
  * answering colo=TST. Other names see the targets as they are.
  */
 async function cluster(vantages: unknown[], extra: Record<string, unknown> = {}) {
-  const web = await target("http");
-  const sip = await target("sip-tcp");
-  const id = uniqueId("quorum");
-  const res = await api("PUT", `/v1/clusters/${id}`, {
-    body: clusterConfig(
-      [
-        { kind: "http", name: "web", scheme: "http", port: web.port, timeoutMs: 500 },
-        { kind: "sip", name: "sip", transport: "tcp", port: sip.port, timeoutMs: 500 },
-      ],
-      { vantages, ...extra },
-    ),
-  });
-  expect(res.status, res.text).toBe(201);
-  await waitForSeq(id, 1);
-  return { id, web, sip };
+  return webAndSipCluster("quorum", { vantages, ...extra });
 }
 
 const votes = (v: { quorum: { votes: { name: string; vote: string }[] } }) =>
