@@ -293,6 +293,7 @@ async function longRun(lab: EdgeLab, master: Kamailio, work: string, minutes: nu
   const rounds: RoundSeen[] = [];
   const stop = watchRounds(lab, base.clusterId, (r) => rounds.push(r));
   const started = Date.now();
+  const alertsBefore = sink.count(); // the first verdict's master.up
   console.log(
     `\nlong run: ${minutes} min at ${pctText(loss)} loss (${DROP}), interval ${REC.intervalSec} s, fall ${REC.fall}, ` +
       `timeout ${REC.timeoutMs} ms, retries ${REC.retries}, ${note}; the real agent (LAN SIP/UDP, not lossy)`,
@@ -306,9 +307,9 @@ async function longRun(lab: EdgeLab, master: Kamailio, work: string, minutes: nu
     console.log(
       `${final ? "RESULT " : ""}${((Date.now() - started) / 60_000).toFixed(1)} min: ${rounds.length} rounds, ${bad} bad, ` +
         `${retried} needed a retry (${attempts} attempts), proxy dropped ${proxy.stats().dropped}/${proxy.stats().accepted}; ` +
-        `down verdicts ${downs}, alert messages ${sink.count()}, failovers ${failovers}, role ${await pair.role()}`,
+        `down verdicts ${downs}, alert messages ${sink.count() - alertsBefore}, failovers ${failovers}, role ${await pair.role()}`,
     );
-    return { downs, failovers, alerts: sink.count() };
+    return { downs, failovers };
   };
   try {
     while (Date.now() - started < minutes * 60_000) {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { open, readFile, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readState } from "../agent/state.js";
 import type { EdgeLab } from "../test/support/edge-lab.js";
@@ -91,6 +91,7 @@ export async function startPair(o: PairOptions): Promise<Pair> {
     lan: { probes: [{ kind: "sip", name: "sip-udp", transport: "udp", port: o.masterPort, timeoutMs }], ...lan },
     http: { host: "127.0.0.1", port: 0 },
   };
+  await mkdir(o.dir, { recursive: true });
   const configPath = join(o.dir, "agent.json");
   await writeFile(configPath, JSON.stringify(config));
   const logPath = join(o.dir, "agent.log");
