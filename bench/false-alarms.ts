@@ -232,13 +232,18 @@ function printTable(head: string[], rows: string[][]): void {
   for (const r of rows) console.log(line(r));
 }
 
-/** A loopback Slack stand-in: counts the alert messages the worker sends. */
-async function alertSink(): Promise<{ url: string; count: () => number; close: () => Promise<void> }> {
-  let count = 0;
+/** A loopback Slack stand-in: keeps the text of the alert messages the worker sends. */
+async function alertSink(): Promise<{ url: string; texts: string[]; close: () => Promise<void> }> {
+  const texts: string[] = [];
   const server = http.createServer((req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      count++;
+      try {
+        texts.push(String((JSON.parse(Buffer.concat(chunks).toString("utf8")) as { text?: unknown }).text).slice(0, 200));
+      } catch {
+        texts.push("(not JSON)");
+      }
       res.writeHead(200).end("ok");
     });
   });
@@ -246,7 +251,7 @@ async function alertSink(): Promise<{ url: string; count: () => number; close: (
   const { port } = server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}/slack`,
-    count: () => count,
+    texts,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
@@ -292,8 +297,10 @@ async function longRun(lab: EdgeLab, master: Kamailio, work: string, minutes: nu
   }
   const rounds: RoundSeen[] = [];
   const stop = watchRounds(lab, base.clusterId, (r) => rounds.push(r));
+  // The pair's start (the first verdict's master.up) is not the run: wait for it, count after it.
+  await sleep(10_000);
   const started = Date.now();
-  const alertsBefore = sink.count(); // the first verdict's master.up
+  const alertsBefore = sink.texts.length;
   console.log(
     `\nlong run: ${minutes} min at ${pctText(loss)} loss (${DROP}), interval ${REC.intervalSec} s, fall ${REC.fall}, ` +
       `timeout ${REC.timeoutMs} ms, retries ${REC.retries}, ${note}; the real agent (LAN SIP/UDP, not lossy)`,
@@ -307,7 +314,7 @@ async function longRun(lab: EdgeLab, master: Kamailio, work: string, minutes: nu
     console.log(
       `${final ? "RESULT " : ""}${((Date.now() - started) / 60_000).toFixed(1)} min: ${rounds.length} rounds, ${bad} bad, ` +
         `${retried} needed a retry (${attempts} attempts), proxy dropped ${proxy.stats().dropped}/${proxy.stats().accepted}; ` +
-        `down verdicts ${downs}, alert messages ${sink.count() - alertsBefore}, failovers ${failovers}, role ${await pair.role()}`,
+        `down verdicts ${downs}, alert messages ${sink.texts.length - alertsBefore}, failovers ${failovers}, role ${await pair.role()}`,
     );
     return { downs, failovers };
   };
@@ -317,6 +324,8 @@ async function longRun(lab: EdgeLab, master: Kamailio, work: string, minutes: nu
       await report(false);
     }
     const r = await report(true);
+    console.log(`alerts before the run: ${JSON.stringify(sink.texts.slice(0, alertsBefore))}`);
+    console.log(`alerts during the run: ${JSON.stringify(sink.texts.slice(alertsBefore))}`);
     const ok = r.downs === 0 && r.failovers === 0;
     console.log(`goal (0 down verdicts, 0 failovers at ${pctText(loss)} loss): ${ok ? "met" : "NOT met"}`);
   } finally {
