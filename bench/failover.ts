@@ -156,7 +156,9 @@ try {
   const masterPort = await freePort();
   master = await startKamailio(join(work, "master"), "127.0.0.1", masterPort);
   const web = await createTarget(lab.control.port, "http");
-  const version = (await run("kamailio", ["-v"], { env: { PATH: `${process.env.PATH}:/usr/sbin` } })).stdout.split("\n")[0];
+  const version = (await run("kamailio", ["-v"], { env: { PATH: `${process.env.PATH}:/usr/sbin` } })).stdout.split(
+    "\n",
+  )[0];
 
   const results: Measured[] = [];
   for (const settings of SETTINGS) {
@@ -206,7 +208,9 @@ try {
       const p = pair;
       // A fault lands anywhere in the worker's round: a random phase, not one the loop happens to favour.
       await sleep(Math.random() * INTERVAL_S * 1000);
-      const decisionsBefore = (await p.agentEvents()).filter((e) => e.event === "decision" && e.action === "failover").length;
+      const decisionsBefore = (await p.agentEvents()).filter(
+        (e) => e.event === "decision" && e.action === "failover",
+      ).length;
       const downsBefore = (await p.verdictDowns()).length;
       const kill = Date.now();
       if (fault === "kill") await Promise.all([master.crash(), web.set("closed")]);
@@ -222,13 +226,19 @@ try {
           await until(
             "the decision",
             async () =>
-              (await p.agentEvents()).filter((e) => e.event === "decision" && e.action === "failover")[decisionsBefore] ??
-              null,
+              (await p.agentEvents()).filter((e) => e.event === "decision" && e.action === "failover")[
+                decisionsBefore
+              ] ?? null,
             { timeoutMs: 120_000 },
           )
         ).ts,
       );
-      const row = { detection: verdict - kill, delivery: decision - verdict, action: answering - decision, total: answering - kill };
+      const row = {
+        detection: verdict - kill,
+        delivery: decision - verdict,
+        action: answering - decision,
+        total: answering - kill,
+      };
       (fault === "kill" ? m.kills : m.gones).push(row);
 
       const back = Date.now();
@@ -259,14 +269,21 @@ try {
       continue;
     }
     console.log(`failover      median    p90  (s)`);
-    line("detection", kills.map((r) => r.detection), "master killed → worker round that turns the verdict down");
-    line("delivery", kills.map((r) => r.delivery), "verdict → the agent decides (push, signature, LAN confirmation)");
-    line("action", kills.map((r) => r.action), "decision → the slave's Kamailio answers OPTIONS");
-    line("total", kills.map((r) => r.total), "master killed → the slave answers");
-    if (gones.length) {
-      line("gone: detect", gones.map((r) => r.detection), "host gone silent → the verdict (every probe waits for its timeout)");
-      line("gone: total", gones.map((r) => r.total), "host gone silent → the slave answers");
-    }
+    const parts: [string, Row[], keyof Row, string][] = [
+      ["detection", kills, "detection", "master killed → worker round that turns the verdict down"],
+      ["delivery", kills, "delivery", "verdict → the agent decides (push, signature, LAN confirmation)"],
+      ["action", kills, "action", "decision → the slave's Kamailio answers OPTIONS"],
+      ["total", kills, "total", "master killed → the slave answers"],
+      ["gone: detect", gones, "detection", "host gone silent → the verdict (every probe waits for its timeout)"],
+      ["gone: total", gones, "total", "host gone silent → the slave answers"],
+    ];
+    for (const [name, rows, key, what] of parts)
+      if (rows.length)
+        line(
+          name,
+          rows.map((r) => r[key]),
+          what,
+        );
     // The floor: a kill lands on average half an interval before the next round, then the
     // hysteresis wait, then the slave's start.
     const floor = (INTERVAL_S * 1000) / 2 + settings.hysteresisMs + start;
@@ -278,7 +295,11 @@ try {
     console.log(
       `XiVO loop     ${s(xivo)}${s(xivoLoop(0.9, start))}   by arithmetic: wait for the cron minute + ping -c 3 -i 10 (30 s on a dead host) + start time`,
     );
-    line("failback", failbacks, `master back → the slave's Kamailio stopped (rise ${RISE} × ${INTERVAL_S} s, hold-down ${HOLD_DOWN_MS / 1000} s)`);
+    line(
+      "failback",
+      failbacks,
+      `master back → the slave's Kamailio stopped (rise ${RISE} × ${INTERVAL_S} s, hold-down ${HOLD_DOWN_MS / 1000} s)`,
+    );
     const target = settings.name === "fast" ? 6_000 : 20_000;
     console.log(
       `goals: total median ${s(total).trim()} s ≤ ${target / 1000} s: ${goal(total <= target)}; ` +

@@ -162,7 +162,8 @@ async function table(lab: EdgeLab, master: Kamailio): Promise<void> {
   for (;;) {
     const least = Math.min(...columns.flatMap((c) => c.vantages.map((v) => v.rounds.length)));
     if (least >= ROUNDS) break;
-    if (Date.now() - t0 > ROUNDS * 2000 * 3 + 120_000) throw new Error(`rounds too slow: ${least} after ${Date.now() - t0} ms`);
+    if (Date.now() - t0 > ROUNDS * 2000 * 3 + 120_000)
+      throw new Error(`rounds too slow: ${least} after ${Date.now() - t0} ms`);
     await sleep(5000);
     process.stdout.write(`  ${least}/${ROUNDS} rounds\r`);
   }
@@ -195,7 +196,12 @@ async function table(lab: EdgeLab, master: Kamailio): Promise<void> {
     const one = rounds[0]!;
     const bad1 = one.filter((r) => r.bad).length;
     const all = rounds.flat();
-    const f = all.reduce((a, r) => a + r.failedAttempts, 0) / Math.max(1, all.reduce((a, r) => a + r.attempts, 0));
+    const f =
+      all.reduce((a, r) => a + r.failedAttempts, 0) /
+      Math.max(
+        1,
+        all.reduce((a, r) => a + r.attempts, 0),
+      );
     const q1 = f ** (1 + c.retries);
     let bad3 = 0;
     for (let i = 0; i < ROUNDS; i++) if (rounds.filter((rs) => rs[i]!.bad).length >= 2) bad3++;
@@ -218,7 +224,10 @@ async function table(lab: EdgeLab, master: Kamailio): Promise<void> {
   printTable(head, rows);
   console.log(
     `\nproxies: ${columns
-      .map((c) => `${pctText(c.loss)}: ${c.vantages.map((v) => `${v.proxy.stats().dropped}/${v.proxy.stats().accepted}`).join(" ")}`)
+      .map(
+        (c) =>
+          `${pctText(c.loss)}: ${c.vantages.map((v) => `${v.proxy.stats().dropped}/${v.proxy.stats().accepted}`).join(" ")}`,
+      )
       .join("; ")} (dropped/accepted connections)`,
   );
   await Promise.all(columns.flatMap((c) => c.vantages.map((v) => v.proxy.close())));
@@ -240,7 +249,9 @@ async function alertSink(): Promise<{ url: string; texts: string[]; close: () =>
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       try {
-        texts.push(String((JSON.parse(Buffer.concat(chunks).toString("utf8")) as { text?: unknown }).text).slice(0, 200));
+        texts.push(
+          String((JSON.parse(Buffer.concat(chunks).toString("utf8")) as { text?: unknown }).text).slice(0, 200),
+        );
       } catch {
         texts.push("(not JSON)");
       }
@@ -258,7 +269,12 @@ async function alertSink(): Promise<{ url: string; texts: string[]; close: () =>
 
 async function longRun(lab: EdgeLab, master: Kamailio, work: string, minutes: number): Promise<void> {
   const loss = Number(args.loss ?? 0.1);
-  const proxy = await startLossyProxy({ target: { host: "127.0.0.1", port: master.port }, loss, drop: DROP, seed: 2026 });
+  const proxy = await startLossyProxy({
+    target: { host: "127.0.0.1", port: master.port },
+    loss,
+    drop: DROP,
+    seed: 2026,
+  });
   const sink = await alertSink();
   const bundle = await buildAgent(join(work, "xivo-ha-agent.mjs"));
   const edge = (fast: boolean) => ({
@@ -306,7 +322,9 @@ async function longRun(lab: EdgeLab, master: Kamailio, work: string, minutes: nu
       `timeout ${REC.timeoutMs} ms, retries ${REC.retries}, ${note}; the real agent (LAN SIP/UDP, not lossy)`,
   );
   const report = async (final: boolean) => {
-    const failovers = (await pair.agentEvents()).filter((e) => e.event === "decision" && e.action === "failover").length;
+    const failovers = (await pair.agentEvents()).filter(
+      (e) => e.event === "decision" && e.action === "failover",
+    ).length;
     const downs = (await pair.verdictDowns()).filter((at) => at >= started).length;
     const bad = rounds.filter((r) => r.bad).length;
     const attempts = rounds.reduce((a, r) => a + r.attempts, 0);

@@ -83,7 +83,14 @@ export async function startPair(o: PairOptions): Promise<Pair> {
       stop: [service("stop")],
       status: [service("status")],
       ready: {
-        probe: { kind: "sip", name: "slave-sip", transport: "udp", host: SLAVE_HOST, port: o.slavePort, timeoutMs: 500 },
+        probe: {
+          kind: "sip",
+          name: "slave-sip",
+          transport: "udp",
+          host: SLAVE_HOST,
+          port: o.slavePort,
+          timeoutMs: 500,
+        },
         withinMs: 30_000,
         everyMs: 50,
       },
@@ -122,14 +129,18 @@ export async function startPair(o: PairOptions): Promise<Pair> {
           headers: { authorization: `Bearer ${o.token}` },
         });
         if (!res.ok) throw new Error(`reading the worker's history: HTTP ${res.status} ${await res.text()}`);
-        const page = (await res.json()) as { events: { id: number; type: string; at: number; data: { to?: string } }[] };
+        const page = (await res.json()) as {
+          events: { id: number; type: string; at: number; data: { to?: string } }[];
+        };
         out.push(...page.events);
         if (page.events.length < 500) return out.sort((a, b) => a.at - b.at);
         since = page.events.at(-1)!.id;
       }
     },
     async verdictDowns() {
-      return (await pair.history()).filter((e) => e.type === "verdict.changed" && e.data.to === "down").map((e) => e.at);
+      return (await pair.history())
+        .filter((e) => e.type === "verdict.changed" && e.data.to === "down")
+        .map((e) => e.at);
     },
     slaveAnswers: async () => (await sipOptionsUdp(SLAVE_HOST, o.slavePort, 200)) === 200,
     async stop() {

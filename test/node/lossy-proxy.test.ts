@@ -78,8 +78,8 @@ describe("lossy proxy", () => {
 
   it("refuses a loss outside 0..1 and a non-loopback target", async () => {
     await expect(proxy(1.5, "reset", 1)).rejects.toThrow(/loss must be within 0..1/);
-    await expect(
-      startLossyProxy({ target: { host: "10.0.0.1", port: 5060 }, loss: 0 }),
-    ).rejects.toThrow(/loopback only/);
+    await expect(startLossyProxy({ target: { host: "10.0.0.1", port: 5060 }, loss: 0 })).rejects.toThrow(
+      /loopback only/,
+    );
   });
 });

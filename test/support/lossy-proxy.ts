@@ -64,7 +64,8 @@ function reset(s: net.Socket): void {
 }
 
 export async function startLossyProxy(opts: LossyProxyOptions): Promise<LossyProxy> {
-  if (!opts.target.host.startsWith("127.")) throw new Error(`the lossy proxy forwards to loopback only, not ${opts.target.host}`);
+  if (!opts.target.host.startsWith("127."))
+    throw new Error(`the lossy proxy forwards to loopback only, not ${opts.target.host}`);
   let loss = checkLoss(opts.loss);
   let drop: DropStyle = opts.drop ?? "reset";
   const random = seededRandom(opts.seed ?? 1);
