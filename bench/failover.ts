@@ -20,7 +20,7 @@ import { median, pct, sleep } from "./stats.js";
 
 /**
  * npm run bench:failover — the whole pair on loopback, the master killed and brought back over
- * and over: how long until the slave answers SIP, split into its parts, next to the floor that
+ * and over: how long until the slave answers SIP, split into its parts, next to the median that
  * the settings allow and to XiVO's own loop on the same kills.
  *
  *   master     Kamailio on 127.0.0.1 (SIP over UDP and TCP) + an HTTP stand-in for the web UI
@@ -110,7 +110,7 @@ async function ensureKamailio(): Promise<void> {
   await run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", "kamailio"], { env, maxBuffer: 64 << 20 });
 }
 
-/** From `start` to the first answer, for the service alone: the "start time" of the floor. */
+/** From `start` to the first answer, for the service alone: the "start time" of the expected median. */
 async function startTime(dir: string, port: number): Promise<number> {
   const args = [dir, SLAVE_HOST, String(port)];
   const t0 = Date.now();
@@ -296,13 +296,13 @@ try {
           rows.map((r) => r[key]),
           what,
         );
-    // The floor: a kill lands on average half an interval before the next round, then the
+    // The expected median: a kill lands on average half an interval before the next round, then the
     // hysteresis wait, then the slave's start.
-    const floor = (INTERVAL_S * 1000) / 2 + settings.hysteresisMs + start;
+    const expected = (INTERVAL_S * 1000) / 2 + settings.hysteresisMs + start;
     const total = median(kills.map((r) => r.total));
     const xivo = xivoLoop(0.5, start);
     console.log(
-      `floor         ${s(floor)}          interval/2 + first bad round → verdict (${settings.hysteresisMs / 1000} s) + start time (median of ${starts.length}: ${start} ms)`,
+      `expected      ${s(expected)}          interval/2 + first bad round → verdict (${settings.hysteresisMs / 1000} s) + start time (median of ${starts.length}: ${start} ms)`,
     );
     console.log(
       `XiVO loop     ${s(xivo)}${s(xivoLoop(0.9, start))}   by arithmetic: wait for the cron minute + ping -c 3 -i 10 (30 s on a dead host) + start time`,
