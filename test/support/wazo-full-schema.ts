@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { CALL_RECORD_SCHEMA } from "./wazo-schema.js";
+import { CALL_RECORD_SCHEMA, EXCLUDED_TABLES } from "./wazo-schema.js";
 
 /**
  * Wazo's `asterisk` database in full, for the replication tests and the bench: the configuration
@@ -115,24 +115,23 @@ export const FULL_REPLICATED_TABLES = [
   "voicemail",
 ] as const;
 
-/** What Wazo leaves out (config.ts WAZO_EXCLUDE): local history and per-host setup, with rows. */
-export const FULL_EXCLUDED_TABLES = [
-  "call_log",
-  "call_log_participant",
-  "cel",
-  "dhcp",
-  "mail",
-  "monitoring",
-  "netiface",
-  "queue_log",
-  "resolvconf",
-  "session",
-  "stat_agent",
-  "stat_call_on_queue",
-  "stat_queue",
-] as const;
+/** What Wazo leaves out (config.ts WAZO_EXCLUDE): local history and per-host setup, with rows; the same names as the compact fixture's. */
+export const FULL_EXCLUDED_TABLES = EXCLUDED_TABLES;
 
 export const FULL_TABLES = [...FULL_REPLICATED_TABLES, ...FULL_EXCLUDED_TABLES] as const;
+
+/**
+ * One func_key_dest_* table: pinned to its destination type by a CHECK, and gone with its func
+ * key (the (id, destination_type_id) foreign key), as each of Wazo's is.
+ */
+const funcKeyDest = (name: string, typeId: number, columns: string, key: string | null) => `
+CREATE TABLE func_key_dest_${name} (
+  func_key_id integer NOT NULL,
+  destination_type_id integer NOT NULL DEFAULT ${typeId} CHECK (destination_type_id = ${typeId}),
+  ${columns},
+  PRIMARY KEY (func_key_id, destination_type_id${key ? `, ${key}` : ""}),
+  FOREIGN KEY (func_key_id, destination_type_id) REFERENCES func_key(id, destination_type_id) ON DELETE CASCADE
+);`;
 
 const SCHEMA = `
 CREATE TYPE extenumbers_type AS ENUM ('extenfeatures', 'featuremap', 'generalfeatures', 'group', 'incall', 'meetme', 'outcall', 'queue', 'user', 'voicemenu', 'conference', 'parking');
@@ -695,49 +694,12 @@ CREATE TABLE func_key_mapping (
   FOREIGN KEY (func_key_id, destination_type_id) REFERENCES func_key(id, destination_type_id) ON DELETE CASCADE
 );
 
-CREATE TABLE func_key_dest_user (
-  func_key_id integer NOT NULL,
-  user_id integer NOT NULL REFERENCES userfeatures(id) ON DELETE CASCADE,
-  destination_type_id integer NOT NULL DEFAULT 1 CHECK (destination_type_id = 1),
-  PRIMARY KEY (func_key_id, destination_type_id, user_id),
-  FOREIGN KEY (func_key_id, destination_type_id) REFERENCES func_key(id, destination_type_id) ON DELETE CASCADE
-);
-CREATE TABLE func_key_dest_group (
-  func_key_id integer NOT NULL,
-  group_id integer NOT NULL REFERENCES groupfeatures(id) ON DELETE CASCADE,
-  destination_type_id integer NOT NULL DEFAULT 2 CHECK (destination_type_id = 2),
-  PRIMARY KEY (func_key_id, destination_type_id, group_id),
-  FOREIGN KEY (func_key_id, destination_type_id) REFERENCES func_key(id, destination_type_id) ON DELETE CASCADE
-);
-CREATE TABLE func_key_dest_queue (
-  func_key_id integer NOT NULL,
-  queue_id integer NOT NULL REFERENCES queuefeatures(id) ON DELETE CASCADE,
-  destination_type_id integer NOT NULL DEFAULT 3 CHECK (destination_type_id = 3),
-  PRIMARY KEY (func_key_id, destination_type_id, queue_id),
-  FOREIGN KEY (func_key_id, destination_type_id) REFERENCES func_key(id, destination_type_id) ON DELETE CASCADE
-);
-CREATE TABLE func_key_dest_service (
-  func_key_id integer NOT NULL,
-  destination_type_id integer NOT NULL DEFAULT 5 CHECK (destination_type_id = 5),
-  feature_extension_uuid uuid NOT NULL REFERENCES feature_extension(uuid),
-  PRIMARY KEY (func_key_id, destination_type_id, feature_extension_uuid),
-  FOREIGN KEY (func_key_id, destination_type_id) REFERENCES func_key(id, destination_type_id) ON DELETE CASCADE
-);
-CREATE TABLE func_key_dest_forward (
-  func_key_id integer NOT NULL,
-  destination_type_id integer NOT NULL DEFAULT 6 CHECK (destination_type_id = 6),
-  feature_extension_uuid uuid NOT NULL REFERENCES feature_extension(uuid),
-  number varchar(40),
-  PRIMARY KEY (func_key_id, destination_type_id, feature_extension_uuid),
-  FOREIGN KEY (func_key_id, destination_type_id) REFERENCES func_key(id, destination_type_id) ON DELETE CASCADE
-);
-CREATE TABLE func_key_dest_custom (
-  func_key_id integer NOT NULL,
-  destination_type_id integer NOT NULL DEFAULT 10 CHECK (destination_type_id = 10),
-  exten varchar(40) NOT NULL,
-  PRIMARY KEY (func_key_id, destination_type_id),
-  FOREIGN KEY (func_key_id, destination_type_id) REFERENCES func_key(id, destination_type_id) ON DELETE CASCADE
-);
+${funcKeyDest("user", 1, "user_id integer NOT NULL REFERENCES userfeatures(id) ON DELETE CASCADE", "user_id")}
+${funcKeyDest("group", 2, "group_id integer NOT NULL REFERENCES groupfeatures(id) ON DELETE CASCADE", "group_id")}
+${funcKeyDest("queue", 3, "queue_id integer NOT NULL REFERENCES queuefeatures(id) ON DELETE CASCADE", "queue_id")}
+${funcKeyDest("service", 5, "feature_extension_uuid uuid NOT NULL REFERENCES feature_extension(uuid)", "feature_extension_uuid")}
+${funcKeyDest("forward", 6, "feature_extension_uuid uuid NOT NULL REFERENCES feature_extension(uuid),\n  number varchar(40)", "feature_extension_uuid")}
+${funcKeyDest("custom", 10, "exten varchar(40) NOT NULL", null)}
 
 CREATE TABLE callfilter (
   id serial PRIMARY KEY,
