@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { CALL_RECORD_SCHEMA, EXCLUDED_TABLES } from "./wazo-schema.js";
+import { CALL_RECORD_SCHEMA, EXCLUDED_TABLES, USER_STATE_COLUMNS } from "./wazo-schema.js";
 
 /**
  * Wazo's `asterisk` database in full, for the replication tests and the bench: the configuration
@@ -322,21 +322,13 @@ CREATE TABLE userfeatures (
   passwdclient varchar(64) NOT NULL DEFAULT '',
   enablehint integer NOT NULL DEFAULT 1,
   enablevoicemail integer NOT NULL DEFAULT 0,
-  enablexfer integer NOT NULL DEFAULT 0,
   dtmf_hangup integer NOT NULL DEFAULT 0,
   enableonlinerec integer NOT NULL DEFAULT 0,
   call_record_outgoing_external_enabled boolean NOT NULL DEFAULT false,
   call_record_outgoing_internal_enabled boolean NOT NULL DEFAULT false,
   call_record_incoming_external_enabled boolean NOT NULL DEFAULT false,
   call_record_incoming_internal_enabled boolean NOT NULL DEFAULT false,
-  incallfilter integer NOT NULL DEFAULT 0,
-  enablednd integer NOT NULL DEFAULT 0,
-  enableunc integer NOT NULL DEFAULT 0,
-  destunc varchar(128) NOT NULL DEFAULT '',
-  enablerna integer NOT NULL DEFAULT 0,
-  destrna varchar(128) NOT NULL DEFAULT '',
-  enablebusy integer NOT NULL DEFAULT 0,
-  destbusy varchar(128) NOT NULL DEFAULT '',
+  ${USER_STATE_COLUMNS}
   musiconhold varchar(128) NOT NULL DEFAULT '',
   outcallerid varchar(80) NOT NULL DEFAULT '',
   mobilephonenumber varchar(128) NOT NULL DEFAULT '',
