@@ -5,6 +5,7 @@ import {
   type ResolvedReplicationConfig,
 } from "../../../agent/replication/config.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../../support/postgres.js";
+import { tableDigest, tableDigests } from "../../support/replica-compare.js";
 import {
   createWazoFullSchema,
   FULL_EXCLUDED_TABLES,
@@ -24,7 +25,8 @@ import {
  * A master and a slave, both real PostgreSQL servers with the Wazo-like schema; the master
  * seeded and given the read-only role the README asks for, the slave with history of its own
  * in the excluded tables. Checksums here are computed differently from the module's own
- * fingerprints (an ordered md5 of every row's text) so that the tests judge it independently.
+ * fingerprints (replica-compare.ts: a digest of every row's text) so that the tests judge it
+ * independently.
  */
 
 export const REPLICA_USER = "xivo_ha_replica";
@@ -142,19 +144,10 @@ export async function startPair(seed: SeedOptions | Fixture = {}): Promise<Pair>
   }
 }
 
-/** Row count and an md5 over every row's text in a fixed order: equal iff the contents are equal. */
-export async function checksum(c: pg.ClientBase, table: string): Promise<string> {
-  const r = await c.query<{ n: string; h: string | null }>(
-    `SELECT count(*) AS n, md5(string_agg(t::text, E'\\n' ORDER BY t::text)) AS h FROM public.${table} t`,
-  );
-  return `${r.rows[0]!.n}:${r.rows[0]!.h ?? "-"}`;
-}
-
-export async function checksums(c: pg.ClientBase, tables: readonly string[]): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const t of tables) out[t] = await checksum(c, t);
-  return out;
-}
+/** Row count and a digest of the rows (replica-compare.ts): equal iff the contents are equal. */
+export const checksum = (c: pg.ClientBase, table: string): Promise<string> => tableDigest(c, table);
+export const checksums = (c: pg.ClientBase, tables: readonly string[]): Promise<Record<string, string>> =>
+  tableDigests(c, tables);
 
 export const ALL_TABLES = [...REPLICATED_TABLES, ...EXCLUDED_TABLES] as const;
 
