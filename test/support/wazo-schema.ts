@@ -144,7 +144,7 @@ CREATE TABLE userfeatures (
   musiconhold varchar(128) NOT NULL DEFAULT '',
   ringseconds integer NOT NULL DEFAULT 30,
   simultcalls integer NOT NULL DEFAULT 5,
-  enablevoicemail boolean NOT NULL DEFAULT false,
+  enablevoicemail integer NOT NULL DEFAULT 0,
   ${USER_STATE_COLUMNS}
   mobilephonenumber varchar(128) NOT NULL DEFAULT '',
   preferences jsonb NOT NULL DEFAULT '{}',
@@ -356,7 +356,7 @@ export async function seedWazo(client: pg.ClientBase, opts: SeedOptions = {}): P
   await q(`INSERT INTO userfeatures (id, uuid, firstname, lastname, email, musiconhold, ringseconds, enablevoicemail, enablednd, enableunc, destunc,
                                      mobilephonenumber, preferences, created_at, description)
            SELECT i, md5('user' || i)::uuid, 'First' || i, 'Last' || (i % 997), 'user' || i || '@example.com', 'default', 10 + i % 50,
-                  i % 3 = 0, (i % 11 = 0)::int, (i % 13 = 0)::int, CASE WHEN i % 13 = 0 THEN '06' || lpad(i::text, 8, '0') ELSE '' END,
+                  (i % 3 = 0)::int, (i % 11 = 0)::int, (i % 13 = 0)::int, CASE WHEN i % 13 = 0 THEN '06' || lpad(i::text, 8, '0') ELSE '' END,
                   '+3361234' || lpad(i::text, 6, '0'),
                   jsonb_build_object('lang', CASE WHEN i % 2 = 0 THEN 'fr_FR' ELSE 'en_US' END, 'n', i, 'ratio', (i % 7) / 3.0::float8),
                   timestamptz '2024-01-01 00:00:00+00' + i * interval '37 seconds', ${pad("i", 120)}

@@ -1,9 +1,8 @@
 import type pg from "pg";
-import { beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { agentEvents, role, startAgent, until, usePairs } from "../../support/pair.js";
 import { connectPostgres } from "../../support/postgres.js";
 import { endpoint, useWazoDatabases } from "../../support/wazo-pair-databases.js";
-import { USER_SERVICE_COLUMNS } from "./wazo.js";
 
 /**
  * The pair for real (test/support/pair.ts: the worker under wrangler dev, the agent as its own
@@ -12,15 +11,6 @@ import { USER_SERVICE_COLUMNS } from "./wazo.js";
  */
 const { pair, cleanups } = usePairs();
 const dbs = useWazoDatabases();
-
-// The columns of Wazo's userfeatures the shared fixture may not have yet.
-beforeAll(async () => {
-  for (const server of [dbs.master, dbs.slave]) {
-    const c = await connectPostgres(server);
-    await c.query(USER_SERVICE_COLUMNS);
-    await c.end();
-  }
-});
 
 describe("the pair: the users' own settings at failback", () => {
   it("DND and a forward set on the active slave are on the master after failback; replication leaves them", async () => {

@@ -8,7 +8,6 @@ import { writeState } from "../../../agent/state.js";
 import { connectPostgres } from "../../support/postgres.js";
 import { endpoint, useWazoDatabases } from "../../support/wazo-pair-databases.js";
 import { tempDir } from "../helpers.js";
-import { USER_SERVICE_COLUMNS } from "./wazo.js";
 
 /**
  * The whole path as the daemon runs it, on Wazo's fixture: the keeper's failover records the
@@ -22,7 +21,6 @@ let dir: { path: string; remove: () => Promise<void> };
 
 beforeAll(async () => {
   [m, s] = await Promise.all([connectPostgres(dbs.master), connectPostgres(dbs.slave)]);
-  await Promise.all([m.query(USER_SERVICE_COLUMNS), s.query(USER_SERVICE_COLUMNS)]);
 });
 afterAll(async () => {
   await Promise.allSettled([m?.end(), s?.end()]);

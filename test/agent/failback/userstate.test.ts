@@ -5,7 +5,8 @@ import { recordBaseline } from "../../../agent/failback/userstate.js";
 import { mergeRow } from "../../../agent/failback/userstate-merge.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../../support/postgres.js";
 import { tempDir } from "../helpers.js";
-import { blockedOnLock, freshPair, type Pair, USER_SERVICE_COLUMNS } from "./wazo.js";
+import { USER_STATE_COLUMNS } from "../../support/wazo-schema.js";
+import { blockedOnLock, freshPair, type Pair } from "./wazo.js";
 
 /**
  * The users' own settings at failback, on two real PostgreSQL servers that keep commit times
@@ -31,8 +32,8 @@ beforeEach(async () => {
   for (const db of [pair.master, pair.slave]) {
     await db.query(`CREATE TABLE userfeatures (
       id serial PRIMARY KEY, uuid varchar(38) NOT NULL, firstname varchar(128) NOT NULL DEFAULT '',
+      ${USER_STATE_COLUMNS}
       enablevoicemail integer NOT NULL DEFAULT 0, CONSTRAINT userfeatures_uuid UNIQUE (uuid))`);
-    await db.query(USER_SERVICE_COLUMNS);
     // As replication leaves them: the same users on both nodes.
     await db.query(
       "INSERT INTO userfeatures (uuid, firstname) SELECT 'user-' || g, 'Zoë ' || g FROM generate_series(1, 8) g",

@@ -138,17 +138,3 @@ export const blockedOnLock = (observer: pg.Client, what: string): Promise<number
       ).rows[0]?.pid,
     what,
   );
-
-/**
- * The user-service and forward columns of Wazo's userfeatures (xivo-dao's names and types), for
- * a fixture that lacks them.
- */
-export const USER_SERVICE_COLUMNS = `ALTER TABLE userfeatures
-  ADD COLUMN IF NOT EXISTS enablednd integer NOT NULL DEFAULT 0,
-  ADD COLUMN IF NOT EXISTS incallfilter integer NOT NULL DEFAULT 0,
-  ADD COLUMN IF NOT EXISTS enableunc integer NOT NULL DEFAULT 0,
-  ADD COLUMN IF NOT EXISTS destunc varchar(128) NOT NULL DEFAULT '',
-  ADD COLUMN IF NOT EXISTS enablerna integer NOT NULL DEFAULT 0,
-  ADD COLUMN IF NOT EXISTS destrna varchar(128) NOT NULL DEFAULT '',
-  ADD COLUMN IF NOT EXISTS enablebusy integer NOT NULL DEFAULT 0,
-  ADD COLUMN IF NOT EXISTS destbusy varchar(128) NOT NULL DEFAULT ''`;
