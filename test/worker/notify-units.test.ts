@@ -114,6 +114,8 @@ describe("events from agent reports", () => {
     const [failed] = fromReport(report(), holding);
     expect(failed).toMatchObject({ type: "failover.failed", data: { role: "standby", fence: { outcome: "held" } } });
     const text = slackMessage([{ cluster: "paris", type: failed!.type, at: 5, reason: failed!.reason }], null).text;
+    // The title fits a failover held by fencing as well as services that did not start.
+    expect(text).toContain("Failover FAILED: the slave did not take over: edge degraded; fencing the master FAILED");
     expect(text).toContain("fencing the master FAILED (the master is degraded: it answers, its telephony fails)");
     expect(text).toContain("#1 ssh exited 255; holding as standby, services not started");
     // Without a fence (an older agent, or a down master): no fence in the event.

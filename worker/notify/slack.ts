@@ -28,7 +28,7 @@ const TITLES: Record<NotifyEventType, string> = {
   "master.up": ":large_green_circle: Master up",
   "failover.done": ":arrows_counterclockwise: Failover done: the slave is active",
   "failback.done": ":leftwards_arrow_with_hook: Failback done: the slave is standby again",
-  "failover.failed": ":rotating_light: Failover FAILED: the slave's telephony did not come up",
+  "failover.failed": ":rotating_light: Failover FAILED: the slave did not take over",
   "failback.failed": ":rotating_light: Failback FAILED: the slave's telephony did not stop",
   "telephony.failing": ":rotating_light: The active slave's telephony is not answering",
   "telephony.recovered": ":white_check_mark: The active slave's telephony answers again",
