@@ -9,6 +9,12 @@ import { anyRowSql, fingerprintSql } from "./sql.js";
  * row" — which makes the first full sync nearly free of fingerprinting.
  */
 
+/** A changed table's row counts, which decide between a delta and a reload (master: unknown when the slave's is empty). */
+export interface RowCounts {
+  master: number | null;
+  slave: number;
+}
+
 export interface Fingerprint {
   rows: number;
   hash: string;
@@ -25,7 +31,7 @@ export async function changedTables(
   slave: Session,
   schema: string,
   tables: TableInfo[],
-): Promise<Set<string>> {
+): Promise<Map<string, RowCounts>> {
   const onSlave: Promise<Fingerprint>[] = [];
   let chain: Promise<unknown> = Promise.resolve();
   for (const t of tables) {
@@ -34,16 +40,16 @@ export async function changedTables(
     onSlave.push(p);
     chain = p;
   }
-  const changed = new Set<string>();
+  const changed = new Map<string, RowCounts>();
   try {
     for (const [i, t] of tables.entries()) {
       const s = await onSlave[i]!;
       if (s.rows === 0) {
         const r = await master.client.query<{ any: boolean }>(anyRowSql(schema, t.name));
-        if (r.rows[0]!.any) changed.add(t.name);
+        if (r.rows[0]!.any) changed.set(t.name, { master: null, slave: 0 });
       } else {
         const m = await fingerprint(master, schema, t);
-        if (m.rows !== s.rows || m.hash !== s.hash) changed.add(t.name);
+        if (m.rows !== s.rows || m.hash !== s.hash) changed.set(t.name, { master: m.rows, slave: s.rows });
       }
     }
   } finally {
