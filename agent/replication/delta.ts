@@ -71,6 +71,20 @@ export function bucketBits(rows: number): number {
   return bits < MIN_BUCKET_BITS ? 0 : Math.min(bits, MAX_BUCKET_BITS);
 }
 
+/**
+ * How many rows differ, judged from how many of the 2^bits buckets do. Key hashes spread the
+ * differing rows evenly, so with k rows per bucket and a share x of rows differing, a bucket
+ * differs with probability 1 − (1 − x)^k: solved for x. At least one row per differing bucket;
+ * every bucket differing says "as good as all of them". Only weighs delta against reload.
+ */
+export function changedRows(differing: number, bits: number, rows: number): number {
+  const buckets = 2 ** bits;
+  if (differing >= buckets) return rows;
+  const perBucket = rows / buckets;
+  const share = 1 - (1 - differing / buckets) ** (1 / perBucket);
+  return Math.max(differing, share * rows);
+}
+
 /** One node's level-1 answer, checked: bucket → `count/sum`. */
 export function bucketDigests(bits: number, rows: unknown[]): Map<string, string> {
   const out = new Map<string, string>();
@@ -164,8 +178,8 @@ export async function diffTable(
       bucketDigests(bits, (await x.client.query(sql)).rows),
     );
     buckets = differingBuckets(m, s);
-    // Each differing bucket holds at least one differing row.
-    if (buckets.length > limit) return { method: "reload", why: tooMany(`at least ${buckets.length}`, n) };
+    const estimate = changedRows(buckets.length, bits, n);
+    if (estimate > limit) return { method: "reload", why: tooMany(`about ${Math.round(estimate)}`, n) };
     // Equal buckets after a differing fingerprint: the slave changed before its lock. Nothing to do.
     if (!buckets.length) return { method: "delta", remove: [], add: [] };
   }
