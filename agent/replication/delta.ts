@@ -1,6 +1,5 @@
 import { int8, integerSum, tid, type Tid } from "./answers.js";
 import type { TableInfo } from "./catalog.js";
-import type { RowCounts } from "./fingerprint.js";
 import { on, type Session } from "./session.js";
 import { bucketDigestSql, rowDigestSql } from "./sql.js";
 
@@ -51,7 +50,11 @@ export type TablePlan =
     };
 
 /** Why this table goes whole, before reading anything more (null: try a delta). */
-export function reloadReason(master: TableInfo, slavePrimaryKey: string[], rows: RowCounts): string | null {
+export function reloadReason(
+  master: TableInfo,
+  slavePrimaryKey: string[],
+  rows: { master: number | null; slave: number },
+): string | null {
   if (rows.master === null || rows.slave === 0) return "empty on the slave";
   if (!master.primaryKey.length) return "no primary key";
   if (master.primaryKey.join("\0") !== slavePrimaryKey.join("\0")) return "primary keys differ between the nodes";
@@ -60,6 +63,20 @@ export function reloadReason(master: TableInfo, slavePrimaryKey: string[], rows:
   const gap = Math.abs(rows.master - rows.slave);
   if (gap > MAX_CHANGED_SHARE * n) return tooMany(`at least ${gap}`, n);
   return null;
+}
+
+/**
+ * The bits to fingerprint a table per bucket with (see fingerprint.ts), for a table expected to
+ * have changed that a delta would be tried on; null: a plain fingerprint.
+ */
+export function fingerprintBits(
+  master: TableInfo,
+  slavePrimaryKey: string[],
+  rows: { master: number; slave: number },
+): number | null {
+  if (reloadReason(master, slavePrimaryKey, rows) !== null) return null;
+  const bits = bucketBits(Math.max(rows.master, rows.slave));
+  return bits > 0 ? bits : null;
 }
 
 const tooMany = (changed: string, n: number) =>
@@ -167,17 +184,21 @@ export async function diffTable(
   schema: string,
   t: TableInfo,
   rows: { master: number; slave: number },
+  /** Level 1 when the fingerprint already did it. */
+  level1?: { bits: number; differing: string[] },
 ): Promise<TablePlan> {
   const n = Math.max(rows.master, rows.slave);
   const limit = MAX_CHANGED_SHARE * n;
-  const bits = bucketBits(n);
-  let buckets = ["0"];
+  const bits = level1?.bits ?? bucketBits(n);
+  let buckets = level1?.differing ?? ["0"];
   if (bits > 0) {
-    const sql = bucketDigestSql(schema, t, bits);
-    const [m, s] = await onBoth(master, slave, "bucket digests", async (x) =>
-      bucketDigests(bits, (await x.client.query(sql)).rows),
-    );
-    buckets = differingBuckets(m, s);
+    if (!level1) {
+      const sql = bucketDigestSql(schema, t, bits);
+      const [m, s] = await onBoth(master, slave, "bucket digests", async (x) =>
+        bucketDigests(bits, (await x.client.query(sql)).rows),
+      );
+      buckets = differingBuckets(m, s);
+    }
     const estimate = changedRows(buckets.length, bits, n);
     if (estimate > limit) return { method: "reload", why: tooMany(`about ${Math.round(estimate)}`, n) };
     // Equal buckets after a differing fingerprint: the slave changed before its lock. Nothing to do.

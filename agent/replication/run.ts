@@ -2,10 +2,10 @@ import { readCatalog, type TableInfo } from "./catalog.js";
 import type { ResolvedReplicationConfig } from "./config.js";
 import { tidText, type Tid } from "./answers.js";
 import { copyRows, copyTable } from "./copy.js";
-import { diffTable, reloadReason, type TablePlan } from "./delta.js";
+import { diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
 import { changedTables } from "./fingerprint.js";
-import { marker, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
+import { marker, markerRows, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
 import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
 import { describe, on, openSession, step, type Session } from "./session.js";
@@ -151,11 +151,20 @@ export async function replicate(
       (t) => memo?.markers.get(memoKey(scope, t.name)) === `${markers.get(t.name)?.m}|${markers.get(t.name)?.s}`,
     );
     const knownNames = new Set(known.map((t) => t.name));
+    // A table the memo knows whose markers moved has most likely changed: when a delta would be
+    // tried on it, its fingerprint is taken per bucket, which is also the delta's first level.
+    const bitsFor = (t: TableInfo) => {
+      const mk = markers.get(t.name);
+      if (!mk || !memo?.markers.has(memoKey(scope, t.name))) return null;
+      const [m, s] = [markerRows(mk.m), markerRows(mk.s)];
+      if (m === null || s === null) return null;
+      return fingerprintBits(t, sCat.tables.get(t.name)!.primaryKey, { master: m, slave: s });
+    };
     const changed = await changedTables(
       master,
       slave,
       cfg.schema,
-      infos.filter((t) => !knownNames.has(t.name)),
+      infos.filter((t) => !knownNames.has(t.name)).map((t) => ({ table: t, bits: bitsFor(t) })),
     ).catch((e: unknown) => {
       throw new Error(`fingerprinting: ${describe(e)}`);
     });
@@ -179,10 +188,12 @@ export async function replicate(
       );
     for (const t of deltas) {
       abort.check();
-      const { master: m, slave: s } = changed.get(t.name)!;
-      const plan = await diffTable(master, slave, cfg.schema, t, { master: m ?? 0, slave: s }).catch((e: unknown) => {
-        throw new Error(`comparing the rows of table ${t.name}: ${describe(e)}`);
-      });
+      const { master: m, slave: s, level1 } = changed.get(t.name)!;
+      const plan = await diffTable(master, slave, cfg.schema, t, { master: m ?? 0, slave: s }, level1).catch(
+        (e: unknown) => {
+          throw new Error(`comparing the rows of table ${t.name}: ${describe(e)}`);
+        },
+      );
       plans.set(t.name, plan);
     }
     const reloads = toCopy.filter((t) => plans.get(t.name)!.method === "reload");
