@@ -189,11 +189,21 @@ export async function replicate(
     for (const t of deltas) {
       abort.check();
       const { master: m, slave: s, level1 } = changed.get(t.name)!;
-      const plan = await diffTable(master, slave, cfg.schema, t, { master: m ?? 0, slave: s }, level1).catch(
-        (e: unknown) => {
-          throw new Error(`comparing the rows of table ${t.name}: ${describe(e)}`);
-        },
-      );
+      // A first level taken from the fingerprint is of the slave before its lock: still good only
+      // if the slave's marker has not moved since the start (the memo records what it reads after).
+      const fresh =
+        level1 &&
+        (await on(slave, "read table markers", () => marker(slave, cfg.schema, t.name))) === markers.get(t.name)?.s;
+      const plan = await diffTable(
+        master,
+        slave,
+        cfg.schema,
+        t,
+        { master: m ?? 0, slave: s },
+        fresh ? level1 : undefined,
+      ).catch((e: unknown) => {
+        throw new Error(`comparing the rows of table ${t.name}: ${describe(e)}`);
+      });
       plans.set(t.name, plan);
     }
     const reloads = toCopy.filter((t) => plans.get(t.name)!.method === "reload");
@@ -282,6 +292,9 @@ export async function replicate(
         sequences: report.sequences.length,
         rows: report.rows,
         bytes: report.bytes,
+        deleted: report.copied.reduce((n, s) => n + s.deleted, 0),
+        reloaded: report.copied.filter((c) => c.method === "reload").length,
+        delta: report.copied.filter((c) => c.method === "delta").length,
         durationMs: report.durationMs,
       });
     else log("replication.failed", { error: report.error, drift: report.drift, durationMs: report.durationMs });

@@ -197,6 +197,12 @@ describe("replicate(): only the rows that differ", () => {
     const quiet = await run(memo);
     expect(quiet.report.copied).toEqual([]);
     expect(quiet.events.find((e) => e.event === "replication.plan")!.fields).toMatchObject({ fingerprinted: 0 });
+    // Both nodes moved: the per-bucket fingerprint (the memo's path) finds both rows.
+    await p.m.query(`UPDATE public.d_big SET name = 'on the master' WHERE id = 32`);
+    await p.s.query(`UPDATE public.d_big SET name = 'on the slave' WHERE id = 33`);
+    const both = await run(memo);
+    expect(stat(both.report, "d_big")).toMatchObject({ method: "delta", deleted: 2, rows: 2 });
+    expect((await run(memo)).report.copied).toEqual([]);
     await equal();
   });
 
