@@ -59,23 +59,28 @@ export async function changedTables(
     chain = p;
   }
   const changed = new Map<string, Changed>();
+  let onMaster: Promise<Fingerprint> | null = null;
   try {
     for (const [i, { table: t, bits }] of tables.entries()) {
+      // Per bucket, the slave's table is known not to be empty (see fingerprintBits): both nodes scan at once.
+      onMaster = bits !== null ? fingerprint(master, schema, t, bits) : null;
+      onMaster?.catch(() => undefined);
       const s = await onSlave[i]!;
-      if (s.rows === 0) {
+      if (s.rows === 0 && !onMaster) {
         const r = await master.client.query<{ any: boolean }>(anyRowSql(schema, t.name));
         if (r.rows[0]!.any) changed.set(t.name, { master: null, slave: 0 });
         continue;
       }
-      const m = await fingerprint(master, schema, t, bits);
+      const m = await (onMaster ?? fingerprint(master, schema, t, bits));
       const counts = { master: m.rows, slave: s.rows };
-      if (bits !== null && m.buckets && s.buckets) {
+      if (m.buckets && s.buckets) {
         const differing = differingBuckets(m.buckets, s.buckets);
-        if (differing.length) changed.set(t.name, { ...counts, level1: { bits, differing } });
+        if (differing.length) changed.set(t.name, { ...counts, level1: { bits: bits!, differing } });
       } else if (m.rows !== s.rows || m.hash !== s.hash) changed.set(t.name, counts);
     }
   } finally {
-    await chain.catch(() => undefined); // never leave a query running on the slave behind us
+    // Never leave a query running behind us.
+    await Promise.all([chain.catch(() => undefined), onMaster?.catch(() => undefined)]);
   }
   return changed;
 }
