@@ -1,5 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MAX_CHANGED_SHARE, SMALL_TABLE_ROWS } from "../../../agent/replication/delta.js";
+import { tid } from "../../../agent/replication/answers.js";
+import type { TableInfo } from "../../../agent/replication/catalog.js";
+import {
+  bucketBits,
+  bucketDigests,
+  changedRows,
+  MAX_CHANGED_SHARE,
+  reloadReason,
+  rowDelta,
+  SMALL_TABLE_ROWS,
+} from "../../../agent/replication/delta.js";
 import { createReplicationMemo } from "../../../agent/replication/memo.js";
 import { replicate, type ReplicationReport, type TableStat } from "../../../agent/replication/run.js";
 import { REPLICATED_TABLES } from "../../support/wazo-schema.js";
@@ -226,5 +236,74 @@ describe("replicate(): only the rows that differ", () => {
     }
     expect(stat((await run()).report, "d_big")).toMatchObject({ method: "delta", rows: 1 });
     await equal();
+  });
+});
+
+describe("the delta's rules", () => {
+  const t = (primaryKey: string[]): TableInfo => ({
+    name: "t",
+    columns: [{ name: "id", type: "integer", generated: false }],
+    primaryKey,
+  });
+
+  it("reloads a table empty on the slave, without a key, with keys that differ, small, or far apart in rows", () => {
+    expect(reloadReason(t(["id"]), ["id"], { master: null, slave: 0 })).toBe("empty on the slave");
+    expect(reloadReason(t([]), [], { master: 5000, slave: 5000 })).toBe("no primary key");
+    expect(reloadReason(t(["id"]), ["id", "x"], { master: 5000, slave: 5000 })).toBe(
+      "primary keys differ between the nodes",
+    );
+    expect(reloadReason(t(["id"]), ["id"], { master: 999, slave: 10 })).toBe("small (999 rows)");
+    expect(reloadReason(t(["id"]), ["id"], { master: 5000, slave: 3900 })).toBe(
+      "at least 1100 of 5000 rows differ (over 20 %)",
+    );
+    expect(reloadReason(t(["id"]), ["id"], { master: 5000, slave: 4100 })).toBeNull();
+  });
+
+  it("buckets hold about 16 rows, none below 2^8 buckets, at most 2^16", () => {
+    expect(bucketBits(4095)).toBe(0);
+    expect(bucketBits(4096)).toBe(8);
+    expect(bucketBits(100_000)).toBe(12);
+    expect(bucketBits(1e9)).toBe(16);
+  });
+
+  it("estimates the differing rows from the differing buckets", () => {
+    // 4096 buckets of 24 rows: 2 rows changed → 2 buckets; 20 % → nearly all.
+    expect(changedRows(2, 12, 100_000)).toBeCloseTo(2, 0);
+    expect(changedRows(4096 * (1 - 0.99 ** 24.4), 12, 100_000)).toBeCloseTo(1000, -1);
+    expect(changedRows(4096, 12, 100_000)).toBe(100_000);
+  });
+
+  it("refuses a malformed digest: a bucket out of range, twice, not a number", () => {
+    expect(bucketDigests(8, [{ b: "255", n: "3", s: "-12" }])).toEqual(new Map([["255", "3/-12"]]));
+    for (const bad of [
+      [{ b: "256", n: "3", s: "1" }],
+      [{ b: "-1", n: "3", s: "1" }],
+      [{ b: "1", n: "3", s: "1);" }],
+      [
+        { b: "1", n: "3", s: "1" },
+        { b: "01", n: "3", s: "1" },
+      ],
+    ])
+      expect(() => bucketDigests(8, bad)).toThrow(/malformed bucket digest.*refused, nothing applied/);
+    expect(tid("(12,3)")).toEqual({ block: 12, offset: 3 });
+    for (const bad of ["(1,0)", "(1,70000)", "(1,2)'", "1,2", 12]) expect(tid(bad)).toBeNull();
+  });
+
+  it("per key hash: equal multisets stay, anything else is the slave's out and the master's in", () => {
+    const at = (block: number) => ({ block, offset: 1 });
+    const m = [
+      { h: "1", r: "10", at: at(1) },
+      { h: "2", r: "20", at: at(2) },
+      { h: "2", r: "21", at: at(3) },
+      { h: "4", r: "40", at: at(4) },
+    ];
+    const s = [
+      { h: "1", r: "10", at: at(11) },
+      { h: "2", r: "21", at: at(12) },
+      { h: "2", r: "20", at: at(13) },
+      { h: "3", r: "30", at: at(14) },
+      { h: "4", r: "41", at: at(15) },
+    ];
+    expect(rowDelta(m, s)).toEqual({ remove: [at(15), at(14)], add: [at(4)] });
   });
 });
