@@ -7,6 +7,7 @@ import { ClusterId } from "../protocol/ids.js";
 import { PublicJwk } from "../protocol/signing.js";
 import { fieldPath } from "./field-path.js";
 import { FailbackConfig, redactFailback, resolveFailbackSecrets } from "./failback/config.js";
+import { FenceConfig } from "./fence.js";
 import { FilesConfig, resolveFilesConfig, type ResolvedFilesConfig } from "./files/config.js";
 import { DEFAULT_LAN, LanConfig, LanSipProbe, LanTcpProbe, redactLan, resolveLanSecrets } from "./lan/config.js";
 import {
@@ -95,6 +96,8 @@ const ConfigInput = z
     failback: FailbackConfig.optional(),
     /** Master → slave file pull (rsync over SSH) while standby, on the replication schedule; absent: off. */
     files: FilesConfig.optional(),
+    /** Commands that fence a degraded master before this slave takes over; absent: no fencing. */
+    fence: FenceConfig.optional(),
     /** The slave's own probes of the master: the second signal. */
     lan: LanConfig.default(DEFAULT_LAN),
     /** Local HTTP for /healthz, /metrics and /status; `port: null` turns it off. */

@@ -5,7 +5,8 @@ import type { Config } from "./config.js";
 import { ageNowMs } from "./intake/age.js";
 import { VerdictSource } from "./intake/source.js";
 import { Keeper, systemClock, type Clock, type TickResult, type VerdictView } from "./keeper.js";
-import { LanMonitor } from "./lan/monitor.js";
+import { LanLoop } from "./lan/loop.js";
+import { LanMonitor, type LanView } from "./lan/monitor.js";
 import { keepServingLocal, type KeptLocalHttp, type Routes } from "./local-http.js";
 import { acquireLock } from "./lock.js";
 import type { Logger } from "./log.js";
@@ -169,14 +170,16 @@ class SerialRunner {
 class AgentLoop {
   private stopped = false;
   private firstSync = true;
-  private lanBusy = false;
+  private readonly lanLoop: LanLoop;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly passes = new SerialRunner(
     () => this.pass(),
     () => this.stopped,
   );
 
-  constructor(private readonly p: Parts) {}
+  constructor(private readonly p: Parts) {
+    this.lanLoop = new LanLoop(p.lan, p.cfg.lan, (before, view) => this.afterLanRound(before, view));
+  }
 
   start(): void {
     const { cfg, source, metrics } = this.p;
@@ -189,14 +192,14 @@ class AgentLoop {
       // Without replication, a pending copy-back is still retried, every minute.
       this.timers.push(setInterval(() => void this.syncPass(), cfg.replication?.everyMs ?? 60_000));
     }
-    this.timers.push(setInterval(() => void this.lanRound(), cfg.lan.intervalMs));
-    void this.lanRound();
+    this.lanLoop.start();
     this.kick();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    this.lanLoop.stop();
     await this.p.sync.stop();
     await this.p.source.stop();
     await this.passes.idle();
@@ -247,6 +250,12 @@ class AgentLoop {
     // Databases sync only while the master is up: a copy in flight is dropped, not finished.
     if (source.latest()?.verdict.state !== "up") sync.cancel();
     this.kick();
+    // The edge says the master is failing and the LAN has not seen it yet: confirm now rather
+    // than at the next beat, since failover waits for both signals.
+    const ext = source.latest()?.verdict.state;
+    const lanState = this.p.lan.view.state;
+    if ((ext === "down" || ext === "degraded") && (lanState === "up" || lanState === "unknown"))
+      void this.lanLoop.now();
     // The first fresh "up" after start: sync now rather than one whole schedule later.
     if (this.firstSync && hasStandbyWork(cfg) && source.latest()?.verdict.state === "up") {
       this.firstSync = false;
@@ -272,23 +281,14 @@ class AgentLoop {
     }
   }
 
-  /** LAN rounds on their own beat; a change of state is decided on at once. */
-  private async lanRound(): Promise<void> {
-    if (this.lanBusy || this.stopped) return;
-    const { lan, metrics, log } = this.p;
-    this.lanBusy = true;
-    try {
-      const before = lan.view.state;
-      const view = await lan.round();
-      oneHot(metrics.lanState, "state", STATES, view.state);
-      for (const p of view.probes)
-        metrics.lanRtt.set({ probe: p.name }, p.ok && p.rttMs !== null ? p.rttMs / 1000 : NaN);
-      if (view.state !== before) {
-        log("lan.changed", { from: before, to: view.state, reason: view.reason });
-        this.kick();
-      }
-    } finally {
-      this.lanBusy = false;
+  /** After each LAN round: its metrics, and a change of state decided on at once. */
+  private afterLanRound(before: LanView["state"], view: LanView): void {
+    const { metrics, log } = this.p;
+    oneHot(metrics.lanState, "state", STATES, view.state);
+    for (const p of view.probes) metrics.lanRtt.set({ probe: p.name }, p.ok && p.rttMs !== null ? p.rttMs / 1000 : NaN);
+    if (view.state !== before) {
+      log("lan.changed", { from: before, to: view.state, reason: view.reason });
+      this.kick();
     }
   }
 

@@ -1,8 +1,11 @@
 import { join } from "node:path";
-import type { AgentReport, Role } from "../protocol/report.js";
+import { clip } from "../protocol/encoding.js";
+import { type AgentReport, describeFence, type FenceResult, type Role } from "../protocol/report.js";
 import type { MasterState, Verdict } from "../protocol/verdict.js";
 import type { Config } from "./config.js";
-import { decide, type Decision, type Freshness } from "./decision.js";
+import { decide, type Decision, type DecisionInput, type Freshness } from "./decision.js";
+import { recordBaseline } from "./failback/userstate.js";
+import { fenceReason, runFence } from "./fence.js";
 import { heldForMs } from "./intake/age.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { silentLogger, type Logger } from "./log.js";
@@ -47,8 +50,15 @@ export const systemClock: Clock = { mono: () => performance.now(), now: () => Da
 
 export type KeeperConfig = Pick<
   Config,
-  "mode" | "requireLanConfirmation" | "failbackHoldDownMs" | "noVerdictAlertMs" | "stateDir" | "lockWaitMs" | "services"
-> & { enforceEveryMs: number };
+  | "mode"
+  | "requireLanConfirmation"
+  | "failbackHoldDownMs"
+  | "noVerdictAlertMs"
+  | "stateDir"
+  | "lockWaitMs"
+  | "services"
+  | "fence"
+> & { enforceEveryMs: number } & Partial<Pick<Config, "failback">>;
 
 export interface KeeperOptions {
   config: KeeperConfig;
@@ -62,7 +72,7 @@ export interface TickResult {
   decision: Decision;
   role: Role;
   /** What this pass did to the services, if anything. */
-  did: "failover" | "failback" | "enforce" | "nothing" | "skipped-busy";
+  did: "failover" | "failback" | "enforce" | "fence" | "nothing" | "skipped-busy";
   ok: boolean;
 }
 
@@ -108,6 +118,9 @@ export class Keeper {
   reconcilePending = false;
   /** Set while the active slave's telephony runs but does not answer (services.ready); reported. */
   telephonyAlert: string | null = null;
+  /** Set while fencing the master has failed (held, or proceeded as configured); reported. */
+  fenceAlert: string | null = null;
+  private lastFenceMono = -Infinity;
   private silentPasses = 0;
 
   constructor(private readonly o: KeeperOptions) {
@@ -195,7 +208,8 @@ export class Keeper {
 
   async tick(): Promise<TickResult> {
     await this.load();
-    const decision = decide(this.inputs());
+    const inputs = this.inputs();
+    const decision = decide(inputs);
     if (decision.row !== this.lastDecision?.row) {
       this.log("decision", {
         row: decision.row,
@@ -206,8 +220,15 @@ export class Keeper {
       });
     }
     this.lastDecision = decision;
+    // A fencing episode ends when no failover is pending on a slave that is not active (the master
+    // came back, an operator moved the role, or the slave failed back).
+    if (decision.action !== "failover" && this.role !== "active" && this.fenceAlert) {
+      this.log("fence.alert-cleared", { row: decision.row });
+      this.fenceAlert = null;
+    }
+    if (decision.action !== "failover") this.lastFenceMono = -Infinity;
     if (decision.action === "failover" || decision.action === "failback") {
-      return this.transition(decision);
+      return this.transition(decision, inputs);
     }
     const due = this.clock.mono() - this.lastEnforceMono >= this.cfg.enforceEveryMs;
     if (this.booting || this.role === "unknown" || !due) return { decision, role: this.role, did: "nothing", ok: true };
@@ -215,15 +236,26 @@ export class Keeper {
   }
 
   /** Failover or failback: the only place the role changes on its own. */
-  private async transition(decision: Decision): Promise<TickResult> {
+  private async transition(decision: Decision, inputs: DecisionInput): Promise<TickResult> {
     const kind = decision.action as "failover" | "failback";
     const target: Role = kind === "failover" ? "active" : "standby";
+    const why =
+      kind === "failover"
+        ? fenceReason(this.cfg.fence, { row: decision.row, external: inputs.external.state, lan: inputs.lan })
+        : null;
+    // Held after a failed fence: the next attempt waits its turn (fence.retryEveryMs).
+    if (why && this.clock.mono() - this.lastFenceMono < this.cfg.fence!.retryEveryMs) {
+      return { decision, role: this.role, did: "nothing", ok: false };
+    }
     const outcome = await this.underLock(kind, this.cfg.lockWaitMs, async () => {
       await this.load(); // a manual command may have moved the role while we waited
       if (this.role === target) return null;
-      return this.changeRole(target, kind, decision.reason);
+      const fence = why ? await this.fence(why, decision) : undefined;
+      if (fence?.outcome === "held") return "held" as const;
+      return this.changeRole(target, kind, decision.reason, fence);
     });
     if (outcome === "busy") return { decision, role: this.role, did: "skipped-busy", ok: false };
+    if (outcome === "held") return { decision, role: this.role, did: "fence", ok: false };
     this.lastEnforceMono = this.clock.mono();
     return { decision, role: this.role, did: outcome ? kind : "nothing", ok: outcome ? outcome.ok : true };
   }
@@ -232,13 +264,29 @@ export class Keeper {
    * Writes the new role first (with the action marked not yet done), then drives the services,
    * then records the outcome. Also used by the manual `manage-slave-services` command.
    */
-  async changeRole(target: "active" | "standby", kind: LastAction["kind"], reason: string): Promise<TransitionReport> {
+  async changeRole(
+    target: "active" | "standby",
+    kind: LastAction["kind"],
+    decided: string,
+    fence?: FenceResult,
+  ): Promise<TransitionReport> {
     const at = this.clock.now();
-    if (target === "active") this.reconcilePending = true; // whatever happens next, copy back at failback
-    await this.persist(target, { kind, at, ok: false, inProgress: true, reason: `${reason} (in progress)` });
+    const reason = fence ? clip(`${decided}; ${describeFence(fence)}`, 1500) : decided;
+    if (target === "active") {
+      // Before the telephony starts: what the slave's users then change is what failback merges back.
+      await recordBaseline(this.cfg.failback, this.cfg.stateDir, this.reconcilePending, this.log);
+      this.reconcilePending = true; // whatever happens next, copy back at failback
+    }
+    await this.persist(target, { kind, at, ok: false, inProgress: true, reason: `${reason} (in progress)`, fence });
     this.log(`${kind}.start`, { role: target, reason });
     const t = target === "active" ? await startServices(this.cfg.services) : await stopServices(this.cfg.services);
-    const done: LastAction = { kind, at, ok: t.ok, reason: t.ok ? reason : `${reason}; but ${describeFailure(t)}` };
+    const done: LastAction = {
+      kind,
+      at,
+      ok: t.ok,
+      reason: t.ok ? reason : `${reason}; but ${clip(describeFailure(t), 400)}`,
+      fence,
+    };
     await this.persist(target, done);
     const ready = t.ready && { readyProbe: t.ready.probe, readyAfterMs: t.ready.afterMs };
     this.log(
@@ -247,6 +295,42 @@ export class Keeper {
       t.ok ? "info" : "error",
     );
     return t;
+  }
+
+  /**
+   * Runs the fence commands (under the action lock, before any service moves). A failure raises
+   * the alert; held, the role stays and the failover is recorded as failed once per episode (one
+   * notification, not one per retry), later attempts only renewing the alert.
+   */
+  private async fence(why: string, decision: Decision): Promise<FenceResult> {
+    this.log("fence.start", { why, commands: this.cfg.fence!.commands.length });
+    const f = await runFence(this.cfg.fence!, why, this.clock.now());
+    this.lastFenceMono = this.clock.mono();
+    const summary = describeFence(f);
+    this.log(
+      `fence.${f.ok ? "done" : "failed"}`,
+      { outcome: f.outcome, summary, commands: f.commands },
+      f.ok ? "info" : "error",
+    );
+    if (f.ok) {
+      this.fenceAlert = null;
+      return f;
+    }
+    const firstFailure = this.fenceAlert === null;
+    this.fenceAlert = clip(`fencing the master failed: ${summary}`, 2000);
+    if (f.outcome === "held" && firstFailure) {
+      const held: LastAction = {
+        kind: "failover",
+        at: f.at,
+        ok: false,
+        reason: clip(`${decision.reason}; ${summary}`, 2000),
+        fence: f,
+      };
+      // A slave with no known role (state file lost) keeps it so: the record stays in memory.
+      if (this.role === "standby") await this.persist("standby", held);
+      else this.lastAction = held;
+    }
+    return f;
   }
 
   private async persist(role: "active" | "standby", lastAction: LastAction): Promise<void> {

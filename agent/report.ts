@@ -46,9 +46,13 @@ function buildReport({ cfg, keeper, source, lan, sync, clock, localHttp }: Repor
       probes: view.probes.map((p) => ({ name: p.name, ok: p.ok, detail: p.detail.slice(0, 2000), rttMs: p.rttMs })),
     },
     verdictSeq: source.latest()?.verdict.seq ?? null,
-    alerts: [keeper.lastDecision?.alert, keeper.telephonyAlert, ...sync.alerts(), localHttp?.()].filter(
-      (a): a is string => !!a,
-    ),
+    alerts: [
+      keeper.lastDecision?.alert,
+      keeper.telephonyAlert,
+      keeper.fenceAlert,
+      ...sync.alerts(),
+      localHttp?.(),
+    ].filter((a): a is string => !!a),
     replication: sync.reportField(),
     counters: {
       acceptedPush: c.accepted.push,

@@ -163,7 +163,11 @@ export class StandbySync {
       await keeper.load(); // the role may have moved while we took the lock
       if (keeper.role !== "standby") return "not-standby";
       if (keeper.reconcilePending && this.o.failback) {
-        const r = await reconcile(this.o.failback, { log: this.inner("reconcile"), signal });
+        const r = await reconcile(this.o.failback, {
+          log: this.inner("reconcile"),
+          signal,
+          stateDir: this.o.stateDir,
+        });
         this.lastReconcile = r;
         log(
           r.ok ? "reconcile.done" : "reconcile.failed",

@@ -33,6 +33,17 @@ export interface Change {
   from: MasterState;
   to: MasterState;
   reason: string;
+  /** How many of the rounds that moved the verdict were confirmation rounds (absent: none). */
+  confirmations?: number;
+}
+
+/**
+ * A round's place in a run of confirmation rounds (rounds that came early because the previous
+ * one disagreed with the verdict): `run` consecutive confirmation rounds end with this one.
+ */
+export interface Confirmations {
+  run: number;
+  spacingSec: number;
 }
 
 export function initialTracker(now: number, reason = "waiting for the first rounds"): Tracker {
@@ -51,33 +62,43 @@ function nextStreaks(s: Streaks, c: RoundClass): Streaks {
 }
 
 /** The state the streaks justify, or null when they justify no change. */
-function target(state: MasterState, s: Streaks, p: HysteresisParams): { to: MasterState; why: string } | null {
-  if (state !== "up" && s.up >= p.rise) return { to: "up", why: `${s.up} consecutive good rounds (rise ${p.rise})` };
+function target(
+  state: MasterState,
+  s: Streaks,
+  p: HysteresisParams,
+): { to: MasterState; why: string; rounds: number } | null {
+  if (state !== "up" && s.up >= p.rise)
+    return { to: "up", why: `${s.up} consecutive good rounds (rise ${p.rise})`, rounds: s.up };
   if (state === "up" || state === "unknown") {
     if (s.bad < p.fall) return null;
     // All of the last `fall` rounds found nothing answering: down. Any answer among them: degraded.
     const to = s.down >= p.fall ? "down" : "degraded";
-    return { to, why: `${s.bad} consecutive bad rounds (fall ${p.fall})` };
+    return { to, why: `${s.bad} consecutive bad rounds (fall ${p.fall})`, rounds: s.bad };
   }
   // Already bad: moving between degraded and down takes `fall` rounds of the new kind too.
   if (state === "down" && s.degraded >= p.fall)
-    return { to: "degraded", why: `${s.degraded} consecutive degraded rounds` };
+    return { to: "degraded", why: `${s.degraded} consecutive degraded rounds`, rounds: s.degraded };
   if (state === "degraded" && s.down >= p.fall)
-    return { to: "down", why: `${s.down} consecutive rounds with nothing answering` };
+    return { to: "down", why: `${s.down} consecutive rounds with nothing answering`, rounds: s.down };
   return null;
 }
 
 export function applyRound(
   tracker: Tracker,
-  round: { class: RoundClass; reason: string; at: number },
+  round: { class: RoundClass; reason: string; at: number; confirmations?: Confirmations },
   params: HysteresisParams,
 ): { tracker: Tracker; change: Change | null } {
   const streaks = nextStreaks(tracker.streaks, round.class);
   const t = round.at < params.graceUntil ? null : target(tracker.state, streaks, params);
   if (!t) return { tracker: { ...tracker, streaks }, change: null };
-  const reason = `${t.to} after ${t.why}: ${round.reason}`;
+  // The confirmation run and the streak both end with this round: the shorter is in both.
+  const confirmed = Math.min(round.confirmations?.run ?? 0, t.rounds);
+  const note = confirmed
+    ? `, ${confirmed} of them confirmation round${confirmed > 1 ? "s" : ""} ${round.confirmations!.spacingSec} s apart`
+    : "";
+  const reason = `${t.to} after ${t.why}${note}: ${round.reason}`;
   return {
     tracker: { state: t.to, since: round.at, reason, streaks },
-    change: { from: tracker.state, to: t.to, reason },
+    change: { from: tracker.state, to: t.to, reason, ...(confirmed ? { confirmations: confirmed } : {}) },
   };
 }

@@ -22,6 +22,8 @@ export type ProbeKind = z.infer<typeof ProbeKind>;
 export const MAX_PROBES = 16;
 export const MAX_DETAIL_CHARS = 300;
 export const MAX_REASON_CHARS = 8_000;
+/** A cluster probes from at most this many vantage points (worker/config.ts). */
+export const MAX_VANTAGES = 5;
 
 export const ProbeResult = z.object({
   name: z.string(),
@@ -41,6 +43,8 @@ export const RoundSummary = z.object({
   durationMs: z.number().nonnegative(),
   class: RoundClass,
   probes: z.array(ProbeResult).max(MAX_PROBES),
+  /** True when the round came early to confirm a previous one that disagreed with the verdict. */
+  confirmation: z.boolean().optional(),
 });
 export type RoundSummary = z.infer<typeof RoundSummary>;
 
@@ -52,6 +56,25 @@ export const MaintenanceWindow = z.object({
   reason: z.string(),
 });
 export type MaintenanceWindow = z.infer<typeof MaintenanceWindow>;
+
+/** What one vantage said in a round: its class, or `silent` when it did not answer in time. */
+export const VantageVote = z.object({
+  name: z.string().max(20),
+  vote: z.enum(["up", "degraded", "down", "silent"]),
+});
+export type VantageVote = z.infer<typeof VantageVote>;
+
+/** The count behind the last round when the master is probed from several vantages. */
+export const QuorumRound = z.object({
+  /** Worker clock, epoch ms, when the votes were counted. */
+  at: EpochMs,
+  /** How many vantages must agree that the master is bad. */
+  quorum: z.number().int().min(1).max(MAX_VANTAGES),
+  /** `none`: fewer vantages answered than the quorum, so the round had no opinion. */
+  outcome: z.enum(["up", "degraded", "down", "none"]),
+  votes: z.array(VantageVote).min(1).max(MAX_VANTAGES),
+});
+export type QuorumRound = z.infer<typeof QuorumRound>;
 
 export const Verdict = z.object({
   v: z.literal(1),
@@ -85,6 +108,11 @@ export const Verdict = z.object({
    * judging pushes on `seq` alone.
    */
   incarnation: z.number().int().optional(),
+  /**
+   * Which vantages voted what in the last round, when the cluster probes from several. Absent
+   * with one vantage (as from workers that predate it); agents that predate it ignore it.
+   */
+  quorum: QuorumRound.optional(),
 });
 export type Verdict = z.infer<typeof Verdict>;
 

@@ -1,10 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
-import { constantTimeEqual, sha256Hex } from "../protocol/encoding.js";
+import { clip, constantTimeEqual, sha256Hex } from "../protocol/encoding.js";
 import type { EventPage } from "../protocol/events.js";
-import { applyRound, initialTracker } from "../protocol/hysteresis.js";
+import { applyRound, initialTracker, type Change } from "../protocol/hysteresis.js";
+import { RoundSummary, type QuorumRound, type RoundClass } from "../protocol/verdict.js";
 import type { AgentReport } from "../protocol/report.js";
 import type { SignedEnvelope } from "../protocol/signing.js";
-import { ClusterConfig, MAX_WINDOWS, type ClusterConfigInput } from "./config.js";
+import { ClusterConfig, MAX_WINDOWS, quorumOf, usesVantageObjects, type ClusterConfigInput } from "./config.js";
 import { done, fail, type Env, type Outcome } from "./env.js";
 import { bearer } from "./http/auth.js";
 import { errorBody } from "./http/errors.js";
@@ -19,7 +20,7 @@ import {
   type Window,
 } from "./maintenance.js";
 import { registryOf } from "./registry.js";
-import { runRound } from "./round.js";
+import { roundBudgetMs, runRound } from "./round.js";
 import { fromReport, fromVerdictChange, type NotifyEvent } from "./notify/events.js";
 import { keepSecrets } from "./notify/channels.js";
 import { Notifier } from "./notify/notifier.js";
@@ -35,7 +36,8 @@ import {
   type History,
 } from "./status/store.js";
 import type { StatusData } from "./status/data.js";
-import { nextRoundAt } from "./cluster/alarm.js";
+import { needsConfirmation, nextRoundAt, roundSpacingSec } from "./cluster/alarm.js";
+import { countVotes, MAX_RESULT_REASON_CHARS, withoutOpinion, type VantageResult } from "./cluster/quorum.js";
 import type { ClusterRecord, MonitorRecord } from "./cluster/records.js";
 import { MAX_SOCKETS, REPORT_BURST, REPORT_RATE, ReportBucket } from "./cluster/report-rate.js";
 import { RoundSchedule } from "./cluster/schedule.js";
@@ -156,6 +158,11 @@ export class ClusterMonitor extends DurableObject<Env> {
           seq: 0,
           graceUntil: now + config.graceSec * 1000,
           lastRound: null,
+          confirming: false,
+          confirmRun: 0,
+          silentRounds: 0,
+          quorum: undefined,
+          vantages: [],
         });
       this.store.record("cluster.configured", now, existing ? "configuration updated" : "cluster created", {
         created: !existing,
@@ -371,7 +378,9 @@ export class ClusterMonitor extends DurableObject<Env> {
       const current = this.load()?.cluster;
       if (current) {
         await this.notifyTick().catch((err: unknown) => console.error(`notifications: ${(err as Error).message}`));
-        await this.arm(current, roundDue ? nextRoundAt(started, current.config.intervalSec, Date.now()) : pending);
+        const confirming = this.load()?.monitor.confirming ?? false;
+        const spacing = roundSpacingSec(current.config, confirming);
+        await this.arm(current, roundDue ? nextRoundAt(started, spacing, Date.now()) : pending);
       }
     }
   }
@@ -428,33 +437,128 @@ export class ClusterMonitor extends DurableObject<Env> {
     });
   }
 
-  /** One round: every probe concurrently, classify, apply hysteresis, store, record changes. */
+  /**
+   * One round: every probe concurrently (from this object, or from every vantage and counted),
+   * classify, apply hysteresis, store, record changes, and decide whether the next round comes
+   * early to confirm this one.
+   */
   private async round(cluster: ClusterRecord): Promise<void> {
     const { config } = cluster;
-    const { reason, ...lastRound } = await runRound(config);
-    const at = lastRound.at;
+    const counted = usesVantageObjects(config) ? await this.askVantages(cluster) : await localRound(config);
     const monitor = this.load()?.monitor;
     if (!monitor) return; // deleted during the round
-    const { tracker, change } = applyRound(
-      monitor.tracker,
-      { class: lastRound.class, reason, at },
-      {
-        fall: config.fall,
-        rise: config.rise,
-        graceUntil: monitor.graceUntil,
-      },
-    );
-    const seq = monitor.seq + 1;
+    const { at, outcome, reason } = counted;
+    const confirmation = monitor.confirming;
+    const spacingSec = roundSpacingSec(config, true);
+    const params = { fall: config.fall, rise: config.rise, graceUntil: monitor.graceUntil };
+    let next: MonitorRecord;
+    let change: Change | null;
+    if (outcome !== null) {
+      const confirmRun = confirmation ? monitor.confirmRun + 1 : 0;
+      const applied = applyRound(
+        monitor.tracker,
+        { class: outcome, reason, at, confirmations: { run: confirmRun, spacingSec } },
+        params,
+      );
+      change = applied.change;
+      next = {
+        ...monitor,
+        tracker: applied.tracker,
+        lastRound: { ...counted.summary!, ...(confirmation ? { confirmation: true } : {}) },
+        // A confirmation spacing no shorter than the interval means no confirmation rounds at all.
+        confirming:
+          spacingSec < config.intervalSec && needsConfirmation(applied.tracker.state, outcome, at < monitor.graceUntil),
+        confirmRun,
+        silentRounds: 0,
+      };
+    } else {
+      // No opinion: the last round with one stays `lastRound`, so the verdict's age keeps growing.
+      const silentRounds = monitor.silentRounds + 1;
+      const held = withoutOpinion(monitor.tracker, silentRounds, config.fall, at, reason);
+      change = held.change;
+      next = { ...monitor, tracker: held.tracker, confirming: false, silentRounds };
+    }
+    next = { ...next, seq: monitor.seq + 1, quorum: counted.quorum, vantages: counted.vantages };
+    const seq = next.seq;
     this.ctx.storage.transactionSync(() => {
-      this.store.put("monitor", { ...monitor, tracker, seq, lastRound });
-      recordRound(this.sql, lastRound, monitor.lastRound?.at ?? null, config.intervalSec);
-      if (change) this.store.record("verdict.changed", at, change.reason, { from: change.from, to: change.to, seq });
+      this.store.put("monitor", next);
+      if (outcome !== null) recordRound(this.sql, next.lastRound!, monitor.lastRound?.at ?? null, config.intervalSec);
+      if (change) {
+        const confirmations = change.confirmations
+          ? { confirmations: change.confirmations, confirmIntervalSec: spacingSec }
+          : {};
+        this.store.record("verdict.changed", at, change.reason, {
+          from: change.from,
+          to: change.to,
+          seq,
+          ...confirmations,
+        });
+      }
       const event = change && fromVerdictChange(change);
       if (event) this.emit(cluster, at, event);
     });
     // Once per completed hour: roll up into `hourly`, prune past retention (cheap otherwise).
     maintainStatus(this.sql, at, config.maintenance);
     await this.broadcast();
+  }
+
+  /**
+   * Every vantage runs the round concurrently; one that does not answer by the deadline (its
+   * probes' worst case plus slack for the call) or fails is silent. Then the votes are counted.
+   */
+  private async askVantages(cluster: ClusterRecord): Promise<CountedRound> {
+    const { config } = cluster;
+    const started = Date.now();
+    const deadlineMs = roundBudgetMs(config) + VANTAGE_SLACK_MS;
+    const target = { master: config.master, probes: config.probes };
+    const answers = await Promise.all(
+      config.vantages.map(async (v) => {
+        const id = this.env.VANTAGE.idFromName(`${cluster.id}/${v.name}`);
+        const stub = this.env.VANTAGE.get(id, v.locationHint ? { locationHint: v.locationHint } : undefined);
+        try {
+          const raw = await withDeadline(stub.round({ vantage: v.name, target, deadlineMs }), deadlineMs);
+          const round = RoundSummary.safeParse(raw?.round);
+          if (!raw || !round.success) return null;
+          return { round: round.data, reason: String(raw.reason), location: String(raw.location).slice(0, 200) };
+        } catch (err) {
+          console.error(`vantage ${v.name} of ${cluster.id} failed: ${(err as Error).message}`);
+          return null;
+        }
+      }),
+    );
+    const at = Date.now();
+    const quorum = quorumOf(config);
+    const count = countVotes(
+      config.vantages.map((v, i) => ({
+        name: v.name,
+        class: answers[i]?.round.class ?? null,
+        reason: answers[i]?.reason ?? "no answer in time",
+      })),
+      quorum,
+    );
+    const previous = new Map((this.load()?.monitor.vantages ?? []).map((r) => [r.name, r]));
+    const vantages = config.vantages.map((v, i): VantageResult => {
+      const a = answers[i];
+      return {
+        name: v.name,
+        ...(v.locationHint ? { locationHint: v.locationHint } : {}),
+        location: a?.location ?? previous.get(v.name)?.location ?? null,
+        at,
+        vote: a?.round.class ?? "silent",
+        reason: clip(a?.reason ?? `no answer within ${deadlineMs} ms`, MAX_RESULT_REASON_CHARS),
+        durationMs: a ? a.round.durationMs : null,
+      };
+    });
+    const rep = count.representative === null ? null : answers[count.representative]!;
+    return {
+      at,
+      outcome: count.outcome,
+      reason: count.reason,
+      summary:
+        rep && count.outcome ? { at, durationMs: at - started, class: count.outcome, probes: rep.round.probes } : null,
+      quorum: { at, ...count.record },
+      vantages,
+    };
   }
 
   // ---- status page and uptime (worker/status/) -------------------------------------------------
@@ -500,10 +604,43 @@ export class ClusterMonitor extends DurableObject<Env> {
           }
         : null,
       maintenance: cluster.config.maintenance,
+      vantages: monitor.vantages,
       history: readHistory(this.sql, from, now, ongoingGap(cluster, monitor, now)),
       latency: readLatency(this.sql, now - 24 * 3_600_000, now, 96),
       hourly: readHourly(this.sql, from),
     });
+  }
+}
+
+/** A round ready for the hysteresis: its class (null: no opinion), why, and what to keep of it. */
+interface CountedRound {
+  at: number;
+  outcome: RoundClass | null;
+  reason: string;
+  summary: RoundSummary | null;
+  quorum: QuorumRound | undefined;
+  vantages: VantageResult[];
+}
+
+/** How long a vantage may take beyond its probes' worst case: the call, and a cold start far away. */
+const VANTAGE_SLACK_MS = 2_000;
+
+/** The round probed from this object: one vantage, today's behaviour. */
+async function localRound(config: ClusterConfig): Promise<CountedRound> {
+  const { reason, ...summary } = await runRound(config);
+  return { at: summary.at, outcome: summary.class, reason, summary, quorum: undefined, vantages: [] };
+}
+
+/** `work`, or null once `ms` have passed (the work is left to finish unheard). */
+async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

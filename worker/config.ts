@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { EpochMs } from "../protocol/time.js";
-import { MAX_PROBES } from "../protocol/verdict.js";
+import { MAX_PROBES, MAX_VANTAGES } from "../protocol/verdict.js";
 import { AcceptCodes, Host, Port, probeBase, uniqueNames } from "../protocol/probe-fields.js";
 import { Channels, ChannelsInput } from "./notify/channels.js";
 
@@ -53,6 +53,29 @@ export type SipProbe = z.infer<typeof SipProbe>;
 
 export const MIN_INTERVAL_SEC = 2;
 
+/**
+ * Spacing of confirmation rounds, the rounds that follow one disagreeing with the verdict. 2 s:
+ * with fall 3, a dead master is declared about 4 s after the first bad round instead of two whole
+ * intervals, while each confirmation is still a separate look (a lost SYN is retransmitted after
+ * 1 s, so a 1 s spacing can land inside the same blip). Confirmations happen only on a
+ * disagreement, so they cost next to nothing in a healthy month. 1 s is allowed for the fast settings.
+ */
+export const DEFAULT_CONFIRM_INTERVAL_SEC = 2;
+
+/** Where a vantage's Durable Object is created (Cloudflare's location hints). */
+export const LocationHint = z.enum(["wnam", "enam", "sam", "weur", "eeur", "apac", "oc", "afr", "me"]);
+export type LocationHint = z.infer<typeof LocationHint>;
+
+export const VantageName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,19}$/, "1 to 20 characters of a-z 0-9 _ -, starting with a letter or digit");
+
+export const VantageConfig = z.strictObject({ name: VantageName, locationHint: LocationHint.optional() });
+export type VantageConfig = z.infer<typeof VantageConfig>;
+
+/** The default, single vantage: the cluster's own object probes, as before vantages existed. */
+export const LOCAL_VANTAGE: VantageConfig = { name: "edge" };
+
 /** How many maintenance windows a cluster keeps (current, scheduled and recently ended). */
 export const MAX_WINDOWS = 50;
 
@@ -71,6 +94,16 @@ const ConfigFields = {
   intervalSec: z.number().min(MIN_INTERVAL_SEC).max(3600).default(10),
   fall: z.number().int().min(1).max(100).default(3),
   rise: z.number().int().min(1).max(100).default(2),
+  /** Seconds between confirmation rounds (see DEFAULT_CONFIRM_INTERVAL_SEC); at most intervalSec. */
+  confirmIntervalSec: z.number().min(1).max(3600).default(DEFAULT_CONFIRM_INTERVAL_SEC),
+  /**
+   * Where the master is probed from. One vantage without a location hint (the default): the
+   * cluster's own object probes. Otherwise each is a Vantage object (worker/vantage.ts) and a
+   * round is the count of their votes (worker/cluster/quorum.ts).
+   */
+  vantages: uniqueNames(VantageConfig, "vantage").min(1).max(MAX_VANTAGES).default([LOCAL_VANTAGE]),
+  /** How many vantages must agree that the master is bad; default a majority of `vantages`. */
+  quorum: z.number().int().min(1).max(MAX_VANTAGES).optional(),
   /** Seconds after the cluster is created during which the verdict stays `unknown`. */
   graceSec: z.number().int().min(0).max(3600).default(0),
   /** Whether GET /status/:id and /badge/:id.svg answer without the admin token. */
@@ -91,15 +124,34 @@ const ConfigFields = {
  * `maintenance` left out keeps the stored windows: a window opened through the maintenance API
  * must not vanish because an admin re-sent the rest of the config.
  */
-export const ClusterConfigInput = z.strictObject({
-  ...ConfigFields,
-  maintenance: ConfigFields.maintenance.removeDefault().optional(),
-  /** A channel's secret left out keeps the stored one (worker/notify/channels.ts, `keepSecrets`). */
-  notifications: ChannelsInput.default([]),
-  agentToken: z.string().min(32, "at least 32 characters").max(256).optional(),
-});
+export const ClusterConfigInput = z
+  .strictObject({
+    ...ConfigFields,
+    maintenance: ConfigFields.maintenance.removeDefault().optional(),
+    /** A channel's secret left out keeps the stored one (worker/notify/channels.ts, `keepSecrets`). */
+    notifications: ChannelsInput.default([]),
+    agentToken: z.string().min(32, "at least 32 characters").max(256).optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.confirmIntervalSec > c.intervalSec)
+      ctx.addIssue({ code: "custom", path: ["confirmIntervalSec"], message: "must not exceed intervalSec" });
+    if (c.quorum !== undefined && c.quorum > c.vantages.length)
+      ctx.addIssue({
+        code: "custom",
+        path: ["quorum"],
+        message: `must not exceed the number of vantages (${c.vantages.length})`,
+      });
+  });
 export type ClusterConfigInput = z.infer<typeof ClusterConfigInput>;
 
 /** What is stored and returned: the input less the token. */
 export const ClusterConfig = z.object(ConfigFields);
 export type ClusterConfig = z.infer<typeof ClusterConfig>;
+
+/** The quorum in force: the configured one, else a majority of the vantages. */
+export const quorumOf = (c: Pick<ClusterConfig, "vantages" | "quorum">) =>
+  Math.min(c.quorum ?? Math.floor(c.vantages.length / 2) + 1, c.vantages.length);
+
+/** Whether rounds are counted from Vantage objects rather than probed by the cluster's own object. */
+export const usesVantageObjects = (c: Pick<ClusterConfig, "vantages">) =>
+  c.vantages.length > 1 || c.vantages.some((v) => v.locationHint !== undefined);

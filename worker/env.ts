@@ -1,9 +1,24 @@
 import type { ClusterMonitor } from "./cluster.js";
 import type { Registry } from "./registry.js";
+import type { Vantage } from "./vantage.js";
 
 export interface Env {
   CLUSTER: DurableObjectNamespace<ClusterMonitor>;
   REGISTRY: DurableObjectNamespace<Registry>;
+  /** The vantage points of clusters that probe from several places (worker/vantage.ts). */
+  VANTAGE: DurableObjectNamespace<Vantage>;
+  /**
+   * A `/cdn-cgi/trace` URL a vantage fetches to learn the Cloudflare location (colo) it runs in,
+   * e.g. https://www.cloudflare.com/cdn-cgi/trace. Unset (locally): "unknown (not on Cloudflare)".
+   */
+  TRACE_URL?: string;
+  /**
+   * Tests only, never in wrangler.toml: JSON {"<vantage name>": "<host>"} giving a vantage its own
+   * view of the master (every host it probes replaced), since locally all vantages run in one place.
+   */
+  VANTAGE_HOST_OVERRIDES?: string;
+  /** Tests only, never in wrangler.toml: JSON {"<vantage name>": "hang" | "throw"} to make a vantage silent. */
+  VANTAGE_TEST_FAULTS?: string;
   /** Bearer token for the admin API (wrangler secret). Unset or under 32 characters: the admin API answers 503. */
   ADMIN_TOKEN?: string;
   /** Ed25519 private key as JWK JSON (wrangler secret). Unset: verdicts answer 503. */

@@ -4,6 +4,7 @@ import { registryOf } from "./registry.js";
 
 export { ClusterMonitor } from "./cluster.js";
 export { Registry } from "./registry.js";
+export { Vantage } from "./vantage.js";
 
 const app = buildApp();
 

@@ -119,6 +119,7 @@ export async function failbackChecks(f: NonNullable<Config["failback"]>): Promis
       client = await connect(role, f[role], t);
       out.push(ok(`copy-back ${role} login`, describeEndpoint(f[role])));
       out.push(await tlsCheck(`copy-back ${role} tls`, client));
+      if (f.userState) out.push(await commitTimestampCheck(`copy-back ${role} commit times`, client));
       // Copy-back reads the slave's call records and inserts them on the master.
       const privilege = role === "master" ? "INSERT" : "SELECT";
       const denied = (
@@ -177,6 +178,22 @@ async function canSetReplicationRole(name: string, c: pg.ClientBase, user: strin
   } finally {
     await c.query("ROLLBACK").catch(() => undefined);
   }
+}
+
+/**
+ * User state changed on both nodes goes to the later change only when each node knows when its
+ * rows were written; without it the master's value is kept (agent/failback/userstate-merge.ts).
+ * Off on a stock node and not an error, so shown, not judged.
+ */
+async function commitTimestampCheck(name: string, c: pg.ClientBase): Promise<CheckResult> {
+  const r = await c.query<{ on: boolean }>("SELECT current_setting('track_commit_timestamp') = 'on' AS on");
+  return r.rows[0]?.on
+    ? ok(name, "track_commit_timestamp is on: user state changed on both nodes goes to the later change")
+    : info(
+        name,
+        "track_commit_timestamp is off: user state changed on both nodes keeps the master's value " +
+          "(ALTER SYSTEM SET track_commit_timestamp = on, then restart PostgreSQL, to let the later change win)",
+      );
 }
 
 /** What the connection actually negotiated; the setting to compare it to is the endpoint's own. */

@@ -68,6 +68,74 @@ export const WAZO_TABLES: z.input<typeof FailbackTable>[] = [
   { name: "queue_log", key: null, idColumn: "id" },
 ];
 
+/**
+ * A table of per-user settings the users change themselves (from their phone's feature codes or
+ * their portal): while the slave is active they change them there, and failback brings the
+ * changes back. `key` names the same user on both nodes; `columns` are the settings.
+ */
+export const UserStateTable = z
+  .strictObject({
+    name: Ident,
+    schema: Ident.default("public"),
+    /** NOT NULL and unique on the master (checked against the catalog); replicated, so equal on both nodes. */
+    key: Ident,
+    columns: z.array(Ident).min(1).max(64),
+  })
+  .superRefine((t, ctx) => {
+    const seen = new Set<string>();
+    t.columns.forEach((c, i) => {
+      if (c === t.key)
+        ctx.addIssue({ code: "custom", path: ["columns", i], message: "expected a column other than the key" });
+      if (seen.has(c)) ctx.addIssue({ code: "custom", path: ["columns", i], message: `duplicate column ${c}` });
+      seen.add(c);
+    });
+  });
+export type UserStateTable = z.infer<typeof UserStateTable>;
+
+/**
+ * Wazo's user services and forwards (xivo-dao `userfeatures`; set by wazo-agid's
+ * phone_set_feature and wazo-confd's /users/{id}/services and /forwards): DND, incoming-call
+ * filtering, unconditional / no-answer / busy forwards and their destinations, and voicemail on/off.
+ * Keyed by `uuid`, which, unlike `id`, a user deleted and re-created does not reuse.
+ */
+export const WAZO_USER_STATE: z.input<typeof UserStateTable>[] = [
+  {
+    name: "userfeatures",
+    key: "uuid",
+    columns: [
+      "enablednd",
+      "incallfilter",
+      "enableunc",
+      "destunc",
+      "enablerna",
+      "destrna",
+      "enablebusy",
+      "destbusy",
+      "enablevoicemail",
+    ],
+  },
+];
+
+export const UserStateConfig = z
+  .strictObject({
+    tables: z
+      .array(UserStateTable)
+      .min(1)
+      .max(16)
+      .default(() => WAZO_USER_STATE.map((t) => UserStateTable.parse(t))),
+    /** Rows per table held at failover and compared at failback: beyond it, refused (named in the log). */
+    maxRows: z.number().int().min(1).max(1_000_000).default(200_000),
+  })
+  .superRefine((u, ctx) => {
+    const seen = new Set<string>();
+    u.tables.forEach((t, i) => {
+      const id = `${t.schema}.${t.name}`;
+      if (seen.has(id)) ctx.addIssue({ code: "custom", path: ["tables", i, "name"], message: `duplicate table ${id}` });
+      seen.add(id);
+    });
+  });
+export type UserStateConfig = z.infer<typeof UserStateConfig>;
+
 export const FailbackConfig = z
   .strictObject({
     /** Names the slave in the ledger; default: `pg-<system identifier>` of the slave's cluster. */
@@ -94,6 +162,8 @@ export const FailbackConfig = z
     /** Per statement, on both servers: a lock held forever on the master must not hang failback. */
     statementTimeoutMs: Ms.default(120_000),
     fileSync: z.array(FileSyncHook).default([]),
+    /** What users changed on the active slave (DND, forwards…), merged back; null: off. */
+    userState: UserStateConfig.nullable().default(() => UserStateConfig.parse({})),
   })
   .superRefine((c, ctx) => {
     const seen = new Map<string, z.infer<typeof FailbackTable>>();

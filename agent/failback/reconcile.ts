@@ -4,6 +4,7 @@ import { copyTable, type TableResult } from "./copy.js";
 import { connect, FailbackError, pgMessage } from "./db.js";
 import { runFileSync, type FileResult } from "./files.js";
 import { ensureLedger } from "./ledger.js";
+import { copyUserState, type UserStateReport } from "./userstate.js";
 
 /**
  * Failback reconciliation: once, at failback, before master→slave replication resumes, copy
@@ -23,12 +24,16 @@ export interface ReconcileReport {
   /** Committed results only: empty when the copy-back was rolled back. */
   tables: TableResult[];
   files: FileResult[];
+  /** What the slave's users changed, merged back (committed with the rows); null when off or rolled back. */
+  userState: UserStateReport | null;
   error: string | null;
 }
 
 export interface ReconcileOptions {
   log?: (event: string, fields: Record<string, unknown>) => void;
   signal?: AbortSignal;
+  /** The agent's state directory: where the failover recorded the user-state baseline. */
+  stateDir?: string;
 }
 
 /** Serialises reconciliations on the master (two agents, or a retry racing a slow run). */
@@ -44,9 +49,10 @@ export async function reconcile(cfg: FailbackConfig, opts: ReconcileOptions = {}
 
   log("failback.start", { tables: cfg.tables.map((t) => t.name), fileSync: cfg.fileSync.map((h) => h.name) });
   let tables: TableResult[] = [];
+  let userState: UserStateReport | null = null;
   const errors: string[] = [];
   try {
-    tables = await copyBack(cfg, log, opts.signal);
+    ({ tables, userState } = await copyBack(cfg, log, opts.signal, opts.stateDir));
   } catch (err) {
     errors.push(scrub(err instanceof FailbackError ? err.message : `copy-back failed: ${pgMessage(err)}`));
     log("failback.copy_failed", { error: errors[0] });
@@ -62,6 +68,7 @@ export async function reconcile(cfg: FailbackConfig, opts: ReconcileOptions = {}
     durationMs: Math.round(performance.now() - started),
     tables,
     files,
+    userState,
     error: errors.length ? errors.join("; ") : null,
   };
   log("failback.done", { ok: report.ok, durationMs: report.durationMs, error: report.error });
@@ -72,7 +79,8 @@ async function copyBack(
   cfg: FailbackConfig,
   log: (event: string, fields: Record<string, unknown>) => void,
   signal: AbortSignal | undefined,
-): Promise<TableResult[]> {
+  stateDir: string | undefined,
+): Promise<{ tables: TableResult[]; userState: UserStateReport | null }> {
   const abortReason = () =>
     signal?.reason instanceof Error ? signal.reason.message : String(signal?.reason ?? "aborted");
   if (signal?.aborted) throw new FailbackError(`aborted before the copy-back (${abortReason()}): nothing written`);
@@ -128,6 +136,8 @@ async function copyBack(
       log("failback.table", { ...r, origin });
       results.push(r);
     }
+    // The users' own settings, in the same transaction: recorded in the same ledger, with the rows.
+    const userState = cfg.userState ? await copyUserState(ctx, cfg.userState, stateDir) : null;
     checkpoint();
     committing = true;
     try {
@@ -138,7 +148,7 @@ async function copyBack(
       );
     }
     log("failback.committed", { origin, copied: results.reduce((n, r) => n + r.copied, 0) });
-    return results;
+    return { tables: results, userState };
   } catch (err) {
     await master?.query("ROLLBACK").catch(() => undefined);
     if (signal?.aborted && !committing)

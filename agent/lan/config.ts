@@ -50,14 +50,35 @@ export type LanSipProbe = z.infer<typeof LanSipProbe>;
 export type LanTcpProbe = z.infer<typeof LanTcpProbe>;
 export type LanPostgresProbe = z.infer<typeof LanPostgresProbe>;
 
-export const LanConfig = z.strictObject({
-  probes: uniqueNames(LanProbe, "probe").min(1, "expected at least one LAN probe").max(16),
-  intervalMs: z.number().int().min(500).max(3_600_000).default(5000),
-  /** Consecutive bad rounds before the LAN view says down (or degraded). */
-  fall: z.number().int().min(1).max(100).default(3),
-  /** Consecutive good rounds before the LAN view says up again. */
-  rise: z.number().int().min(1).max(100).default(2),
-});
+const DEFAULT_CONFIRM_MS = 1000;
+
+export const LanConfig = z
+  .strictObject({
+    probes: uniqueNames(LanProbe, "probe").min(1, "expected at least one LAN probe").max(16),
+    intervalMs: z.number().int().min(500).max(3_600_000).default(5000),
+    /**
+     * The spacing of confirmation rounds: after a round that disagrees with the LAN view, the next
+     * comes this soon, until the view moves or a round agrees. Default 1 s (or intervalMs if
+     * shorter): a dead master is confirmed in about fall × (1 s + the probe timeout) instead of
+     * fall × intervalMs, and a healthy master costs nothing extra (its rounds agree).
+     */
+    confirmIntervalMs: z.number().int().min(100).max(3_600_000).optional(),
+    /** Consecutive bad rounds before the LAN view says down (or degraded). */
+    fall: z.number().int().min(1).max(100).default(3),
+    /** Consecutive good rounds before the LAN view says up again. */
+    rise: z.number().int().min(1).max(100).default(2),
+  })
+  .superRefine((c, ctx) => {
+    // Confirmations come sooner than the normal beat, never later.
+    if (c.confirmIntervalMs !== undefined && c.confirmIntervalMs > c.intervalMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["confirmIntervalMs"],
+        message: `expected at most intervalMs (${c.intervalMs})`,
+      });
+    }
+  })
+  .transform((c) => ({ ...c, confirmIntervalMs: c.confirmIntervalMs ?? Math.min(DEFAULT_CONFIRM_MS, c.intervalMs) }));
 export type LanConfig = z.infer<typeof LanConfig>;
 
 /**

@@ -23,6 +23,17 @@ export interface LanView {
 }
 
 /**
+ * When the next LAN round is due: after a round that disagrees with the view (or while the view
+ * has no opinion yet), a confirmation round comes `confirmIntervalMs` later, so `fall` / `rise`
+ * rounds accumulate fast; once a round agrees with the view, the normal `intervalMs` beat.
+ * `fall` and `rise` keep their meaning: only the spacing changes.
+ */
+export function nextLanDelayMs(cfg: Pick<LanConfig, "intervalMs" | "confirmIntervalMs">, view: LanView): number {
+  if (!view.lastRound) return cfg.confirmIntervalMs;
+  return view.lastRound.class === view.state ? cfg.intervalMs : cfg.confirmIntervalMs;
+}
+
+/**
  * The agent's second signal: rounds of LAN probes (all at once), classified like the edge's
  * (protocol/round.ts) and smoothed by the same hysteresis (fall/rise, no grace: `unknown` lasts
  * exactly until enough rounds agree). A round in progress is shared, never doubled.

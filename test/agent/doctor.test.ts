@@ -144,6 +144,11 @@ describe("xivo-ha-agent doctor", () => {
       outcome: "info",
       detail: expect.stringMatching(/relative to the worker.*decisions never use it/),
     });
+    // The test servers run with PostgreSQL's default: no commit timestamps.
+    expect(d.check("copy-back master commit times")).toMatchObject({
+      outcome: "info",
+      detail: expect.stringMatching(/track_commit_timestamp is off: .*keeps the master's value/),
+    });
     // The test PostgreSQL serves TLS, and towards the master the default mode is require.
     expect(d.check("replication master tls")).toMatchObject({
       outcome: "ok",

@@ -2,30 +2,21 @@ import { readFile } from "node:fs/promises";
 import net from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { Command, ServicesConfig } from "../../agent/config.js";
-import { Keeper, type Clock, type KeeperConfig, type VerdictView } from "../../agent/keeper.js";
+import type { KeeperConfig } from "../../agent/keeper.js";
 import { acquireLock } from "../../agent/lock.js";
 import type { Logger } from "../../agent/log.js";
 import { pidAlive } from "../../agent/proc.js";
 import { readSeq, readState, writeState } from "../../agent/state.js";
-import type { MasterState, Verdict } from "../../protocol/verdict.js";
-import { fixture, useServiceDir } from "./helpers.js";
+import { useServiceDir } from "./helpers.js";
+import { fakeServices, keeperIn } from "./keeper-harness.js";
 
 /**
  * The keeper pass with real service processes (fake-service.mjs stands in for asterisk) and a
  * real state file. The two signals are plain inputs here: the verdict client and the LAN
  * monitor have their own tests against real sockets.
  */
-const FAKE = fixture("fake-service.mjs");
 const dir = useServiceDir();
-
-const fake = (verb: string): Command => ({ argv: [process.execPath, FAKE, verb, dir.path], timeoutMs: 15_000 });
-const services = (): ServicesConfig => ({
-  start: [fake("start")],
-  stop: [fake("stop")],
-  status: [fake("status")],
-  retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 },
-});
+const services = () => fakeServices(dir.path);
 const running = async () => {
   try {
     return pidAlive(Number(await readFile(join(dir.path, "telephony.pid"), "utf8")));
@@ -36,75 +27,7 @@ const running = async () => {
 const calls = async () =>
   (await readFile(join(dir.path, "calls.log"), "utf8").catch(() => "")).trim().split("\n").filter(Boolean);
 
-/** A hand-driven clock: the keeper's durations come from `mono`, never from the wall. */
-function manualClock(): Clock & { advance(ms: number): void } {
-  let mono = 1_000;
-  return { mono: () => mono, now: () => 1_700_000_000_000 + mono, advance: (ms) => (mono += ms) };
-}
-
-function signals(clock: Clock) {
-  let verdict: { verdict: Verdict; receivedAtMono: number } | null = null;
-  let fresh: "fresh" | "stale" | "none" = "none";
-  let lan: MasterState = "unknown";
-  const view: VerdictView = { freshness: () => fresh, latest: () => verdict };
-  return {
-    view,
-    lan: () => ({ state: lan }),
-    /**
-     * A fresh verdict whose state began `upForMs` ago on the worker's clock; `maintenance`: a
-     * window relative to its issuedAt (`from`/`to` offsets in ms).
-     */
-    edge(state: MasterState, upForMs = 0, maintenance: { from: number; to: number; reason: string } | null = null) {
-      const issuedAt = 5_000_000;
-      const m = maintenance && {
-        active: maintenance.from <= 0 && 0 < maintenance.to,
-        from: issuedAt + maintenance.from,
-        to: issuedAt + maintenance.to,
-        reason: maintenance.reason,
-      };
-      verdict = {
-        verdict: {
-          v: 1,
-          clusterId: "c",
-          state,
-          since: issuedAt - upForMs,
-          reason: `edge says ${state}`,
-          seq: 1,
-          issuedAt,
-          ageMs: 100,
-          lastRound: null,
-          nonce: null,
-          maintenance: m,
-        },
-        receivedAtMono: clock.mono(),
-      };
-      fresh = "fresh";
-    },
-    stale() {
-      fresh = "stale";
-    },
-    setLan(s: MasterState) {
-      lan = s;
-    },
-  };
-}
-
-function keeper(extra: Partial<KeeperConfig> = {}, log?: Logger) {
-  const clock = manualClock();
-  const s = signals(clock);
-  const cfg: KeeperConfig = {
-    mode: "auto",
-    requireLanConfirmation: true,
-    failbackHoldDownMs: 60_000,
-    noVerdictAlertMs: 60_000,
-    stateDir: dir.path,
-    lockWaitMs: 2_000,
-    services: services(),
-    enforceEveryMs: 0,
-    ...extra,
-  };
-  return { k: new Keeper({ config: cfg, verdicts: s.view, lan: s.lan, clock, log }), s, clock };
-}
+const keeper = (extra: Partial<KeeperConfig> = {}, log?: Logger) => keeperIn(dir.path, extra, log);
 
 describe("keeper pass", () => {
   it("at boot, does nothing at all until a fresh verdict arrives — not even enforcement", async () => {

@@ -66,6 +66,22 @@ describe.each([
   });
 });
 
+describe("LAN confirmation", () => {
+  it("a verdict that the master is down runs a LAN round at once, without waiting for the LAN beat", async () => {
+    // The LAN beat is a minute: only the round the verdict asks for can confirm the master down in time.
+    const p = await pair();
+    const cfg = JSON.parse(await readFile(p.configPath, "utf8"));
+    cfg.lan = { ...cfg.lan, intervalMs: 60_000, confirmIntervalMs: 60_000, fall: 1, rise: 1 };
+    await writeFile(p.configPath, JSON.stringify(cfg));
+    startAgent(p);
+    await until("standby", async () => (await role(p)) === "standby", p);
+    const mark = p.output().length;
+    for (const t of p.master) await t.set("closed");
+    await until("failover", async () => (await role(p)) === "active", p, 30_000);
+    expect(agentEvents(p, "lan.changed", mark)[0]).toMatchObject({ from: "up", to: "down" });
+  });
+});
+
 describe("planned maintenance", () => {
   it("the slave takes over for the window while the master is still up, and hands back after it", async () => {
     const p = await pair();

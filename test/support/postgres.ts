@@ -69,6 +69,8 @@ export interface PostgresOptions {
    * so Wazo) ships PostgreSQL, which the agent's default `tls.mode: require` relies on. Default true.
    */
   tls?: boolean;
+  /** Extra server settings (`-c name=value`), e.g. `{ track_commit_timestamp: "on" }`. */
+  settings?: Record<string, string>;
 }
 
 export async function startPostgres(opts: PostgresOptions = {}): Promise<PostgresServer> {
@@ -94,6 +96,7 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       ...["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
       ...["-c", "shared_buffers=16MB", "-c", "max_connections=50"],
       ...(tls ? await tlsFlags(dir, owner) : []),
+      ...Object.entries(opts.settings ?? {}).flatMap(([k, v]) => ["-c", `${k}=${v}`]),
     ];
     // A free port may be taken between our probe and the server's bind: try another one.
     for (let attempt = 1; ; attempt++) {

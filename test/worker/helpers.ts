@@ -53,9 +53,20 @@ export function useSinks(): (spec?: z.input<typeof SinkCreate>) => Promise<Sink>
 export const events = async (id: string) =>
   (await api("GET", `/v1/clusters/${id}/events?limit=500`)).json.events as any[];
 
-/** A config with a long interval: after the first (immediate) round, tests drive rounds by hand. */
+/**
+ * A config with a long interval: after the first (immediate) round, tests drive rounds by hand.
+ * Confirmation rounds are as long as the interval unless given, so no round comes on its own.
+ */
 export function clusterConfig(probes: unknown[], extra: Record<string, unknown> = {}) {
-  return { master: { host: "127.0.0.1" }, probes, intervalSec: 3600, agentToken: AGENT_TOKEN, ...extra };
+  const intervalSec = "intervalSec" in extra ? extra.intervalSec : 3600;
+  return {
+    master: { host: "127.0.0.1" },
+    probes,
+    intervalSec,
+    confirmIntervalSec: intervalSec,
+    agentToken: AGENT_TOKEN,
+    ...extra,
+  };
 }
 
 export const stubOf = (id: string) => env.CLUSTER.get(env.CLUSTER.idFromName(id));
@@ -85,4 +96,23 @@ export async function runRound(id: string) {
   const ran = await runDurableObjectAlarm(stubOf(id));
   if (!ran) throw new Error("no alarm was scheduled: the probe loop is not armed");
   return (await getVerdict(id)).verdict;
+}
+
+/** A cluster probing a loopback HTTP and SIP-over-TCP target (500 ms timeouts), its first round done. */
+export async function webAndSipCluster(prefix: string, extra: Record<string, unknown> = {}) {
+  const web = await target("http");
+  const sip = await target("sip-tcp");
+  const id = uniqueId(prefix);
+  const res = await api("PUT", `/v1/clusters/${id}`, {
+    body: clusterConfig(
+      [
+        { kind: "http", name: "web", scheme: "http", port: web.port, timeoutMs: 500 },
+        { kind: "sip", name: "sip", transport: "tcp", port: sip.port, timeoutMs: 500 },
+      ],
+      extra,
+    ),
+  });
+  if (res.status !== 201) throw new Error(`PUT cluster: HTTP ${res.status} ${res.text}`);
+  await waitForSeq(id, 1);
+  return { id, web, sip };
 }

@@ -88,4 +88,43 @@ describe("hysteresis", () => {
   it("fall 1 / rise 1 react on every round", () => {
     expect(states("UDUD", { fall: 1, rise: 1, graceUntil: 0 })).toBe("UDUD");
   });
+
+  it("says how many of the rounds that moved the verdict were confirmation rounds", () => {
+    const up: Tracker = { ...initialTracker(0), state: "up" };
+    let t = up;
+    let change = null;
+    // The first bad round came at the normal interval; the next two were confirmations 1 s apart.
+    for (const [i, run] of [0, 1, 2].entries()) {
+      const r = applyRound(
+        t,
+        { class: "down", reason: "nothing answers", at: 1000 + i, confirmations: { run, spacingSec: 1 } },
+        P,
+      );
+      t = r.tracker;
+      change = r.change ?? change;
+    }
+    expect(change).toEqual({
+      from: "up",
+      to: "down",
+      reason: "down after 3 consecutive bad rounds (fall 3), 2 of them confirmation rounds 1 s apart: nothing answers",
+      confirmations: 2,
+    });
+    // A run of confirmations longer than the streak (an up round in between reset the streak)
+    // counts only the rounds of the streak.
+    const back = applyRound(
+      { ...t, streaks: { up: 1, degraded: 0, down: 0, bad: 0 } },
+      { class: "up", reason: "all 2 probes answered", at: 2000, confirmations: { run: 4, spacingSec: 2 } },
+      P,
+    );
+    expect(back.change?.reason).toBe(
+      "up after 2 consecutive good rounds (rise 2), 2 of them confirmation rounds 2 s apart: all 2 probes answered",
+    );
+    // No confirmation among them: the reason is as before, without the field.
+    const plain = applyRound(
+      up,
+      { class: "down", reason: "x", at: 5, confirmations: { run: 0, spacingSec: 2 } },
+      { ...P, fall: 1 },
+    );
+    expect(plain.change).toEqual({ from: "up", to: "down", reason: "down after 1 consecutive bad rounds (fall 1): x" });
+  });
 });

@@ -159,6 +159,7 @@ describe("reconfiguration", () => {
           { kind: "sip", name: "sip", port: sip.port },
         ]),
         intervalSec: 30,
+        confirmIntervalSec: 30,
         agentToken: undefined,
       },
     });

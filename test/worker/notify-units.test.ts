@@ -2,7 +2,7 @@
 // (checked against the `standardwebhooks` package, inside workerd).
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
-import type { AgentReport } from "../../protocol/report.js";
+import { AgentReport, describeFence, type FenceResult } from "../../protocol/report.js";
 import { signWebhook, verifyWebhook } from "../../protocol/webhook.js";
 import { backoffMs, GIVE_UP_AFTER_MS, retryAfterMs } from "../../worker/notify/backoff.js";
 import { Channels } from "../../worker/notify/channels.js";
@@ -74,6 +74,52 @@ describe("events from agent reports", () => {
     expect(
       fromReport(failed, report({ role: "active", lastAction: { kind: "enforce", at: 9, ok: false, reason: "x" } })),
     ).toEqual([]);
+  });
+  it("a failover after fencing the master says how the fence went, in the Slack text too", () => {
+    const fence = (ok: boolean, outcome: "fenced" | "held" | "proceeded"): FenceResult => ({
+      at: 4,
+      ok,
+      outcome,
+      why: "the master is degraded: it answers, its telephony fails",
+      durationMs: 1234,
+      commands: [
+        {
+          command: "#1 ssh",
+          ok,
+          exitCode: ok ? 0 : 255,
+          timedOut: false,
+          spawnError: null,
+          durationMs: 1200,
+          output: "",
+        },
+      ],
+    });
+    const fenced = fence(true, "fenced");
+    const done = report({
+      role: "active",
+      lastAction: { ...failover, reason: `edge and LAN degraded: fail over; ${describeFence(fenced)}`, fence: fenced },
+    });
+    const [ev] = fromReport(report(), done);
+    expect(ev).toMatchObject({ type: "failover.done", data: { fence: { ok: true, outcome: "fenced" } } });
+    const slack = slackMessage([{ cluster: "paris", type: ev!.type, at: 5, reason: ev!.reason }], null);
+    expect(slack.text).toContain("Failover done: the slave is active: edge and LAN degraded: fail over; master fenced");
+    expect(slack.text).toContain("1 command(s) ok in 1.2 s");
+
+    // Held: the slave stays standby; the failover is reported failed once, saying why.
+    const held = fence(false, "held");
+    const holding = report({
+      role: "standby",
+      lastAction: { ...failover, ok: false, reason: `edge degraded; ${describeFence(held)}`, fence: held },
+    });
+    const [failed] = fromReport(report(), holding);
+    expect(failed).toMatchObject({ type: "failover.failed", data: { role: "standby", fence: { outcome: "held" } } });
+    const text = slackMessage([{ cluster: "paris", type: failed!.type, at: 5, reason: failed!.reason }], null).text;
+    expect(text).toContain("fencing the master FAILED (the master is degraded: it answers, its telephony fails)");
+    expect(text).toContain("#1 ssh exited 255; holding as standby, services not started");
+    // Without a fence (an older agent, or a down master): no fence in the event.
+    expect(fromReport(report(), report({ role: "active", lastAction: failover }))[0]!.data).not.toHaveProperty("fence");
+    // A report from an agent that fenced parses on the worker, as older workers parse it (the field optional).
+    expect(AgentReport.parse(holding).lastAction?.fence?.commands[0]?.command).toBe("#1 ssh");
   });
   it("failback done when standby after a failback", () => {
     const next = report({ role: "standby", lastAction: { kind: "failback", at: 9, ok: true, reason: "master up" } });

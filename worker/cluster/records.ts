@@ -1,10 +1,11 @@
 import { z } from "zod";
 import type { Tracker as TrackerType } from "../../protocol/hysteresis.js";
 import { AgentReport } from "../../protocol/report.js";
-import { MasterState, RoundSummary } from "../../protocol/verdict.js";
+import { MasterState, QuorumRound, RoundSummary } from "../../protocol/verdict.js";
 import { ClusterConfig, MaintenanceWindowConfig } from "../config.js";
 import { Channel } from "../notify/channels.js";
 import { describeZodError } from "../http/errors.js";
+import { VantageResult } from "./quorum.js";
 
 /**
  * What a cluster's Durable Object keeps in its key-value table, one schema per key. A record is
@@ -55,6 +56,19 @@ export const MonitorRecord = z.object({
   graceUntil: z.number(),
   /** Shown, never decided on: one stored under looser bounds reads as none until the next round. */
   lastRound: z.unknown().transform((r) => RoundSummary.nullable().safeParse(r).data ?? null),
+  /** Whether the next round is a confirmation round (worker/cluster/alarm.ts, needsConfirmation). */
+  confirming: z.boolean().default(false),
+  /** Consecutive confirmation rounds up to the last round with an opinion. */
+  confirmRun: z.number().int().default(0),
+  /** Consecutive rounds without a quorum of vantages (worker/cluster/quorum.ts). */
+  silentRounds: z.number().int().default(0),
+  /** The last count of the vantages' votes; absent with one local vantage. */
+  quorum: z
+    .unknown()
+    .optional()
+    .transform((q) => QuorumRound.optional().safeParse(q).data),
+  /** Each vantage's last result; empty with one local vantage. */
+  vantages: z.unknown().transform((v) => z.array(VantageResult).safeParse(v).data ?? []),
 });
 export type MonitorRecord = z.infer<typeof MonitorRecord>;
 

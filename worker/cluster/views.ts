@@ -3,6 +3,7 @@ import type { Verdict } from "../../protocol/verdict.js";
 import type { ClusterConfig } from "../config.js";
 import { verdictWindow } from "../maintenance.js";
 import { publicConfig, type PublicConfig } from "../notify/channels.js";
+import type { VantageResult } from "./quorum.js";
 import type { ClusterRecord, MonitorRecord, ReportRecord } from "./records.js";
 
 /** What the cluster's records look like from outside: pure, from records the object has read. */
@@ -13,19 +14,29 @@ export interface ClusterView {
   agentTokenSet: true;
   createdAt: number;
   updatedAt: number;
-  verdict: Pick<Verdict, "state" | "since" | "reason" | "seq" | "lastRound">;
+  verdict: Pick<Verdict, "state" | "since" | "reason" | "seq" | "lastRound" | "quorum">;
+  /** Each vantage's last result and where it runs; empty when the cluster probes from its own object. */
+  vantages: VantageResult[];
   agent: ReportRecord | null;
 }
 
 export function clusterView(cluster: ClusterRecord, monitor: MonitorRecord, report: ReportRecord | null): ClusterView {
-  const { tracker, seq, lastRound } = monitor;
+  const { tracker, seq, lastRound, quorum } = monitor;
   return {
     id: cluster.id,
     config: publicConfig(cluster.config), // never the webhook secrets
     agentTokenSet: true,
     createdAt: cluster.createdAt,
     updatedAt: cluster.updatedAt,
-    verdict: { state: tracker.state, since: tracker.since, reason: tracker.reason, seq, lastRound },
+    verdict: {
+      state: tracker.state,
+      since: tracker.since,
+      reason: tracker.reason,
+      seq,
+      lastRound,
+      ...(quorum ? { quorum } : {}),
+    },
+    vantages: monitor.vantages,
     agent: report,
   };
 }
@@ -37,7 +48,7 @@ export function verdictOf(
   issuedAt: number,
   nonce: string | null,
 ): Verdict {
-  const { tracker, seq, lastRound } = monitor;
+  const { tracker, seq, lastRound, quorum } = monitor;
   return {
     v: 1,
     clusterId: cluster.id,
@@ -51,6 +62,7 @@ export function verdictOf(
     nonce,
     maintenance: verdictWindow(cluster.config.maintenance, issuedAt),
     incarnation: Math.trunc(cluster.createdAt),
+    ...(quorum ? { quorum } : {}),
   };
 }
 

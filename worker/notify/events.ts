@@ -39,16 +39,18 @@ export function fromReport(previous: AgentReport | null, report: AgentReport): N
   const out: NotifyEvent[] = [];
   const action = report.lastAction;
   const newAction = action && JSON.stringify(action) !== JSON.stringify(previous?.lastAction ?? null);
+  // The agent's reason already says how fencing went; the structured result rides along for webhooks.
+  const fence = action?.fence ? { fence: action.fence } : {};
   if (newAction && action.ok) {
     if (action.kind === "failover" && report.role === "active") {
-      out.push({ type: "failover.done", reason: action.reason, data: { role: report.role, action } });
+      out.push({ type: "failover.done", reason: action.reason, data: { role: report.role, action, ...fence } });
     } else if (action.kind === "failback" && report.role === "standby") {
       out.push({ type: "failback.done", reason: action.reason, data: { role: report.role, action } });
     }
   } else if (newAction && !action.inProgress && (action.kind === "failover" || action.kind === "failback")) {
     // The role moved but the services did not follow (a start command failed, or the slave never
     // answered SIP): the loudest thing this monitor can say.
-    out.push({ type: `${action.kind}.failed`, reason: action.reason, data: { role: report.role, action } });
+    out.push({ type: `${action.kind}.failed`, reason: action.reason, data: { role: report.role, action, ...fence } });
   }
   const was = previous?.replication?.ok;
   const now = report.replication?.ok;

@@ -1,5 +1,6 @@
 import type { AgentReport, Role } from "../../protocol/report.js";
 import type { MasterState } from "../../protocol/verdict.js";
+import type { VantageResult } from "../cluster/quorum.js";
 import type { HourRow, History, ProbeSeries } from "./store.js";
 import type { Interval } from "./uptime.js";
 
@@ -12,6 +13,8 @@ export interface StatusData {
   verdict: { state: MasterState; since: number; reason: string; lastRoundAt: number | null };
   agent: { role: Role; mode: "auto" | "manual"; receivedAt: number; lastAction: AgentReport["lastAction"] } | null;
   maintenance: Interval[];
+  /** Each vantage's last result; empty when the cluster probes from its own object. */
+  vantages: VantageResult[];
   history: History;
   /** Per probe, the last 24 h in 96 medians of 15 min. */
   latency: ProbeSeries[];

@@ -3,10 +3,11 @@ import { EventPage } from "../../protocol/events.js";
 import { PushMessage } from "../../protocol/push.js";
 import { AgentReport } from "../../protocol/report.js";
 import { PublicJwk, SignedEnvelope } from "../../protocol/signing.js";
-import { MasterState, RoundSummary, Verdict } from "../../protocol/verdict.js";
+import { MasterState, QuorumRound, RoundSummary, Verdict } from "../../protocol/verdict.js";
 import { MAX_EPOCH_MS } from "../../protocol/time.js";
 import { ClusterConfig, ClusterConfigInput, MAX_WINDOWS } from "../config.js";
 import { MaintenanceBody } from "../maintenance.js";
+import { VantageResult } from "../cluster/quorum.js";
 import { MAX_SOCKETS, REPORT_BURST, REPORT_RATE } from "../cluster/report-rate.js";
 import { ChannelView } from "../notify/channels.js";
 import { DELIVERY_STATUSES } from "../notify/outbox.js";
@@ -35,7 +36,9 @@ const ClusterView = z.object({
     reason: z.string(),
     seq: z.number().int(),
     lastRound: RoundSummary.nullable(),
+    quorum: QuorumRound.optional(),
   }),
+  vantages: z.array(VantageResult),
   agent: z.object({ report: AgentReport, receivedAt: z.number().int() }).nullable(),
 });
 

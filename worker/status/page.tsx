@@ -101,6 +101,39 @@ export function StatusPage({ data, now, windows }: PageModel) {
             </section>
           </div>
 
+          {data.vantages.length > 0 ? (
+            <>
+              <h2>Vantage points</h2>
+              <div class="card">
+                <table id="vantages">
+                  <tr>
+                    <th>vantage</th>
+                    <th>runs in</th>
+                    <th>last round</th>
+                  </tr>
+                  {data.vantages.map((r) => (
+                    <tr>
+                      <td>{r.name}</td>
+                      <td>
+                        {r.location ?? "not known yet"}
+                        {r.locationHint ? <span class="muted small"> (asked for {r.locationHint})</span> : null}
+                      </td>
+                      <td>
+                        <span class={`state s-${r.vote === "silent" ? "unknown" : r.vote}`}>{r.vote}</span>{" "}
+                        <span class="small muted">{formatDuration(now - r.at)} ago</span>
+                        <div class="reason">{r.reason}</div>
+                      </td>
+                    </tr>
+                  ))}
+                </table>
+                <p class="muted small">
+                  The master is bad only when a quorum of the vantages that answered say so; a silent vantage has no
+                  vote.
+                </p>
+              </div>
+            </>
+          ) : null}
+
           <h2>Uptime</h2>
           <div class="grid" id="uptime">
             {windows.map((w) => (

@@ -80,6 +80,33 @@ describe("failback config", () => {
     expect(errorOf({ ...minimal, extra: 1 })).toMatch(/\(root\): Unrecognized key: "extra"/);
   });
 
+  it("user state: Wazo's userfeatures services and forwards by default; off with null; names a bad field", () => {
+    const [uf] = parseFailbackConfig(minimal, {}).userState!.tables;
+    expect(uf).toMatchObject({ name: "userfeatures", schema: "public", key: "uuid" });
+    // DND, call filtering, and each forward (unconditional, no answer, busy) with its destination.
+    const forwards = ["unc", "rna", "busy"].flatMap((f) => [`enable${f}`, `dest${f}`]);
+    expect(uf!.columns).toEqual(expect.arrayContaining(["enablednd", "incallfilter", ...forwards]));
+    expect(parseFailbackConfig({ ...minimal, userState: null }, {}).userState).toBeNull();
+    const msg = errorOf({
+      ...minimal,
+      userState: {
+        tables: [
+          { name: "userfeatures", key: "uuid", columns: ["enablednd", "uuid", "dest unc", "enablednd"] },
+          { name: "userfeatures", key: "id", columns: [] },
+        ],
+        maxRows: 0,
+      },
+    });
+    expect(msg.split("\n").slice(1)).toEqual([
+      "  userState.tables[0].columns[2]: expected a SQL identifier (letters, digits, _)",
+      "  userState.tables[0].columns[1]: expected a column other than the key",
+      "  userState.tables[0].columns[3]: duplicate column enablednd",
+      "  userState.tables[1].columns: Too small: expected array to have >=1 items",
+      "  userState.maxRows: Too small: expected number to be >=1",
+      "  userState.tables[1].name: duplicate table public.userfeatures",
+    ]);
+  });
+
   it("takes passwords from the environment over the file, and redacts them", () => {
     const c = parseFailbackConfig(
       { master: { host: "m", password: "from-file" }, slave: { host: "127.0.0.1", password: "slave-file" } },

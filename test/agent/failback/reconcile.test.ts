@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { reconcile } from "../../../agent/failback/reconcile.js";
 import { freePort } from "../../../scripts/edge.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../../support/postgres.js";
-import { counts, freshPair, tablesWith, union, view, waitFor, writeCalls, type Pair } from "./wazo.js";
+import { blockedOnLock, counts, freshPair, tablesWith, union, view, waitFor, writeCalls, type Pair } from "./wazo.js";
 
 let masterServer: PostgresServer;
 let slaveServer: PostgresServer;
@@ -101,15 +101,7 @@ describe("failback reconciliation: rows", () => {
       await locker.query("LOCK TABLE queue_log IN ACCESS EXCLUSIVE MODE");
       const events: string[] = [];
       const run = reconcile(pair.config(), { log: (e, f) => events.push(`${e}:${String(f.name ?? "")}`) });
-      const pid = await waitFor(
-        async () =>
-          (
-            await observer.query<{ pid: number }>(
-              "SELECT pid FROM pg_stat_activity WHERE application_name = 'xivo-ha-failback-master' AND wait_event_type = 'Lock'",
-            )
-          ).rows[0]?.pid,
-        "the reconciliation to block on queue_log",
-      );
+      const pid = await blockedOnLock(observer, "the reconciliation to block on queue_log");
       expect(events).toContain("failback.table:cel"); // three tables were written, uncommitted
       await observer.query("SELECT pg_terminate_backend($1)", [pid]);
       const r = await run;
@@ -159,15 +151,7 @@ describe("failback reconciliation: rows", () => {
       await locker.query("LOCK TABLE cel IN ACCESS EXCLUSIVE MODE");
       const stop = new AbortController();
       const run = reconcile(pair.config({ statementTimeoutMs: 600_000 }), { signal: stop.signal });
-      await waitFor(
-        async () =>
-          (
-            await observer.query(
-              "SELECT 1 FROM pg_stat_activity WHERE application_name = 'xivo-ha-failback-master' AND wait_event_type = 'Lock'",
-            )
-          ).rows[0],
-        "the reconciliation to block on cel",
-      );
+      await blockedOnLock(observer, "the reconciliation to block on cel");
       stop.abort(new Error("SIGTERM"));
       const r = await run; // would wait for the lock (10 min) if the abort did not cut it
       expect(r.error).toBe("copy-back rolled back, nothing written: aborted (SIGTERM)");

@@ -126,3 +126,29 @@ export function tablesWith(name: string, patch: Partial<FailbackTable>): unknown
 /** Polls until `probe` yields a value (every caller's is truthy); the bound only keeps a broken test from hanging. */
 export const waitFor = <T>(probe: () => Promise<T | undefined | null>, what: string, boundMs = 20_000): Promise<T> =>
   until(what, probe, { timeoutMs: boundMs, everyMs: 20 });
+
+/** The pid of the copy-back's master backend once it waits on a lock (a test holds one). */
+export const blockedOnLock = (observer: pg.Client, what: string): Promise<number> =>
+  waitFor(
+    async () =>
+      (
+        await observer.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE application_name = 'xivo-ha-failback-master' AND wait_event_type = 'Lock'",
+        )
+      ).rows[0]?.pid,
+    what,
+  );
+
+/**
+ * The user-service and forward columns of Wazo's userfeatures (xivo-dao's names and types), for
+ * a fixture that lacks them.
+ */
+export const USER_SERVICE_COLUMNS = `ALTER TABLE userfeatures
+  ADD COLUMN IF NOT EXISTS enablednd integer NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS incallfilter integer NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS enableunc integer NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS destunc varchar(128) NOT NULL DEFAULT '',
+  ADD COLUMN IF NOT EXISTS enablerna integer NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS destrna varchar(128) NOT NULL DEFAULT '',
+  ADD COLUMN IF NOT EXISTS enablebusy integer NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS destbusy varchar(128) NOT NULL DEFAULT ''`;

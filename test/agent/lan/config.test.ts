@@ -36,9 +36,23 @@ describe("LAN probe config", () => {
     });
     expect(LanConfig.parse({ probes: [{ kind: "tcp", name: "t", port: 1 }] })).toMatchObject({
       intervalMs: 5000,
+      confirmIntervalMs: 1000,
       fall: 3,
       rise: 2,
     });
+  });
+
+  it("confirms at 1 s by default, never slower than the normal beat", () => {
+    const probes = [{ kind: "tcp", name: "t", port: 1 }];
+    expect(LanConfig.parse({ probes, intervalMs: 600 }).confirmIntervalMs).toBe(600);
+    expect(LanConfig.parse({ probes, intervalMs: 600, confirmIntervalMs: 250 }).confirmIntervalMs).toBe(250);
+    const r = LanConfig.safeParse({ probes, intervalMs: 2000, confirmIntervalMs: 3000 });
+    expect(r.error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`)).toEqual([
+      "confirmIntervalMs: expected at most intervalMs (2000)",
+    ]);
+    expect(LanConfig.safeParse({ probes, confirmIntervalMs: 50 }).error?.issues[0]?.path).toEqual([
+      "confirmIntervalMs",
+    ]);
   });
 
   it("has a Wazo default: SIP over UDP critical, SIP over TCP, the web port and a database login", () => {
