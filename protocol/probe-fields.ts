@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_PROBE_ATTEMPTS } from "./verdict.js";
 
 /** The fields every probe config shares, at the edge (worker/config.ts) and on the LAN (agent/lan/config.ts). */
 
@@ -29,6 +30,19 @@ export const probeBase = (defaultTimeoutMs: number) => ({
   host: Host.optional(),
   timeoutMs: TimeoutMs.default(defaultTimeoutMs),
 });
+
+/**
+ * Further attempts a probe makes inside the round when one fails. The attempts share the probe's
+ * timeout (worker/probe/index.ts): a lost connection costs no extra round time, and a blackholed
+ * master still fails after `timeoutMs`. Two by default: at 10 % (even 20 %) independent connection
+ * loss, fall 3 at a 5 s interval then gives < 1 false `down` a month (README, "False alarms").
+ */
+export const Retries = z
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_PROBE_ATTEMPTS - 1)
+  .default(2);
 
 /** A list whose items' names must differ: the error names the second item's `name`. */
 export function uniqueNames<T extends z.ZodType<{ name: string }>>(item: T, what: string) {

@@ -24,6 +24,8 @@ export const MAX_DETAIL_CHARS = 300;
 export const MAX_REASON_CHARS = 8_000;
 /** A cluster probes from at most this many vantage points (worker/config.ts). */
 export const MAX_VANTAGES = 5;
+/** Attempts a probe may make inside one round (its first plus retries, worker/probe/index.ts). */
+export const MAX_PROBE_ATTEMPTS = 4;
 
 export const ProbeResult = z.object({
   name: z.string(),
@@ -34,6 +36,11 @@ export const ProbeResult = z.object({
   detail: z.string().max(MAX_DETAIL_CHARS),
   /** Round-trip time in ms as measured by the prober; null when nothing answered. */
   rttMs: z.number().nonnegative().nullable(),
+  /**
+   * Attempts made in the round: the one that succeeded, or all those that failed. Absent from
+   * probers that predate retries (and the agent's LAN probes), so their results still parse.
+   */
+  attempts: z.number().int().min(1).max(MAX_PROBE_ATTEMPTS).optional(),
 });
 export type ProbeResult = z.infer<typeof ProbeResult>;
 

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { EpochMs } from "../protocol/time.js";
 import { MAX_PROBES, MAX_VANTAGES } from "../protocol/verdict.js";
-import { AcceptCodes, Host, Port, probeBase, uniqueNames } from "../protocol/probe-fields.js";
+import { AcceptCodes, Host, Port, Retries, probeBase, uniqueNames } from "../protocol/probe-fields.js";
 import { Channels, ChannelsInput } from "./notify/channels.js";
 
 /**
@@ -9,7 +9,7 @@ import { Channels, ChannelsInput } from "./notify/channels.js";
  * never meets a bad value at 3 a.m.; the agent token arrives in clear and is stored hashed.
  */
 
-const ProbeBase = probeBase(5000);
+const ProbeBase = { ...probeBase(5000), retries: Retries };
 
 export const HttpProbe = z.strictObject({
   kind: z.literal("http"),

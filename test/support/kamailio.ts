@@ -31,6 +31,8 @@ export interface Kamailio {
   stop(): Promise<void>;
   /** The host dies: every Kamailio process at once, SIGKILL. */
   crash(): Promise<void>;
+  /** Sends `sig` to every Kamailio process at once (SIGSTOP: a host gone silent, no reset). */
+  signal(sig: NodeJS.Signals): Promise<void>;
 }
 
 /** Starts a Kamailio daemon on host:port (UDP and TCP), its files in `dir`. */
@@ -41,19 +43,22 @@ export async function startKamailio(dir: string, host: string, port: number): Pr
     host,
     port,
     stop: async () => void (await service("stop")),
-    async crash() {
-      // Kamailio daemonizes with a double fork and setsid: its process group (field 5 of
-      // /proc/PID/stat, not the pid in the pid file) is every Kamailio process.
-      const pid = Number(await readFile(join(dir, "kamailio.pid"), "utf8"));
-      try {
-        const stat = await readFile(`/proc/${pid}/stat`, "utf8");
-        const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
-        process.kill(-pgid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    },
+    crash: () => signalAll(dir, "SIGKILL"),
+    signal: (sig) => signalAll(dir, sig),
   };
+}
+
+async function signalAll(dir: string, sig: NodeJS.Signals): Promise<void> {
+  // Kamailio daemonizes with a double fork and setsid: its process group (field 5 of
+  // /proc/PID/stat, not the pid in the pid file) is every Kamailio process.
+  const pid = Number(await readFile(join(dir, "kamailio.pid"), "utf8"));
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+    const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
+    process.kill(-pgid, sig);
+  } catch {
+    // already gone
+  }
 }
 
 /** Sends one SIP OPTIONS over UDP; the final status code, or null if nothing answered in time. */

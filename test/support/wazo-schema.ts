@@ -1,13 +1,15 @@
 import type pg from "pg";
 
 /**
- * A Wazo-like `asterisk` schema for the replication and failback tests and the bench: the shapes
- * that broke or could break Wazo's hourly dump — a foreign-key cycle (userfeatures ⇄ voicemail),
- * serial and identity sequences (ALWAYS and BY DEFAULT), a free sequence, a generated column, an
- * enum, a bytea column with large values, jsonb / arrays / floats / intervals, an empty table, and
- * the tables Wazo leaves out (call logs, CEL, queue log, stats, per-host network setup) with rows,
- * one of them holding a foreign key to a replicated table. Names follow Wazo's where it has them;
- * the call-record tables are Wazo's own shape (the columns that matter), cel → call_log included.
+ * A compact Wazo-like `asterisk` schema for the replication and failback tests (Wazo's in full,
+ * for the bench and the full-fixture test, is wazo-full-schema.ts): the shapes that broke or
+ * could break Wazo's hourly dump — a foreign-key cycle (userfeatures ⇄ voicemail), serial and
+ * identity sequences (ALWAYS and BY DEFAULT), a free sequence, a generated column, an enum, a
+ * bytea column with large values, jsonb / arrays / floats / intervals, an empty table, and the
+ * tables Wazo leaves out (call logs, CEL, queue log, stats, per-host network setup) with rows,
+ * one of them holding a foreign key to a replicated table. Names follow Wazo's where it has them,
+ * userfeatures' user-state columns (DND, forwards, call filtering) included; the call-record
+ * tables are Wazo's own shape (the columns that matter), cel → call_log included.
  */
 
 export const REPLICATED_TABLES = [
@@ -49,6 +51,20 @@ export const EXCLUDED_TABLES = [
 
 /** The call-record tables, as Wazo's Asterisk and call-logd write them: the failback copies these back. */
 export const CALL_RECORD_TABLES = ["call_log", "call_log_participant", "cel", "queue_log"] as const;
+
+/**
+ * userfeatures' columns a user changes from the phone (Wazo's names and types, integer flags):
+ * transfers, call filtering, DND, forwards. Both fixtures have them.
+ */
+export const USER_STATE_COLUMNS = `enablexfer integer NOT NULL DEFAULT 0,
+  incallfilter integer NOT NULL DEFAULT 0,
+  enablednd integer NOT NULL DEFAULT 0,
+  enableunc integer NOT NULL DEFAULT 0,
+  destunc varchar(128) NOT NULL DEFAULT '',
+  enablerna integer NOT NULL DEFAULT 0,
+  destrna varchar(128) NOT NULL DEFAULT '',
+  enablebusy integer NOT NULL DEFAULT 0,
+  destbusy varchar(128) NOT NULL DEFAULT '',`;
 
 export const CALL_RECORD_SCHEMA = `
 CREATE TABLE call_log (
@@ -129,6 +145,7 @@ CREATE TABLE userfeatures (
   ringseconds integer NOT NULL DEFAULT 30,
   simultcalls integer NOT NULL DEFAULT 5,
   enablevoicemail boolean NOT NULL DEFAULT false,
+  ${USER_STATE_COLUMNS}
   mobilephonenumber varchar(128) NOT NULL DEFAULT '',
   preferences jsonb NOT NULL DEFAULT '{}',
   created_at timestamptz NOT NULL DEFAULT now(),
@@ -336,9 +353,11 @@ export async function seedWazo(client: pg.ClientBase, opts: SeedOptions = {}): P
   await q(`INSERT INTO context (name, displayname, contexttype, description)
            SELECT 'ctx-' || i, 'Context ' || i, CASE WHEN i % 5 = 0 THEN 'incall' ELSE 'internal' END, ${pad("i", 40)}
              FROM generate_series(1, ${10 + s}) i`);
-  await q(`INSERT INTO userfeatures (id, uuid, firstname, lastname, email, musiconhold, ringseconds, enablevoicemail, mobilephonenumber, preferences, created_at, description)
+  await q(`INSERT INTO userfeatures (id, uuid, firstname, lastname, email, musiconhold, ringseconds, enablevoicemail, enablednd, enableunc, destunc,
+                                     mobilephonenumber, preferences, created_at, description)
            SELECT i, md5('user' || i)::uuid, 'First' || i, 'Last' || (i % 997), 'user' || i || '@example.com', 'default', 10 + i % 50,
-                  i % 3 = 0, '+3361234' || lpad(i::text, 6, '0'),
+                  i % 3 = 0, (i % 11 = 0)::int, (i % 13 = 0)::int, CASE WHEN i % 13 = 0 THEN '06' || lpad(i::text, 8, '0') ELSE '' END,
+                  '+3361234' || lpad(i::text, 6, '0'),
                   jsonb_build_object('lang', CASE WHEN i % 2 = 0 THEN 'fr_FR' ELSE 'en_US' END, 'n', i, 'ratio', (i % 7) / 3.0::float8),
                   timestamptz '2024-01-01 00:00:00+00' + i * interval '37 seconds', ${pad("i", 120)}
              FROM generate_series(1, ${users}) i`);

@@ -7,33 +7,26 @@ import { GarbageError, SipResponseReader, formatOptions, newOptionsRequest } fro
 /**
  * The edge's probes. Each one has its own timeout and always resolves to a result (ok or fail
  * with a reason and the round-trip time); none throws, so one broken target never spoils a round.
+ * A failed attempt is tried again inside the same timeout (see `attempt`): the probe fails only
+ * when every attempt failed, or the timeout passed.
  */
 export async function runProbe(probe: Probe, masterHost: string): Promise<ProbeResult> {
   const host = probe.host ?? masterHost;
-  const started = Date.now();
   const base = { name: probe.name, kind: probe.kind, critical: probe.critical };
-  try {
-    const detail = await withTimeout(probe.timeoutMs, (signal) => {
-      switch (probe.kind) {
-        case "http":
-          return probeHttp(probe, host, signal);
-        case "tcp":
-          return probeTcp(probe, host, signal);
-        case "sip":
-          return probeSip(probe, host, signal);
-      }
-    });
-    return { ...base, ok: true, detail: clip(detail, MAX_DETAIL_CHARS), rttMs: Date.now() - started };
-  } catch (err) {
-    const timedOut = err instanceof TimeoutError;
-    // Bounded whatever the target said: details travel in every verdict (see protocol/verdict.ts).
-    return {
-      ...base,
-      ok: false,
-      detail: clip(describe(err), MAX_DETAIL_CHARS),
-      rttMs: timedOut ? null : Date.now() - started,
-    };
-  }
+  const outcome = await attempt(probe.timeoutMs, 1 + probe.retries, (signal) => {
+    switch (probe.kind) {
+      case "http":
+        return probeHttp(probe, host, signal);
+      case "tcp":
+        return probeTcp(probe, host, signal);
+      case "sip":
+        return probeSip(probe, host, signal);
+    }
+  });
+  const { attempts, rttMs } = outcome;
+  // Bounded whatever the target said: details travel in every verdict (see protocol/verdict.ts).
+  if (outcome.ok) return { ...base, ok: true, detail: clip(outcome.value, MAX_DETAIL_CHARS), rttMs, attempts };
+  return { ...base, ok: false, detail: clip(describe(outcome.error), MAX_DETAIL_CHARS), rttMs, attempts };
 }
 
 type Socket = ReturnType<typeof connect>;
@@ -41,21 +34,60 @@ type Socket = ReturnType<typeof connect>;
 class TimeoutError extends Error {}
 class ProbeFailure extends Error {}
 
-/** Runs `work` with an AbortSignal that fires, and a rejection that wins, after `ms`. */
-async function withTimeout<T>(ms: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+type Attempted<T> = { attempts: number; rttMs: number | null } & (
+  | { ok: true; value: T }
+  | { ok: false; error: unknown }
+);
+
+/**
+ * Runs `work` up to `maxAttempts` times within one budget of `budgetMs`, all attempts aborted
+ * (through their signal) when one succeeds or the budget runs out.
+ *
+ * A new attempt starts as soon as every attempt so far has failed (a reset, a refusal: retried at
+ * once), and at the latest at k × budget / maxAttempts for the k-th retry, while the earlier ones
+ * keep running: a lost SYN or request is never answered, so waiting for its timeout before trying
+ * again would cost the whole budget. The round therefore never lasts longer than with one attempt
+ * (a blackholed master fails after `budgetMs`, as before), and a slow but living master still has
+ * the whole budget on its first attempt. rttMs is the successful attempt's own time (null on a
+ * timeout), so retries do not show up as latency.
+ */
+async function attempt<T>(
+  budgetMs: number,
+  maxAttempts: number,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<Attempted<T>> {
   const ctl = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(new TimeoutError(`timeout after ${ms} ms`));
+  const timers: ReturnType<typeof setTimeout>[] = [];
+  const t0 = Date.now();
+  let started = 0;
+  let failed = 0;
+  let settle: (r: Attempted<T>) => void = () => {};
+  const done = new Promise<Attempted<T>>((resolve) => {
+    settle = (r) => {
+      settle = () => {};
+      for (const t of timers) clearTimeout(t);
       ctl.abort();
-    }, ms);
+      resolve(r);
+    };
   });
-  try {
-    return await Promise.race([work(ctl.signal), timeout]);
-  } finally {
-    if (timer !== null) clearTimeout(timer);
-  }
+  const start = () => {
+    if (ctl.signal.aborted || started >= maxAttempts) return;
+    const n = ++started;
+    const at = Date.now();
+    work(ctl.signal).then(
+      (value) => settle({ ok: true, value, attempts: n, rttMs: Date.now() - at }),
+      (error: unknown) => {
+        failed++;
+        if (failed === maxAttempts) settle({ ok: false, error, attempts: failed, rttMs: Date.now() - t0 });
+        else if (failed === started) start();
+      },
+    );
+  };
+  const timeout = new TimeoutError(`timeout after ${budgetMs} ms`);
+  timers.push(setTimeout(() => settle({ ok: false, error: timeout, attempts: started, rttMs: null }), budgetMs));
+  for (let k = 1; k < maxAttempts; k++) timers.push(setTimeout(start, (k * budgetMs) / maxAttempts));
+  start();
+  return done;
 }
 
 function describe(err: unknown): string {

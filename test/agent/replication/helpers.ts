@@ -5,6 +5,14 @@ import {
   type ResolvedReplicationConfig,
 } from "../../../agent/replication/config.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../../support/postgres.js";
+import { tableDigest, tableDigests } from "../../support/replica-compare.js";
+import {
+  createWazoFullSchema,
+  FULL_EXCLUDED_TABLES,
+  FULL_REPLICATED_TABLES,
+  seedWazoFull,
+  type FullSeedOptions,
+} from "../../support/wazo-full-schema.js";
 import {
   createWazoSchema,
   EXCLUDED_TABLES,
@@ -17,7 +25,8 @@ import {
  * A master and a slave, both real PostgreSQL servers with the Wazo-like schema; the master
  * seeded and given the read-only role the README asks for, the slave with history of its own
  * in the excluded tables. Checksums here are computed differently from the module's own
- * fingerprints (an ordered md5 of every row's text) so that the tests judge it independently.
+ * fingerprints (replica-compare.ts: a digest of every row's text) so that the tests judge it
+ * independently.
  */
 
 export const REPLICA_USER = "xivo_ha_replica";
@@ -33,7 +42,49 @@ export interface Pair {
   stop(): Promise<void>;
 }
 
-export async function startPair(seed: SeedOptions = {}): Promise<Pair> {
+/** A schema for both nodes, the master's data, and history of the slave's own in the excluded tables. */
+export interface Fixture {
+  replicated: readonly string[];
+  excluded: readonly string[];
+  create(c: pg.ClientBase): Promise<void>;
+  seed(c: pg.ClientBase): Promise<void>;
+  slaveHistory: string;
+}
+
+/** Calls the slave made itself (same call-record tables in both fixtures), its call_log sequence ahead of the master's. */
+const SLAVE_CALLS = `INSERT INTO call_log (date, source_name) SELECT timestamptz '2025-01-01 00:00+00' + i * interval '1 hour', 'slave call ' || i FROM generate_series(1, 25) i;
+                   INSERT INTO cel (eventtype, eventtime, cid_name, cid_num, exten, context, channame, uniqueid, linkedid) VALUES ('CHAN_START', now(), 'slave', '1', 's', 'ctx', 'PJSIP/slave-0001', 'u', 'l');
+                   SELECT nextval('call_log_id_seq') FROM generate_series(1, 40);`;
+
+/** The compact Wazo-like schema of most replication tests (wazo-schema.ts). */
+export function compactFixture(seed: SeedOptions = {}): Fixture {
+  return {
+    replicated: REPLICATED_TABLES,
+    excluded: EXCLUDED_TABLES,
+    create: createWazoSchema,
+    seed: (c) => seedWazo(c, seed),
+    slaveHistory: `${SLAVE_CALLS}
+                   INSERT INTO stat_agent (name, number) VALUES ('Agent/slave', '1');
+                   INSERT INTO netiface (ifname, address) VALUES ('eth0', '10.0.0.2');`,
+  };
+}
+
+/** Wazo's schema in full (wazo-full-schema.ts). */
+export function fullFixture(seed: FullSeedOptions = {}): Fixture {
+  return {
+    replicated: FULL_REPLICATED_TABLES,
+    excluded: FULL_EXCLUDED_TABLES,
+    create: createWazoFullSchema,
+    seed: (c) => seedWazoFull(c, seed),
+    slaveHistory: `${SLAVE_CALLS}
+                   INSERT INTO stat_agent (name, number, tenant_uuid) VALUES ('Agent/slave', '1', 'local');
+                   INSERT INTO netiface (ifname, networktype, type, family, address) VALUES ('eth0', 'voip', 'iface', 'inet', '10.0.0.2');`,
+  };
+}
+
+/** A pair with the compact schema seeded with `seed`, or with the given fixture. */
+export async function startPair(seed: SeedOptions | Fixture = {}): Promise<Pair> {
+  const fixture = "create" in seed ? seed : compactFixture(seed);
   const servers = await Promise.allSettled([
     startPostgres({ database: "asterisk" }),
     startPostgres({ database: "asterisk" }),
@@ -55,18 +106,14 @@ export async function startPair(seed: SeedOptions = {}): Promise<Pair> {
     clients.push(m);
     const s = await connectPostgres(slave);
     clients.push(s);
-    await createWazoSchema(m);
-    await seedWazo(m, seed);
+    await fixture.create(m);
+    await fixture.seed(m);
     await m.query(
       `CREATE ROLE ${REPLICA_USER} LOGIN PASSWORD '${REPLICA_PASSWORD}'; GRANT pg_read_all_data TO ${REPLICA_USER}`,
     );
-    await createWazoSchema(s);
+    await fixture.create(s);
     // The slave's own history: replication must leave it alone.
-    await s.query(`INSERT INTO call_log (date, source_name) SELECT timestamptz '2025-01-01 00:00+00' + i * interval '1 hour', 'slave call ' || i FROM generate_series(1, 25) i;
-                   INSERT INTO cel (eventtype, eventtime, cid_name, cid_num, exten, context, channame, uniqueid, linkedid) VALUES ('CHAN_START', now(), 'slave', '1', 's', 'ctx', 'PJSIP/slave-0001', 'u', 'l');
-                   INSERT INTO stat_agent (name, number) VALUES ('Agent/slave', '1');
-                   INSERT INTO netiface (ifname, address) VALUES ('eth0', '10.0.0.2');
-                   SELECT nextval('call_log_id_seq') FROM generate_series(1, 40);`);
+    await s.query(fixture.slaveHistory);
     return {
       master,
       slave,
@@ -97,19 +144,10 @@ export async function startPair(seed: SeedOptions = {}): Promise<Pair> {
   }
 }
 
-/** Row count and an md5 over every row's text in a fixed order: equal iff the contents are equal. */
-export async function checksum(c: pg.ClientBase, table: string): Promise<string> {
-  const r = await c.query<{ n: string; h: string | null }>(
-    `SELECT count(*) AS n, md5(string_agg(t::text, E'\\n' ORDER BY t::text)) AS h FROM public.${table} t`,
-  );
-  return `${r.rows[0]!.n}:${r.rows[0]!.h ?? "-"}`;
-}
-
-export async function checksums(c: pg.ClientBase, tables: readonly string[]): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const t of tables) out[t] = await checksum(c, t);
-  return out;
-}
+/** Row count and a digest of the rows (replica-compare.ts): equal iff the contents are equal. */
+export const checksum = (c: pg.ClientBase, table: string): Promise<string> => tableDigest(c, table);
+export const checksums = (c: pg.ClientBase, tables: readonly string[]): Promise<Record<string, string>> =>
+  tableDigests(c, tables);
 
 export const ALL_TABLES = [...REPLICATED_TABLES, ...EXCLUDED_TABLES] as const;
 
