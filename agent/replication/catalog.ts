@@ -3,7 +3,7 @@ import type { SequenceRef } from "./select.js";
 
 /**
  * What one node's schema looks like, read from pg_catalog: the tables with their columns, the
- * sequences with their owning table, and which tables point at which through foreign keys.
+ * sequences with their owning table, the primary keys, and which tables point at which through foreign keys.
  * Read on the master inside the snapshot, on the slave inside the apply transaction.
  */
 
@@ -19,6 +19,8 @@ export interface TableInfo {
   name: string;
   /** Sorted by name: the column order on disk may differ between nodes, the copy does not care. */
   columns: Column[];
+  /** The primary key's columns in key order; empty when the table has none. */
+  primaryKey: string[];
 }
 
 export interface Catalog {
@@ -47,6 +49,16 @@ const SEQUENCES_SQL = `
    WHERE n.nspname = $1 AND s.relkind = 'S'
    ORDER BY s.relname`;
 
+const PRIMARY_KEYS_SQL = `
+  SELECT c.relname AS table, a.attname AS column
+    FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, pos)
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+   WHERE n.nspname = $1 AND c.relkind = 'r' AND i.indisprimary
+   ORDER BY c.relname, k.pos`;
+
 const REFERENCES_SQL = `
   SELECT DISTINCT rt.relname AS referenced, cn.nspname || '.' || c.relname AS referencing
     FROM pg_constraint k
@@ -64,9 +76,11 @@ export async function readCatalog(client: pg.ClientBase, schema: string): Promis
   );
   for (const r of cols.rows) {
     let t = tables.get(r.table);
-    if (!t) tables.set(r.table, (t = { name: r.table, columns: [] }));
+    if (!t) tables.set(r.table, (t = { name: r.table, columns: [], primaryKey: [] }));
     if (r.column !== null) t.columns.push({ name: r.column, type: r.type ?? "", generated: r.generated });
   }
+  const pks = await client.query<{ table: string; column: string }>(PRIMARY_KEYS_SQL, [schema]);
+  for (const r of pks.rows) tables.get(r.table)?.primaryKey.push(r.column);
   const seqs = await client.query<{ name: string; owned_by: string | null }>(SEQUENCES_SQL, [schema]);
   const refs = await client.query<{ referenced: string; referencing: string }>(REFERENCES_SQL, [schema]);
   const referencedBy = new Map<string, Set<string>>();

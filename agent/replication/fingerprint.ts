@@ -1,20 +1,44 @@
 import type { TableInfo } from "./catalog.js";
-import type { Session } from "./session.js";
-import { anyRowSql, fingerprintSql } from "./sql.js";
+import { bucketDigests, differingBuckets } from "./delta.js";
+import { on, type Session } from "./session.js";
+import { anyRowSql, bucketDigestSql, fingerprintSql } from "./sql.js";
 
 /**
  * Decides which tables changed: fingerprint each table on both nodes (see fingerprintSql) and
  * copy only those that differ. The slave runs one table ahead of the master, so the two scans
  * overlap; a slave table that is empty needs no master fingerprint, only "has the master any
  * row" — which makes the first full sync nearly free of fingerprinting.
+ *
+ * A table expected to have changed and big enough for a delta (the caller gives its bucket
+ * bits) is fingerprinted per bucket instead: the same scan is then also the delta's first level
+ * (see delta.ts), which would otherwise read every row a second time.
  */
 
-export interface Fingerprint {
-  rows: number;
-  hash: string;
+/** A changed table: its row counts, which decide between a delta and a reload (master: unknown when the slave's is empty). */
+export interface Changed {
+  master: number | null;
+  slave: number;
+  /** When fingerprinted per bucket: the buckets that differ. */
+  level1?: { bits: number; differing: string[] };
 }
 
-async function fingerprint(s: Session, schema: string, t: TableInfo): Promise<Fingerprint> {
+interface Fingerprint {
+  rows: number;
+  hash: string;
+  buckets?: Map<string, string>;
+}
+
+function fingerprint(s: Session, schema: string, t: TableInfo, bits: number | null): Promise<Fingerprint> {
+  return on(s, `table ${t.name}`, () => scan(s, schema, t, bits));
+}
+
+async function scan(s: Session, schema: string, t: TableInfo, bits: number | null): Promise<Fingerprint> {
+  if (bits !== null) {
+    const buckets = bucketDigests(bits, (await s.client.query(bucketDigestSql(schema, t, bits))).rows);
+    let rows = 0n;
+    for (const d of buckets.values()) rows += BigInt(d.slice(0, d.indexOf("/")));
+    return { rows: Number(rows), hash: "", buckets };
+  }
   const r = await s.client.query<{ n: string; h: string }>(fingerprintSql(schema, t));
   const row = r.rows[0]!;
   return { rows: Number(row.n), hash: row.h };
@@ -24,30 +48,39 @@ export async function changedTables(
   master: Session,
   slave: Session,
   schema: string,
-  tables: TableInfo[],
-): Promise<Set<string>> {
+  tables: { table: TableInfo; bits: number | null }[],
+): Promise<Map<string, Changed>> {
   const onSlave: Promise<Fingerprint>[] = [];
   let chain: Promise<unknown> = Promise.resolve();
-  for (const t of tables) {
-    const p = chain.then(() => fingerprint(slave, schema, t));
+  for (const { table, bits } of tables) {
+    const p = chain.then(() => fingerprint(slave, schema, table, bits));
     p.catch(() => undefined); // awaited below; a failure must not surface as unhandled meanwhile
     onSlave.push(p);
     chain = p;
   }
-  const changed = new Set<string>();
+  const changed = new Map<string, Changed>();
+  let onMaster: Promise<Fingerprint> | null = null;
   try {
-    for (const [i, t] of tables.entries()) {
+    for (const [i, { table: t, bits }] of tables.entries()) {
+      // Per bucket, the slave's table is known not to be empty (see fingerprintBits): both nodes scan at once.
+      onMaster = bits !== null ? fingerprint(master, schema, t, bits) : null;
+      onMaster?.catch(() => undefined);
       const s = await onSlave[i]!;
-      if (s.rows === 0) {
+      if (s.rows === 0 && !onMaster) {
         const r = await master.client.query<{ any: boolean }>(anyRowSql(schema, t.name));
-        if (r.rows[0]!.any) changed.add(t.name);
-      } else {
-        const m = await fingerprint(master, schema, t);
-        if (m.rows !== s.rows || m.hash !== s.hash) changed.add(t.name);
+        if (r.rows[0]!.any) changed.set(t.name, { master: null, slave: 0 });
+        continue;
       }
+      const m = await (onMaster ?? fingerprint(master, schema, t, bits));
+      const counts = { master: m.rows, slave: s.rows };
+      if (m.buckets && s.buckets) {
+        const differing = differingBuckets(m.buckets, s.buckets);
+        if (differing.length) changed.set(t.name, { ...counts, level1: { bits: bits!, differing } });
+      } else if (m.rows !== s.rows || m.hash !== s.hash) changed.set(t.name, counts);
     }
   } finally {
-    await chain.catch(() => undefined); // never leave a query running on the slave behind us
+    // Never leave a query running behind us.
+    await Promise.all([chain.catch(() => undefined), onMaster?.catch(() => undefined)]);
   }
   return changed;
 }

@@ -1,3 +1,4 @@
+import { int8 } from "./answers.js";
 import type { Session } from "./session.js";
 import { qualified } from "./sql.js";
 
@@ -28,6 +29,12 @@ export function markerSql(schema: string, table: string): string {
 
 export async function marker(s: Session, schema: string, table: string): Promise<string> {
   return (await s.client.query<{ m: string }>(markerSql(schema, table), [qualified(schema, table)])).rows[0]!.m;
+}
+
+/** A marker's row count (the master's marker is the master's text: only ever read as a number). */
+export function markerRows(marker: string): number | null {
+  const n = int8(marker.slice(0, marker.indexOf("/")));
+  return n === null ? null : Number(n);
 }
 
 /** The memo key of one table between one master and one slave. */

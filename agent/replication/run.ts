@@ -1,13 +1,15 @@
 import { readCatalog, type TableInfo } from "./catalog.js";
 import type { ResolvedReplicationConfig } from "./config.js";
-import { copyTable } from "./copy.js";
+import { tidText, type Tid } from "./answers.js";
+import { copyRows, copyTable } from "./copy.js";
+import { diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
 import { changedTables } from "./fingerprint.js";
-import { marker, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
+import { marker, markerRows, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
 import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
-import { describe, openSession, type Session } from "./session.js";
-import { planClear, qualified } from "./sql.js";
+import { describe, on, openSession, step, type Session } from "./session.js";
+import { deleteRowsSql, planClear, qualified } from "./sql.js";
 
 /**
  * One replication run, master → slave, the Wazo model made incremental:
@@ -16,7 +18,10 @@ import { planClear, qualified } from "./sql.js";
  *   slave:  BEGIN; SET LOCAL session_replication_role = replica — FK checks and triggers off
  *   both:   read the catalogs; any schema drift → refuse, nothing applied
  *   both:   fingerprint each table; unchanged tables are left alone
- *   slave:  TRUNCATE (or DELETE) the changed tables, align sequences, COPY the tables from the master
+ *   both:   in a changed table, find the rows that differ (delta.ts), or reload it whole when it
+ *           is small, has no primary key, or too much of it differs
+ *   slave:  TRUNCATE (or DELETE) the tables to reload, align sequences, COPY them from the master;
+ *           for the others DELETE the differing rows and COPY in the master's
  *   slave:  COMMIT — the only point where the slave changes, all at once
  *
  * Operational failures (a node down, drift, a lost connection, an abort) never throw: the
@@ -25,11 +30,18 @@ import { planClear, qualified } from "./sql.js";
 
 export interface TableStat {
   table: string;
+  /** reload: emptied and copied whole; delta: only the rows that differ deleted and copied in. */
+  method: "reload" | "delta";
+  /** Why a reload rather than a delta (null for a delta). */
+  why: string | null;
+  /** Slave rows removed. */
+  deleted: number;
+  /** Master rows copied in. */
   rows: number;
   bytes: number;
   durationMs: number;
-  /** How the slave's old rows went: TRUNCATE, or DELETE when a kept table references this one. */
-  cleared: "truncate" | "delete";
+  /** How a reload emptied the table: TRUNCATE, or DELETE when a kept table references this one. */
+  cleared: "truncate" | "delete" | null;
 }
 
 export interface ReplicationReport {
@@ -37,7 +49,7 @@ export interface ReplicationReport {
   /** Epoch ms. */
   startedAt: number;
   durationMs: number;
-  /** Tables reloaded on the slave (empty when ok is false: nothing was applied). */
+  /** Tables written on the slave, reloaded or by delta (empty when ok is false: nothing was applied). */
   copied: TableStat[];
   /** Tables found identical on both nodes, left untouched. */
   skipped: string[];
@@ -139,57 +151,127 @@ export async function replicate(
       (t) => memo?.markers.get(memoKey(scope, t.name)) === `${markers.get(t.name)?.m}|${markers.get(t.name)?.s}`,
     );
     const knownNames = new Set(known.map((t) => t.name));
+    // A table the memo knows whose markers moved has most likely changed: when a delta would be
+    // tried on it, its fingerprint is taken per bucket, which is also the delta's first level.
+    const bitsFor = (t: TableInfo) => {
+      const mk = markers.get(t.name);
+      if (!mk || !memo?.markers.has(memoKey(scope, t.name))) return null;
+      const [m, s] = [markerRows(mk.m), markerRows(mk.s)];
+      if (m === null || s === null) return null;
+      return fingerprintBits(t, sCat.tables.get(t.name)!.primaryKey, { master: m, slave: s });
+    };
     const changed = await changedTables(
       master,
       slave,
       cfg.schema,
-      infos.filter((t) => !knownNames.has(t.name)),
+      infos.filter((t) => !knownNames.has(t.name)).map((t) => ({ table: t, bits: bitsFor(t) })),
     ).catch((e: unknown) => {
       throw new Error(`fingerprinting: ${describe(e)}`);
     });
     const toCopy = infos.filter((t) => changed.has(t.name));
     report.skipped = infos.filter((t) => !changed.has(t.name)).map((t) => t.name);
+
+    // Each changed table: reloaded whole, or only its differing rows (see delta.ts).
+    const plans = new Map<string, TablePlan>();
+    const deltas: TableInfo[] = [];
+    for (const t of toCopy) {
+      const why = reloadReason(t, sCat.tables.get(t.name)!.primaryKey, changed.get(t.name)!);
+      if (why === null) deltas.push(t);
+      else plans.set(t.name, { method: "reload", why });
+    }
+    // No writer may move the slave's rows between their digests and the delete by ctid; readers may.
+    if (deltas.length)
+      await step(
+        slave,
+        "lock the tables",
+        `LOCK TABLE ${deltas.map((t) => `ONLY ${qualified(cfg.schema, t.name)}`).join(", ")} IN EXCLUSIVE MODE`,
+      );
+    for (const t of deltas) {
+      abort.check();
+      const { master: m, slave: s, level1 } = changed.get(t.name)!;
+      // A first level taken from the fingerprint is of the slave before its lock: still good only
+      // if the slave's marker has not moved since the start (the memo records what it reads after).
+      const fresh =
+        level1 &&
+        (await on(slave, "read table markers", () => marker(slave, cfg.schema, t.name))) === markers.get(t.name)?.s;
+      const plan = await diffTable(
+        master,
+        slave,
+        cfg.schema,
+        t,
+        { master: m ?? 0, slave: s },
+        fresh ? level1 : undefined,
+      ).catch((e: unknown) => {
+        throw new Error(`comparing the rows of table ${t.name}: ${describe(e)}`);
+      });
+      plans.set(t.name, plan);
+    }
+    const reloads = toCopy.filter((t) => plans.get(t.name)!.method === "reload");
     log("replication.plan", {
       copy: toCopy.map((t) => t.name),
+      reload: reloads.map((t) => ({ table: t.name, why: (plans.get(t.name) as { why: string }).why })),
+      delta: toCopy.filter((t) => plans.get(t.name)!.method === "delta").map((t) => t.name),
       skipped: report.skipped.length,
       fingerprinted: infos.length - known.length,
     });
 
-    const plan = planClear(
+    const clear = planClear(
       cfg.schema,
-      toCopy.map((t) => t.name),
+      reloads.map((t) => t.name),
       sCat.referencedBy,
     );
-    if (plan.truncate.length)
-      await step(slave, "truncate", `TRUNCATE ONLY ${plan.truncate.map((t) => qualified(cfg.schema, t)).join(", ")}`);
-    for (const t of plan.delete) await step(slave, `empty ${t}`, `DELETE FROM ONLY ${qualified(cfg.schema, t)}`);
+    if (clear.truncate.length)
+      await step(slave, "truncate", `TRUNCATE ONLY ${clear.truncate.map((t) => qualified(cfg.schema, t)).join(", ")}`);
+    for (const t of clear.delete) await step(slave, `empty ${t}`, `DELETE FROM ONLY ${qualified(cfg.schema, t)}`);
 
     // Before the copies, so that a failure at any later point also proves them rolled back.
     const sequences = await syncSequences(master, slave, cfg.schema, seqs.master);
-    const truncated = new Set(plan.truncate);
+    const truncated = new Set(clear.truncate);
     const copied: TableStat[] = [];
     for (const t of toCopy) {
       abort.check();
       const c0 = performance.now();
-      const { rows, bytes } = await copyOne(master, slave, cfg, t, truncated.has(t.name));
-      const stat: TableStat = {
-        table: t.name,
-        rows,
-        bytes,
-        durationMs: Math.round(performance.now() - c0),
-        cleared: truncated.has(t.name) ? "truncate" : "delete",
-      };
+      const plan = plans.get(t.name)!;
+      const stat: TableStat =
+        plan.method === "reload"
+          ? {
+              table: t.name,
+              method: "reload",
+              why: plan.why,
+              deleted: changed.get(t.name)!.slave,
+              ...(await copyOne(master, slave, cfg, t, truncated.has(t.name))),
+              durationMs: 0,
+              cleared: truncated.has(t.name) ? "truncate" : "delete",
+            }
+          : {
+              table: t.name,
+              method: "delta",
+              why: null,
+              ...(await applyDelta(master, slave, cfg, t, plan)),
+              durationMs: 0,
+              cleared: null,
+            };
+      stat.durationMs = Math.round(performance.now() - c0);
       copied.push(stat);
       log("replication.table", { ...stat });
     }
 
-    // The slave's markers of what it now holds, known without a scan: every visible row of a
-    // reloaded table was written by this transaction (see reloadedMarkers).
-    const after = memo ? await on(slave, "read table markers", () => reloadedMarkers(slave, cfg.schema, copied)) : [];
+    // The slave's markers of what it now holds. A reloaded table's are known without a scan:
+    // every visible row was written by this transaction (see reloadedMarkers); a delta's mix old
+    // rows and new, so they are read.
+    const after = new Map<string, string>();
+    if (memo) {
+      const whole = copied.filter((c) => c.method === "reload");
+      const computed = await on(slave, "read table markers", () => reloadedMarkers(slave, cfg.schema, whole));
+      whole.forEach((c, i) => after.set(c.table, computed[i]!));
+      for (const c of copied)
+        if (c.method === "delta")
+          after.set(c.table, await on(slave, "read table markers", () => marker(slave, cfg.schema, c.table)));
+    }
     abort.check();
     await step(slave, "commit", "COMMIT");
     if (memo) {
-      toCopy.forEach((t, i) => markers.set(t.name, { m: markers.get(t.name)!.m, s: after[i]! }));
+      for (const [t, s] of after) markers.set(t, { m: markers.get(t)!.m, s });
       for (const [t, { m, s }] of markers) memo.markers.set(memoKey(scope, t), `${m}|${s}`);
     }
     report.copied = copied;
@@ -210,6 +292,9 @@ export async function replicate(
         sequences: report.sequences.length,
         rows: report.rows,
         bytes: report.bytes,
+        deleted: report.copied.reduce((n, s) => n + s.deleted, 0),
+        reloaded: report.copied.filter((c) => c.method === "reload").length,
+        delta: report.copied.filter((c) => c.method === "delta").length,
         durationMs: report.durationMs,
       });
     else log("replication.failed", { error: report.error, drift: report.drift, durationMs: report.durationMs });
@@ -226,27 +311,47 @@ async function sequential<T, R>(items: T[], fn: (item: T) => Promise<R>): Promis
 /** A refusal whose message is already the whole story. */
 class Refused extends Error {}
 
-async function copyOne(master: Session, slave: Session, cfg: ResolvedReplicationConfig, t: TableInfo, freeze: boolean) {
+/** Only the differing rows: the slave's deleted by ctid (a bound parameter), then the master's copied in. */
+async function applyDelta(
+  master: Session,
+  slave: Session,
+  cfg: ResolvedReplicationConfig,
+  t: TableInfo,
+  plan: Extract<TablePlan, { method: "delta" }>,
+): Promise<{ deleted: number; rows: number; bytes: number }> {
+  const deleted = plan.remove.length
+    ? await on(slave, `delete the changed rows of ${t.name}`, async () => {
+        const r = await slave.client.query(deleteRowsSql(cfg.schema, t.name), [plan.remove.map(tidText)]);
+        return r.rowCount ?? 0;
+      })
+    : 0;
+  // The table is locked: a row the digests listed that is gone now means something else is wrong.
+  if (deleted !== plan.remove.length)
+    throw new Error(`${slave.label}: table ${t.name}: deleted ${deleted} rows of ${plan.remove.length} listed`);
+  const { rows, bytes } = await copyOne(master, slave, cfg, t, false, plan.add);
+  if (rows !== plan.add.length)
+    throw new Error(`${master.label}: table ${t.name}: sent ${rows} rows of ${plan.add.length} listed`);
+  return { deleted, rows, bytes };
+}
+
+/** The whole table, or (`tids`) only the master's rows at those places. */
+async function copyOne(
+  master: Session,
+  slave: Session,
+  cfg: ResolvedReplicationConfig,
+  t: TableInfo,
+  freeze: boolean,
+  tids?: Tid[],
+) {
   try {
-    return await copyTable(master, slave, cfg.schema, t, { format: cfg.format, freeze });
+    return await (tids
+      ? copyRows(master, slave, cfg.schema, t, tids, cfg.format)
+      : copyTable(master, slave, cfg.schema, t, { format: cfg.format, freeze }));
   } catch (err) {
     // A COPY OUT torn down halfway leaves the master's protocol state unusable: cut it (its
     // transaction only read). The slave got CopyFail, so it can still roll back cleanly.
     master.kill();
     throw new Error(`copying table ${t.name}: ${describe(err)}`);
-  }
-}
-
-async function step(s: Session, what: string, sql: string): Promise<void> {
-  await on(s, what, () => s.client.query(sql));
-}
-
-/** Runs one node's part, and names the node and the step in any error. */
-async function on<T>(s: Session, what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw new Error(`${s.label}: ${what}: ${describe(err)}`);
   }
 }
 

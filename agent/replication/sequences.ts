@@ -1,3 +1,4 @@
+import { int8 } from "./answers.js";
 import type { Session } from "./session.js";
 import { qualified, sequencesSql } from "./sql.js";
 
@@ -57,9 +58,6 @@ export interface SequenceState {
   isCalled: boolean;
 }
 
-const INT8_MIN = -(2n ** 63n);
-const INT8_MAX = 2n ** 63n - 1n;
-
 /**
  * One node's answer to sequencesSql, checked: exactly one row per listed sequence, `last_value`
  * a decimal int8, `is_called` a boolean. Anything else is refused with the node and sequence named.
@@ -71,9 +69,11 @@ export function sequenceStates(label: string, names: string[], rows: unknown[]):
     const r = row as { i?: unknown; last_value?: unknown; is_called?: unknown };
     const name = typeof r.i === "number" && Number.isInteger(r.i) ? names[r.i] : undefined;
     if (name === undefined || out.has(name)) throw bad("an answer row for no listed sequence");
-    const v = r.last_value;
-    if (typeof v !== "string" || !/^-?[0-9]{1,19}$/.test(v) || BigInt(v) < INT8_MIN || BigInt(v) > INT8_MAX) {
-      throw bad(`sequence ${name}: last_value is not a 64-bit integer (${JSON.stringify(String(v).slice(0, 40))})`);
+    const v = int8(r.last_value);
+    if (v === null) {
+      throw bad(
+        `sequence ${name}: last_value is not a 64-bit integer (${JSON.stringify(String(r.last_value).slice(0, 40))})`,
+      );
     }
     if (typeof r.is_called !== "boolean") throw bad(`sequence ${name}: is_called is not a boolean`);
     out.set(name, { lastValue: v, isCalled: r.is_called });

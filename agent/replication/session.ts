@@ -85,6 +85,19 @@ export async function openSession(
   };
 }
 
+/** Runs one node's part, and names the node and the step in any error. */
+export async function on<T>(s: Session, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new Error(`${s.label}: ${what}: ${describe(err)}`);
+  }
+}
+
+export async function step(s: Session, what: string, sql: string): Promise<void> {
+  await on(s, what, () => s.client.query(sql));
+}
+
 /** An error's message as a reader wants it: the server's text, its SQLSTATE, the socket's code. */
 export function describe(err: unknown): string {
   if (err instanceof AggregateError && err.errors.length) return describe(err.errors[0]);

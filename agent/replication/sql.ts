@@ -1,4 +1,5 @@
 import { ident, literal, qualified } from "../pg.js";
+import { tidText, type Tid } from "./answers.js";
 import type { TableInfo } from "./catalog.js";
 
 /**
@@ -29,9 +30,58 @@ function columnList(cols: string[]): string {
  * settings (time zone, date style…): `SESSION_SETTINGS` pins them on both nodes.
  */
 export function fingerprintSql(schema: string, t: TableInfo): string {
+  return `SELECT count(*)::int8 AS n, coalesce(sum(${rowHash(t)}), 0)::text AS h FROM ONLY ${qualified(schema, t.name)} AS t`;
+}
+
+/** A row's text hashed to 64 bits, over the columns that travel. The text tells NULL (`()`) from '' (`("")`). */
+function rowHash(t: TableInfo): string {
   const cols = copyColumns(t);
   const row = cols.length ? `ROW(${cols.map((c) => `t.${ident(c)}`).join(", ")})::text` : `''`;
-  return `SELECT count(*)::int8 AS n, coalesce(sum(hashtextextended(${row}, 0)), 0)::text AS h FROM ONLY ${qualified(schema, t.name)} AS t`;
+  return `hashtextextended(${row}, 0)`;
+}
+
+/** The primary key's text hashed to 64 bits: where a row belongs, the same on both nodes whatever their collations. */
+function keyHash(t: TableInfo): string {
+  return `hashtextextended(ROW(${t.primaryKey.map((c) => `t.${ident(c)}`).join(", ")})::text, 0)`;
+}
+
+/** The low `bits` bits of the key hash, as an int8 mask: a number of our own, never a node's. */
+function bucketMask(bits: number): string {
+  if (!Number.isInteger(bits) || bits < 0 || bits > 62) throw new Error(`bucket bits out of range: ${bits}`);
+  return ((1n << BigInt(bits)) - 1n).toString();
+}
+
+/**
+ * A delta's first level: the fingerprint per bucket of rows (the key hash's low `bits` bits),
+ * one row per non-empty bucket. Equal buckets hold equal rows, as for the fingerprint.
+ */
+export function bucketDigestSql(schema: string, t: TableInfo, bits: number): string {
+  return `SELECT (${keyHash(t)} & ${bucketMask(bits)})::text AS b, count(*)::text AS n, sum(${rowHash(t)})::text AS s FROM ONLY ${qualified(schema, t.name)} AS t GROUP BY 1`;
+}
+
+/**
+ * A delta's second level: each row of the buckets listed in `$1` (int8[], buckets of `bits`
+ * bits; 0 bits is one bucket, `{0}`, holding every row) as its key hash, row hash and ctid. The
+ * row hash is computed only for the rows that pass the filter.
+ */
+export function rowDigestSql(schema: string, t: TableInfo, bits: number): string {
+  return `SELECT k.h::text AS h, ${rowHash(t)}::text AS r, t.ctid::text AS c FROM ONLY ${qualified(schema, t.name)} AS t, LATERAL (SELECT ${keyHash(t)} AS h) AS k WHERE (k.h & ${bucketMask(bits)}) = ANY($1::int8[])`;
+}
+
+/**
+ * The master's rows at the given places, as COPY: COPY takes no bound parameters, so the tids
+ * are written into the text — from their two checked integers, never from the master's text.
+ * Read in the run's snapshot, a tid names exactly the row version seen there.
+ */
+export function copyRowsOutSql(schema: string, t: TableInfo, format: CopyFormat, tids: Tid[]): string {
+  const cols = copyColumns(t).map((c) => `t.${ident(c)}`);
+  const list = `{${tids.map((x) => `"${tidText(x)}"`).join(",")}}`;
+  return `COPY (SELECT ${cols.join(", ")} FROM ONLY ${qualified(schema, t.name)} AS t WHERE t.ctid = ANY(${literal(list)}::tid[])) TO STDOUT WITH (FORMAT ${format})`;
+}
+
+/** The slave's rows at the places in `$1` (tid[], a bound parameter). */
+export function deleteRowsSql(schema: string, table: string): string {
+  return `DELETE FROM ONLY ${qualified(schema, table)} WHERE ctid = ANY($1::tid[])`;
 }
 
 /** Cheaper than a fingerprint when the slave's table is empty: all we need is "does the master have rows". */

@@ -12,9 +12,10 @@ import { copyInSql, copyOutSql, fingerprintSql, ident, planClear } from "../../.
 
 // The pure rules of a run: which objects, how to empty them, what counts as drift.
 
-const table = (name: string, cols: [string, string, boolean?][]): TableInfo => ({
+const table = (name: string, cols: [string, string, boolean?][], primaryKey: string[] = []): TableInfo => ({
   name,
   columns: cols.map(([n, type, generated]) => ({ name: n, type, generated: generated ?? false })),
+  primaryKey,
 });
 const catalog = (tables: TableInfo[], sequences: Catalog["sequences"] = []): Catalog => ({
   tables: new Map(tables.map((t) => [t.name, t])),
