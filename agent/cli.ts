@@ -5,11 +5,13 @@ import { z } from "zod";
 import { ConfigError, loadConfig, TOKEN_ENV, type Config } from "./config.js";
 import { anyFailed, doctorLines } from "./doctor/check.js";
 import { runDoctor } from "./doctor/index.js";
+import type { UserStateReport } from "./failback/userstate.js";
 import { daemonLockPath, startDaemon } from "./daemon.js";
 import { pollOnce } from "./intake/one-shot.js";
 import { actionLockPath, offlineKeeper, systemClock } from "./keeper.js";
 import { hostPort } from "./lan/common.js";
 import { LanMonitor } from "./lan/monitor.js";
+import type { TableStat } from "./replication/run.js";
 import { acquireLock, LockBusyError } from "./lock.js";
 import { jsonLogger, type Logger } from "./log.js";
 import { init } from "./setup/init.js";
@@ -366,12 +368,12 @@ async function replicateOnce(cfg: Config, log: Logger): Promise<number> {
   const rec = sync.lastReconcile;
   if (rec)
     process.stdout.write(
-      `failback copy-back: ${rec.ok ? "done" : `FAILED: ${rec.error}`} (${rec.tables.map((t) => `${t.name} +${t.copied}`).join(", ") || "no rows"})\n`,
+      `failback copy-back: ${rec.ok ? "done" : `FAILED: ${rec.error}`} (${rec.tables.map((t) => `${t.name} +${t.copied}`).join(", ") || "no rows"})${userStateLine(rec.userState)}\n`,
     );
   if (rep) {
     process.stdout.write(
       rep.ok
-        ? `replication: done in ${rep.durationMs} ms; copied ${rep.copied.map((t) => t.table).join(", ") || "nothing"}; ${rep.skipped.length} unchanged table(s) skipped; ${rep.rows} rows, ${rep.bytes} bytes\n`
+        ? `replication: done in ${rep.durationMs} ms; copied ${rep.copied.map(describeCopied).join(", ") || "nothing"}; ${rep.skipped.length} unchanged table(s) skipped; ${rep.rows} rows, ${rep.bytes} bytes\n`
         : `replication: FAILED: ${rep.error}${rep.drift.length ? `\n  ${rep.drift.join("\n  ")}` : ""}\n`,
     );
   }
@@ -399,4 +401,19 @@ async function replicateOnce(cfg: Config, log: Logger): Promise<number> {
     default:
       return EXIT.ok;
   }
+}
+
+/** "users (delta −2 +2)" or "context (reload: fewer than 1000 rows)": what a pass did to one table. */
+const describeCopied = (t: TableStat) =>
+  t.method === "delta"
+    ? `${t.table} (delta −${t.deleted} +${t.rows})`
+    : `${t.table} (reload${t.why ? `: ${t.why}` : ""})`;
+
+/** The users' own settings merged back at failback, one clause; empty when there were none. */
+function userStateLine(u: UserStateReport | null): string {
+  if (!u) return "";
+  const applied = u.tables.reduce((n, t) => n + t.applied, 0);
+  const kept = u.tables.reduce((n, t) => n + t.keptMaster, 0);
+  const skipped = u.tables.reduce((n, t) => n + t.skipped, 0);
+  return `; user settings: ${applied} user(s) updated on the master, ${kept} kept the master's later change, ${skipped} skipped`;
 }
