@@ -420,7 +420,7 @@ export class ClusterMonitor extends DurableObject<Env> {
   async notifyTick(now = Date.now(), opts?: DeliverOptions): Promise<PassResult | null> {
     const cluster = this.load()?.cluster;
     if (!cluster) return null;
-    const lastReportAt = this.store.get("report")?.receivedAt ?? null;
+    const lastReportAt = this.store.lastReportAt();
     this.ctx.storage.transactionSync(() => {
       const lost = this.notifier.checkAgent(now, lastReportAt, cluster.config.agentLostAfterSec);
       if (lost) this.emit(cluster, now, lost);

@@ -52,7 +52,9 @@ describe("the meter", () => {
 
   it("is off in a deployment: the cluster view carries no meter", async () => {
     const id = uniqueId("meter");
-    expect((await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([{ kind: "tcp", name: "pg", port: 1 }]) })).status).toBe(201);
+    expect(
+      (await api("PUT", `/v1/clusters/${id}`, { body: clusterConfig([{ kind: "tcp", name: "pg", port: 1 }]) })).status,
+    ).toBe(201);
     const got = await api("GET", `/v1/clusters/${id}`);
     expect(got.status).toBe(200);
     expect(got.json).not.toHaveProperty("meter");
