@@ -114,6 +114,8 @@ export function costLines(w: Window): Line[] {
     line("DO duration, GB-s (alarm handler wall time)", gbSeconds, PRICES.doGbSecond),
     line("SQLite rows written (SQL)", sum(m.rowsWritten), PRICES.rowWritten),
     line("SQLite rows written (setAlarm)", m.setAlarm, PRICES.rowWritten),
+    // Deletes are billed as rows written: every stored round is pruned once it is 48 h old.
+    line("SQLite rows deleted later (rounds past 48 h)", m.rowsWritten["INSERT rounds"] ?? 0, PRICES.rowWritten),
     line("SQLite rows read", sum(m.rowsRead), PRICES.rowRead),
     line("Worker requests", workerRequests, PRICES.workerRequest),
     line(
