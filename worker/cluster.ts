@@ -36,7 +36,7 @@ import {
 } from "./status/store.js";
 import type { StatusData } from "./status/data.js";
 import { nextRoundAt } from "./cluster/alarm.js";
-import type { ClusterRecord, MonitorRecord } from "./cluster/records.js";
+import { capStreaks, type ClusterRecord, type MonitorRecord } from "./cluster/records.js";
 import { MAX_SOCKETS, REPORT_BURST, REPORT_RATE, ReportBucket } from "./cluster/report-rate.js";
 import { RoundSchedule } from "./cluster/schedule.js";
 import { VerdictSigner } from "./cluster/signer.js";
@@ -460,7 +460,8 @@ export class ClusterMonitor extends DurableObject<Env> {
     );
     const seq = monitor.seq + 1;
     this.ctx.storage.transactionSync(() => {
-      this.store.put("monitor", { ...monitor, tracker, seq, lastRound });
+      const counted = capStreaks(tracker, Math.max(config.fall, config.rise)); // steady: nothing to write
+      this.store.put("monitor", { ...monitor, tracker: counted, seq, lastRound });
       recordRound(this.sql, lastRound, monitor.lastRound?.at ?? null, config.intervalSec);
       if (change) this.store.record("verdict.changed", at, change.reason, { from: change.from, to: change.to, seq });
       const event = change && fromVerdictChange(change);

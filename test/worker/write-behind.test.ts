@@ -4,6 +4,7 @@ import { applyRound, initialTracker } from "../../protocol/hysteresis.js";
 import type { RoundClass, RoundSummary } from "../../protocol/verdict.js";
 import {
   CHECKPOINT_MS,
+  capStreaks,
   type MonitorRecord,
   monitorToStore,
   type ReportRecord,
@@ -51,6 +52,21 @@ function classes(n: number, seed: number): RoundClass[] {
 }
 
 describe("which monitor records must be written at once", () => {
+  it("with streaks counted to max(fall, rise), an hour of good rounds writes once per checkpoint", () => {
+    let m = monitor({ tracker: { ...initialTracker(T0), state: "up" } });
+    let stored = monitorToStore(null, m)!;
+    let writes = 0;
+    for (let i = 1; i <= 360; i++) {
+      const at = T0 + i * INTERVAL;
+      const { tracker } = applyRound(m.tracker, { class: "up", reason: "ok", at }, PARAMS);
+      m = { ...m, tracker: capStreaks(tracker, 3), seq: i, lastRound: summary(at, "up") };
+      const w = monitorToStore(stored, m);
+      if (w) [stored, writes] = [w, writes + 1];
+    }
+    // Three while the up streak climbs to the cap, then one per CHECKPOINT_MS.
+    expect(writes).toBe(3 + (360 * INTERVAL) / CHECKPOINT_MS - 1);
+  });
+
   it("a steady verdict writes nothing until the seq reservation or the checkpoint is used up", () => {
     let stored = monitorToStore(null, monitor())!;
     expect(stored.seq).toBe(SEQ_BLOCK); // the first write reserves a block
@@ -105,7 +121,9 @@ describe("which monitor records must be written at once", () => {
         if (i % 37 === 36) m = stored; // restart: what storage holds
         const at = T0 + (i + 1) * INTERVAL;
         const next = applyRound(m.tracker, { class: c, reason: c, at }, params);
-        m = { ...m, tracker: next.tracker, seq: m.seq + 1, lastRound: summary(at, c) };
+        // As the object does: streaks counted up to max(fall, rise) only.
+        const tracker = capStreaks(next.tracker, Math.max(params.fall, params.rise));
+        m = { ...m, tracker, seq: m.seq + 1, lastRound: summary(at, c) };
         expect(m.seq).toBeGreaterThan(lastSeq);
         lastSeq = m.seq;
         stored = monitorToStore(stored, m) ?? stored;
@@ -115,22 +133,22 @@ describe("which monitor records must be written at once", () => {
   });
 });
 
-describe("which reports must be written at once", () => {
-  const rec = (receivedAt: number, over: Partial<ReportRecord["report"]> = {}): ReportRecord => ({
-    receivedAt,
-    report: {
-      role: "standby",
-      mode: "auto",
-      at: receivedAt,
-      lastAction: null,
-      lan: null,
-      verdictSeq: 1,
-      alerts: [],
-      counters: {},
-      ...over,
-    },
-  });
+const rec = (receivedAt: number, over: Partial<ReportRecord["report"]> = {}): ReportRecord => ({
+  receivedAt,
+  report: {
+    role: "standby",
+    mode: "auto",
+    at: receivedAt,
+    lastAction: null,
+    lan: null,
+    verdictSeq: 1,
+    alerts: [],
+    counters: {},
+    ...over,
+  },
+});
 
+describe("which reports must be written at once", () => {
   it("a heartbeat waits; a change of what the report says, or the checkpoint, does not", () => {
     const stored = rec(T0);
     expect(reportToStore(null, stored)).toEqual(stored);
@@ -181,21 +199,8 @@ describe("the cluster store in a Durable Object", () => {
       const store = new ClusterStore(sql);
       store.createTables();
       const old = Date.now() - 10 * 60_000;
-      const report = (receivedAt: number) => ({
-        receivedAt,
-        report: {
-          role: "standby" as const,
-          mode: "auto" as const,
-          at: receivedAt,
-          lastAction: null,
-          lan: null,
-          verdictSeq: 1,
-          alerts: [],
-          counters: {},
-        },
-      });
-      store.put("report", report(old));
-      store.put("report", report(old + 60_000)); // a heartbeat: memory only
+      store.put("report", rec(old));
+      store.put("report", rec(old + 60_000)); // a heartbeat: memory only
       expect(store.lastReportAt()).toBe(old + 60_000);
 
       const restarted = new ClusterStore(sql);
@@ -203,7 +208,7 @@ describe("the cluster store in a Durable Object", () => {
       expect(restarted.get("report")!.receivedAt).toBe(old);
       expect(restarted.lastReportAt()).toBe(old + CHECKPOINT_MS);
       // A report since the restart is the truth again.
-      restarted.put("report", report(Date.now()));
+      restarted.put("report", rec(Date.now()));
       expect(restarted.lastReportAt()).toBeGreaterThan(old + CHECKPOINT_MS);
     });
   });

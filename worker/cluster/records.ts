@@ -80,8 +80,9 @@ export type RecordOf<K extends RecordKey> = z.output<(typeof RECORDS)[K]>;
  * every round and every report. They are kept in memory between writes (store.ts), under rules
  * that keep every decision exact across a restart (eviction, deploy):
  *  - the tracker (state, since, reason, graceUntil, streaks) is written whenever it changes;
- *    streaks are stored capped at STREAK_CAP, the largest fall / rise a config accepts, so a
- *    steady verdict stops changing it: hysteresis resumes exactly where it was;
+ *    the object counts streaks up to its cluster's max(fall, rise) (capStreaks), and they are
+ *    stored capped at STREAK_CAP, the largest fall / rise a config accepts, so a steady verdict
+ *    stops changing it: hysteresis resumes exactly where it was;
  *  - `seq` is stored SEQ_BLOCK ahead of the one in use (a reservation), and written again only
  *    when that is used up: after a restart seq jumps forward, never back, so agents' replay
  *    check holds;
@@ -97,19 +98,24 @@ export const STREAK_CAP = 100;
 export const SEQ_BLOCK = 1000;
 export const CHECKPOINT_MS = 5 * 60_000;
 
-const cappedTracker = (t: MonitorRecord["tracker"]) => ({
+/**
+ * The tracker with its streaks counted no further than `cap`: hysteresis only asks whether a
+ * streak has reached fall or rise, so with a cap of at least both it decides the same, and a
+ * steady verdict leaves the tracker unchanged (nothing to write).
+ */
+export const capStreaks = (t: MonitorRecord["tracker"], cap: number): MonitorRecord["tracker"] => ({
   ...t,
   streaks: {
-    up: Math.min(t.streaks.up, STREAK_CAP),
-    degraded: Math.min(t.streaks.degraded, STREAK_CAP),
-    down: Math.min(t.streaks.down, STREAK_CAP),
-    bad: Math.min(t.streaks.bad, STREAK_CAP),
+    up: Math.min(t.streaks.up, cap),
+    degraded: Math.min(t.streaks.degraded, cap),
+    down: Math.min(t.streaks.down, cap),
+    bad: Math.min(t.streaks.bad, cap),
   },
 });
 
 /** The monitor record to write now, or null when `next` may stay in memory (`stored`: as last written). */
 export function monitorToStore(stored: MonitorRecord | null, next: MonitorRecord): MonitorRecord | null {
-  const tracker = cappedTracker(next.tracker);
+  const tracker = capStreaks(next.tracker, STREAK_CAP);
   const due =
     !stored ||
     JSON.stringify(tracker) !== JSON.stringify(stored.tracker) ||
