@@ -38,11 +38,12 @@ import {
 import type { StatusData } from "./status/data.js";
 import { needsConfirmation, nextRoundAt, roundSpacingSec } from "./cluster/alarm.js";
 import { countVotes, MAX_RESULT_REASON_CHARS, withoutOpinion, type VantageResult } from "./cluster/quorum.js";
-import type { ClusterRecord, MonitorRecord } from "./cluster/records.js";
+import { capStreaks, type ClusterRecord, type MonitorRecord } from "./cluster/records.js";
 import { MAX_SOCKETS, REPORT_BURST, REPORT_RATE, ReportBucket } from "./cluster/report-rate.js";
 import { RoundSchedule } from "./cluster/schedule.js";
 import { VerdictSigner } from "./cluster/signer.js";
 import { ClusterStore } from "./cluster/store.js";
+import { Meter } from "./cluster/meter.js";
 import { agentChange, clusterView, verdictOf, type ClusterView } from "./cluster/views.js";
 
 export type { ClusterView } from "./cluster/views.js";
@@ -71,12 +72,15 @@ export class ClusterMonitor extends DurableObject<Env> {
    * bearer string on an agent route), and an unknown id must leave no storage behind.
    */
   private hasTables: boolean;
+  /** Billing counters, only under `npm run bench:cost` (worker/cluster/meter.ts). */
+  private readonly meter: Meter | null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
+    this.meter = env.COST_METER ? new Meter() : null;
+    this.sql = this.meter?.sql(ctx.storage.sql) ?? ctx.storage.sql;
     this.store = new ClusterStore(this.sql);
-    this.schedule = new RoundSchedule(this.store, ctx.storage);
+    this.schedule = new RoundSchedule(this.store, this.meter?.storage(ctx.storage) ?? ctx.storage);
     this.signer = new VerdictSigner(env.SIGNING_KEY);
     this.notifier = new Notifier(this.sql, (type, at, reason, data) => this.store.record(type, at, reason, data));
     this.hasTables = this.store.tablesExist();
@@ -182,8 +186,11 @@ export class ClusterMonitor extends DurableObject<Env> {
   }
 
   describe(): Outcome<ClusterView> {
+    const meter = this.meter?.snapshot(); // before this call's own reads
     const known = this.known();
-    return known.ok ? done(clusterView(known.value.cluster, known.value.monitor, this.store.get("report"))) : known;
+    if (!known.ok) return known;
+    const view = clusterView(known.value.cluster, known.value.monitor, this.store.get("report"));
+    return done(meter ? { ...view, meter } : view);
   }
 
   async remove(): Promise<Outcome<null>> {
@@ -302,6 +309,7 @@ export class ClusterMonitor extends DurableObject<Env> {
    * an idle connection costs nothing, and the object wakes to push each round.
    */
   override async fetch(request: Request): Promise<Response> {
+    this.meter?.count("fetch");
     const auth = await this.authorize({ agentToken: bearer(request.headers.get("authorization") ?? undefined) ?? "" });
     if (!auth.ok) {
       return Response.json(errorBody(auth.code, auth.message), { status: auth.status });
@@ -313,6 +321,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
+    this.meter?.sent(1);
     server.send(
       JSON.stringify(await this.signer.push(verdictOf(auth.value.cluster, auth.value.monitor, Date.now(), null))),
     );
@@ -325,6 +334,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     const loaded = this.load();
     if (sockets.length === 0 || !loaded) return;
     const text = JSON.stringify(await this.signer.push(verdictOf(loaded.cluster, loaded.monitor, Date.now(), null)));
+    this.meter?.sent(sockets.length);
     for (const ws of sockets) {
       try {
         ws.send(text);
@@ -335,7 +345,9 @@ export class ClusterMonitor extends DurableObject<Env> {
   }
 
   /** Agents do not talk on this socket (reports go over HTTP); anything they send is ignored. */
-  override async webSocketMessage(): Promise<void> {}
+  override async webSocketMessage(): Promise<void> {
+    this.meter?.count("wsMessage");
+  }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
     try {
@@ -359,6 +371,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     const loaded = this.load();
     if (!loaded) return; // deleted while the alarm was pending
     const started = Date.now();
+    this.meter?.count("alarm");
     // An alarm pulled early for a delivery or a boundary leaves the probe round to its own time.
     const pending = this.schedule.pending;
     const roundDue = this.schedule.roundDue(started);
@@ -382,6 +395,7 @@ export class ClusterMonitor extends DurableObject<Env> {
         const spacing = roundSpacingSec(current.config, confirming);
         await this.arm(current, roundDue ? nextRoundAt(started, spacing, Date.now()) : pending);
       }
+      this.meter?.alarmTook(Date.now() - started);
     }
   }
 
@@ -415,7 +429,7 @@ export class ClusterMonitor extends DurableObject<Env> {
   async notifyTick(now = Date.now(), opts?: DeliverOptions): Promise<PassResult | null> {
     const cluster = this.load()?.cluster;
     if (!cluster) return null;
-    const lastReportAt = this.store.get("report")?.receivedAt ?? null;
+    const lastReportAt = this.store.lastReportAt();
     this.ctx.storage.transactionSync(() => {
       const lost = this.notifier.checkAgent(now, lastReportAt, cluster.config.agentLostAfterSec);
       if (lost) this.emit(cluster, now, lost);
@@ -481,7 +495,8 @@ export class ClusterMonitor extends DurableObject<Env> {
     next = { ...next, seq: monitor.seq + 1, quorum: counted.quorum, vantages: counted.vantages };
     const seq = next.seq;
     this.ctx.storage.transactionSync(() => {
-      this.store.put("monitor", next);
+      // Streaks counted no further than hysteresis asks: a steady verdict leaves the tracker unchanged.
+      this.store.put("monitor", { ...next, tracker: capStreaks(next.tracker, Math.max(config.fall, config.rise)) });
       if (outcome !== null) recordRound(this.sql, next.lastRound!, monitor.lastRound?.at ?? null, config.intervalSec);
       if (change) {
         const confirmations = change.confirmations

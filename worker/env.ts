@@ -23,6 +23,8 @@ export interface Env {
   ADMIN_TOKEN?: string;
   /** Ed25519 private key as JWK JSON (wrangler secret). Unset: verdicts answer 503. */
   SIGNING_KEY?: string;
+  /** Set only by `npm run bench:cost`: counts what the cluster objects are billed for. */
+  COST_METER?: string;
 }
 
 /** What a Durable Object method answers instead of throwing: the route maps it to HTTP. */

@@ -15,12 +15,13 @@ export interface EdgeLab {
   stop(): Promise<void>;
 }
 
-export async function startEdgeLab(): Promise<EdgeLab> {
+/** `vars`: more worker vars, e.g. the cost bench's COST_METER. */
+export async function startEdgeLab(vars: Record<string, string> = {}): Promise<EdgeLab> {
   const secrets = await testSecrets();
   const control = await startTargetControl();
   let edge: Edge;
   try {
-    edge = await startEdge({ vars: { ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey } });
+    edge = await startEdge({ vars: { ...vars, ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey } });
   } catch (err) {
     await control.close();
     throw err;

@@ -210,7 +210,7 @@ describe("uptime API", () => {
 });
 
 describe("round storage", () => {
-  it("every round is stored with its class, duration and per-probe rtt; an hour rolls up", async () => {
+  it("rounds are stored with their class, duration and per-probe rtt (a change of class at once); an hour rolls up", async () => {
     const { id, sip } = await cluster();
     await sip.set("closed");
     await runRound(id);

@@ -1,6 +1,6 @@
 import type { EventPage, HistoryEvent } from "../../protocol/events.js";
 import { describeZodError } from "../http/errors.js";
-import { RECORDS, type RecordKey, type RecordOf } from "./records.js";
+import { CHECKPOINT_MS, monitorToStore, RECORDS, reportToStore, type RecordKey, type RecordOf } from "./records.js";
 
 /** The history keeps this many events; older ones are dropped. */
 const MAX_EVENTS = 10_000;
@@ -19,13 +19,33 @@ function parseRecord<K extends RecordKey>(key: K, text: string): RecordOf<K> | n
   return null;
 }
 
+/** Records that may wait in memory between writes, and the rule that says when they must not (records.ts). */
+const WRITE_BEHIND: { [K in RecordKey]?: (stored: RecordOf<K> | null, next: RecordOf<K>) => RecordOf<K> | null } = {
+  monitor: monitorToStore,
+  report: reportToStore,
+};
+
+/** A record as this object holds it: the newest value, and the text and value last written (or read). */
+interface Held {
+  value: unknown;
+  written: string;
+  stored: unknown;
+}
+
 /**
  * A cluster's own storage: the parsed key-value records (records.ts) and the history of events.
  * The status tables and the outbox have their own modules (worker/status/, worker/notify/).
  */
 export class ClusterStore {
-  /** The last text read per key and what it parsed to: the verdict GET reads the same records every time. */
-  private readonly parsed = new Map<RecordKey, { text: string; value: unknown }>();
+  /**
+   * Per key, the newest value and the text last written or read: the verdict GET reads the same
+   * records every time, and a write-behind record is newer in memory than in storage. A row whose
+   * text differs from the one held (edited by hand, or a transaction that rolled back) wins.
+   */
+  private readonly held = new Map<RecordKey, Held>();
+  private readonly startedAt = Date.now();
+  /** Whether a report has come in since this object started (memory holds the newest). */
+  private reportHeard = false;
 
   constructor(private readonly sql: SqlStorage) {}
 
@@ -50,16 +70,53 @@ export class ClusterStore {
    */
   get<K extends RecordKey>(key: K): RecordOf<K> | null {
     const row = this.sql.exec<{ value: string }>("SELECT value FROM kv WHERE key = ?", key).toArray()[0];
-    if (!row) return null;
-    const memo = this.parsed.get(key);
-    if (memo?.text === row.value) return memo.value as RecordOf<K> | null;
+    if (!row) {
+      this.held.delete(key);
+      return null;
+    }
+    const held = this.held.get(key);
+    if (held?.written === row.value) return held.value as RecordOf<K> | null;
     const value = parseRecord(key, row.value);
-    this.parsed.set(key, { text: row.value, value }); // an unreadable record is logged once, not at every read
+    this.held.set(key, { value, written: row.value, stored: value }); // an unreadable record is logged once, not at every read
     return value;
   }
 
+  /**
+   * Stores a record: written only when its text changes (an unchanged row costs nothing), and for
+   * a write-behind record only when its rule says so; memory holds the newest either way.
+   */
   put<K extends RecordKey>(key: K, value: RecordOf<K>): void {
-    this.sql.exec("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", key, JSON.stringify(value));
+    if (key === "report") this.reportHeard = true;
+    this.get(key); // what storage holds now, unless already held
+    const held = this.held.get(key);
+    const stored = (held?.stored ?? null) as RecordOf<K> | null;
+    const rule = WRITE_BEHIND[key] as ((s: RecordOf<K> | null, n: RecordOf<K>) => RecordOf<K> | null) | undefined;
+    const toStore = rule ? rule(stored, value) : value;
+    if (toStore === null && held) {
+      held.value = value;
+      return;
+    }
+    const text = JSON.stringify(toStore ?? value);
+    if (held?.written !== text) {
+      this.sql.exec(
+        "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        key,
+        text,
+      );
+    }
+    this.held.set(key, { value, written: text, stored: toStore ?? value });
+  }
+
+  /**
+   * When the agent last reported, for the dead man's switch. An object restarted since holds the
+   * report as last written, up to CHECKPOINT_MS older than the agent's last one: until the agent
+   * reports again it counts from the latest time the agent may have reported, so a restart may
+   * delay an agent.lost by that much and never raises a false one.
+   */
+  lastReportAt(): number | null {
+    const receivedAt = this.get("report")?.receivedAt ?? null;
+    if (receivedAt === null || this.reportHeard) return receivedAt;
+    return Math.max(receivedAt, Math.min(receivedAt + CHECKPOINT_MS, this.startedAt));
   }
 
   /** Appends an event to the history and returns its id. */

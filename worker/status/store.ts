@@ -14,15 +14,18 @@ import {
  * What the status page and the uptime API read from a cluster's Durable Object storage, and how
  * it is kept bounded. Functions over the object's SqlStorage, called from ClusterMonitor.
  *
- *  - `rounds`: one row per probe round, kept RAW_RETENTION (48 h). The per-probe round-trip
- *    times are a compact JSON array in the order of a `probe_sets` row (the probe names), so a
- *    row does not repeat the names.
+ *  - `rounds`: sampled probe rounds, kept RAW_RETENTION (48 h): a round is stored when its class
+ *    or probe list differs from the last stored one, and otherwise once per ROUND_SAMPLE_MS (a
+ *    row written, and later deleted, at every round was most of a cluster's bill). The
+ *    per-probe round-trip times are a compact JSON array in the order of a `probe_sets` row
+ *    (the probe names), so a row does not repeat the names.
  *  - `hourly`: one row per completed hour, kept AGGREGATE_RETENTION (400 d): ms up / degraded /
- *    down / unknown / maintenance (the same arithmetic as the uptime API), round count, and per
- *    probe [p50, max] round-trip time.
+ *    down / unknown / maintenance (the same arithmetic as the uptime API), stored round count,
+ *    and per probe [p50, max] round-trip time over the stored rounds.
  *  - `gaps`: periods when the probe loop did not run (worker outage, lost alarm): unknown time.
  *
- * Bound per cluster (worst case: intervalSec 2, 16 probes, 40-character names):
+ * Bound per cluster (worst case: intervalSec 2, 16 probes, 40-character names, and a class
+ * that changes at every round so that every round is stored):
  *   rounds  48 h / 2 s = 86 400 rows × ~130 B (at, class, duration, set id, 16 × "12345,")   ≈ 11 MB
  *   hourly  400 d × 24 = 9 600 rows × ~950 B ({"<40 chars>":[p50,max]} × 16 + 6 integers)  ≈ 9 MB
  *   gaps    ≤ MAX_GAPS = 10 000 rows × ~30 B                                                ≈ 0.3 MB
@@ -36,6 +39,11 @@ export const AGGREGATE_RETENTION_MS = 400 * 24 * HOUR;
 const MAX_GAPS = 10_000;
 /** Roll-up catches up at most this many hours per alarm (more would exceed the raw retention). */
 const MAX_ROLLUP_HOURS = 48;
+/**
+ * A round like the last stored one is stored once per this long: the sparkline draws 15-minute
+ * medians, so five samples each; the verdict and uptime never read this table.
+ */
+export const ROUND_SAMPLE_MS = 3 * 60_000;
 
 /** No round for longer than this means nobody was looking: the time is unknown, not up. */
 export const gapThresholdMs = (intervalSec: number) => 2 * intervalSec * 1000 + 30_000;
@@ -55,13 +63,18 @@ export function createStatusTables(sql: SqlStorage): void {
 
 function probeSetId(sql: SqlStorage, names: string[]): number {
   const key = JSON.stringify(names);
-  sql.exec("INSERT OR IGNORE INTO probe_sets (names) VALUES (?)", key);
-  return sql.exec<{ id: number }>("SELECT id FROM probe_sets WHERE names = ?", key).one().id;
+  const find = () => sql.exec<{ id: number }>("SELECT id FROM probe_sets WHERE names = ?", key).toArray()[0]?.id;
+  // Looked up first: an INSERT OR IGNORE that inserts nothing is still billed a row written.
+  const id = find();
+  if (id !== undefined) return id;
+  sql.exec("INSERT INTO probe_sets (names) VALUES (?)", key);
+  return find()!;
 }
 
 /**
- * Stores one round (inside the round's transaction). `previousAt` is the previous round's time:
- * a longer silence than the threshold before this round is recorded as a gap.
+ * Stores one round if due (inside the round's transaction): see ROUND_SAMPLE_MS. `previousAt`
+ * is the previous round's time: a longer silence than the threshold before this round is
+ * recorded as a gap.
  */
 export function recordRound(
   sql: SqlStorage,
@@ -73,6 +86,19 @@ export function recordRound(
     sql,
     round.probes.map((p) => p.name),
   );
+  const last = sql
+    .exec<{ at: number; class: string; probe_set: number }>(
+      "SELECT at, class, probe_set FROM rounds ORDER BY at DESC LIMIT 1",
+    )
+    .toArray()[0];
+  const due = !last || last.class !== round.class || last.probe_set !== set || round.at - last.at >= ROUND_SAMPLE_MS;
+  if (due) storeRound(sql, round, set);
+  if (previousAt !== null && round.at - previousAt > gapThresholdMs(intervalSec)) {
+    sql.exec("INSERT INTO gaps (from_at, to_at) VALUES (?, ?)", previousAt, round.at);
+  }
+}
+
+function storeRound(sql: SqlStorage, round: RoundSummary, set: number): void {
   // Whole milliseconds are plenty for a sparkline and keep the row small.
   const rtt = JSON.stringify(round.probes.map((p) => (p.rttMs === null ? null : Math.round(p.rttMs))));
   sql.exec(
@@ -83,9 +109,6 @@ export function recordRound(
     set,
     rtt,
   );
-  if (previousAt !== null && round.at - previousAt > gapThresholdMs(intervalSec)) {
-    sql.exec("INSERT INTO gaps (from_at, to_at) VALUES (?, ?)", previousAt, round.at);
-  }
 }
 
 // ---- reading the history -------------------------------------------------------------------------
