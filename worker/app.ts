@@ -13,7 +13,7 @@ import { bearer, callerOf, isAdmin } from "./http/auth.js";
 import { ApiFailure, apiError, onError, unwrap } from "./http/errors.js";
 import { jsonBody, query } from "./http/validate.js";
 import { DELIVERY_STATUSES } from "./notify/outbox.js";
-import { registryOf } from "./registry.js";
+import { listClusters } from "./registry.js";
 import { mountStatus } from "./status/routes.js";
 
 type App = { Bindings: Env; Variables: { clusterId: string; token: string } };
@@ -33,13 +33,39 @@ const EventsQuery = z.object({
 
 const VerdictQuery = z.object({ nonce: Nonce.optional() });
 
+export const CLUSTER_PAGE_DEFAULT = 100;
+export const CLUSTER_PAGE_MAX = 1000;
+
+/** The list's cursor is opaque to clients: the last id of the page before, base64url. */
+const encodeCursor = (id: string) => btoa(id).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+const Cursor = z
+  .string()
+  .max(200)
+  .transform((text, ctx) => {
+    let id: string | null = null;
+    try {
+      if (/^[A-Za-z0-9_-]+$/.test(text)) id = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+    } catch {
+      // not base64: refused below
+    }
+    const parsed = ClusterId.safeParse(id);
+    if (parsed.success) return parsed.data;
+    ctx.addIssue({ code: "custom", message: "not a cursor this API gave (pass the nextCursor of the page before)" });
+    return z.NEVER;
+  });
+
+const ClustersQuery = z.strictObject({
+  cursor: Cursor.optional(),
+  limit: z.coerce.number().int().min(1).max(CLUSTER_PAGE_MAX).default(CLUSTER_PAGE_DEFAULT),
+});
+
 const stub = (c: Ctx) => c.env.CLUSTER.get(c.env.CLUSTER.idFromName(c.get("clusterId")));
 
 export function buildApp() {
   const app = new Hono<App>();
 
   app.onError(onError);
-  app.notFound((c) => apiError(c, 404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
+  app.notFound(notFound);
 
   // A body of unknown length is refused before a byte of it is read: reading a chunked stream to the
   // limit and abandoning it could take the runtime down under wrangler dev. Every client this API
@@ -94,7 +120,12 @@ export function buildApp() {
     await next();
   };
 
-  app.get("/v1/clusters", adminOnly, async (c) => c.json({ clusters: await registryOf(c.env).list() }));
+  /** Cluster ids in id order, a page at a time; `nextCursor` is null on the last page. */
+  app.get("/v1/clusters", adminOnly, query(ClustersQuery), async (c) => {
+    const { cursor, limit } = c.req.valid("query");
+    const { ids, next } = await listClusters(c.env, cursor ?? "", limit);
+    return c.json({ clusters: ids, nextCursor: next === null ? null : encodeCursor(next) });
+  });
 
   app.put("/v1/clusters/:id", adminOnly, jsonBody(ClusterConfigInput), async (c) => {
     // The origin goes along so notifications can link to this worker's status page.
@@ -105,6 +136,20 @@ export function buildApp() {
   });
 
   app.get("/v1/clusters/:id", adminOnly, async (c) => c.json(unwrap(await stub(c).describe())));
+
+  /** Test-only (the scale bench): the loop's alarm is lost. Without TEST_ALARM_DROP, no such route. */
+  app.delete(
+    "/v1/clusters/:id/alarm",
+    async (c, next) => {
+      if (c.env.TEST_ALARM_DROP !== "enabled") return notFound(c);
+      await next();
+    },
+    adminOnly,
+    async (c) => {
+      unwrap(await stub(c).dropAlarm());
+      return c.body(null, 204);
+    },
+  );
 
   app.delete("/v1/clusters/:id", adminOnly, async (c) => {
     unwrap(await stub(c).remove());
@@ -167,6 +212,9 @@ export function buildApp() {
 
   return app;
 }
+
+const notFound = (c: Context) =>
+  apiError(c, 404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`);
 
 /** A WebSocket handshake (RFC 6455 §4.2.1) the runtime will accept; a JSON refusal naming the header otherwise. */
 function checkUpgrade(c: Ctx) {

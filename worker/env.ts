@@ -8,6 +8,10 @@ export interface Env {
   ADMIN_TOKEN?: string;
   /** Ed25519 private key as JWK JSON (wrangler secret). Unset: verdicts answer 503. */
   SIGNING_KEY?: string;
+  /** Subrequests one cron invocation may make (the plan's limit); unset: 50, the Workers Free limit. */
+  CRON_SUBREQUESTS?: string;
+  /** "enabled" only in the scale bench's wrangler config: a test-only route drops a loop's alarm. */
+  TEST_ALARM_DROP?: string;
 }
 
 /** What a Durable Object method answers instead of throwing: the route maps it to HTTP. */
