@@ -54,7 +54,7 @@ const Cursor = z
     return z.NEVER;
   });
 
-const ClustersQuery = z.strictObject({
+const ClustersQuery = z.object({
   cursor: Cursor.optional(),
   limit: z.coerce.number().int().min(1).max(CLUSTER_PAGE_MAX).default(CLUSTER_PAGE_DEFAULT),
 });
