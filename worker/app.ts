@@ -13,7 +13,7 @@ import { bearer, callerOf, isAdmin } from "./http/auth.js";
 import { ApiFailure, apiError, onError, unwrap } from "./http/errors.js";
 import { jsonBody, query } from "./http/validate.js";
 import { DELIVERY_STATUSES } from "./notify/outbox.js";
-import { listClusters } from "./registry.js";
+import { CLUSTER_PAGE_DEFAULT, CLUSTER_PAGE_MAX, listClusters } from "./registry.js";
 import { mountStatus } from "./status/routes.js";
 
 type App = { Bindings: Env; Variables: { clusterId: string; token: string } };
@@ -32,9 +32,6 @@ const EventsQuery = z.object({
 });
 
 const VerdictQuery = z.object({ nonce: Nonce.optional() });
-
-export const CLUSTER_PAGE_DEFAULT = 100;
-export const CLUSTER_PAGE_MAX = 1000;
 
 /** The list's cursor is opaque to clients: the last id of the page before, base64url. */
 const encodeCursor = (id: string) => btoa(id).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
@@ -61,11 +58,11 @@ const ClustersQuery = z.object({
 
 const stub = (c: Ctx) => c.env.CLUSTER.get(c.env.CLUSTER.idFromName(c.get("clusterId")));
 
-export function buildApp() {
+export function buildApp(opts: { testRoutes?: boolean } = {}) {
   const app = new Hono<App>();
 
   app.onError(onError);
-  app.notFound(notFound);
+  app.notFound((c) => apiError(c, 404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`));
 
   // A body of unknown length is refused before a byte of it is read: reading a chunked stream to the
   // limit and abandoning it could take the runtime down under wrangler dev. Every client this API
@@ -137,19 +134,12 @@ export function buildApp() {
 
   app.get("/v1/clusters/:id", adminOnly, async (c) => c.json(unwrap(await stub(c).describe())));
 
-  /** Test-only (the scale bench): the loop's alarm is lost. Without TEST_ALARM_DROP, no such route. */
-  app.delete(
-    "/v1/clusters/:id/alarm",
-    async (c, next) => {
-      if (c.env.TEST_ALARM_DROP !== "enabled") return notFound(c);
-      await next();
-    },
-    adminOnly,
-    async (c) => {
+  /** Test-only (the scale bench): the loop's alarm is lost. Only in the app built for TEST_ALARM_DROP. */
+  if (opts.testRoutes)
+    app.delete("/v1/clusters/:id/alarm", adminOnly, async (c) => {
       unwrap(await stub(c).dropAlarm());
       return c.body(null, 204);
-    },
-  );
+    });
 
   app.delete("/v1/clusters/:id", adminOnly, async (c) => {
     unwrap(await stub(c).remove());
@@ -212,9 +202,6 @@ export function buildApp() {
 
   return app;
 }
-
-const notFound = (c: Context) =>
-  apiError(c, 404, "not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`);
 
 /** A WebSocket handshake (RFC 6455 §4.2.1) the runtime will accept; a JSON refusal naming the header otherwise. */
 function checkUpgrade(c: Ctx) {

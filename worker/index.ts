@@ -9,6 +9,8 @@ export { ClusterMonitor } from "./cluster.js";
 export { Registry } from "./registry.js";
 
 const app = buildApp();
+/** The scale bench's app: the same routes and one test-only route. Built only when its config asks. */
+let benchApp: ReturnType<typeof buildApp> | undefined;
 
 /** Subrequests a cron invocation may make when CRON_SUBREQUESTS is unset: the Workers Free plan's limit. */
 export const DEFAULT_CRON_SUBREQUESTS = 50;
@@ -108,7 +110,11 @@ export async function rearmOverdue(env: Env, now = Date.now()): Promise<CronRun>
 }
 
 export default {
-  fetch: app.fetch,
+  fetch(request: Request, env: Env, ctx: ExecutionContext) {
+    if (env.TEST_ALARM_DROP !== "enabled") return app.fetch(request, env, ctx);
+    benchApp ??= buildApp({ testRoutes: true });
+    return benchApp.fetch(request, env, ctx);
+  },
   // Awaited, not left to waitUntil: the run's end is the invocation's, which the scale bench times.
   async scheduled(controller, env, _ctx) {
     await rearmOverdue(env, controller.scheduledTime);

@@ -2,6 +2,10 @@ import { DurableObject } from "cloudflare:workers";
 import type { Env } from "./env.js";
 import { REGISTRY_SHARDS, shardOf } from "./lease.js";
 
+/** Ids per page of GET /v1/clusters: by default, and at most (each shard reads that many). */
+export const CLUSTER_PAGE_DEFAULT = 100;
+export const CLUSTER_PAGE_MAX = 1000;
+
 /** A cluster the cron should look at: its lease ran out at `due`. */
 export interface Overdue {
   id: string;
@@ -81,7 +85,11 @@ const shard = (env: Env, i: number) => env.REGISTRY.get(env.REGISTRY.idFromName(
  * One page of cluster ids across every shard, in id order: each shard gives its first `limit`
  * after the cursor and the merge keeps the first `limit`. `next`: the last id given, when more may follow.
  */
-export async function listClusters(env: Env, after: string, limit: number): Promise<{ ids: string[]; next: string | null }> {
+export async function listClusters(
+  env: Env,
+  after: string,
+  limit: number,
+): Promise<{ ids: string[]; next: string | null }> {
   const pages = await Promise.all(registryShards(env).map((r) => r.page(after, limit)));
   const merged = pages.flat().sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const ids = merged.slice(0, limit);

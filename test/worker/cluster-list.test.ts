@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CLUSTER_PAGE_DEFAULT, CLUSTER_PAGE_MAX } from "../../worker/app.js";
+import { CLUSTER_PAGE_DEFAULT, CLUSTER_PAGE_MAX } from "../../worker/registry.js";
 import { shardOf } from "../../worker/lease.js";
 import { api, clusterConfig } from "./helpers.js";
 
@@ -41,6 +41,16 @@ describe("GET /v1/clusters", () => {
     const first = await api("GET", "/v1/clusters?limit=1");
     expect(first.json.nextCursor).not.toBe(first.json.clusters[0]);
     expect((await api("GET", "/v1/clusters")).json.clusters.length).toBeLessThanOrEqual(CLUSTER_PAGE_DEFAULT);
+  });
+
+  it("is described in /openapi.json: cursor, limit and its bounds, nextCursor", async () => {
+    const doc = (await api("GET", "/openapi.json", { token: null })).json;
+    const list = doc.paths["/v1/clusters"].get;
+    const limit = list.parameters.find((p: any) => p.name === "limit");
+    expect(limit.schema).toMatchObject({ minimum: 1, maximum: CLUSTER_PAGE_MAX, default: CLUSTER_PAGE_DEFAULT });
+    expect(list.parameters.map((p: any) => p.name)).toContain("cursor");
+    expect(list.responses["400"]).toBeDefined();
+    expect(JSON.stringify(doc.components.schemas.ClusterList)).toContain("nextCursor");
   });
 
   it("answers 400 naming the field for a bad limit or cursor", async () => {
