@@ -1,7 +1,8 @@
 import { createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { Env } from "../../worker/env.js";
-import worker, { rearmOverdue } from "../../worker/index.js";
+import { rearmOverdue } from "../../worker/cron.js";
+import worker from "../../worker/index.js";
 import { LEASE_GRACE_MS, LEASE_MS, REGISTRY_SHARDS, renewal, shardOf } from "../../worker/lease.js";
 import { registryShards } from "../../worker/registry.js";
 import { until } from "../support/until.js";
