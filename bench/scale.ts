@@ -153,13 +153,23 @@ try {
   };
   const t0 = Date.now();
   const putMs: number[] = [];
+  let putRetries = 0;
+  let lastRefusal = "";
   await mapLimited(ids, 16, async (id) => {
     const t = performance.now();
-    const res = await admin("PUT", `/v1/clusters/${id}`, config);
-    await res.arrayBuffer();
+    // A refusal under load (503 from the runtime) is retried a few times, counted and shown.
+    for (let attempt = 1; ; attempt++) {
+      const res = await admin("PUT", `/v1/clusters/${id}`, config);
+      const text = await res.text();
+      if (res.status === 201 || res.status === 200) break;
+      lastRefusal = `HTTP ${res.status} ${text.slice(0, 200)}`;
+      if (attempt === 5) throw new Error(`PUT ${id}: ${lastRefusal}`);
+      putRetries++;
+      await sleep(1000 * attempt);
+    }
     putMs.push(performance.now() - t);
-    if (res.status !== 201 && res.status !== 200) throw new Error(`PUT ${id}: HTTP ${res.status}`);
   });
+  if (putRetries) console.log(`registration: ${putRetries} PUTs retried; the last refusal: ${lastRefusal}`);
   console.log(`registered ${N} clusters in ${since(t0)} (16 at a time; PUT ${fmt(putMs)} ms)`);
 
   // The cron on its own clock, once a minute, whatever the sweeps are doing.

@@ -353,7 +353,9 @@ export class ClusterMonitor extends DurableObject<Env> {
    * answers the lease it holds now, which the cron writes to the registry for it.
    */
   async ensureAlarm(): Promise<AlarmCheck> {
-    if (!this.load()) return { state: "gone" };
+    if (!this.hasTables) return { state: "gone" }; // deleted: its tables went with it
+    // Records that no longer read: a failure the cron logs and retries, never a reason to unlist it.
+    if (!this.load()) throw new Error("the cluster's records do not read");
     const now = Date.now();
     const armed = await this.ctx.storage.getAlarm();
     if (armed === null) await this.ctx.storage.setAlarm(now);
