@@ -38,6 +38,10 @@ export interface EdgeOptions {
   persistTo?: string;
   /** Pass wrangler's own output through (npm start) instead of keeping it for error messages. */
   inheritOutput?: boolean;
+  /** wrangler's log level instead of "warn" (the scale bench: "log", for the worker's own log lines). */
+  logLevel?: string;
+  /** Sees wrangler's output as it comes (the scale bench reads the cron's summary lines). */
+  onOutput?: (text: string) => void;
 }
 
 /** dotenv format: single quotes keep a JSON value (the JWK) literal. */
@@ -84,12 +88,16 @@ export async function startEdge(opts: EdgeOptions): Promise<Edge> {
   ];
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, ...OFFLINE },
+    env: { ...process.env, ...OFFLINE, ...(opts.logLevel ? { WRANGLER_LOG: opts.logLevel } : {}) },
     stdio: opts.inheritOutput ? ["ignore", "inherit", "inherit"] : ["ignore", "pipe", "pipe"],
   });
   let output = "";
-  child.stdout?.on("data", (d) => (output = (output + d).slice(-8000)));
-  child.stderr?.on("data", (d) => (output = (output + d).slice(-8000)));
+  const keep = (d: Buffer) => {
+    output = (output + d).slice(-8000);
+    opts.onOutput?.(String(d));
+  };
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
     await kill(child);

@@ -13,7 +13,7 @@ import { bearer, callerOf, isAdmin } from "./http/auth.js";
 import { ApiFailure, apiError, onError, unwrap } from "./http/errors.js";
 import { jsonBody, query } from "./http/validate.js";
 import { DELIVERY_STATUSES } from "./notify/outbox.js";
-import { registryOf } from "./registry.js";
+import { CLUSTER_PAGE_DEFAULT, CLUSTER_PAGE_MAX, listClusters } from "./registry.js";
 import { mountStatus } from "./status/routes.js";
 
 type App = { Bindings: Env; Variables: { clusterId: string; token: string } };
@@ -33,9 +33,32 @@ const EventsQuery = z.object({
 
 const VerdictQuery = z.object({ nonce: Nonce.optional() });
 
+/** The list's cursor is opaque to clients: the last id of the page before, base64url. */
+const encodeCursor = (id: string) => btoa(id).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+const Cursor = z
+  .string()
+  .max(200)
+  .transform((text, ctx) => {
+    let id: string | null = null;
+    try {
+      if (/^[A-Za-z0-9_-]+$/.test(text)) id = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+    } catch {
+      // not base64: refused below
+    }
+    const parsed = ClusterId.safeParse(id);
+    if (parsed.success) return parsed.data;
+    ctx.addIssue({ code: "custom", message: "not a cursor this API gave (pass the nextCursor of the page before)" });
+    return z.NEVER;
+  });
+
+const ClustersQuery = z.object({
+  cursor: Cursor.optional(),
+  limit: z.coerce.number().int().min(1).max(CLUSTER_PAGE_MAX).default(CLUSTER_PAGE_DEFAULT),
+});
+
 const stub = (c: Ctx) => c.env.CLUSTER.get(c.env.CLUSTER.idFromName(c.get("clusterId")));
 
-export function buildApp() {
+export function buildApp(opts: { testRoutes?: boolean } = {}) {
   const app = new Hono<App>();
 
   app.onError(onError);
@@ -94,7 +117,12 @@ export function buildApp() {
     await next();
   };
 
-  app.get("/v1/clusters", adminOnly, async (c) => c.json({ clusters: await registryOf(c.env).list() }));
+  /** Cluster ids in id order, a page at a time; `nextCursor` is null on the last page. */
+  app.get("/v1/clusters", adminOnly, query(ClustersQuery), async (c) => {
+    const { cursor, limit } = c.req.valid("query");
+    const { ids, next } = await listClusters(c.env, cursor ?? "", limit);
+    return c.json({ clusters: ids, nextCursor: next === null ? null : encodeCursor(next) });
+  });
 
   app.put("/v1/clusters/:id", adminOnly, jsonBody(ClusterConfigInput), async (c) => {
     // The origin goes along so notifications can link to this worker's status page.
@@ -105,6 +133,13 @@ export function buildApp() {
   });
 
   app.get("/v1/clusters/:id", adminOnly, async (c) => c.json(unwrap(await stub(c).describe())));
+
+  /** Test-only (the scale bench): the loop's alarm is lost. Only in the app built for TEST_ALARM_DROP. */
+  if (opts.testRoutes)
+    app.delete("/v1/clusters/:id/alarm", adminOnly, async (c) => {
+      unwrap(await stub(c).dropAlarm());
+      return c.body(null, 204);
+    });
 
   app.delete("/v1/clusters/:id", adminOnly, async (c) => {
     unwrap(await stub(c).remove());

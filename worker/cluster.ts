@@ -19,6 +19,7 @@ import {
   type MaintenanceRequest,
   type Window,
 } from "./maintenance.js";
+import { LEASE_MS, renewal } from "./lease.js";
 import { registryOf } from "./registry.js";
 import { roundBudgetMs, runRound } from "./round.js";
 import { fromReport, fromVerdictChange, type NotifyEvent } from "./notify/events.js";
@@ -47,6 +48,9 @@ import { Meter } from "./cluster/meter.js";
 import { agentChange, clusterView, verdictOf, type ClusterView } from "./cluster/views.js";
 
 export type { ClusterView } from "./cluster/views.js";
+
+/** What the cron learns from a loop it checked: gone (deleted), or the lease it holds now. */
+export type AlarmCheck = { state: "gone" } | { state: "armed" | "rearmed"; lease: number };
 
 const UNKNOWN_CLUSTER = fail(404, "unknown_cluster", "no such cluster");
 const UNAUTHORIZED = fail(401, "unauthorized", "wrong token for this cluster");
@@ -177,7 +181,11 @@ export class ClusterMonitor extends DurableObject<Env> {
       });
       this.checkMaintenance(record, now); // a PUT may add or end the window in force
     });
-    if (!existing) await registryOf(this.env).add(id);
+    if (!existing) {
+      const lease = now + LEASE_MS;
+      await registryOf(this.env, id).add(id, lease);
+      this.store.put("lease", lease);
+    }
     await this.schedule.configured(existing ? now + config.intervalSec * 1000 : now, now);
     if (origin) this.notifier.setOrigin(origin); // for the status page link in notifications
     await this.notifySoon(); // wake for a maintenance boundary sooner than the round, if any
@@ -200,7 +208,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) ws.close(1000, "cluster deleted");
     await this.ctx.storage.deleteAll(); // drops the tables too: nothing is left, as for an id never used
     this.hasTables = false;
-    await registryOf(this.env).remove(cluster.id);
+    await registryOf(this.env, cluster.id).remove([cluster.id]);
     return done(null);
   }
 
@@ -359,12 +367,42 @@ export class ClusterMonitor extends DurableObject<Env> {
 
   // ---- the alarm: probe rounds, deliveries, maintenance boundaries ------------------------------
 
-  /** Called by the cron trigger: re-arms a loop whose alarm was lost. True if it had to. */
-  async ensureAlarm(): Promise<boolean> {
-    if (!this.load()) return false;
-    if ((await this.ctx.storage.getAlarm()) !== null) return false;
-    await this.ctx.storage.setAlarm(Date.now());
-    return true;
+  /**
+   * Called by the cron for a loop whose lease ran out: re-arms it if its alarm was lost, and
+   * answers the lease it holds now, which the cron writes to the registry for it.
+   */
+  async ensureAlarm(): Promise<AlarmCheck> {
+    if (!this.hasTables) return { state: "gone" }; // deleted: its tables went with it
+    // Records that no longer read: a failure the cron logs and retries, never a reason to unlist it.
+    if (!this.load()) throw new Error("the cluster's records do not read");
+    const now = Date.now();
+    const armed = await this.ctx.storage.getAlarm();
+    if (armed === null) await this.ctx.storage.setAlarm(now);
+    const lease = renewal(null, this.schedule.pending ?? armed ?? now, now)!;
+    this.store.put("lease", lease);
+    return { state: armed === null ? "rearmed" : "armed", lease };
+  }
+
+  /** The lease renewal hook of the loop: writes a new lease to the registry only when the old one runs short. */
+  private async renewLease(id: string): Promise<void> {
+    const nextRound = this.schedule.pending ?? (await this.ctx.storage.getAlarm());
+    if (nextRound === null) return;
+    const lease = renewal(this.store.get("lease"), nextRound, Date.now());
+    if (lease === null) return;
+    try {
+      await registryOf(this.env, id).renew([{ id, due: lease }]);
+      this.store.put("lease", lease);
+    } catch (err) {
+      // The round is not at stake: the cron sees the lease run out and renews it.
+      console.error(`lease renewal failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Test-only (its route exists only under the scale bench's config): the alarm vanishes as a lost one would. */
+  async dropAlarm(): Promise<Outcome<null>> {
+    if (!this.load()) return UNKNOWN_CLUSTER;
+    await this.ctx.storage.deleteAlarm();
+    return done(null);
   }
 
   override async alarm(): Promise<void> {
@@ -394,6 +432,7 @@ export class ClusterMonitor extends DurableObject<Env> {
         const confirming = this.load()?.monitor.confirming ?? false;
         const spacing = roundSpacingSec(current.config, confirming);
         await this.arm(current, roundDue ? nextRoundAt(started, spacing, Date.now()) : pending);
+        await this.renewLease(current.id);
       }
       this.meter?.alarmTook(Date.now() - started);
     }

@@ -25,6 +25,10 @@ export interface Env {
   SIGNING_KEY?: string;
   /** Set only by `npm run bench:cost`: counts what the cluster objects are billed for. */
   COST_METER?: string;
+  /** Subrequests one cron invocation may make (the plan's limit); unset: 50, the Workers Free limit. */
+  CRON_SUBREQUESTS?: string;
+  /** "enabled" only in the scale bench's wrangler config: a test-only route drops a loop's alarm. */
+  TEST_ALARM_DROP?: string;
 }
 
 /** What a Durable Object method answers instead of throwing: the route maps it to HTTP. */

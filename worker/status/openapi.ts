@@ -11,6 +11,7 @@ import { VantageResult } from "../cluster/quorum.js";
 import { MAX_SOCKETS, REPORT_BURST, REPORT_RATE } from "../cluster/report-rate.js";
 import { ChannelView } from "../notify/channels.js";
 import { DELIVERY_STATUSES } from "../notify/outbox.js";
+import { CLUSTER_PAGE_DEFAULT, CLUSTER_PAGE_MAX } from "../registry.js";
 import { UptimeResult } from "./schemas.js";
 
 /**
@@ -46,7 +47,13 @@ const schemas: Record<string, { schema: z.ZodType; io: "input" | "output" }> = {
   ApiError: { schema: ApiErrorSchema, io: "output" },
   ClusterConfigInput: { schema: ClusterConfigInput, io: "input" },
   ClusterView: { schema: ClusterView, io: "output" },
-  ClusterList: { schema: z.object({ clusters: z.array(z.string()) }), io: "output" },
+  ClusterList: {
+    schema: z.object({
+      clusters: z.array(z.string()),
+      nextCursor: z.string().nullable().describe("pass as `cursor` for the next page; null on the last page"),
+    }),
+    io: "output",
+  },
   SignedEnvelope: { schema: SignedEnvelope, io: "output" },
   Verdict: { schema: Verdict, io: "output" },
   PushMessage: { schema: PushMessage, io: "output" },
@@ -103,9 +110,22 @@ const paths = {
   },
   "/v1/clusters": {
     get: {
-      summary: "List clusters",
+      summary: "List cluster ids, a page at a time, in id order",
       security: admin,
-      responses: { "200": json("ClusterList", "cluster ids"), "401": common["401"] },
+      parameters: [
+        query("cursor", "the `nextCursor` of the page before (opaque); omitted: the first page", { type: "string" }),
+        query("limit", `ids per page (default ${CLUSTER_PAGE_DEFAULT})`, {
+          type: "integer",
+          minimum: 1,
+          maximum: CLUSTER_PAGE_MAX,
+          default: CLUSTER_PAGE_DEFAULT,
+        }),
+      ],
+      responses: {
+        "200": json("ClusterList", "cluster ids"),
+        "400": common["400"],
+        "401": common["401"],
+      },
     },
   },
   "/v1/clusters/{id}": {

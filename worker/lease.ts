@@ -1,0 +1,41 @@
+/**
+ * The probe loop's lease. Each cluster keeps, in a registry shard, the time by which its loop
+ * promises to have checked in again (`due`). A loop that runs renews it from its own alarm; one
+ * whose alarm was lost stops renewing and shows up in the cron's slice of overdue clusters. Pure:
+ * the object and the cron call these and store what they return.
+ */
+
+/** A renewed lease runs at least this long: the cron notices a lost loop within it (or one interval). */
+export const LEASE_MS = 60_000;
+/**
+ * A lease must outlast the next round by this much: its probes (timeouts up to 10 s) and a busy
+ * runtime's lateness. A loop that is merely slow must not read as lost.
+ */
+export const LEASE_GRACE_MS = 15_000;
+
+/**
+ * The lease to hold once the next round is armed for `nextRound`, or null to keep `held`. The
+ * loop renews only when less than half a lease is left (or the next round would outlive it), so
+ * at the default 10 s interval one round in four writes to the registry.
+ */
+export function renewal(held: number | null, nextRound: number, now: number): number | null {
+  const needed = nextRound + LEASE_GRACE_MS;
+  if (held !== null && held >= needed && held - now >= LEASE_MS / 2) return null;
+  return Math.max(now + LEASE_MS, needed);
+}
+
+/**
+ * How many registry objects share the clusters. Each renewal and each cron read goes to one shard,
+ * so no single object takes every cluster's writes; the cron reads every shard (a fixed cost).
+ */
+export const REGISTRY_SHARDS = 4;
+
+/** The shard that holds `id` (FNV-1a of its UTF-16 code units): stable across deployments. */
+export function shardOf(id: string, shards = REGISTRY_SHARDS): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    h ^= id.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % shards;
+}
