@@ -3,6 +3,7 @@ import WebSocket from "ws";
 import type { MeterSnapshot } from "../worker/cluster/meter-snapshot.js";
 import { startEdgeLab } from "../test/support/edge-lab.js";
 import { createTarget } from "../test/support/target-client.js";
+import { renewal } from "../worker/lease.js";
 
 /**
  * npm run bench:cost — what one cluster costs on Cloudflare. The real worker under wrangler dev
@@ -22,8 +23,8 @@ const SECONDS = Number(process.env.BENCH_COST_SEC ?? 150);
 const HOURS_PER_MONTH = 730;
 const REPORT_EVERY_MS = 15_000;
 const POLL_EVERY_MS = 5 * 60_000;
-/** The cron trigger calls ensureAlarm on every cluster once a minute. */
-const CRON_PER_HOUR = 60;
+/** The cron trigger of the code before leases called ensureAlarm on every cluster once a minute. */
+const LEGACY_CRON_PER_HOUR = 60;
 /** Duration is billed for 128 MB whatever the object uses. */
 const GB = 0.125;
 /** Worker CPU per request: not measurable under wrangler dev; the routes are a validation and one RPC. */
@@ -60,6 +61,27 @@ interface Window {
   dbBytes: number;
   /** Agent requests that failed (counted above all the same: they reached the worker). */
   failures: number;
+  /** A window of the code before leases (BENCH_COST_TODAY), whose cron called every cluster each minute. */
+  legacyCron?: boolean;
+}
+
+/**
+ * Lease renewals per hour (registry requests, no row: the shards hold leases in memory), from
+ * the loop's own rule (worker/lease.ts) over an hour of rounds at the setting's interval.
+ */
+function leaseRenewalsPerHour(intervalSec: number): number {
+  let held: number | null = null;
+  let renewals = 0;
+  const hour = 3_600_000;
+  // Two hours of rounds, the second counted: the first lease is given at creation.
+  for (let at = 0; at < 2 * hour; at += intervalSec * 1000) {
+    const lease = renewal(held, at + intervalSec * 1000, at);
+    if (lease !== null) {
+      held = lease;
+      if (at >= hour) renewals++;
+    }
+  }
+  return renewals;
 }
 
 const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
@@ -104,13 +126,15 @@ export function costLines(w: Window): Line[] {
   const m = w.meter;
   const rpc = w.worker.reports + w.worker.polls;
   const workerRequests = rpc + w.worker.upgrades;
-  const cronPerWindow = (CRON_PER_HOUR * w.seconds) / 3600;
+  const cronPerWindow = w.legacyCron ? (LEGACY_CRON_PER_HOUR * w.seconds) / 3600 : 0;
+  const leasesPerWindow = w.legacyCron ? 0 : (leaseRenewalsPerHour(w.intervalSec) * w.seconds) / 3600;
   const wsIn = m.invocations.wsMessage ?? 0;
   const gbSeconds = (m.alarmMs / 1000) * GB;
   return [
     line("DO requests: alarms", m.invocations.alarm ?? 0, PRICES.doRequest),
     line("DO requests: RPC from routes (reports, polls)", rpc, PRICES.doRequest),
-    line("DO requests: cron ensureAlarm", cronPerWindow, PRICES.doRequest),
+    line("DO requests: cron ensureAlarm (before leases)", cronPerWindow, PRICES.doRequest),
+    line("DO requests: lease renewals (registry)", leasesPerWindow, PRICES.doRequest),
     line("DO requests: WebSocket upgrades", m.invocations.fetch ?? 0, PRICES.doRequest),
     line("DO requests: incoming WS messages / 20", wsIn / PRICES.wsIncomingPerRequest, PRICES.doRequest),
     line("DO duration, GB-s (alarm handler wall time)", gbSeconds, PRICES.doGbSecond),
@@ -265,7 +289,10 @@ try {
     { kind: "sip", name: "sip", port: sip.port },
   ];
   const today = process.env.BENCH_COST_TODAY
-    ? (JSON.parse(await readFile(process.env.BENCH_COST_TODAY, "utf8")) as Window[])
+    ? (JSON.parse(await readFile(process.env.BENCH_COST_TODAY, "utf8")) as Window[]).map((w) => ({
+        ...w,
+        legacyCron: true,
+      }))
     : null;
   const windows: Window[] = [];
   for (const setting of SETTINGS) {
