@@ -305,7 +305,7 @@ try {
     "\nPrices: Workers Paid, beyond the included amounts (per month: DO 1 M requests, 400 000 GB-s, 25 G rows read, 50 M rows written, 5 GB stored; Workers 10 M requests, 30 M CPU ms).",
   );
   console.log(
-    "The WebSocket upgrade is paid once per connection (none in the window above); each vantage multiplies the alarm, duration and round rows terms.",
+    "The WebSocket upgrade is paid once per connection (none in the window above); each extra vantage adds one DO request a round and its probes' wall time (README).",
   );
 } finally {
   await lab.stop();
