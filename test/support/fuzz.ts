@@ -1,6 +1,7 @@
 import http from "node:http";
 import zlib from "node:zlib";
 import { until } from "./until.js";
+import { seededRandom } from "./random.js";
 
 /**
  * A grammar-driven fuzzer for the worker's HTTP API, shared by test/node/fuzz.test.ts (a few
@@ -13,16 +14,9 @@ import { until } from "./until.js";
 
 // ---- PRNG ------------------------------------------------------------------------------------
 
-/** mulberry32: small, fast, and the same sequence on every platform for a given seed. */
+/** A seeded generator (random.ts) with the helpers the fuzzers use. */
 export function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (n: number) => Math.floor(next() * n);
   return {
     next,

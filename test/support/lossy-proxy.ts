@@ -2,6 +2,7 @@
 // drops a chosen fraction of connections, picked by a seeded generator so runs can be replayed.
 // Node only; binds 127.0.0.1 and forwards only to the loopback target it is given.
 import net from "node:net";
+import { seededRandom } from "./random.js";
 
 /**
  * How a dropped connection looks to the prober:
@@ -35,18 +36,6 @@ export interface LossyProxy {
   set(opts: { loss?: number; drop?: DropStyle }): void;
   stats(): LossyProxyStats;
   close(): Promise<void>;
-}
-
-/** mulberry32: a tiny, fast, seedable generator; uniform enough for choosing drops. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function checkLoss(loss: number): number {

@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { seededRandom } from "./random.js";
 
 /**
  * Random, reproducible changes to a database seeded by seedWazoFull: what an administrator does
@@ -6,18 +7,6 @@ import type pg from "pg";
  * many tables), and what should never happen on a standby but does (stray writes there). The
  * same seed on the same data gives the same changes.
  */
-
-/** A small seeded PRNG (mulberry32): uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface MutationCounts {
   inserts: number;
