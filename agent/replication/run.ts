@@ -5,7 +5,7 @@ import { copyRows, copyTable } from "./copy.js";
 import { diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
 import { changedTables } from "./fingerprint.js";
-import { marker, markerRows, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
+import { marker, markerRows, markers as readMarkers, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
 import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
 import { describe, on, openSession, step, type Session } from "./session.js";
@@ -60,6 +60,8 @@ export interface ReplicationReport {
   error: string | null;
   /** Schema differences when the run was refused for drift. */
   drift: string[];
+  /** Wall-clock ms per step of the run (connect, catalog, markers, …), in the order they ran: where a pass spends its time. */
+  steps: Record<string, number>;
 }
 
 export type ReplicationLog = (event: string, fields: Record<string, unknown>) => void;
@@ -89,7 +91,9 @@ export async function replicate(
     bytes: 0,
     error: null,
     drift: [],
+    steps: {},
   };
+  const lap = stepClock(report.steps);
   const sessions: Session[] = [];
   const abort = abortOn(opts.signal, cfg.timeoutMs, () => sessions.forEach((s) => s.kill()));
   log("replication.start", {
@@ -106,15 +110,18 @@ export async function replicate(
     for (const o of opened) if (o.status === "fulfilled") sessions.push(o.value);
     for (const o of opened) if (o.status === "rejected") throw o.reason;
     abort.check(); // an abort during connect found no session to kill
+    lap("connect");
     const [master, slave] = sessions as [Session, Session];
 
     await step(master, "open the snapshot", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     await step(slave, "open the transaction", "BEGIN; SET LOCAL session_replication_role = replica");
 
+    lap("begin");
     const [mCat, sCat] = await Promise.all([
       on(master, "read the catalog", () => readCatalog(master.client, cfg.schema)),
       on(slave, "read the catalog", () => readCatalog(slave.client, cfg.schema)),
     ]);
+    lap("catalog");
     const sel = { include: cfg.include, exclude: cfg.exclude };
     const tables = { master: selectTables(mCat.tables.keys(), sel), slave: selectTables(sCat.tables.keys(), sel) };
     const seqs = { master: selectSequences(mCat.sequences, sel), slave: selectSequences(sCat.sequences, sel) };
@@ -135,18 +142,21 @@ export async function replicate(
         `LOCK TABLE ${infos.map((t) => qualified(cfg.schema, t.name)).join(", ")} IN ACCESS SHARE MODE`,
       );
 
+    lap("lock");
     // Markers first (when the caller keeps a memo): tables unchanged on both nodes since the last
     // good run need no fingerprint.
     const memo = opts.memo;
     const scope = `${cfg.master.host}:${cfg.master.port}/${cfg.master.database}>${cfg.slave.host}:${cfg.slave.port}/${cfg.slave.database}/${cfg.schema}`;
     const markers = new Map<string, { m: string; s: string }>();
     if (memo) {
+      const names = infos.map((t) => t.name);
       const [ms, ss] = await Promise.all([
-        on(master, "read table markers", () => sequential(infos, (t) => marker(master, cfg.schema, t.name))),
-        on(slave, "read table markers", () => sequential(infos, (t) => marker(slave, cfg.schema, t.name))),
+        on(master, "read table markers", () => readMarkers(master, cfg.schema, names)),
+        on(slave, "read table markers", () => readMarkers(slave, cfg.schema, names)),
       ]);
       infos.forEach((t, i) => markers.set(t.name, { m: ms[i]!, s: ss[i]! }));
     }
+    lap("markers");
     const known = infos.filter(
       (t) => memo?.markers.get(memoKey(scope, t.name)) === `${markers.get(t.name)?.m}|${markers.get(t.name)?.s}`,
     );
@@ -168,6 +178,7 @@ export async function replicate(
     ).catch((e: unknown) => {
       throw new Error(`fingerprinting: ${describe(e)}`);
     });
+    lap("fingerprints");
     const toCopy = infos.filter((t) => changed.has(t.name));
     report.skipped = infos.filter((t) => !changed.has(t.name)).map((t) => t.name);
 
@@ -206,6 +217,7 @@ export async function replicate(
       });
       plans.set(t.name, plan);
     }
+    lap("row digests");
     const reloads = toCopy.filter((t) => plans.get(t.name)!.method === "reload");
     log("replication.plan", {
       copy: toCopy.map((t) => t.name),
@@ -224,8 +236,10 @@ export async function replicate(
       await step(slave, "truncate", `TRUNCATE ONLY ${clear.truncate.map((t) => qualified(cfg.schema, t)).join(", ")}`);
     for (const t of clear.delete) await step(slave, `empty ${t}`, `DELETE FROM ONLY ${qualified(cfg.schema, t)}`);
 
+    lap("clear");
     // Before the copies, so that a failure at any later point also proves them rolled back.
     const sequences = await syncSequences(master, slave, cfg.schema, seqs.master);
+    lap("sequences");
     const truncated = new Set(clear.truncate);
     const copied: TableStat[] = [];
     for (const t of toCopy) {
@@ -256,6 +270,7 @@ export async function replicate(
       log("replication.table", { ...stat });
     }
 
+    lap("copy");
     // The slave's markers of what it now holds. A reloaded table's are known without a scan:
     // every visible row was written by this transaction (see reloadedMarkers); a delta's mix old
     // rows and new, so they are read.
@@ -264,12 +279,14 @@ export async function replicate(
       const whole = copied.filter((c) => c.method === "reload");
       const computed = await on(slave, "read table markers", () => reloadedMarkers(slave, cfg.schema, whole));
       whole.forEach((c, i) => after.set(c.table, computed[i]!));
-      for (const c of copied)
-        if (c.method === "delta")
-          after.set(c.table, await on(slave, "read table markers", () => marker(slave, cfg.schema, c.table)));
+      const delta = copied.filter((c) => c.method === "delta").map((c) => c.table);
+      const read = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, delta));
+      delta.forEach((t, i) => after.set(t, read[i]!));
     }
+    lap("markers");
     abort.check();
     await step(slave, "commit", "COMMIT");
+    lap("commit");
     if (memo) {
       for (const [t, s] of after) markers.set(t, { m: markers.get(t)!.m, s });
       for (const [t, { m, s }] of markers) memo.markers.set(memoKey(scope, t), `${m}|${s}`);
@@ -283,7 +300,10 @@ export async function replicate(
     report.error = abort.reason() ?? (err instanceof Refused ? err.message : describe(err));
   } finally {
     abort.dispose();
-    await Promise.all(sessions.map((s) => (report.ok ? s.close() : rollbackAndClose(s))));
+    // After a COMMIT nothing is left to wait for: the server's goodbye is not awaited.
+    if (report.ok) for (const s of sessions) void s.close();
+    else await Promise.all(sessions.map(rollbackAndClose));
+    lap("close");
     report.durationMs = Math.round(performance.now() - t0);
     if (report.ok)
       log("replication.done", {
@@ -302,10 +322,14 @@ export async function replicate(
   return report;
 }
 
-async function sequential<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (const item of items) out.push(await fn(item));
-  return out;
+/** Marks the end of a step: the time since the previous mark is added to the step's entry. */
+function stepClock(steps: Record<string, number>): (name: string) => void {
+  let last = performance.now();
+  return (name) => {
+    const now = performance.now();
+    steps[name] = Math.round((steps[name] ?? 0) + now - last);
+    last = now;
+  };
 }
 
 /** A refusal whose message is already the whole story. */
