@@ -170,14 +170,26 @@ export async function replicate(
       if (m === null || s === null) return null;
       return fingerprintBits(t, sCat.tables.get(t.name)!.primaryKey, { master: m, slave: s });
     };
+    // A table empty on the slave needs no fingerprint when the markers give both row counts:
+    // copied whole if the master has rows, else equal. This is every table of a first full sync.
+    const empty = new Map<string, number>();
+    for (const t of infos) {
+      const mk = markers.get(t.name);
+      if (knownNames.has(t.name) || !mk || markerRows(mk.s) !== 0) continue;
+      const m = markerRows(mk.m);
+      if (m !== null) empty.set(t.name, m);
+    }
     const changed = await changedTables(
       master,
       slave,
       cfg.schema,
-      infos.filter((t) => !knownNames.has(t.name)).map((t) => ({ table: t, bits: bitsFor(t) })),
+      infos
+        .filter((t) => !knownNames.has(t.name) && !empty.has(t.name))
+        .map((t) => ({ table: t, bits: bitsFor(t) })),
     ).catch((e: unknown) => {
       throw new Error(`fingerprinting: ${describe(e)}`);
     });
+    for (const [t, m] of empty) if (m > 0) changed.set(t, { master: m, slave: 0 });
     lap("fingerprints");
     const toCopy = infos.filter((t) => changed.has(t.name));
     report.skipped = infos.filter((t) => !changed.has(t.name)).map((t) => t.name);
