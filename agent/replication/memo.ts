@@ -1,6 +1,8 @@
 import { int8 } from "./answers.js";
+import type { TableInfo } from "./catalog.js";
+import { bucketDigests } from "./delta.js";
 import type { Session } from "./session.js";
-import { qualified } from "./sql.js";
+import { qualified, xminBucketSql } from "./sql.js";
 
 /**
  * A shortcut past the fingerprints, kept in memory by the caller (the daemon) between runs.
@@ -16,10 +18,23 @@ import { qualified } from "./sql.js";
  */
 export interface ReplicationMemo {
   readonly markers: Map<string, string>;
+  /**
+   * Per table (same key as markers) that a delta was last run on: each node's xmin digest per
+   * bucket of key hashes (xminBucketSql), taken when both nodes held the same rows. Next time,
+   * only the buckets whose digest moved on either node can differ: the delta's first level
+   * without hashing any row's text.
+   */
+  readonly buckets: Map<string, XminBuckets>;
+}
+
+export interface XminBuckets {
+  bits: number;
+  master: Map<string, string>;
+  slave: Map<string, string>;
 }
 
 export function createReplicationMemo(): ReplicationMemo {
-  return { markers: new Map() };
+  return { markers: new Map(), buckets: new Map() };
 }
 
 /**
@@ -28,7 +43,7 @@ export function createReplicationMemo(): ReplicationMemo {
  * the first normal xid). Half the cost of `xmin::text::int8` on a scan. Special xids (frozen
  * before 9.4) have no age: they map to 2, which is what they are.
  */
-const XMIN = `CASE WHEN age(t.xmin) = 2147483647 THEN 2 ELSE (age('3'::xid)::int8 + 3 - age(t.xmin)) & 4294967295 END`;
+export const XMIN = `CASE WHEN age(t.xmin) = 2147483647 THEN 2 ELSE (age('3'::xid)::int8 + 3 - age(t.xmin)) & 4294967295 END`;
 
 /**
  * Every listed table's marker in one statement (row `i` is `tables[i]`): one round trip and one
@@ -56,6 +71,11 @@ export async function markers(s: Session, schema: string, tables: string[]): Pro
   if (out.length !== tables.length || out.some((m) => typeof m !== "string"))
     throw new Error(`markers: ${r.rows.length} answers for ${tables.length} tables`);
   return out;
+}
+
+/** One node's xmin digests per bucket of `t` (see ReplicationMemo.buckets), checked. */
+export async function xminBuckets(s: Session, schema: string, t: TableInfo, bits: number): Promise<Map<string, string>> {
+  return bucketDigests(bits, (await s.client.query(xminBucketSql(schema, t, bits, XMIN))).rows);
 }
 
 export async function marker(s: Session, schema: string, table: string): Promise<string> {

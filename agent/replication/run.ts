@@ -2,10 +2,15 @@ import { readCatalog, type TableInfo } from "./catalog.js";
 import type { ResolvedReplicationConfig } from "./config.js";
 import { tidText, type Tid } from "./answers.js";
 import { copyRows, copyTable } from "./copy.js";
-import { diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
+import { differingBuckets, diffTable, fingerprintBits, onBoth, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
-import { changedTables } from "./fingerprint.js";
-import { marker, markerRows, markers as readMarkers, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
+import { changedTables, type Changed } from "./fingerprint.js";
+import {
+  marker,
+  markerRows,
+  markers as readMarkers,
+  xminBuckets,
+  type XminBuckets, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
 import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
 import { describe, on, openSession, step, type Session } from "./session.js";
@@ -179,17 +184,51 @@ export async function replicate(
       const m = markerRows(mk.m);
       if (m !== null) empty.set(t.name, m);
     }
+    // A table a delta ran on last time (the memo holds its xmin digests per bucket): its first
+    // level is those digests again, read after the slave's lock, and only the buckets that moved
+    // on either node can differ — no row's text hashed. The first level of the others is their
+    // fingerprint per bucket (bitsFor).
+    const fast = new Map<string, XminBuckets>();
+    const fastChanged = new Map<string, Changed>();
+    const previous = (t: TableInfo) => memo?.buckets.get(memoKey(scope, t.name));
+    const fastTables = infos.filter(
+      (t) => !knownNames.has(t.name) && !empty.has(t.name) && previous(t)?.bits === (bitsFor(t) ?? -1),
+    );
+    if (fastTables.length)
+      await step(
+        slave,
+        "lock the tables",
+        `LOCK TABLE ${fastTables.map((t) => `ONLY ${qualified(cfg.schema, t.name)}`).join(", ")} IN EXCLUSIVE MODE`,
+      );
+    for (const t of fastTables) {
+      abort.check();
+      const prev = previous(t)!;
+      const [m, s] = await onBoth(master, slave, `xmin digests of table ${t.name}`, (x) =>
+        xminBuckets(x, cfg.schema, t, prev.bits),
+      );
+      fast.set(t.name, { bits: prev.bits, master: m, slave: s });
+      const differing = [...new Set([...differingBuckets(m, prev.master), ...differingBuckets(s, prev.slave)])];
+      const mk = markers.get(t.name)!;
+      if (differing.length)
+        fastChanged.set(t.name, {
+          master: markerRows(mk.m),
+          slave: markerRows(mk.s)!,
+          level1: { bits: prev.bits, differing },
+        });
+    }
+    lap("xmin digests");
     const changed = await changedTables(
       master,
       slave,
       cfg.schema,
       infos
-        .filter((t) => !knownNames.has(t.name) && !empty.has(t.name))
+        .filter((t) => !knownNames.has(t.name) && !empty.has(t.name) && !fast.has(t.name))
         .map((t) => ({ table: t, bits: bitsFor(t) })),
     ).catch((e: unknown) => {
       throw new Error(`fingerprinting: ${describe(e)}`);
     });
     for (const [t, m] of empty) if (m > 0) changed.set(t, { master: m, slave: 0 });
+    for (const [t, c] of fastChanged) changed.set(t, c);
     lap("fingerprints");
     const toCopy = infos.filter((t) => changed.has(t.name));
     report.skipped = infos.filter((t) => !changed.has(t.name)).map((t) => t.name);
@@ -216,7 +255,8 @@ export async function replicate(
       // if the slave's marker has not moved since the start (the memo records what it reads after).
       const fresh =
         level1 &&
-        (await on(slave, "read table markers", () => marker(slave, cfg.schema, t.name))) === markers.get(t.name)?.s;
+        (fast.has(t.name) ||
+          (await on(slave, "read table markers", () => marker(slave, cfg.schema, t.name))) === markers.get(t.name)?.s);
       const plan = await diffTable(
         master,
         slave,
@@ -236,7 +276,8 @@ export async function replicate(
       reload: reloads.map((t) => ({ table: t.name, why: (plans.get(t.name) as { why: string }).why })),
       delta: toCopy.filter((t) => plans.get(t.name)!.method === "delta").map((t) => t.name),
       skipped: report.skipped.length,
-      fingerprinted: infos.length - known.length,
+      fingerprinted: infos.length - known.length - fast.size,
+      byXmin: [...fast.keys()],
     });
 
     const clear = planClear(
@@ -295,13 +336,39 @@ export async function replicate(
       const read = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, delta));
       delta.forEach((t, i) => after.set(t, read[i]!));
     }
-    lap("markers");
+    // The xmin digests of each table a delta ran on (or the fast path found equal), now that both
+    // nodes hold the same rows: the master's in its snapshot, the slave's as this transaction leaves it.
+    const buckets = new Map<string, XminBuckets>();
+    if (memo)
+      for (const t of new Set([...toCopy, ...fastTables])) {
+        const plan = plans.get(t.name);
+        const f = fast.get(t.name);
+        const bits = f?.bits ?? changed.get(t.name)?.level1?.bits;
+        if (bits === undefined || plan?.method === "reload") continue;
+        if (f && !plan) {
+          buckets.set(t.name, f);
+          continue;
+        }
+        const [m, s] = await Promise.all([
+          f ? f.master : on(master, `xmin digests of table ${t.name}`, () => xminBuckets(master, cfg.schema, t, bits)),
+          on(slave, `xmin digests of table ${t.name}`, () => xminBuckets(slave, cfg.schema, t, bits)),
+        ]);
+        buckets.set(t.name, { bits, master: m, slave: s });
+      }
+    lap("memo");
     abort.check();
     await step(slave, "commit", "COMMIT");
     lap("commit");
     if (memo) {
       for (const [t, s] of after) markers.set(t, { m: markers.get(t)!.m, s });
       for (const [t, { m, s }] of markers) memo.markers.set(memoKey(scope, t), `${m}|${s}`);
+      // A table left unread keeps its digests; any other read without new ones loses them.
+      for (const t of infos) {
+        if (knownNames.has(t.name)) continue;
+        const b = buckets.get(t.name);
+        if (b) memo.buckets.set(memoKey(scope, t.name), b);
+        else memo.buckets.delete(memoKey(scope, t.name));
+      }
     }
     report.copied = copied;
     report.sequences = sequences;

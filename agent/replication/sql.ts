@@ -65,6 +65,15 @@ export function bucketDigestSql(schema: string, t: TableInfo, bits: number): str
 }
 
 /**
+ * Per bucket (as bucketDigestSql), the row count and the sum of a hash of each row version's
+ * xmin (`xmin`: the expression giving it, see memo.ts): no row's text is printed. Comparable only
+ * with the same node's earlier answer, never across nodes.
+ */
+export function xminBucketSql(schema: string, t: TableInfo, bits: number, xmin: string): string {
+  return `SELECT (${keyHash(t)} & ${bucketMask(bits)})::text AS b, count(*)::text AS n, sum(hashint8extended(${xmin}, 0))::text AS s FROM ONLY ${qualified(schema, t.name)} AS t GROUP BY 1`;
+}
+
+/**
  * A delta's second level: each row of the buckets listed in `$1` (int8[], buckets of `bits`
  * bits; 0 bits is one bucket, `{0}`, holding every row) as its key hash, row hash and ctid. The
  * row hash is computed only for the rows that pass the filter.
