@@ -22,7 +22,10 @@ import { deleteRowsSql, planClear, qualified } from "./sql.js";
  *   master: BEGIN REPEATABLE READ READ ONLY — one snapshot for every table and sequence
  *   slave:  BEGIN; SET LOCAL session_replication_role = replica — FK checks and triggers off
  *   both:   read the catalogs; any schema drift → refuse, nothing applied
- *   both:   fingerprint each table; unchanged tables are left alone
+ *   both:   with the caller's memo, one marker per table (memo.ts): tables unmoved since the last
+ *           good run are left unread, and a table a delta ran on last compares xmin digests per
+ *           bucket instead of row hashes
+ *   both:   fingerprint each other table; unchanged tables are left alone
  *   both:   in a changed table, find the rows that differ (delta.ts), or reload it whole when it
  *           is small, has no primary key, or too much of it differs
  *   slave:  TRUNCATE (or DELETE) the tables to reload, align sequences, COPY them from the master;
@@ -194,12 +197,7 @@ export async function replicate(
     const fastTables = infos.filter(
       (t) => !knownNames.has(t.name) && !empty.has(t.name) && previous(t)?.bits === (bitsFor(t) ?? -1),
     );
-    if (fastTables.length)
-      await step(
-        slave,
-        "lock the tables",
-        `LOCK TABLE ${fastTables.map((t) => `ONLY ${qualified(cfg.schema, t.name)}`).join(", ")} IN EXCLUSIVE MODE`,
-      );
+    await lockAgainstWriters(slave, cfg.schema, fastTables);
     for (const t of fastTables) {
       abort.check();
       const prev = previous(t)!;
@@ -241,13 +239,7 @@ export async function replicate(
       if (why === null) deltas.push(t);
       else plans.set(t.name, { method: "reload", why });
     }
-    // No writer may move the slave's rows between their digests and the delete by ctid; readers may.
-    if (deltas.length)
-      await step(
-        slave,
-        "lock the tables",
-        `LOCK TABLE ${deltas.map((t) => `ONLY ${qualified(cfg.schema, t.name)}`).join(", ")} IN EXCLUSIVE MODE`,
-      );
+    await lockAgainstWriters(slave, cfg.schema, deltas);
     for (const t of deltas) {
       abort.check();
       const { master: m, slave: s, level1 } = changed.get(t.name)!;
@@ -409,6 +401,13 @@ function stepClock(steps: Record<string, number>): (name: string) => void {
     steps[name] = Math.round((steps[name] ?? 0) + now - last);
     last = now;
   };
+}
+
+/** No writer may move the slave's rows between their digests and the delete by ctid; readers may. */
+async function lockAgainstWriters(slave: Session, schema: string, tables: TableInfo[]): Promise<void> {
+  if (!tables.length) return;
+  const list = tables.map((t) => `ONLY ${qualified(schema, t.name)}`).join(", ");
+  await step(slave, "lock the tables", `LOCK TABLE ${list} IN EXCLUSIVE MODE`);
 }
 
 /** A refusal whose message is already the whole story. */
