@@ -454,11 +454,13 @@ async function main(): Promise<void> {
 
     // (c) nothing changed: with the memo, without it in-process, and in a fresh process.
     const cs: number[] = [];
+    let cReport!: ReplicationReport;
     for (let i = 0; i < 5; i++) {
       await quiesce(m, s);
       const c = await timed("(c)", () => replicate(cfg, { memo }));
       if (c.report.copied.length) throw new Error(`(c) rewrote ${c.report.copied.map((x) => x.table).join(", ")}`);
       cs.push(c.ms);
+      cReport = c.report;
     }
     const cold: number[] = [];
     const fresh: { wallMs: number; passMs: number }[] = [];
@@ -533,6 +535,17 @@ async function main(): Promise<void> {
     console.log(
       `master CPU (idle ${(idle * 1000).toFixed(1)} ms/s deducted) per no-change pass: ${(cpuPerPass * 1000).toFixed(1)} ms with the memo (${PASSES} passes in ${secs(steady.wallMs)}), ${(cpuPerFirstPass * 1000).toFixed(0)} ms without (a fresh daemon's first pass); ${(dCpu * 1000).toFixed(0)} ms for a (d) pass`,
     );
+
+    // Where a pass spends its time (the last pass of each kind; wall ms per step, see ReplicationReport.steps).
+    const steps = (r: ReplicationReport) =>
+      Object.entries(r.steps)
+        .filter(([, ms]) => ms > 0)
+        .map(([k, ms]) => `${k} ${ms}`)
+        .join(", ");
+    console.log("");
+    console.log(`steps (a): ${steps(a.report)}`);
+    console.log(`steps (d): ${steps(dReport)}`);
+    console.log(`steps (c): ${steps(cReport)}`);
 
     // The schedule: the smallest period whose no-change passes cost the master ≤ 1 % of one
     // core, in whole seconds; a change made just after a pass started waits one period and is

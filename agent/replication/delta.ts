@@ -215,7 +215,7 @@ export async function diffTable(
 }
 
 /** The same step on both nodes at once; neither left running when the other fails. */
-async function onBoth<T>(
+export async function onBoth<T>(
   master: Session,
   slave: Session,
   what: string,

@@ -2,10 +2,15 @@ import { readCatalog, type TableInfo } from "./catalog.js";
 import type { ResolvedReplicationConfig } from "./config.js";
 import { tidText, type Tid } from "./answers.js";
 import { copyRows, copyTable } from "./copy.js";
-import { diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
+import { differingBuckets, diffTable, fingerprintBits, onBoth, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
-import { changedTables } from "./fingerprint.js";
-import { marker, markerRows, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
+import { changedTables, type Changed } from "./fingerprint.js";
+import {
+  marker,
+  markerRows,
+  markers as readMarkers,
+  xminBuckets,
+  type XminBuckets, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
 import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
 import { describe, on, openSession, step, type Session } from "./session.js";
@@ -17,7 +22,10 @@ import { deleteRowsSql, planClear, qualified } from "./sql.js";
  *   master: BEGIN REPEATABLE READ READ ONLY — one snapshot for every table and sequence
  *   slave:  BEGIN; SET LOCAL session_replication_role = replica — FK checks and triggers off
  *   both:   read the catalogs; any schema drift → refuse, nothing applied
- *   both:   fingerprint each table; unchanged tables are left alone
+ *   both:   with the caller's memo, one marker per table (memo.ts): tables unmoved since the last
+ *           good run are left unread, and a table a delta ran on last compares xmin digests per
+ *           bucket instead of row hashes
+ *   both:   fingerprint each other table; unchanged tables are left alone
  *   both:   in a changed table, find the rows that differ (delta.ts), or reload it whole when it
  *           is small, has no primary key, or too much of it differs
  *   slave:  TRUNCATE (or DELETE) the tables to reload, align sequences, COPY them from the master;
@@ -60,6 +68,8 @@ export interface ReplicationReport {
   error: string | null;
   /** Schema differences when the run was refused for drift. */
   drift: string[];
+  /** Wall-clock ms per step of the run (connect, catalog, markers, …), in the order they ran: where a pass spends its time. */
+  steps: Record<string, number>;
 }
 
 export type ReplicationLog = (event: string, fields: Record<string, unknown>) => void;
@@ -89,7 +99,9 @@ export async function replicate(
     bytes: 0,
     error: null,
     drift: [],
+    steps: {},
   };
+  const lap = stepClock(report.steps);
   const sessions: Session[] = [];
   const abort = abortOn(opts.signal, cfg.timeoutMs, () => sessions.forEach((s) => s.kill()));
   log("replication.start", {
@@ -106,15 +118,18 @@ export async function replicate(
     for (const o of opened) if (o.status === "fulfilled") sessions.push(o.value);
     for (const o of opened) if (o.status === "rejected") throw o.reason;
     abort.check(); // an abort during connect found no session to kill
+    lap("connect");
     const [master, slave] = sessions as [Session, Session];
 
     await step(master, "open the snapshot", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     await step(slave, "open the transaction", "BEGIN; SET LOCAL session_replication_role = replica");
 
+    lap("begin");
     const [mCat, sCat] = await Promise.all([
       on(master, "read the catalog", () => readCatalog(master.client, cfg.schema)),
       on(slave, "read the catalog", () => readCatalog(slave.client, cfg.schema)),
     ]);
+    lap("catalog");
     const sel = { include: cfg.include, exclude: cfg.exclude };
     const tables = { master: selectTables(mCat.tables.keys(), sel), slave: selectTables(sCat.tables.keys(), sel) };
     const seqs = { master: selectSequences(mCat.sequences, sel), slave: selectSequences(sCat.sequences, sel) };
@@ -135,18 +150,21 @@ export async function replicate(
         `LOCK TABLE ${infos.map((t) => qualified(cfg.schema, t.name)).join(", ")} IN ACCESS SHARE MODE`,
       );
 
+    lap("lock");
     // Markers first (when the caller keeps a memo): tables unchanged on both nodes since the last
     // good run need no fingerprint.
     const memo = opts.memo;
     const scope = `${cfg.master.host}:${cfg.master.port}/${cfg.master.database}>${cfg.slave.host}:${cfg.slave.port}/${cfg.slave.database}/${cfg.schema}`;
     const markers = new Map<string, { m: string; s: string }>();
     if (memo) {
+      const names = infos.map((t) => t.name);
       const [ms, ss] = await Promise.all([
-        on(master, "read table markers", () => sequential(infos, (t) => marker(master, cfg.schema, t.name))),
-        on(slave, "read table markers", () => sequential(infos, (t) => marker(slave, cfg.schema, t.name))),
+        on(master, "read table markers", () => readMarkers(master, cfg.schema, names)),
+        on(slave, "read table markers", () => readMarkers(slave, cfg.schema, names)),
       ]);
       infos.forEach((t, i) => markers.set(t.name, { m: ms[i]!, s: ss[i]! }));
     }
+    lap("markers");
     const known = infos.filter(
       (t) => memo?.markers.get(memoKey(scope, t.name)) === `${markers.get(t.name)?.m}|${markers.get(t.name)?.s}`,
     );
@@ -160,14 +178,56 @@ export async function replicate(
       if (m === null || s === null) return null;
       return fingerprintBits(t, sCat.tables.get(t.name)!.primaryKey, { master: m, slave: s });
     };
+    // A table empty on the slave needs no fingerprint when the markers give both row counts:
+    // copied whole if the master has rows, else equal. This is every table of a first full sync.
+    const empty = new Map<string, number>();
+    for (const t of infos) {
+      const mk = markers.get(t.name);
+      if (knownNames.has(t.name) || !mk || markerRows(mk.s) !== 0) continue;
+      const m = markerRows(mk.m);
+      if (m !== null) empty.set(t.name, m);
+    }
+    // A table a delta ran on last time (the memo holds its xmin digests per bucket): its first
+    // level is those digests again, read after the slave's lock, and only the buckets that moved
+    // on either node can differ — no row's text hashed. The first level of the others is their
+    // fingerprint per bucket (bitsFor).
+    const fast = new Map<string, XminBuckets>();
+    const fastChanged = new Map<string, Changed>();
+    const previous = (t: TableInfo) => memo?.buckets.get(memoKey(scope, t.name));
+    const fastTables = infos.filter(
+      (t) => !knownNames.has(t.name) && !empty.has(t.name) && previous(t)?.bits === (bitsFor(t) ?? -1),
+    );
+    await lockAgainstWriters(slave, cfg.schema, fastTables);
+    for (const t of fastTables) {
+      abort.check();
+      const prev = previous(t)!;
+      const [m, s] = await onBoth(master, slave, `xmin digests of table ${t.name}`, (x) =>
+        xminBuckets(x, cfg.schema, t, prev.bits),
+      );
+      fast.set(t.name, { bits: prev.bits, master: m, slave: s });
+      const differing = [...new Set([...differingBuckets(m, prev.master), ...differingBuckets(s, prev.slave)])];
+      const mk = markers.get(t.name)!;
+      if (differing.length)
+        fastChanged.set(t.name, {
+          master: markerRows(mk.m),
+          slave: markerRows(mk.s)!,
+          level1: { bits: prev.bits, differing },
+        });
+    }
+    lap("xmin digests");
     const changed = await changedTables(
       master,
       slave,
       cfg.schema,
-      infos.filter((t) => !knownNames.has(t.name)).map((t) => ({ table: t, bits: bitsFor(t) })),
+      infos
+        .filter((t) => !knownNames.has(t.name) && !empty.has(t.name) && !fast.has(t.name))
+        .map((t) => ({ table: t, bits: bitsFor(t) })),
     ).catch((e: unknown) => {
       throw new Error(`fingerprinting: ${describe(e)}`);
     });
+    for (const [t, m] of empty) if (m > 0) changed.set(t, { master: m, slave: 0 });
+    for (const [t, c] of fastChanged) changed.set(t, c);
+    lap("fingerprints");
     const toCopy = infos.filter((t) => changed.has(t.name));
     report.skipped = infos.filter((t) => !changed.has(t.name)).map((t) => t.name);
 
@@ -179,13 +239,7 @@ export async function replicate(
       if (why === null) deltas.push(t);
       else plans.set(t.name, { method: "reload", why });
     }
-    // No writer may move the slave's rows between their digests and the delete by ctid; readers may.
-    if (deltas.length)
-      await step(
-        slave,
-        "lock the tables",
-        `LOCK TABLE ${deltas.map((t) => `ONLY ${qualified(cfg.schema, t.name)}`).join(", ")} IN EXCLUSIVE MODE`,
-      );
+    await lockAgainstWriters(slave, cfg.schema, deltas);
     for (const t of deltas) {
       abort.check();
       const { master: m, slave: s, level1 } = changed.get(t.name)!;
@@ -193,7 +247,8 @@ export async function replicate(
       // if the slave's marker has not moved since the start (the memo records what it reads after).
       const fresh =
         level1 &&
-        (await on(slave, "read table markers", () => marker(slave, cfg.schema, t.name))) === markers.get(t.name)?.s;
+        (fast.has(t.name) ||
+          (await on(slave, "read table markers", () => marker(slave, cfg.schema, t.name))) === markers.get(t.name)?.s);
       const plan = await diffTable(
         master,
         slave,
@@ -206,13 +261,15 @@ export async function replicate(
       });
       plans.set(t.name, plan);
     }
+    lap("row digests");
     const reloads = toCopy.filter((t) => plans.get(t.name)!.method === "reload");
     log("replication.plan", {
       copy: toCopy.map((t) => t.name),
       reload: reloads.map((t) => ({ table: t.name, why: (plans.get(t.name) as { why: string }).why })),
       delta: toCopy.filter((t) => plans.get(t.name)!.method === "delta").map((t) => t.name),
       skipped: report.skipped.length,
-      fingerprinted: infos.length - known.length,
+      fingerprinted: infos.length - known.length - fast.size,
+      byXmin: [...fast.keys()],
     });
 
     const clear = planClear(
@@ -224,8 +281,10 @@ export async function replicate(
       await step(slave, "truncate", `TRUNCATE ONLY ${clear.truncate.map((t) => qualified(cfg.schema, t)).join(", ")}`);
     for (const t of clear.delete) await step(slave, `empty ${t}`, `DELETE FROM ONLY ${qualified(cfg.schema, t)}`);
 
+    lap("clear");
     // Before the copies, so that a failure at any later point also proves them rolled back.
     const sequences = await syncSequences(master, slave, cfg.schema, seqs.master);
+    lap("sequences");
     const truncated = new Set(clear.truncate);
     const copied: TableStat[] = [];
     for (const t of toCopy) {
@@ -256,6 +315,7 @@ export async function replicate(
       log("replication.table", { ...stat });
     }
 
+    lap("copy");
     // The slave's markers of what it now holds. A reloaded table's are known without a scan:
     // every visible row was written by this transaction (see reloadedMarkers); a delta's mix old
     // rows and new, so they are read.
@@ -264,15 +324,43 @@ export async function replicate(
       const whole = copied.filter((c) => c.method === "reload");
       const computed = await on(slave, "read table markers", () => reloadedMarkers(slave, cfg.schema, whole));
       whole.forEach((c, i) => after.set(c.table, computed[i]!));
-      for (const c of copied)
-        if (c.method === "delta")
-          after.set(c.table, await on(slave, "read table markers", () => marker(slave, cfg.schema, c.table)));
+      const delta = copied.filter((c) => c.method === "delta").map((c) => c.table);
+      const read = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, delta));
+      delta.forEach((t, i) => after.set(t, read[i]!));
     }
+    // The xmin digests of each table a delta ran on (or the fast path found equal), now that both
+    // nodes hold the same rows: the master's in its snapshot, the slave's as this transaction leaves it.
+    const buckets = new Map<string, XminBuckets>();
+    if (memo)
+      for (const t of new Set([...toCopy, ...fastTables])) {
+        const plan = plans.get(t.name);
+        const f = fast.get(t.name);
+        const bits = f?.bits ?? changed.get(t.name)?.level1?.bits;
+        if (bits === undefined || plan?.method === "reload") continue;
+        if (f && !plan) {
+          buckets.set(t.name, f);
+          continue;
+        }
+        const [m, s] = await Promise.all([
+          f ? f.master : on(master, `xmin digests of table ${t.name}`, () => xminBuckets(master, cfg.schema, t, bits)),
+          on(slave, `xmin digests of table ${t.name}`, () => xminBuckets(slave, cfg.schema, t, bits)),
+        ]);
+        buckets.set(t.name, { bits, master: m, slave: s });
+      }
+    lap("memo");
     abort.check();
     await step(slave, "commit", "COMMIT");
+    lap("commit");
     if (memo) {
       for (const [t, s] of after) markers.set(t, { m: markers.get(t)!.m, s });
       for (const [t, { m, s }] of markers) memo.markers.set(memoKey(scope, t), `${m}|${s}`);
+      // A table left unread keeps its digests; any other read without new ones loses them.
+      for (const t of infos) {
+        if (knownNames.has(t.name)) continue;
+        const b = buckets.get(t.name);
+        if (b) memo.buckets.set(memoKey(scope, t.name), b);
+        else memo.buckets.delete(memoKey(scope, t.name));
+      }
     }
     report.copied = copied;
     report.sequences = sequences;
@@ -283,7 +371,10 @@ export async function replicate(
     report.error = abort.reason() ?? (err instanceof Refused ? err.message : describe(err));
   } finally {
     abort.dispose();
-    await Promise.all(sessions.map((s) => (report.ok ? s.close() : rollbackAndClose(s))));
+    // After a COMMIT nothing is left to wait for: the server's goodbye is not awaited.
+    if (report.ok) for (const s of sessions) void s.close();
+    else await Promise.all(sessions.map(rollbackAndClose));
+    lap("close");
     report.durationMs = Math.round(performance.now() - t0);
     if (report.ok)
       log("replication.done", {
@@ -302,10 +393,21 @@ export async function replicate(
   return report;
 }
 
-async function sequential<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  for (const item of items) out.push(await fn(item));
-  return out;
+/** Marks the end of a step: the time since the previous mark is added to the step's entry. */
+function stepClock(steps: Record<string, number>): (name: string) => void {
+  let last = performance.now();
+  return (name) => {
+    const now = performance.now();
+    steps[name] = Math.round((steps[name] ?? 0) + now - last);
+    last = now;
+  };
+}
+
+/** No writer may move the slave's rows between their digests and the delete by ctid; readers may. */
+async function lockAgainstWriters(slave: Session, schema: string, tables: TableInfo[]): Promise<void> {
+  if (!tables.length) return;
+  const list = tables.map((t) => `ONLY ${qualified(schema, t.name)}`).join(", ");
+  await step(slave, "lock the tables", `LOCK TABLE ${list} IN EXCLUSIVE MODE`);
 }
 
 /** A refusal whose message is already the whole story. */

@@ -40,9 +40,14 @@ function rowHash(t: TableInfo): string {
   return `hashtextextended(${row}, 0)`;
 }
 
-/** The primary key's text hashed to 64 bits: where a row belongs, the same on both nodes whatever their collations. */
+/**
+ * The primary key's text hashed to 64 bits: where a row belongs, the same on both nodes whatever
+ * their collations. A one-column key (nearly all of them) is hashed as the column's own text, a
+ * third of the cost of a ROW's; several columns go as a ROW, whose text keeps them apart.
+ */
 function keyHash(t: TableInfo): string {
-  return `hashtextextended(ROW(${t.primaryKey.map((c) => `t.${ident(c)}`).join(", ")})::text, 0)`;
+  const cols = t.primaryKey.map((c) => `t.${ident(c)}`);
+  return `hashtextextended(${cols.length === 1 ? `${cols[0]}::text` : `ROW(${cols.join(", ")})::text`}, 0)`;
 }
 
 /** The low `bits` bits of the key hash, as an int8 mask: a number of our own, never a node's. */
@@ -57,6 +62,15 @@ function bucketMask(bits: number): string {
  */
 export function bucketDigestSql(schema: string, t: TableInfo, bits: number): string {
   return `SELECT (${keyHash(t)} & ${bucketMask(bits)})::text AS b, count(*)::text AS n, sum(${rowHash(t)})::text AS s FROM ONLY ${qualified(schema, t.name)} AS t GROUP BY 1`;
+}
+
+/**
+ * Per bucket (as bucketDigestSql), the row count and the sum of a hash of each row version's
+ * xmin (`xmin`: the expression giving it, see memo.ts): no row's text is printed. Comparable only
+ * with the same node's earlier answer, never across nodes.
+ */
+export function xminBucketSql(schema: string, t: TableInfo, bits: number, xmin: string): string {
+  return `SELECT (${keyHash(t)} & ${bucketMask(bits)})::text AS b, count(*)::text AS n, sum(hashint8extended(${xmin}, 0))::text AS s FROM ONLY ${qualified(schema, t.name)} AS t GROUP BY 1`;
 }
 
 /**

@@ -207,12 +207,38 @@ describe("replicate(): only the rows that differ", () => {
     const quiet = await run(memo);
     expect(quiet.report.copied).toEqual([]);
     expect(quiet.events.find((e) => e.event === "replication.plan")!.fields).toMatchObject({ fingerprinted: 0 });
-    // Both nodes moved: the per-bucket fingerprint (the memo's path) finds both rows.
+    // Both nodes moved: the memo's xmin digests per bucket find both rows.
     await p.m.query(`UPDATE public.d_big SET name = 'on the master' WHERE id = 32`);
     await p.s.query(`UPDATE public.d_big SET name = 'on the slave' WHERE id = 33`);
     const both = await run(memo);
     expect(stat(both.report, "d_big")).toMatchObject({ method: "delta", deleted: 2, rows: 2 });
     expect((await run(memo)).report.copied).toEqual([]);
+    await equal();
+  });
+
+  it("with the memo, a delta's next first level is the xmin digests: inserts, deletes, updates, key changes and strays all found", async () => {
+    const memo = createReplicationMemo();
+    await run(memo);
+    await p.m.query(`UPDATE public.d_big SET name = 'seed the digests' WHERE id = 40`);
+    const first = await run(memo);
+    expect(stat(first.report, "d_big")).toMatchObject({ method: "delta", deleted: 1, rows: 1 });
+    expect(first.events.find((e) => e.event === "replication.plan")!.fields.byXmin).toEqual([]);
+    await p.m.query(`INSERT INTO public.d_big (id, code, name) VALUES (${BIG + 100}, 'new-100', 'fresh');
+                     DELETE FROM public.d_big WHERE id = 41;
+                     UPDATE public.d_big SET note = NULL WHERE id = 42;
+                     UPDATE public.d_big SET id = ${BIG + 101} WHERE id = 43;`);
+    await p.s.query(`DELETE FROM public.d_big WHERE id = 44;
+                     UPDATE public.d_big SET data = decode('00', 'hex') WHERE id = 45;`);
+    const next = await run(memo);
+    expect(next.events.find((e) => e.event === "replication.plan")!.fields.byXmin).toEqual(["d_big"]);
+    // 41, 42, 43 (old key), 44 is missing, 45: out; 100, 42, 101 (new key), 44, 45: in.
+    expect(stat(next.report, "d_big")).toMatchObject({ method: "delta", deleted: 4, rows: 5 });
+    await equal();
+    // A rewrite that keeps every row version (VACUUM FULL) moves the markers, not the digests.
+    await p.m.query(`VACUUM FULL public.d_big`);
+    const rewritten = await run(memo);
+    expect(rewritten.events.find((e) => e.event === "replication.plan")!.fields.byXmin).toEqual(["d_big"]);
+    expect(rewritten.report.copied).toEqual([]);
     await equal();
   });
 
