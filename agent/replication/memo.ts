@@ -74,7 +74,12 @@ export async function markers(s: Session, schema: string, tables: string[]): Pro
 }
 
 /** One node's xmin digests per bucket of `t` (see ReplicationMemo.buckets), checked. */
-export async function xminBuckets(s: Session, schema: string, t: TableInfo, bits: number): Promise<Map<string, string>> {
+export async function xminBuckets(
+  s: Session,
+  schema: string,
+  t: TableInfo,
+  bits: number,
+): Promise<Map<string, string>> {
   return bucketDigests(bits, (await s.client.query(xminBucketSql(schema, t, bits, XMIN))).rows);
 }
 

@@ -10,7 +10,11 @@ import {
   markerRows,
   markers as readMarkers,
   xminBuckets,
-  type XminBuckets, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
+  type XminBuckets,
+  memoKey,
+  reloadedMarkers,
+  type ReplicationMemo,
+} from "./memo.js";
 import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
 import { describe, on, openSession, step, type Session } from "./session.js";
