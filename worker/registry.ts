@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "./env.js";
-import { LEASE_MS, REGISTRY_SHARDS, shardOf } from "./lease.js";
+import { REGISTRY_SHARDS, shardOf } from "./lease.js";
 
 /** Ids per page of GET /v1/clusters: by default, and at most (each shard reads that many). */
 export const CLUSTER_PAGE_DEFAULT = 100;
@@ -15,26 +15,19 @@ export interface Overdue {
 /**
  * One shard of the list of configured clusters (lease.ts picks the shard of an id). Durable
  * Objects cannot be enumerated, so the admin API lists clusters from here, and the cron reads
- * which loops are overdue.
- *
- * The ids are stored (written once, at creation); the leases are held in memory only. A renewal
- * then costs one request and no row written — rows written are most of what a cluster costs,
- * and a lease is renewed every half minute. A shard that restarts has lost them: it gives every
- * cluster a fresh lease from its start, so a running loop never reads as overdue, and one whose
- * alarm was lost meanwhile shows up one lease later. Finding the overdue ones scans this shard's
- * leases in memory (CPU only: a few thousand numbers), never a call per cluster.
+ * which loops are overdue: each row carries the lease its loop last renewed, indexed, so that
+ * read is a bounded slice however many clusters there are.
  */
 export class Registry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private readonly leases = new Map<string, number>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.sql.exec("CREATE TABLE IF NOT EXISTS cluster_ids (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL)");
-    const fresh = Date.now() + LEASE_MS;
-    for (const { id } of this.sql.exec<{ id: string }>("SELECT id FROM cluster_ids").toArray())
-      this.leases.set(id, fresh);
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS clusters (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, due INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS clusters_due ON clusters (due);
+    `);
   }
 
   /** A new cluster, its loop holding the lease `due`. */
@@ -42,39 +35,39 @@ export class Registry extends DurableObject<Env> {
     this.renew([{ id, due }]);
   }
 
-  /** Leases renewed (by a loop, or by the cron for the loops it checked; a missing id is added), `gone` clusters dropped. */
+  /** Leases renewed (by a loop, or by the cron for the loops it checked; a missing row is added), rows of `gone` clusters dropped. */
   renew(leases: Overdue[], gone: string[] = []): void {
-    for (const { id, due } of leases) {
-      if (!this.leases.has(id))
-        this.sql.exec("INSERT OR IGNORE INTO cluster_ids (id, created_at) VALUES (?, ?)", id, Date.now());
-      this.leases.set(id, due);
-    }
+    const now = Date.now();
+    for (const { id, due } of leases)
+      this.sql.exec(
+        "INSERT INTO clusters (id, created_at, due) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET due = excluded.due",
+        id,
+        now,
+        due,
+      );
     this.remove(gone);
   }
 
   remove(ids: string[]): void {
-    for (const id of ids) {
-      this.sql.exec("DELETE FROM cluster_ids WHERE id = ?", id);
-      this.leases.delete(id);
-    }
+    for (const id of ids) this.sql.exec("DELETE FROM clusters WHERE id = ?", id);
   }
 
   /** The `limit` loops whose lease ran out before `now`, the longest overdue first. */
   overdue(now: number, limit: number): Overdue[] {
-    const late: Overdue[] = [];
-    for (const [id, due] of this.leases) if (due < now) late.push({ id, due });
-    return late.sort((a, b) => a.due - b.due || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).slice(0, limit);
-  }
-
-  /** The lease held for `id`, or null when this shard does not list it. */
-  leaseOf(id: string): number | null {
-    return this.leases.get(id) ?? null;
+    return this.sql
+      .exec<{ id: string; due: number }>(
+        "SELECT id, due FROM clusters WHERE due < ? ORDER BY due, id LIMIT ?",
+        now,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ id: r.id, due: r.due }));
   }
 
   /** Up to `limit` ids after `after` (exclusive; "" for the first page), in id order. */
   page(after: string, limit: number): string[] {
     return this.sql
-      .exec<{ id: string }>("SELECT id FROM cluster_ids WHERE id > ? ORDER BY id LIMIT ?", after, limit)
+      .exec<{ id: string }>("SELECT id FROM clusters WHERE id > ? ORDER BY id LIMIT ?", after, limit)
       .toArray()
       .map((r) => r.id);
   }
