@@ -83,8 +83,6 @@ export const RECORDS = {
   maintenance: MaintenanceWindowConfig.nullable(),
   /** When the alarm was pulled in before the next probe round: the time that round is due. */
   roundAt: z.number().nullable(),
-  /** The lease this loop last wrote to its registry shard (worker/lease.ts). */
-  lease: z.number(),
 };
 export type RecordKey = keyof typeof RECORDS;
 export type RecordOf<K extends RecordKey> = z.output<(typeof RECORDS)[K]>;
