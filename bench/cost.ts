@@ -66,8 +66,8 @@ interface Window {
 }
 
 /**
- * Lease renewals per hour (registry requests, no row: the shards hold leases in memory), from
- * the loop's own rule (worker/lease.ts) over an hour of rounds at the setting's interval.
+ * Lease renewals per hour (each a registry request and one row written, worker/registry.ts),
+ * from the loop's own rule (worker/lease.ts) over an hour of rounds at the setting's interval.
  */
 function leaseRenewalsPerHour(intervalSec: number): number {
   let held: number | null = null;
@@ -135,6 +135,7 @@ export function costLines(w: Window): Line[] {
     line("DO requests: RPC from routes (reports, polls)", rpc, PRICES.doRequest),
     line("DO requests: cron ensureAlarm (before leases)", cronPerWindow, PRICES.doRequest),
     line("DO requests: lease renewals (registry)", leasesPerWindow, PRICES.doRequest),
+    line("SQLite rows written: lease renewals (registry)", leasesPerWindow, PRICES.rowWritten),
     line("DO requests: WebSocket upgrades", m.invocations.fetch ?? 0, PRICES.doRequest),
     line("DO requests: incoming WS messages / 20", wsIn / PRICES.wsIncomingPerRequest, PRICES.doRequest),
     line("DO duration, GB-s (alarm handler wall time)", gbSeconds, PRICES.doGbSecond),
