@@ -83,10 +83,6 @@ export async function xminBuckets(
   return bucketDigests(bits, (await s.client.query(xminBucketSql(schema, t, bits, XMIN))).rows);
 }
 
-export async function marker(s: Session, schema: string, table: string): Promise<string> {
-  return (await markers(s, schema, [table]))[0]!;
-}
-
 /** A marker's row count (the master's marker is the master's text: only ever read as a number). */
 export function markerRows(marker: string): number | null {
   const n = int8(marker.slice(0, marker.indexOf("/")));

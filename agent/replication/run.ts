@@ -2,11 +2,10 @@ import { readCatalog, type TableInfo } from "./catalog.js";
 import type { ResolvedReplicationConfig } from "./config.js";
 import { tidText, type Tid } from "./answers.js";
 import { copyRows, copyTable } from "./copy.js";
-import { differingBuckets, diffTable, fingerprintBits, onBoth, reloadReason, type TablePlan } from "./delta.js";
+import { differingBuckets, diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
 import { changedTables, type Changed } from "./fingerprint.js";
 import {
-  marker,
   markerRows,
   markers as readMarkers,
   xminBuckets,
@@ -17,7 +16,7 @@ import {
 } from "./memo.js";
 import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
-import { describe, on, openSession, step, type Session } from "./session.js";
+import { describe, on, onBoth, openSession, step, type Session } from "./session.js";
 import { deleteRowsSql, planClear, qualified } from "./sql.js";
 
 /**
@@ -244,15 +243,16 @@ export async function replicate(
       else plans.set(t.name, { method: "reload", why });
     }
     await lockAgainstWriters(slave, cfg.schema, deltas);
+    // A first level taken from the fingerprint is of the slave before its lock: still good only
+    // if the slave's marker has not moved since the start (the memo records what it reads after).
+    // Read once for all of them: the lock keeps every writer out from here on.
+    const recheck = deltas.filter((t) => changed.get(t.name)!.level1 && !fast.has(t.name)).map((t) => t.name);
+    const now = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, recheck));
+    const stale = new Set(recheck.filter((t, i) => now[i] !== markers.get(t)?.s));
     for (const t of deltas) {
       abort.check();
       const { master: m, slave: s, level1 } = changed.get(t.name)!;
-      // A first level taken from the fingerprint is of the slave before its lock: still good only
-      // if the slave's marker has not moved since the start (the memo records what it reads after).
-      const fresh =
-        level1 &&
-        (fast.has(t.name) ||
-          (await on(slave, "read table markers", () => marker(slave, cfg.schema, t.name))) === markers.get(t.name)?.s);
+      const fresh = level1 && !stale.has(t.name);
       const plan = await diffTable(
         master,
         slave,
