@@ -134,7 +134,7 @@ export interface RowDigest {
 }
 
 /** One node's level-2 answer, checked. */
-export function rowDigests(rows: unknown[]): RowDigest[] {
+function rowDigests(rows: unknown[]): RowDigest[] {
   return rows.map((row) => {
     const x = row as { h?: unknown; r?: unknown; c?: unknown };
     const h = int8(x.h);
