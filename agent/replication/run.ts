@@ -107,10 +107,8 @@ export async function replicate(
   const lap = stepClock(report.steps);
   const sessions: Session[] = [];
   const abort = abortOn(opts.signal, cfg.timeoutMs, () => sessions.forEach((s) => s.kill()));
-  log("replication.start", {
-    master: `${cfg.master.host}:${cfg.master.port}/${cfg.master.database}`,
-    slave: `${cfg.slave.host}:${cfg.slave.port}/${cfg.slave.database}`,
-  });
+  const where = { master: endpoint(cfg.master), slave: endpoint(cfg.slave) };
+  log("replication.start", { ...where });
   try {
     abort.check();
     const limits = { statementTimeoutMs: cfg.statementTimeoutMs, lockTimeoutMs: cfg.lockTimeoutMs };
@@ -157,7 +155,7 @@ export async function replicate(
     // Markers first (when the caller keeps a memo): tables unchanged on both nodes since the last
     // good run need no fingerprint.
     const memo = opts.memo;
-    const scope = `${cfg.master.host}:${cfg.master.port}/${cfg.master.database}>${cfg.slave.host}:${cfg.slave.port}/${cfg.slave.database}/${cfg.schema}`;
+    const scope = `${where.master}>${where.slave}/${cfg.schema}`;
     const markers = new Map<string, { m: string; s: string }>();
     if (memo) {
       const names = infos.map((t) => t.name);
@@ -396,6 +394,8 @@ export async function replicate(
   }
   return report;
 }
+
+const endpoint = (e: { host: string; port: number; database: string }) => `${e.host}:${e.port}/${e.database}`;
 
 /** Marks the end of a step: the time since the previous mark is added to the step's entry. */
 function stepClock(steps: Record<string, number>): (name: string) => void {
