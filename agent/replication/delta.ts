@@ -1,6 +1,6 @@
 import { int8, integerSum, tid, type Tid } from "./answers.js";
 import type { TableInfo } from "./catalog.js";
-import { on, type Session } from "./session.js";
+import { onBoth, type Session } from "./session.js";
 import { bucketDigestSql, rowDigestSql } from "./sql.js";
 
 /**
@@ -134,7 +134,7 @@ export interface RowDigest {
 }
 
 /** One node's level-2 answer, checked. */
-export function rowDigests(rows: unknown[]): RowDigest[] {
+function rowDigests(rows: unknown[]): RowDigest[] {
   return rows.map((row) => {
     const x = row as { h?: unknown; r?: unknown; c?: unknown };
     const h = int8(x.h);
@@ -212,19 +212,6 @@ export async function diffTable(
   const changed = Math.max(delta.remove.length, delta.add.length);
   if (changed > limit) return { method: "reload", why: tooMany(`${changed}`, n) };
   return { method: "delta", ...delta };
-}
-
-/** The same step on both nodes at once; neither left running when the other fails. */
-export async function onBoth<T>(
-  master: Session,
-  slave: Session,
-  what: string,
-  fn: (s: Session) => Promise<T>,
-): Promise<[T, T]> {
-  const [m, s] = await Promise.allSettled([on(master, what, () => fn(master)), on(slave, what, () => fn(slave))]);
-  if (m.status === "rejected") throw m.reason;
-  if (s.status === "rejected") throw s.reason;
-  return [m.value, s.value];
 }
 
 const refused = (what: string) => new Error(`${what}; refused, nothing applied`);

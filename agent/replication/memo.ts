@@ -43,14 +43,14 @@ export function createReplicationMemo(): ReplicationMemo {
  * the first normal xid). Half the cost of `xmin::text::int8` on a scan. Special xids (frozen
  * before 9.4) have no age: they map to 2, which is what they are.
  */
-export const XMIN = `CASE WHEN age(t.xmin) = 2147483647 THEN 2 ELSE (age('3'::xid)::int8 + 3 - age(t.xmin)) & 4294967295 END`;
+const XMIN = `CASE WHEN age(t.xmin) = 2147483647 THEN 2 ELSE (age('3'::xid)::int8 + 3 - age(t.xmin)) & 4294967295 END`;
 
 /**
  * Every listed table's marker in one statement (row `i` is `tables[i]`): one round trip and one
  * plan per node instead of one per table. The tables' names are bound parameters (for their
  * storage file numbers), never SQL text.
  */
-export function markersSql(schema: string, tables: string[]): string {
+function markersSql(schema: string, tables: string[]): string {
   return tables
     .map(
       (name, i) =>
@@ -81,10 +81,6 @@ export async function xminBuckets(
   bits: number,
 ): Promise<Map<string, string>> {
   return bucketDigests(bits, (await s.client.query(xminBucketSql(schema, t, bits, XMIN))).rows);
-}
-
-export async function marker(s: Session, schema: string, table: string): Promise<string> {
-  return (await markers(s, schema, [table]))[0]!;
 }
 
 /** A marker's row count (the master's marker is the master's text: only ever read as a number). */

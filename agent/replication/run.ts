@@ -2,11 +2,10 @@ import { readCatalog, type TableInfo } from "./catalog.js";
 import type { ResolvedReplicationConfig } from "./config.js";
 import { tidText, type Tid } from "./answers.js";
 import { copyRows, copyTable } from "./copy.js";
-import { differingBuckets, diffTable, fingerprintBits, onBoth, reloadReason, type TablePlan } from "./delta.js";
+import { differingBuckets, diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
 import { changedTables, type Changed } from "./fingerprint.js";
 import {
-  marker,
   markerRows,
   markers as readMarkers,
   xminBuckets,
@@ -17,7 +16,7 @@ import {
 } from "./memo.js";
 import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
-import { describe, on, openSession, step, type Session } from "./session.js";
+import { describe, on, onBoth, openSession, step, type Session } from "./session.js";
 import { deleteRowsSql, planClear, qualified } from "./sql.js";
 
 /**
@@ -108,10 +107,8 @@ export async function replicate(
   const lap = stepClock(report.steps);
   const sessions: Session[] = [];
   const abort = abortOn(opts.signal, cfg.timeoutMs, () => sessions.forEach((s) => s.kill()));
-  log("replication.start", {
-    master: `${cfg.master.host}:${cfg.master.port}/${cfg.master.database}`,
-    slave: `${cfg.slave.host}:${cfg.slave.port}/${cfg.slave.database}`,
-  });
+  const where = { master: endpoint(cfg.master), slave: endpoint(cfg.slave) };
+  log("replication.start", { ...where });
   try {
     abort.check();
     const limits = { statementTimeoutMs: cfg.statementTimeoutMs, lockTimeoutMs: cfg.lockTimeoutMs };
@@ -158,7 +155,7 @@ export async function replicate(
     // Markers first (when the caller keeps a memo): tables unchanged on both nodes since the last
     // good run need no fingerprint.
     const memo = opts.memo;
-    const scope = `${cfg.master.host}:${cfg.master.port}/${cfg.master.database}>${cfg.slave.host}:${cfg.slave.port}/${cfg.slave.database}/${cfg.schema}`;
+    const scope = `${where.master}>${where.slave}/${cfg.schema}`;
     const markers = new Map<string, { m: string; s: string }>();
     if (memo) {
       const names = infos.map((t) => t.name);
@@ -244,15 +241,16 @@ export async function replicate(
       else plans.set(t.name, { method: "reload", why });
     }
     await lockAgainstWriters(slave, cfg.schema, deltas);
+    // A first level taken from the fingerprint is of the slave before its lock: still good only
+    // if the slave's marker has not moved since the start (the memo records what it reads after).
+    // Read once for all of them: the lock keeps every writer out from here on.
+    const recheck = deltas.filter((t) => changed.get(t.name)!.level1 && !fast.has(t.name)).map((t) => t.name);
+    const now = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, recheck));
+    const stale = new Set(recheck.filter((t, i) => now[i] !== markers.get(t)?.s));
     for (const t of deltas) {
       abort.check();
       const { master: m, slave: s, level1 } = changed.get(t.name)!;
-      // A first level taken from the fingerprint is of the slave before its lock: still good only
-      // if the slave's marker has not moved since the start (the memo records what it reads after).
-      const fresh =
-        level1 &&
-        (fast.has(t.name) ||
-          (await on(slave, "read table markers", () => marker(slave, cfg.schema, t.name))) === markers.get(t.name)?.s);
+      const fresh = level1 && !stale.has(t.name);
       const plan = await diffTable(
         master,
         slave,
@@ -396,6 +394,8 @@ export async function replicate(
   }
   return report;
 }
+
+const endpoint = (e: { host: string; port: number; database: string }) => `${e.host}:${e.port}/${e.database}`;
 
 /** Marks the end of a step: the time since the previous mark is added to the step's entry. */
 function stepClock(steps: Record<string, number>): (name: string) => void {

@@ -94,6 +94,19 @@ export async function on<T>(s: Session, what: string, fn: () => Promise<T>): Pro
   }
 }
 
+/** The same step on both nodes at once; neither left running when the other fails. */
+export async function onBoth<T>(
+  master: Session,
+  slave: Session,
+  what: string,
+  fn: (s: Session) => Promise<T>,
+): Promise<[T, T]> {
+  const [m, s] = await Promise.allSettled([on(master, what, () => fn(master)), on(slave, what, () => fn(slave))]);
+  if (m.status === "rejected") throw m.reason;
+  if (s.status === "rejected") throw s.reason;
+  return [m.value, s.value];
+}
+
 export async function step(s: Session, what: string, sql: string): Promise<void> {
   await on(s, what, () => s.client.query(sql));
 }

@@ -61,7 +61,7 @@ function bucketMask(bits: number): string {
  * one row per non-empty bucket. Equal buckets hold equal rows, as for the fingerprint.
  */
 export function bucketDigestSql(schema: string, t: TableInfo, bits: number): string {
-  return `SELECT (${keyHash(t)} & ${bucketMask(bits)})::text AS b, count(*)::text AS n, sum(${rowHash(t)})::text AS s FROM ONLY ${qualified(schema, t.name)} AS t GROUP BY 1`;
+  return perBucketSql(schema, t, bits, rowHash(t));
 }
 
 /**
@@ -70,7 +70,12 @@ export function bucketDigestSql(schema: string, t: TableInfo, bits: number): str
  * with the same node's earlier answer, never across nodes.
  */
 export function xminBucketSql(schema: string, t: TableInfo, bits: number, xmin: string): string {
-  return `SELECT (${keyHash(t)} & ${bucketMask(bits)})::text AS b, count(*)::text AS n, sum(hashint8extended(${xmin}, 0))::text AS s FROM ONLY ${qualified(schema, t.name)} AS t GROUP BY 1`;
+  return perBucketSql(schema, t, bits, `hashint8extended(${xmin}, 0)`);
+}
+
+/** Per non-empty bucket of key hashes: its number, row count and the sum of `hash` over its rows. */
+function perBucketSql(schema: string, t: TableInfo, bits: number, hash: string): string {
+  return `SELECT (${keyHash(t)} & ${bucketMask(bits)})::text AS b, count(*)::text AS n, sum(${hash})::text AS s FROM ONLY ${qualified(schema, t.name)} AS t GROUP BY 1`;
 }
 
 /**

@@ -5,7 +5,7 @@ import {
   type ResolvedReplicationConfig,
 } from "../../../agent/replication/config.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../../support/postgres.js";
-import { tableDigest, tableDigests } from "../../support/replica-compare.js";
+import { sequenceValues, tableDigest, tableDigests } from "../../support/replica-compare.js";
 import {
   createWazoFullSchema,
   FULL_EXCLUDED_TABLES,
@@ -164,17 +164,11 @@ export async function rowVersions(c: pg.ClientBase, table: string): Promise<stri
 
 /** Every sequence of the schema, as `name → last_value/is_called`. */
 export async function sequenceStates(c: pg.ClientBase): Promise<Record<string, string>> {
-  const names = await c.query<{ relname: string }>(
+  const r = await c.query<{ relname: string }>(
     `SELECT relname FROM pg_class WHERE relkind = 'S' AND relnamespace = 'public'::regnamespace ORDER BY relname`,
   );
-  const out: Record<string, string> = {};
-  for (const { relname } of names.rows) {
-    const r = await c.query<{ last_value: string; is_called: boolean }>(
-      `SELECT last_value::text, is_called FROM public."${relname}"`,
-    );
-    out[relname] = `${r.rows[0]!.last_value}/${r.rows[0]!.is_called}`;
-  }
-  return out;
+  const names = r.rows.map((x) => x.relname);
+  return sequenceValues(c, names);
 }
 
 /** What the whole slave looks like: contents of every table and every sequence. */
