@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { clip, constantTimeEqual, sha256Hex } from "../protocol/encoding.js";
 import type { EventPage } from "../protocol/events.js";
-import { applyRound, initialTracker, type Change } from "../protocol/hysteresis.js";
+import { applyRound, type Change } from "../protocol/hysteresis.js";
 import { RoundSummary, type QuorumRound, type RoundClass } from "../protocol/verdict.js";
 import type { AgentReport } from "../protocol/report.js";
 import type { SignedEnvelope } from "../protocol/signing.js";
@@ -39,7 +39,7 @@ import {
 import type { StatusData } from "./status/data.js";
 import { needsConfirmation, nextRoundAt, roundSpacingSec } from "./cluster/alarm.js";
 import { countVotes, MAX_RESULT_REASON_CHARS, withoutOpinion, type VantageResult } from "./cluster/quorum.js";
-import { capStreaks, type ClusterRecord, type MonitorRecord } from "./cluster/records.js";
+import { capStreaks, initialMonitor, type ClusterRecord, type MonitorRecord } from "./cluster/records.js";
 import { MAX_SOCKETS, REPORT_BURST, REPORT_RATE, ReportBucket } from "./cluster/report-rate.js";
 import { RoundSchedule } from "./cluster/schedule.js";
 import { VerdictSigner } from "./cluster/signer.js";
@@ -166,18 +166,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     const record: ClusterRecord = { id, config, tokenHash, createdAt: existing?.createdAt ?? now, updatedAt: now };
     this.ctx.storage.transactionSync(() => {
       this.store.put("cluster", record);
-      if (!existing)
-        this.store.put("monitor", {
-          tracker: initialTracker(now),
-          seq: 0,
-          graceUntil: now + config.graceSec * 1000,
-          lastRound: null,
-          confirming: false,
-          confirmRun: 0,
-          silentRounds: 0,
-          quorum: undefined,
-          vantages: [],
-        });
+      if (!existing) this.store.put("monitor", initialMonitor(now, now + config.graceSec * 1000));
       this.store.record("cluster.configured", now, existing ? "configuration updated" : "cluster created", {
         created: !existing,
         probes: config.probes.map((p) => p.name),
