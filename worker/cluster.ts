@@ -178,7 +178,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     });
     if (!existing) {
       const lease = now + LEASE_MS;
-      await registryOf(this.env, id).add(id, lease);
+      await registryOf(this.env, id).renew([{ id, due: lease }]);
       this.lease = lease;
     }
     await this.schedule.configured(existing ? now + config.intervalSec * 1000 : now, now);
