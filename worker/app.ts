@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { z } from "zod";
+import { fromBase64Url, toBase64Url, utf8 } from "../protocol/encoding.js";
 import { AgentReport } from "../protocol/report.js";
 import { importSigner } from "../protocol/signing.js";
 import { Nonce } from "../protocol/verdict.js";
@@ -34,16 +35,16 @@ const EventsQuery = z.object({
 const VerdictQuery = z.object({ nonce: Nonce.optional() });
 
 /** The list's cursor is opaque to clients: the last id of the page before, base64url. */
-const encodeCursor = (id: string) => btoa(id).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+const encodeCursor = (id: string) => toBase64Url(utf8.encode(id));
 const Cursor = z
   .string()
   .max(200)
   .transform((text, ctx) => {
     let id: string | null = null;
     try {
-      if (/^[A-Za-z0-9_-]+$/.test(text)) id = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+      id = utf8.decode(fromBase64Url(text));
     } catch {
-      // not base64: refused below
+      // not base64url: refused below
     }
     const parsed = ClusterId.safeParse(id);
     if (parsed.success) return parsed.data;

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { clip, constantTimeEqual, sha256Hex } from "../protocol/encoding.js";
 import type { EventPage } from "../protocol/events.js";
-import { applyRound, initialTracker, type Change } from "../protocol/hysteresis.js";
+import { applyRound, type Change } from "../protocol/hysteresis.js";
 import { RoundSummary, type QuorumRound, type RoundClass } from "../protocol/verdict.js";
 import type { AgentReport } from "../protocol/report.js";
 import type { SignedEnvelope } from "../protocol/signing.js";
@@ -39,7 +39,7 @@ import {
 import type { StatusData } from "./status/data.js";
 import { needsConfirmation, nextRoundAt, roundSpacingSec } from "./cluster/alarm.js";
 import { countVotes, MAX_RESULT_REASON_CHARS, withoutOpinion, type VantageResult } from "./cluster/quorum.js";
-import { capStreaks, type ClusterRecord, type MonitorRecord } from "./cluster/records.js";
+import { capStreaks, initialMonitor, type ClusterRecord, type MonitorRecord } from "./cluster/records.js";
 import { MAX_SOCKETS, REPORT_BURST, REPORT_RATE, ReportBucket } from "./cluster/report-rate.js";
 import { RoundSchedule } from "./cluster/schedule.js";
 import { VerdictSigner } from "./cluster/signer.js";
@@ -166,18 +166,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     const record: ClusterRecord = { id, config, tokenHash, createdAt: existing?.createdAt ?? now, updatedAt: now };
     this.ctx.storage.transactionSync(() => {
       this.store.put("cluster", record);
-      if (!existing)
-        this.store.put("monitor", {
-          tracker: initialTracker(now),
-          seq: 0,
-          graceUntil: now + config.graceSec * 1000,
-          lastRound: null,
-          confirming: false,
-          confirmRun: 0,
-          silentRounds: 0,
-          quorum: undefined,
-          vantages: [],
-        });
+      if (!existing) this.store.put("monitor", initialMonitor(now, now + config.graceSec * 1000));
       this.store.record("cluster.configured", now, existing ? "configuration updated" : "cluster created", {
         created: !existing,
         probes: config.probes.map((p) => p.name),
@@ -189,7 +178,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     });
     if (!existing) {
       const lease = now + LEASE_MS;
-      await registryOf(this.env, id).add(id, lease);
+      await registryOf(this.env, id).renew([{ id, due: lease }]);
       this.lease = lease;
     }
     await this.schedule.configured(existing ? now + config.intervalSec * 1000 : now, now);
@@ -389,10 +378,11 @@ export class ClusterMonitor extends DurableObject<Env> {
     return { state: armed === null ? "rearmed" : "armed", lease };
   }
 
-  /** The lease renewal hook of the loop: writes a new lease to the registry only when the old one runs short. */
-  private async renewLease(id: string): Promise<void> {
-    const nextRound = this.schedule.pending ?? (await this.ctx.storage.getAlarm());
-    if (nextRound === null) return;
+  /**
+   * The lease renewal hook of the loop, once the round due at `nextRound` is armed: writes a new
+   * lease to the registry only when the old one runs short.
+   */
+  private async renewLease(id: string, nextRound: number): Promise<void> {
     const lease = renewal(this.lease, nextRound, Date.now());
     if (lease === null) return;
     try {
@@ -418,7 +408,7 @@ export class ClusterMonitor extends DurableObject<Env> {
     this.meter?.count("alarm");
     // An alarm pulled early for a delivery or a boundary leaves the probe round to its own time.
     const pending = this.schedule.pending;
-    const roundDue = this.schedule.roundDue(started);
+    const roundDue = pending === null || pending <= started;
     try {
       // Before the round, so the round's events already see a window that began meanwhile.
       // A failure here is logged and never keeps the round from running: the verdict must not freeze.
@@ -432,20 +422,21 @@ export class ClusterMonitor extends DurableObject<Env> {
       else if (begunOrEnded) await this.broadcast(); // the round would have pushed it
     } finally {
       // Always re-arm, even if the round failed.
-      const current = this.load()?.cluster;
+      const current = this.load();
       if (current) {
+        const { cluster, monitor } = current;
         await this.notifyTick().catch((err: unknown) => console.error(`notifications: ${(err as Error).message}`));
-        const confirming = this.load()?.monitor.confirming ?? false;
-        const spacing = roundSpacingSec(current.config, confirming);
-        await this.arm(current, roundDue ? nextRoundAt(started, spacing, Date.now()) : pending);
-        await this.renewLease(current.id);
+        const spacing = roundSpacingSec(cluster.config, monitor.confirming);
+        const nextRound = roundDue ? nextRoundAt(started, spacing, Date.now()) : pending!;
+        await this.arm(cluster, nextRound);
+        await this.renewLease(cluster.id, nextRound);
       }
       this.meter?.alarmTook(Date.now() - started);
     }
   }
 
   /** Arms the one alarm for the earliest of the round, the next delivery and the next boundary. */
-  private async arm(cluster: ClusterRecord, roundDue: number | null): Promise<void> {
+  private async arm(cluster: ClusterRecord, roundDue: number): Promise<void> {
     const now = Date.now();
     await this.schedule.arm({
       roundDue,

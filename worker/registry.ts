@@ -33,12 +33,7 @@ export class Registry extends DurableObject<Env> {
     `);
   }
 
-  /** A new cluster, its loop holding the lease `due`. */
-  add(id: string, due: number): void {
-    this.renew([{ id, due }]);
-  }
-
-  /** Leases renewed (by a loop, or by the cron for the loops it checked; a missing row is added), rows of `gone` clusters dropped. */
+  /** Leases renewed (by a loop, or by the cron for the loops it checked; a new cluster's row is added), rows of `gone` clusters dropped. */
   renew(leases: Overdue[], gone: string[] = []): void {
     const now = Date.now();
     for (const { id, due } of leases)

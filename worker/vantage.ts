@@ -61,15 +61,15 @@ export function coloOf(trace: string): string | null {
 
 export class Vantage extends DurableObject<Env> {
   private location: { text: string; until: number } | null = null;
+  /** The test bindings, read once: an object's env does not change, and a round runs every few seconds. */
+  private readonly faults = testBinding(TestFaults, this.env.VANTAGE_TEST_FAULTS, "VANTAGE_TEST_FAULTS");
+  private readonly hosts = testBinding(HostOverrides, this.env.VANTAGE_HOST_OVERRIDES, "VANTAGE_HOST_OVERRIDES");
 
   async round(request: VantageRequest): Promise<VantageAnswer> {
-    const fault = testBinding(TestFaults, this.env.VANTAGE_TEST_FAULTS, "VANTAGE_TEST_FAULTS")?.[request.vantage];
+    const fault = this.faults?.[request.vantage];
     if (fault === "throw") throw new Error(`vantage ${request.vantage}: test fault`);
     if (fault === "hang") await new Promise((resolve) => setTimeout(resolve, request.deadlineMs + 1_000));
-    const host = testBinding(HostOverrides, this.env.VANTAGE_HOST_OVERRIDES, "VANTAGE_HOST_OVERRIDES")?.[
-      request.vantage
-    ];
-    const { reason, ...round } = await runRound(viewFrom(request.target, host));
+    const { reason, ...round } = await runRound(viewFrom(request.target, this.hosts?.[request.vantage]));
     // After the round, so the trace fetch never takes a connection a probe needs.
     return { round, reason, location: await this.where() };
   }

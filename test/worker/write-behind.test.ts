@@ -5,6 +5,7 @@ import type { RoundClass, RoundSummary } from "../../protocol/verdict.js";
 import {
   CHECKPOINT_MS,
   capStreaks,
+  initialMonitor,
   type MonitorRecord,
   monitorToStore,
   type ReportRecord,
@@ -29,18 +30,7 @@ const summary = (at: number, c: RoundClass, rtt = 5): RoundSummary => ({
   probes: [{ name: "pg", kind: "tcp", critical: true, ok: c !== "down", detail: "", rttMs: c === "down" ? null : rtt }],
 });
 
-const monitor = (over: Partial<MonitorRecord> = {}): MonitorRecord => ({
-  tracker: initialTracker(T0),
-  seq: 0,
-  graceUntil: T0,
-  lastRound: null,
-  confirming: false,
-  confirmRun: 0,
-  silentRounds: 0,
-  quorum: undefined,
-  vantages: [],
-  ...over,
-});
+const monitor = (over: Partial<MonitorRecord> = {}): MonitorRecord => ({ ...initialMonitor(T0, T0), ...over });
 
 /** A small deterministic generator: long calm stretches with bursts of bad rounds. */
 function classes(n: number, seed: number): RoundClass[] {

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Tracker as TrackerType } from "../../protocol/hysteresis.js";
+import { initialTracker, type Tracker as TrackerType } from "../../protocol/hysteresis.js";
 import { AgentReport } from "../../protocol/report.js";
 import { MasterState, QuorumRound, RoundSummary } from "../../protocol/verdict.js";
 import { ClusterConfig, MaintenanceWindowConfig } from "../config.js";
@@ -71,6 +71,19 @@ export const MonitorRecord = z.object({
   vantages: z.unknown().transform((v) => z.array(VantageResult).safeParse(v).data ?? []),
 });
 export type MonitorRecord = z.infer<typeof MonitorRecord>;
+
+/** A new cluster's monitor state: no round yet, its verdict held `unknown` until `graceUntil`. */
+export const initialMonitor = (now: number, graceUntil: number): MonitorRecord => ({
+  tracker: initialTracker(now),
+  seq: 0,
+  graceUntil,
+  lastRound: null,
+  confirming: false,
+  confirmRun: 0,
+  silentRounds: 0,
+  quorum: undefined,
+  vantages: [],
+});
 
 export const ReportRecord = z.object({ report: AgentReport, receivedAt: z.number() });
 export type ReportRecord = z.infer<typeof ReportRecord>;

@@ -16,12 +16,6 @@ export class RoundSchedule {
     return this.store.get("roundAt");
   }
 
-  /** Whether an alarm firing at `now` is the round's (not only a delivery's or a boundary's). */
-  roundDue(now: number): boolean {
-    const pending = this.pending;
-    return pending === null || pending <= now;
-  }
-
   /** Arms the alarm for the round due at `roundDue`, or earlier for a delivery or a boundary. */
   async arm(inputs: AlarmInputs): Promise<void> {
     const plan = nextAlarm(inputs);
