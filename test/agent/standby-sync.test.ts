@@ -4,8 +4,8 @@ import { FailbackConfig } from "../../agent/failback/config.js";
 import { ReplicationConfig, resolveReplicationSecrets } from "../../agent/replication/config.js";
 import { StandbySync } from "../../agent/standby-sync.js";
 import { readState, writeState } from "../../agent/state.js";
-import { connectPostgres, startPostgres, type PostgresServer } from "../support/postgres.js";
-import { createWazoSchema, seedWazo } from "../support/wazo-schema.js";
+import { connectPostgres } from "../support/postgres.js";
+import { endpoint, useWazoDatabases } from "../support/wazo-pair-databases.js";
 import { idleKeeper, tempDir } from "./helpers.js";
 
 /**
@@ -13,41 +13,26 @@ import { idleKeeper, tempDir } from "./helpers.js";
  * never while active; after a failover, the slave's call records go back to the master first,
  * and replication waits until that has succeeded.
  */
-let master: PostgresServer;
-let slave: PostgresServer;
+const dbs = useWazoDatabases();
 let m: pg.Client;
 let s: pg.Client;
 let dir: { path: string; remove: () => Promise<void> };
 
 beforeAll(async () => {
-  [master, slave] = await Promise.all([
-    startPostgres({ database: "asterisk" }),
-    startPostgres({ database: "asterisk" }),
-  ]);
-  [m, s] = await Promise.all([connectPostgres(master), connectPostgres(slave)]);
-  await Promise.all([createWazoSchema(m), createWazoSchema(s)]);
-  await seedWazo(m, { scale: 1, blobBytes: 1024 });
-}, 120_000);
+  [m, s] = await Promise.all([connectPostgres(dbs.master), connectPostgres(dbs.slave)]);
+});
 afterAll(async () => {
   await Promise.allSettled([m?.end(), s?.end()]);
-  await Promise.allSettled([master?.stop(), slave?.stop()]);
 });
 beforeEach(async () => (dir = await tempDir()));
 afterEach(async () => dir.remove());
 
-const endpoint = (p: PostgresServer) => ({
-  host: p.host,
-  port: p.port,
-  database: "asterisk",
-  user: p.user,
-  password: p.password,
-});
 const replication = () =>
-  resolveReplicationSecrets(ReplicationConfig.parse({ master: endpoint(master), slave: endpoint(slave) }), {});
+  resolveReplicationSecrets(ReplicationConfig.parse({ master: endpoint(dbs.master), slave: endpoint(dbs.slave) }), {});
 const failback = (tables?: unknown[]) =>
   FailbackConfig.parse({
-    master: endpoint(master),
-    slave: endpoint(slave),
+    master: endpoint(dbs.master),
+    slave: endpoint(dbs.slave),
     tables: tables ?? [
       { name: "call_log", key: null, idColumn: "id" },
       { name: "call_log_participant", key: ["uuid"], references: [{ column: "call_log_id", table: "call_log" }] },
@@ -140,7 +125,7 @@ describe("standby database pass", () => {
   it("a failing replication is an alert naming why", async () => {
     await role("standby");
     const broken = resolveReplicationSecrets(
-      ReplicationConfig.parse({ master: { ...endpoint(master), port: 9 }, slave: endpoint(slave) }),
+      ReplicationConfig.parse({ master: { ...endpoint(dbs.master), port: 9 }, slave: endpoint(dbs.slave) }),
       {},
     );
     const keeperless = sync({ failback: null });
