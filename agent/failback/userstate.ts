@@ -6,6 +6,7 @@ import { z } from "zod";
 import type { Logger } from "../log.js";
 import { writeFileAtomic } from "../state.js";
 import type { FailbackConfig, UserStateConfig, UserStateTable } from "./config.js";
+import type { CopyContext } from "./copy.js";
 import { columns, connect, FailbackError, ident, pgMessage, qualified, tracksCommitTimes } from "./db.js";
 import * as ledger from "./ledger.js";
 import { changedSince, mergeRow, type NodeRow } from "./userstate-merge.js";
@@ -191,15 +192,8 @@ async function readBaseline(stateDir: string): Promise<{ baseline: Baseline | nu
   return { baseline: null, problem: `the user-state baseline ${BASELINE_FILE} is damaged` };
 }
 
-export interface UserStateContext {
-  slave: pg.Client;
-  master: pg.Client;
-  origin: string;
-  ledger: ledger.LedgerRef;
-  batchRows: number;
-  checkpoint: () => void;
-  log: (event: string, fields: Record<string, unknown>) => void;
-}
+/** The copy-back's own context: the same clients, transaction, ledger and checkpoint. */
+type UserStateContext = Omit<CopyContext, "idMaps">;
 
 /** Inside the caller's master transaction and slave snapshot: merge back what the slave's users changed. */
 export async function copyUserState(
