@@ -246,18 +246,19 @@ class AgentLoop {
 
   private onVerdict(): void {
     const { cfg, source, sync, metrics } = this.p;
-    metrics.accepted.inc({ channel: source.latest()?.channel ?? "poll" });
+    const latest = source.latest();
+    const ext = latest?.verdict.state;
+    metrics.accepted.inc({ channel: latest?.channel ?? "poll" });
     // Databases sync only while the master is up: a copy in flight is dropped, not finished.
-    if (source.latest()?.verdict.state !== "up") sync.cancel();
+    if (ext !== "up") sync.cancel();
     this.kick();
     // The edge says the master is failing and the LAN has not seen it yet: confirm now rather
     // than at the next beat, since failover waits for both signals.
-    const ext = source.latest()?.verdict.state;
     const lanState = this.p.lan.view.state;
     if ((ext === "down" || ext === "degraded") && (lanState === "up" || lanState === "unknown"))
       void this.lanLoop.now();
     // The first fresh "up" after start: sync now rather than one whole schedule later.
-    if (this.firstSync && hasStandbyWork(cfg) && source.latest()?.verdict.state === "up") {
+    if (this.firstSync && hasStandbyWork(cfg) && ext === "up") {
       this.firstSync = false;
       void this.syncPass();
     }

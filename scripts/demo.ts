@@ -12,6 +12,7 @@ import { Webhook } from "standardwebhooks";
 import { generateSigningKey } from "../protocol/signing.js";
 import { freePort, startEdge, type Edge } from "./edge.js";
 import { connectPostgres, startPostgres, type PostgresServer } from "../test/support/postgres.js";
+import { endpoint } from "../test/support/wazo-pair-databases.js";
 import { createWazoSchema, seedWazo } from "../test/support/wazo-schema.js";
 import { createTarget, type Target } from "../test/support/target-client.js";
 import { startTargetControl, type TargetControl } from "../test/support/targets.js";
@@ -112,13 +113,6 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     if (!put.ok) throw new Error(`configuring the demo cluster: HTTP ${put.status} ${await put.text()}`);
 
     const slaveSip = await freePort();
-    const endpoint = (p: PostgresServer) => ({
-      host: p.host,
-      port: p.port,
-      database: "asterisk",
-      user: p.user,
-      password: p.password,
-    });
     const svc = (verb: string) => ({
       argv: [process.execPath, TELEPHONY, verb, work, String(slaveSip)],
       timeoutMs: 10_000,

@@ -1,6 +1,6 @@
 import type pg from "pg";
 import type { Config } from "../config.js";
-import { connect, describeEndpoint, pgMessage } from "../failback/db.js";
+import { connect, describeEndpoint, pgMessage, tracksCommitTimes } from "../failback/db.js";
 import { qualified, type PgEndpoint } from "../pg.js";
 import { readCatalog } from "../replication/catalog.js";
 import type { ResolvedReplicationConfig } from "../replication/config.js";
@@ -186,8 +186,7 @@ async function canSetReplicationRole(name: string, c: pg.ClientBase, user: strin
  * Off on a stock node and not an error, so shown, not judged.
  */
 async function commitTimestampCheck(name: string, c: pg.ClientBase): Promise<CheckResult> {
-  const r = await c.query<{ on: boolean }>("SELECT current_setting('track_commit_timestamp') = 'on' AS on");
-  return r.rows[0]?.on
+  return (await tracksCommitTimes(c))
     ? ok(name, "track_commit_timestamp is on: user state changed on both nodes goes to the later change")
     : info(
         name,

@@ -55,6 +55,12 @@ export function pgMessage(err: unknown): string {
 
 export { ident, literal, qualified };
 
+/** Whether the server records when each row was written (`track_commit_timestamp`): the user-state merge orders by it. */
+export async function tracksCommitTimes(client: pg.ClientBase): Promise<boolean> {
+  const r = await client.query<{ on: boolean }>("SELECT current_setting('track_commit_timestamp') = 'on' AS on");
+  return r.rows[0]?.on === true;
+}
+
 export interface ColumnInfo {
   name: string;
   notNull: boolean;

@@ -6,7 +6,8 @@ import { z } from "zod";
 import type { Logger } from "../log.js";
 import { writeFileAtomic } from "../state.js";
 import type { FailbackConfig, UserStateConfig, UserStateTable } from "./config.js";
-import { columns, connect, FailbackError, ident, pgMessage, qualified } from "./db.js";
+import type { CopyContext } from "./copy.js";
+import { columns, connect, FailbackError, ident, pgMessage, qualified, tracksCommitTimes } from "./db.js";
 import * as ledger from "./ledger.js";
 import { changedSince, mergeRow, type NodeRow } from "./userstate-merge.js";
 
@@ -64,15 +65,17 @@ export interface UserStateReport {
 
 const MAX_NOTES = 50;
 
-/** A node's rows as key → JSON text of each column, plus the commit time of the row's last write. */
+/**
+ * A node's rows as key → JSON text of each column, plus the commit time of the row's last write
+ * when `commitTimes` (the node tracks them, asked once per copy-back: tracksCommitTimes).
+ */
 async function readRows(
   client: pg.Client,
   t: UserStateTable,
   cols: string[],
-  opts: { keys?: string[]; limit?: number; forUpdate?: boolean },
+  opts: { keys?: string[]; limit?: number; forUpdate?: boolean; commitTimes?: boolean },
 ): Promise<Map<string, NodeRow>> {
-  const tracked = await client.query<{ on: boolean }>("SELECT current_setting('track_commit_timestamp') = 'on' AS on");
-  const ts = tracked.rows[0]?.on
+  const ts = opts.commitTimes
     ? `to_char(pg_xact_commit_timestamp(x.xmin) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US')`
     : "NULL::text";
   const values = cols.map((c) => `coalesce(to_jsonb(x.${ident(c)})::text, 'null')`).join(", ");
@@ -189,15 +192,8 @@ async function readBaseline(stateDir: string): Promise<{ baseline: Baseline | nu
   return { baseline: null, problem: `the user-state baseline ${BASELINE_FILE} is damaged` };
 }
 
-export interface UserStateContext {
-  slave: pg.Client;
-  master: pg.Client;
-  origin: string;
-  ledger: ledger.LedgerRef;
-  batchRows: number;
-  checkpoint: () => void;
-  log: (event: string, fields: Record<string, unknown>) => void;
-}
+/** The copy-back's own context: the same clients, transaction, ledger and checkpoint. */
+type UserStateContext = Omit<CopyContext, "idMaps">;
 
 /** Inside the caller's master transaction and slave snapshot: merge back what the slave's users changed. */
 export async function copyUserState(
@@ -214,6 +210,7 @@ export async function copyUserState(
   }
   const notes: string[] = [];
   const tables: UserStateResult[] = [];
+  const commitTimes = { slave: await tracksCommitTimes(ctx.slave), master: await tracksCommitTimes(ctx.master) };
   for (const t of cfg.tables) {
     ctx.checkpoint();
     const b = baseline.tables.find((x) => x.schema === t.schema && x.name === t.name && x.key === t.key);
@@ -221,7 +218,7 @@ export async function copyUserState(
       notes.push(`${t.schema}.${t.name}: not in the baseline (configured after the failover): skipped`);
       continue;
     }
-    const r = await copyTable(ctx, t, b, baseline.id, cfg.maxRows);
+    const r = await copyTable(ctx, t, b, baseline.id, cfg.maxRows, commitTimes);
     ctx.log("failback.userstate", { ...r });
     tables.push(r);
   }
@@ -234,6 +231,7 @@ async function copyTable(
   b: Baseline["tables"][number],
   baselineId: string,
   maxRows: number,
+  commitTimes: { slave: boolean; master: boolean },
 ): Promise<UserStateResult> {
   const tbl = `${t.schema}.${t.name}`;
   const result: UserStateResult = {
@@ -260,7 +258,7 @@ async function copyTable(
   await checkKey(ctx.master, t);
   const base = new Map(b.rows.map(([k, v]) => [k, at.filter((i) => i >= 0).map((i) => v[i] ?? "null")]));
 
-  const slaveRows = await readRows(ctx.slave, t, cols, { limit: maxRows });
+  const slaveRows = await readRows(ctx.slave, t, cols, { limit: maxRows, commitTimes: commitTimes.slave });
   const changed: string[] = [];
   for (const [k, r] of slaveRows) {
     const before = base.get(k);
@@ -281,7 +279,11 @@ async function copyTable(
     result.alreadyDone += keys.length - todo.length;
     if (todo.length === 0) continue;
     // Locked until the copy-back commits: the merge decides on what it writes over.
-    const masterRows = await readRows(ctx.master, t, cols, { keys: todo, forUpdate: true });
+    const masterRows = await readRows(ctx.master, t, cols, {
+      keys: todo,
+      forUpdate: true,
+      commitTimes: commitTimes.master,
+    });
     const docs: string[] = [];
     const decided: string[] = [];
     for (const k of todo) {

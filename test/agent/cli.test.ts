@@ -10,27 +10,21 @@ import { freePort } from "../../scripts/edge.js";
 import { until } from "../support/until.js";
 import { AGENT_BIN, agentCli } from "../support/agent-cli.js";
 import { testSecrets } from "../support/secrets.js";
-import { fixture, tempDir } from "./helpers.js";
+import { killServices, tempDir } from "./helpers.js";
+import { fakeServices } from "./keeper-harness.js";
 
 /** The `xivo-ha-agent` bin as an administrator runs it: a real process, its output, its exit code. */
 
-const FAKE = fixture("fake-service.mjs");
 let dir: { path: string; remove: () => Promise<void> };
 beforeEach(async () => (dir = await tempDir()));
 afterEach(async () => {
-  try {
-    const pid = Number(await readFile(join(dir.path, "telephony.pid"), "utf8"));
-    if (pid && pidAlive(pid)) process.kill(pid, "SIGKILL");
-  } catch {
-    // nothing started
-  }
+  await killServices(dir.path);
   await dir.remove();
 });
 
 const cli = agentCli;
 
 async function config(extra: Record<string, unknown> = {}) {
-  const fake = (verb: string) => ({ argv: [process.execPath, FAKE, verb, dir.path], timeoutMs: 15_000 });
   const cfg = {
     clusterId: "c1",
     // Port 9 on loopback: nothing listens, so the worker is unreachable.
@@ -43,12 +37,7 @@ async function config(extra: Record<string, unknown> = {}) {
     },
     master: { host: "127.0.0.1" },
     stateDir: join(dir.path, "state"),
-    services: {
-      start: [fake("start")],
-      stop: [fake("stop")],
-      status: [fake("status")],
-      retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 },
-    },
+    services: fakeServices(dir.path),
     lan: { probes: [{ kind: "tcp", name: "t", port: 9, timeoutMs: 200 }] },
     http: { host: "127.0.0.1", port: null },
     ...extra,
@@ -126,12 +115,7 @@ describe("xivo-ha-agent CLI", () => {
 
   it("a failing start command → exit 1, reported", async () => {
     const path = await config({
-      services: {
-        start: [{ argv: [process.execPath, "-e", "process.exit(7)"] }],
-        stop: [{ argv: [process.execPath, FAKE, "stop", dir.path] }],
-        status: [{ argv: [process.execPath, FAKE, "status", dir.path] }],
-        retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 },
-      },
+      services: { ...fakeServices(dir.path), start: [{ argv: [process.execPath, "-e", "process.exit(7)"] }] },
     });
     const r = await cli(["manage-slave-services", "start", "--config", path]);
     expect(r.code).toBe(1);

@@ -1,15 +1,15 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFile, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { createServer as createTcpServer, type Server as TcpServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { pidAlive } from "../../agent/proc.js";
 import { testSecrets } from "../support/secrets.js";
 import { until } from "../support/until.js";
-import { fixture, tempDir } from "./helpers.js";
+import { killServices, tempDir } from "./helpers.js";
+import { fakeServices } from "./keeper-harness.js";
 
 /**
  * The agent's `run` as systemd starts it (the bin, a real process) against a worker stand-in on
@@ -17,7 +17,6 @@ import { fixture, tempDir } from "./helpers.js";
  * refused, and that a taken status port never stops the daemon.
  */
 const BIN = fileURLToPath(new URL("../../bin/xivo-ha-agent.mjs", import.meta.url));
-const FAKE = fixture("fake-service.mjs");
 
 let dir: { path: string; remove: () => Promise<void> };
 let worker: Server;
@@ -53,17 +52,11 @@ afterEach(async () => {
   }
   for (const b of blockers.splice(0)) await new Promise((r) => b.close(r));
   await new Promise((r) => worker.close(r));
-  try {
-    const pid = Number(await readFile(join(dir.path, "telephony.pid"), "utf8"));
-    if (pid && pidAlive(pid)) process.kill(pid, "SIGKILL");
-  } catch {
-    // nothing started
-  }
+  await killServices(dir.path);
   await dir.remove();
 });
 
 async function writeConfig(extra: { clusterId?: string; worker?: Record<string, unknown>; http?: unknown } = {}) {
-  const fake = (verb: string) => ({ argv: [process.execPath, FAKE, verb, dir.path], timeoutMs: 15_000 });
   const cfg = {
     clusterId: extra.clusterId ?? "c1",
     worker: {
@@ -77,12 +70,7 @@ async function writeConfig(extra: { clusterId?: string; worker?: Record<string, 
     },
     master: { host: "127.0.0.1" },
     stateDir: join(dir.path, "state"),
-    services: {
-      start: [fake("start")],
-      stop: [fake("stop")],
-      status: [fake("status")],
-      retry: { retries: 0, backoffMs: 10, maxBackoffMs: 10 },
-    },
+    services: fakeServices(dir.path),
     lan: { probes: [{ kind: "tcp", name: "t", port: 9, timeoutMs: 200 }] },
     http: extra.http ?? { host: "127.0.0.1", port: null },
     loop: { intervalMs: 200, enforceEveryMs: 1000, reportEveryMs: 500 },

@@ -13,9 +13,9 @@ import {
 import { rsyncArgv, sshCommand } from "../../agent/files/pull.js";
 import { StandbySync } from "../../agent/standby-sync.js";
 import { writeState } from "../../agent/state.js";
-import type { AgentReport } from "../../protocol/report.js";
 import { freePort } from "../../scripts/edge.js";
 import { fromReport } from "../../worker/notify/events.js";
+import { agentReport } from "../support/agent-report.js";
 import { keygen, sshdMissing, startSshd, type Sshd } from "../support/sshd.js";
 import { until } from "../support/until.js";
 import { idleKeeper, tempDir } from "./helpers.js";
@@ -177,17 +177,7 @@ describe.skipIf(missing)(`file pull over a real sshd${missing ? ` (skipped: ${mi
   }
   const role = (r: "standby" | "active") =>
     writeState(dir.path, { v: 1, role: r, since: 1, lastAction: null, lastSeq: null, reconcilePending: false });
-  const report = (s: StandbySync): AgentReport => ({
-    role: "standby",
-    mode: "auto",
-    at: 1,
-    lastAction: null,
-    lan: null,
-    verdictSeq: null,
-    alerts: s.alerts(),
-    counters: {},
-    replication: s.reportField(),
-  });
+  const report = (s: StandbySync) => agentReport({ alerts: s.alerts(), replication: s.reportField() });
 
   it("mirrors the listed paths (deletions after the transfer), leaves the rest of the slave alone", async () => {
     const dialplan = join(master, "etc/asterisk/extensions_extra.d");

@@ -4,6 +4,7 @@ import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { AgentReport, describeFence, type FenceResult } from "../../protocol/report.js";
 import { signWebhook, verifyWebhook } from "../../protocol/webhook.js";
+import { agentReport as report } from "../support/agent-report.js";
 import { backoffMs, GIVE_UP_AFTER_MS, retryAfterMs } from "../../worker/notify/backoff.js";
 import { Channels } from "../../worker/notify/channels.js";
 import { fromReport, fromVerdictChange } from "../../worker/notify/events.js";
@@ -17,18 +18,6 @@ import {
 
 const SECRET = `whsec_${btoa("0123456789abcdef0123456789abcdef")}`;
 const OTHER = `whsec_${btoa("fedcba9876543210fedcba9876543210")}`;
-
-const report = (over: Partial<AgentReport> = {}): AgentReport => ({
-  role: "standby",
-  mode: "auto",
-  at: 1,
-  lastAction: null,
-  lan: null,
-  verdictSeq: null,
-  alerts: [],
-  counters: {},
-  ...over,
-});
 
 describe("events from verdict changes", () => {
   it("maps down / degraded / up, and ignores the monitor starting", () => {

@@ -1,30 +1,23 @@
 import type pg from "pg";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FailbackConfig } from "../../../agent/failback/config.js";
 import { offlineKeeper } from "../../../agent/keeper.js";
 import { ReplicationConfig, resolveReplicationSecrets } from "../../../agent/replication/config.js";
 import { StandbySync } from "../../../agent/standby-sync.js";
 import { writeState } from "../../../agent/state.js";
-import { connectPostgres } from "../../support/postgres.js";
-import { endpoint, useWazoDatabases } from "../../support/wazo-pair-databases.js";
+import { endpoint } from "../../support/wazo-pair-databases.js";
 import { tempDir } from "../helpers.js";
+import { useWazoClients } from "../wazo-clients.js";
 
 /**
  * The whole path as the daemon runs it, on Wazo's fixture: the keeper's failover records the
  * baseline, a user changes DND and a forward on the active slave, the keeper's failback, then the
  * standby's pass copies back (user state included) and replication resumes — and leaves them.
  */
-const dbs = useWazoDatabases();
-let m: pg.Client;
-let s: pg.Client;
+const db = useWazoClients();
+const dbs = db.servers;
 let dir: { path: string; remove: () => Promise<void> };
 
-beforeAll(async () => {
-  [m, s] = await Promise.all([connectPostgres(dbs.master), connectPostgres(dbs.slave)]);
-});
-afterAll(async () => {
-  await Promise.allSettled([m?.end(), s?.end()]);
-});
 beforeEach(async () => (dir = await tempDir()));
 afterEach(async () => dir.remove());
 
@@ -59,10 +52,10 @@ describe("user state through the keeper and the standby's pass", () => {
     });
     await writeState(dir.path, { v: 1, role: "standby", since: 1, lastAction: null, reconcilePending: false });
     expect(await sync.run()).toBe("replicated");
-    const [alice, bob] = (await s.query<{ uuid: string }>("SELECT uuid::text FROM userfeatures ORDER BY id LIMIT 2"))
+    const [alice, bob] = (await db.s.query<{ uuid: string }>("SELECT uuid::text FROM userfeatures ORDER BY id LIMIT 2"))
       .rows;
-    const services = (db: pg.Client, uuid: string) =>
-      db
+    const services = (c: pg.Client, uuid: string) =>
+      c
         .query("SELECT firstname, enablednd, enableunc, destunc FROM userfeatures WHERE uuid::text = $1", [uuid])
         .then((r) => r.rows[0]);
 
@@ -71,23 +64,23 @@ describe("user state through the keeper and the standby's pass", () => {
     expect(events).toContain("userstate.baseline");
     // On the active slave, Alice turns DND on and forwards her calls; on the master meanwhile an
     // administrator renames Bob.
-    await s.query(
+    await db.s.query(
       "UPDATE userfeatures SET enablednd = 1, enableunc = 1, destunc = '0611223344' WHERE uuid::text = $1",
       [alice!.uuid],
     );
-    await m.query("UPDATE userfeatures SET firstname = 'Robert' WHERE uuid::text = $1", [bob!.uuid]);
+    await db.m.query("UPDATE userfeatures SET firstname = 'Robert' WHERE uuid::text = $1", [bob!.uuid]);
     await keeper.changeRole("standby", "failback", "master back");
 
     expect(await sync.run()).toBe("replicated");
     expect(sync.lastReconcile?.userState?.tables[0]).toMatchObject({ changedOnSlave: 1, applied: 1 });
     const want = { enablednd: 1, enableunc: 1, destunc: "0611223344" };
-    expect(await services(m, alice!.uuid)).toMatchObject(want);
+    expect(await services(db.m, alice!.uuid)).toMatchObject(want);
     // Replication ran after the copy-back: the slave keeps Alice's settings and has Bob's new name.
-    expect(await services(s, alice!.uuid)).toMatchObject(want);
-    expect(await services(s, bob!.uuid)).toMatchObject({ firstname: "Robert" });
+    expect(await services(db.s, alice!.uuid)).toMatchObject(want);
+    expect(await services(db.s, bob!.uuid)).toMatchObject({ firstname: "Robert" });
     expect(keeper.reconcilePending).toBe(false);
     // And the next passes change nothing.
     expect(await sync.run()).toBe("replicated");
-    expect(await services(s, alice!.uuid)).toMatchObject(want);
+    expect(await services(db.s, alice!.uuid)).toMatchObject(want);
   });
 });
