@@ -3,6 +3,7 @@ import { startEdge } from "../scripts/edge.js";
 import { createTarget } from "../test/support/target-client.js";
 import { startTargetControl } from "../test/support/targets.js";
 import { testSecrets } from "../test/support/secrets.js";
+import { mapLimited } from "../worker/concurrency.js";
 import { REGISTRY_SHARDS } from "../worker/lease.js";
 import { pct, sleep } from "./stats.js";
 
@@ -57,17 +58,6 @@ interface CronLine {
 }
 const CRON_LINE = /cron: checked (\d+) overdue \(re-armed (\d+),.*\), carried (\d+), (\d+) calls, (\d+) ms/g;
 const cronLines: CronLine[] = [];
-
-/** `fn` over `items`, `lanes` at a time, results in order (worker/round.ts has its twin, but imports workerd modules). */
-async function mapLimited<T, R>(items: readonly T[], lanes: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  let next = 0;
-  const lane = async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
-  };
-  await Promise.all(Array.from({ length: lanes }, lane));
-  return out;
-}
 
 const fmt = (xs: number[], digits = 0) =>
   xs.length ? `p50 ${pct(xs, 50).toFixed(digits)} / p99 ${pct(xs, 99).toFixed(digits)}` : "n/a";
