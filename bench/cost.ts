@@ -277,7 +277,7 @@ async function measure(
   }
 }
 
-const lab = await startEdgeLab({ COST_METER: "1" });
+const lab = await startEdgeLab({ vars: { COST_METER: "1" } });
 try {
   const [web, pg, sip] = await Promise.all([
     createTarget(lab.control.port, "http"),

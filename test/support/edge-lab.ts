@@ -1,4 +1,4 @@
-import { startEdge, type Edge } from "../../scripts/edge.js";
+import { startEdge, type Edge, type EdgeOptions } from "../../scripts/edge.js";
 import { testSecrets } from "./secrets.js";
 import { startTargetControl, type TargetControl } from "./targets.js";
 
@@ -15,13 +15,16 @@ export interface EdgeLab {
   stop(): Promise<void>;
 }
 
-/** `vars`: more worker vars, e.g. the cost bench's COST_METER. */
-export async function startEdgeLab(vars: Record<string, string> = {}): Promise<EdgeLab> {
+/** `opts`: more for `wrangler dev`, e.g. the cost bench's COST_METER var, the scale bench's log reader. */
+export async function startEdgeLab(opts: Partial<EdgeOptions> = {}): Promise<EdgeLab> {
   const secrets = await testSecrets();
   const control = await startTargetControl();
   let edge: Edge;
   try {
-    edge = await startEdge({ vars: { ...vars, ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey } });
+    edge = await startEdge({
+      ...opts,
+      vars: { ...opts.vars, ADMIN_TOKEN: secrets.adminToken, SIGNING_KEY: secrets.signingKey },
+    });
   } catch (err) {
     await control.close();
     throw err;
