@@ -7,15 +7,15 @@ import { buildAgent } from "../scripts/build-agent.js";
 import { freePort } from "../scripts/edge.js";
 import { startEdgeLab } from "../test/support/edge-lab.js";
 import {
-  KAMAILIO_SERVICE,
   kamailioInstalled,
+  SLAVE_HOST,
   sipOptionsUdp,
   startKamailio,
   type Kamailio,
 } from "../test/support/kamailio.js";
 import { createTarget } from "../test/support/target-client.js";
 import { until } from "../test/support/until.js";
-import { type Pair, SLAVE_HOST, UnsupportedSetting, startPair } from "./pair.js";
+import { type Pair, UnsupportedSetting, startPair } from "./pair.js";
 import { median, pct, sleep } from "./stats.js";
 
 /**
@@ -112,15 +112,14 @@ async function ensureKamailio(): Promise<void> {
 
 /** From `start` to the first answer, for the service alone: the "start time" of the expected median. */
 async function startTime(dir: string, port: number): Promise<number> {
-  const args = [dir, SLAVE_HOST, String(port)];
   const t0 = Date.now();
-  await run(KAMAILIO_SERVICE, ["start", ...args]);
+  const kamailio = await startKamailio(dir, SLAVE_HOST, port);
   await until("Kamailio answering", async () => (await sipOptionsUdp(SLAVE_HOST, port, 200)) === 200, {
     timeoutMs: 30_000,
     everyMs: 10,
   });
   const ms = Date.now() - t0;
-  await run(KAMAILIO_SERVICE, ["stop", ...args]);
+  await kamailio.stop();
   return ms;
 }
 

@@ -3,7 +3,7 @@ import { mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readState } from "../agent/state.js";
 import type { EdgeLab } from "../test/support/edge-lab.js";
-import { KAMAILIO_SERVICE, sipOptionsUdp } from "../test/support/kamailio.js";
+import { kamailioServices, SLAVE_HOST, sipOptionsUdp, stopKamailio } from "../test/support/kamailio.js";
 import { until } from "../test/support/until.js";
 
 /**
@@ -11,8 +11,6 @@ import { until } from "../test/support/until.js";
  * bundle (what a slave runs) whose services start and stop a Kamailio on 127.0.0.2. Used by
  * bench:failover and bench:false-alarms.
  */
-
-export const SLAVE_HOST = "127.0.0.2";
 
 export interface PairOptions {
   lab: EdgeLab;
@@ -60,10 +58,6 @@ export async function startPair(o: PairOptions): Promise<Pair> {
     throw new Error(`configuring cluster ${o.clusterId}: HTTP ${put.status} ${text}`);
   }
   const slaveDir = join(o.dir, "slave");
-  const service = (verb: string) => ({
-    argv: [KAMAILIO_SERVICE, verb, slaveDir, SLAVE_HOST, String(o.slavePort)],
-    timeoutMs: 15_000,
-  });
   const { timeoutMs, ...lan } = o.lan;
   const config = {
     clusterId: o.clusterId,
@@ -78,23 +72,7 @@ export async function startPair(o: PairOptions): Promise<Pair> {
     master: { host: "127.0.0.1" },
     failbackHoldDownMs: o.holdDownMs,
     stateDir: join(o.dir, "state"),
-    services: {
-      start: [service("start")],
-      stop: [service("stop")],
-      status: [service("status")],
-      ready: {
-        probe: {
-          kind: "sip",
-          name: "slave-sip",
-          transport: "udp",
-          host: SLAVE_HOST,
-          port: o.slavePort,
-          timeoutMs: 500,
-        },
-        withinMs: 30_000,
-        everyMs: 50,
-      },
-    },
+    services: kamailioServices(slaveDir, SLAVE_HOST, o.slavePort, { timeoutMs: 500, withinMs: 30_000, everyMs: 50 }),
     lan: { probes: [{ kind: "sip", name: "sip-udp", transport: "udp", port: o.masterPort, timeoutMs }], ...lan },
     http: { host: "127.0.0.1", port: 0 },
   };
@@ -148,12 +126,7 @@ export async function startPair(o: PairOptions): Promise<Pair> {
         agent.kill("SIGTERM");
         await new Promise((r) => agent.once("exit", r));
       }
-      await new Promise<void>((resolve) =>
-        spawn(KAMAILIO_SERVICE, ["stop", slaveDir, SLAVE_HOST, String(o.slavePort)], { stdio: "ignore" }).once(
-          "exit",
-          () => resolve(),
-        ),
-      );
+      await stopKamailio(slaveDir, SLAVE_HOST, o.slavePort).catch(() => {});
     },
   };
 
