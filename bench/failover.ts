@@ -219,9 +219,7 @@ try {
       const p = pair;
       // A fault lands anywhere in the worker's round: a random phase, not one the loop happens to favour.
       await sleep(Math.random() * INTERVAL_S * 1000);
-      const decisionsBefore = (await p.agentEvents()).filter(
-        (e) => e.event === "decision" && e.action === "failover",
-      ).length;
+      const decisionsBefore = (await p.failoverDecisions()).length;
       const downsBefore = (await p.verdictDowns()).length;
       const kill = Date.now();
       if (fault === "kill") await Promise.all([master.crash(), web.set("closed")]);
@@ -232,18 +230,9 @@ try {
       const verdict = await until("the verdict change", async () => (await p.verdictDowns())[downsBefore] ?? null, {
         timeoutMs: 120_000,
       });
-      const decision = Date.parse(
-        (
-          await until(
-            "the decision",
-            async () =>
-              (await p.agentEvents()).filter((e) => e.event === "decision" && e.action === "failover")[
-                decisionsBefore
-              ] ?? null,
-            { timeoutMs: 120_000 },
-          )
-        ).ts,
-      );
+      const decision = await until("the decision", async () => (await p.failoverDecisions())[decisionsBefore] ?? null, {
+        timeoutMs: 120_000,
+      });
       const row = {
         detection: verdict - kill,
         delivery: decision - verdict,

@@ -35,11 +35,9 @@ export class UnsupportedSetting extends Error {}
 
 export interface Pair {
   role(): Promise<string | null>;
-  /** The agent's log lines (JSON), oldest first. */
-  agentEvents(): Promise<{ ts: string; event: string; action?: string; role?: string }[]>;
-  /** The worker's history events, oldest first. */
-  history(): Promise<{ type: string; at: number; data: { to?: string } }[]>;
-  /** When the verdict turned down, worker clock, ascending. */
+  /** When the agent decided a failover (its log), this machine's clock, ascending. */
+  failoverDecisions(): Promise<number[]>;
+  /** When the verdict turned down (the worker's history), worker clock, ascending. */
   verdictDowns(): Promise<number[]>;
   slaveAnswers(): Promise<boolean>;
   stop(): Promise<void>;
@@ -94,14 +92,16 @@ export async function startPair(o: PairOptions): Promise<Pair> {
       const s = await readState(stateDir);
       return s.ok ? s.state.role : null;
     },
-    async agentEvents() {
+    async failoverDecisions() {
       return (await readFile(logPath, "utf8"))
         .split("\n")
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { ts: string; event: string; action?: string; role?: string });
+        .map((l) => JSON.parse(l) as { ts: string; event: string; action?: string })
+        .filter((e) => e.event === "decision" && e.action === "failover")
+        .map((e) => Date.parse(e.ts));
     },
-    async history() {
-      const out: { type: string; at: number; data: { to?: string } }[] = [];
+    async verdictDowns() {
+      const downs: number[] = [];
       for (let since = 0; ; ) {
         const res = await fetch(`${o.lab.edge.url}/v1/clusters/${o.clusterId}/events?since=${since}&limit=500`, {
           headers: { authorization: `Bearer ${o.token}` },
@@ -110,15 +110,10 @@ export async function startPair(o: PairOptions): Promise<Pair> {
         const page = (await res.json()) as {
           events: { id: number; type: string; at: number; data: { to?: string } }[];
         };
-        out.push(...page.events);
-        if (page.events.length < 500) return out.sort((a, b) => a.at - b.at);
+        for (const e of page.events) if (e.type === "verdict.changed" && e.data.to === "down") downs.push(e.at);
+        if (page.events.length < 500) return downs.sort((a, b) => a - b);
         since = page.events.at(-1)!.id;
       }
-    },
-    async verdictDowns() {
-      return (await pair.history())
-        .filter((e) => e.type === "verdict.changed" && e.data.to === "down")
-        .map((e) => e.at);
     },
     slaveAnswers: async () => (await sipOptionsUdp(SLAVE_HOST, o.slavePort, 200)) === 200,
     async stop() {
