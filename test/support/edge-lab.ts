@@ -10,7 +10,9 @@ export interface EdgeLab {
   edge: Edge;
   control: TargetControl;
   secrets: Awaited<ReturnType<typeof testSecrets>>;
-  /** A request to the worker with the admin token; a JSON body when given. */
+  /** A request to the worker with a bearer token; a JSON body when given. */
+  call(method: string, path: string, token: string, body?: unknown): Promise<Response>;
+  /** `call` with the admin token. */
   admin(method: string, path: string, body?: unknown): Promise<Response>;
   stop(): Promise<void>;
 }
@@ -29,16 +31,18 @@ export async function startEdgeLab(opts: Partial<EdgeOptions> = {}): Promise<Edg
     await control.close();
     throw err;
   }
+  const call: EdgeLab["call"] = (method, path, token, body) =>
+    fetch(`${edge.url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
   return {
     edge,
     control,
     secrets,
-    admin: (method, path, body) =>
-      fetch(`${edge.url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${secrets.adminToken}`, "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      }),
+    call,
+    admin: (method, path, body) => call(method, path, secrets.adminToken, body),
     async stop() {
       await edge.stop();
       await control.close();
