@@ -1,9 +1,10 @@
 import { readFile, writeFile } from "node:fs/promises";
 import WebSocket from "ws";
 import type { MeterSnapshot } from "../worker/cluster/meter-snapshot.js";
-import { startEdgeLab } from "../test/support/edge-lab.js";
+import { type EdgeLab, startEdgeLab } from "../test/support/edge-lab.js";
 import { createTarget } from "../test/support/target-client.js";
 import { renewal } from "../worker/lease.js";
+import { sleep } from "./stats.js";
 
 /**
  * npm run bench:cost — what one cluster costs on Cloudflare. The real worker under wrangler dev
@@ -31,7 +32,7 @@ const GB = 0.125;
 const CPU_MS_PER_REQUEST = 1;
 
 /** Workers Paid, per unit beyond the included amounts (developers.cloudflare.com, read 2026-11-30). */
-export const PRICES = {
+const PRICES = {
   doRequest: 0.15 / 1e6,
   doGbSecond: 12.5 / 1e6,
   rowRead: 0.001 / 1e6,
@@ -115,7 +116,7 @@ interface Line {
 }
 
 /** Term by term: counts per cluster-hour and month, dollars per cluster-month. */
-export function costLines(w: Window): Line[] {
+function costLines(w: Window): Line[] {
   const h = 3600 / w.seconds;
   const line = (term: string, perWindow: number, unit: number): Line => ({
     term,
@@ -188,11 +189,7 @@ function print(w: Window, today: Window | null): void {
   );
 }
 
-async function measure(
-  lab: Awaited<ReturnType<typeof startEdgeLab>>,
-  probes: unknown[],
-  setting: (typeof SETTINGS)[number],
-): Promise<Window> {
+async function measure(lab: EdgeLab, probes: unknown[], setting: (typeof SETTINGS)[number]): Promise<Window> {
   const id = `cost-${setting.name}`;
   const put = await lab.admin("PUT", `/v1/clusters/${id}`, {
     master: { host: "127.0.0.1" },
@@ -253,10 +250,10 @@ async function measure(
     setInterval(() => poll().catch(failed), POLL_EVERY_MS),
   ];
   try {
-    await new Promise((r) => setTimeout(r, 2 * setting.intervalSec * 1000)); // warm-up: first rounds, first writes
+    await sleep(2 * setting.intervalSec * 1000); // warm-up: first rounds, first writes
     const start = await view();
     const t0 = Date.now();
-    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    await sleep(SECONDS * 1000);
     const end = await view();
     const seconds = (Date.now() - t0) / 1000;
     return {
@@ -277,7 +274,7 @@ async function measure(
   }
 }
 
-const lab = await startEdgeLab({ COST_METER: "1" });
+const lab = await startEdgeLab({ vars: { COST_METER: "1" } });
 try {
   const [web, pg, sip] = await Promise.all([
     createTarget(lab.control.port, "http"),

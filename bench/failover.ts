@@ -7,15 +7,15 @@ import { buildAgent } from "../scripts/build-agent.js";
 import { freePort } from "../scripts/edge.js";
 import { startEdgeLab } from "../test/support/edge-lab.js";
 import {
-  KAMAILIO_SERVICE,
   kamailioInstalled,
+  SLAVE_HOST,
   sipOptionsUdp,
   startKamailio,
   type Kamailio,
 } from "../test/support/kamailio.js";
 import { createTarget } from "../test/support/target-client.js";
 import { until } from "../test/support/until.js";
-import { type Pair, SLAVE_HOST, UnsupportedSetting, startPair } from "./pair.js";
+import { type Pair, UnsupportedSetting, startPair } from "./pair.js";
 import { median, pct, sleep } from "./stats.js";
 
 /**
@@ -112,15 +112,14 @@ async function ensureKamailio(): Promise<void> {
 
 /** From `start` to the first answer, for the service alone: the "start time" of the expected median. */
 async function startTime(dir: string, port: number): Promise<number> {
-  const args = [dir, SLAVE_HOST, String(port)];
   const t0 = Date.now();
-  await run(KAMAILIO_SERVICE, ["start", ...args]);
+  const kamailio = await startKamailio(dir, SLAVE_HOST, port);
   await until("Kamailio answering", async () => (await sipOptionsUdp(SLAVE_HOST, port, 200)) === 200, {
     timeoutMs: 30_000,
     everyMs: 10,
   });
   const ms = Date.now() - t0;
-  await run(KAMAILIO_SERVICE, ["stop", ...args]);
+  await kamailio.stop();
   return ms;
 }
 
@@ -220,9 +219,7 @@ try {
       const p = pair;
       // A fault lands anywhere in the worker's round: a random phase, not one the loop happens to favour.
       await sleep(Math.random() * INTERVAL_S * 1000);
-      const decisionsBefore = (await p.agentEvents()).filter(
-        (e) => e.event === "decision" && e.action === "failover",
-      ).length;
+      const decisionsBefore = (await p.failoverDecisions()).length;
       const downsBefore = (await p.verdictDowns()).length;
       const kill = Date.now();
       if (fault === "kill") await Promise.all([master.crash(), web.set("closed")]);
@@ -233,18 +230,9 @@ try {
       const verdict = await until("the verdict change", async () => (await p.verdictDowns())[downsBefore] ?? null, {
         timeoutMs: 120_000,
       });
-      const decision = Date.parse(
-        (
-          await until(
-            "the decision",
-            async () =>
-              (await p.agentEvents()).filter((e) => e.event === "decision" && e.action === "failover")[
-                decisionsBefore
-              ] ?? null,
-            { timeoutMs: 120_000 },
-          )
-        ).ts,
-      );
+      const decision = await until("the decision", async () => (await p.failoverDecisions())[decisionsBefore] ?? null, {
+        timeoutMs: 120_000,
+      });
       const row = {
         detection: verdict - kill,
         delivery: decision - verdict,

@@ -2,6 +2,7 @@ import http from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { WebSocket } from "ws";
 import { verifyEnvelope } from "../protocol/signing.js";
 import { PushMessage } from "../protocol/push.js";
@@ -32,7 +33,9 @@ import { sleep } from "./stats.js";
  * Options: --rounds N (300), --drop blackhole|reset (blackhole), --long <minutes>m, --loss 0.1
  */
 
-const args = parseArgs(process.argv.slice(2));
+const { values: args } = parseArgs({
+  options: { rounds: { type: "string" }, drop: { type: "string" }, long: { type: "string" }, loss: { type: "string" } },
+});
 const ROUNDS = Number(args.rounds ?? 300);
 const DROP = (args.drop ?? "blackhole") as DropStyle;
 if (DROP !== "blackhole" && DROP !== "reset") throw new Error("--drop: blackhole or reset");
@@ -42,16 +45,6 @@ const TOKEN = "bench-false-alarms-token-0123456789abcdef";
 /** The recommended settings, the ones the monthly figures are for. */
 const REC = { intervalSec: 5, fall: 3, rise: 2, confirmIntervalSec: 1, timeoutMs: 1000, retries: DEFAULT_RETRIES };
 const ROUNDS_PER_MONTH = (30 * 86_400) / REC.intervalSec;
-
-function parseArgs(argv: string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(argv[i]!);
-    if (!m) throw new Error(`unexpected argument ${argv[i]}`);
-    out[m[1]!] = m[2] ?? argv[++i] ?? "";
-  }
-  return out;
-}
 
 /**
  * Expected false `down` verdicts a month: a down needs `fall` bad rounds in a row, and a run can
@@ -322,9 +315,7 @@ async function longRun(lab: EdgeLab, master: Kamailio, work: string, minutes: nu
       `timeout ${REC.timeoutMs} ms, retries ${REC.retries}, ${note}; the real agent (LAN SIP/UDP, not lossy)`,
   );
   const report = async (final: boolean) => {
-    const failovers = (await pair.agentEvents()).filter(
-      (e) => e.event === "decision" && e.action === "failover",
-    ).length;
+    const failovers = (await pair.failoverDecisions()).length;
     const downs = (await pair.verdictDowns()).filter((at) => at >= started).length;
     const bad = rounds.filter((r) => r.bad).length;
     const attempts = rounds.reduce((a, r) => a + r.attempts, 0);

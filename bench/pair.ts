@@ -3,7 +3,7 @@ import { mkdir, open, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { readState } from "../agent/state.js";
 import type { EdgeLab } from "../test/support/edge-lab.js";
-import { KAMAILIO_SERVICE, sipOptionsUdp } from "../test/support/kamailio.js";
+import { kamailioServices, SLAVE_HOST, sipOptionsUdp, stopKamailio } from "../test/support/kamailio.js";
 import { until } from "../test/support/until.js";
 
 /**
@@ -11,8 +11,6 @@ import { until } from "../test/support/until.js";
  * bundle (what a slave runs) whose services start and stop a Kamailio on 127.0.0.2. Used by
  * bench:failover and bench:false-alarms.
  */
-
-export const SLAVE_HOST = "127.0.0.2";
 
 export interface PairOptions {
   lab: EdgeLab;
@@ -37,11 +35,9 @@ export class UnsupportedSetting extends Error {}
 
 export interface Pair {
   role(): Promise<string | null>;
-  /** The agent's log lines (JSON), oldest first. */
-  agentEvents(): Promise<{ ts: string; event: string; action?: string; role?: string }[]>;
-  /** The worker's history events, oldest first. */
-  history(): Promise<{ type: string; at: number; data: { to?: string } }[]>;
-  /** When the verdict turned down, worker clock, ascending. */
+  /** When the agent decided a failover (its log), this machine's clock, ascending. */
+  failoverDecisions(): Promise<number[]>;
+  /** When the verdict turned down (the worker's history), worker clock, ascending. */
   verdictDowns(): Promise<number[]>;
   slaveAnswers(): Promise<boolean>;
   stop(): Promise<void>;
@@ -60,10 +56,6 @@ export async function startPair(o: PairOptions): Promise<Pair> {
     throw new Error(`configuring cluster ${o.clusterId}: HTTP ${put.status} ${text}`);
   }
   const slaveDir = join(o.dir, "slave");
-  const service = (verb: string) => ({
-    argv: [KAMAILIO_SERVICE, verb, slaveDir, SLAVE_HOST, String(o.slavePort)],
-    timeoutMs: 15_000,
-  });
   const { timeoutMs, ...lan } = o.lan;
   const config = {
     clusterId: o.clusterId,
@@ -78,23 +70,7 @@ export async function startPair(o: PairOptions): Promise<Pair> {
     master: { host: "127.0.0.1" },
     failbackHoldDownMs: o.holdDownMs,
     stateDir: join(o.dir, "state"),
-    services: {
-      start: [service("start")],
-      stop: [service("stop")],
-      status: [service("status")],
-      ready: {
-        probe: {
-          kind: "sip",
-          name: "slave-sip",
-          transport: "udp",
-          host: SLAVE_HOST,
-          port: o.slavePort,
-          timeoutMs: 500,
-        },
-        withinMs: 30_000,
-        everyMs: 50,
-      },
-    },
+    services: kamailioServices(slaveDir, SLAVE_HOST, o.slavePort, { timeoutMs: 500, withinMs: 30_000, everyMs: 50 }),
     lan: { probes: [{ kind: "sip", name: "sip-udp", transport: "udp", port: o.masterPort, timeoutMs }], ...lan },
     http: { host: "127.0.0.1", port: 0 },
   };
@@ -116,14 +92,16 @@ export async function startPair(o: PairOptions): Promise<Pair> {
       const s = await readState(stateDir);
       return s.ok ? s.state.role : null;
     },
-    async agentEvents() {
+    async failoverDecisions() {
       return (await readFile(logPath, "utf8"))
         .split("\n")
         .filter(Boolean)
-        .map((l) => JSON.parse(l) as { ts: string; event: string; action?: string; role?: string });
+        .map((l) => JSON.parse(l) as { ts: string; event: string; action?: string })
+        .filter((e) => e.event === "decision" && e.action === "failover")
+        .map((e) => Date.parse(e.ts));
     },
-    async history() {
-      const out: { type: string; at: number; data: { to?: string } }[] = [];
+    async verdictDowns() {
+      const downs: number[] = [];
       for (let since = 0; ; ) {
         const res = await fetch(`${o.lab.edge.url}/v1/clusters/${o.clusterId}/events?since=${since}&limit=500`, {
           headers: { authorization: `Bearer ${o.token}` },
@@ -132,15 +110,10 @@ export async function startPair(o: PairOptions): Promise<Pair> {
         const page = (await res.json()) as {
           events: { id: number; type: string; at: number; data: { to?: string } }[];
         };
-        out.push(...page.events);
-        if (page.events.length < 500) return out.sort((a, b) => a.at - b.at);
+        for (const e of page.events) if (e.type === "verdict.changed" && e.data.to === "down") downs.push(e.at);
+        if (page.events.length < 500) return downs.sort((a, b) => a - b);
         since = page.events.at(-1)!.id;
       }
-    },
-    async verdictDowns() {
-      return (await pair.history())
-        .filter((e) => e.type === "verdict.changed" && e.data.to === "down")
-        .map((e) => e.at);
     },
     slaveAnswers: async () => (await sipOptionsUdp(SLAVE_HOST, o.slavePort, 200)) === 200,
     async stop() {
@@ -148,12 +121,7 @@ export async function startPair(o: PairOptions): Promise<Pair> {
         agent.kill("SIGTERM");
         await new Promise((r) => agent.once("exit", r));
       }
-      await new Promise<void>((resolve) =>
-        spawn(KAMAILIO_SERVICE, ["stop", slaveDir, SLAVE_HOST, String(o.slavePort)], { stdio: "ignore" }).once(
-          "exit",
-          () => resolve(),
-        ),
-      );
+      await stopKamailio(slaveDir, SLAVE_HOST, o.slavePort).catch(() => {});
     },
   };
 

@@ -1,8 +1,7 @@
 import { parseArgs } from "node:util";
-import { startEdge } from "../scripts/edge.js";
+import { startEdgeLab } from "../test/support/edge-lab.js";
 import { createTarget } from "../test/support/target-client.js";
-import { startTargetControl } from "../test/support/targets.js";
-import { testSecrets } from "../test/support/secrets.js";
+import { mapLimited } from "../worker/concurrency.js";
 import { REGISTRY_SHARDS } from "../worker/lease.js";
 import { pct, sleep } from "./stats.js";
 
@@ -58,30 +57,12 @@ interface CronLine {
 const CRON_LINE = /cron: checked (\d+) overdue \(re-armed (\d+),.*\), carried (\d+), (\d+) calls, (\d+) ms/g;
 const cronLines: CronLine[] = [];
 
-/** `fn` over `items`, `lanes` at a time, results in order (worker/round.ts has its twin, but imports workerd modules). */
-async function mapLimited<T, R>(items: readonly T[], lanes: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = [];
-  let next = 0;
-  const lane = async () => {
-    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
-  };
-  await Promise.all(Array.from({ length: lanes }, lane));
-  return out;
-}
-
 const fmt = (xs: number[], digits = 0) =>
   xs.length ? `p50 ${pct(xs, 50).toFixed(digits)} / p99 ${pct(xs, 99).toFixed(digits)}` : "n/a";
 const since = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s`;
 
-const secrets = await testSecrets();
-const control = await startTargetControl();
-const edge = await startEdge({
-  vars: {
-    ADMIN_TOKEN: secrets.adminToken,
-    SIGNING_KEY: secrets.signingKey,
-    TEST_ALARM_DROP: "enabled",
-    CRON_SUBREQUESTS: String(SUBREQUESTS),
-  },
+const lab = await startEdgeLab({
+  vars: { TEST_ALARM_DROP: "enabled", CRON_SUBREQUESTS: String(SUBREQUESTS) },
   logLevel: "log",
   onOutput: (text) => {
     for (const m of text.matchAll(CRON_LINE)) {
@@ -89,17 +70,8 @@ const edge = await startEdge({
       cronLines.push({ checked, rearmed, carried, calls, ms });
     }
   },
-}).catch(async (err) => {
-  await control.close();
-  throw err;
 });
-
-const admin = (method: string, path: string, body?: unknown) =>
-  fetch(`${edge.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${secrets.adminToken}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+const { edge, admin } = lab;
 
 /** What a sweep last saw of a cluster: its seq and when that round started. */
 const seen = new Map<string, { seq: number; start: number }>();
@@ -144,7 +116,7 @@ async function cron(): Promise<CronLine & { httpMs: number }> {
 
 const ids = Array.from({ length: N }, (_, i) => `scale-${String(i).padStart(5, "0")}`);
 try {
-  const tcp = await createTarget(control.port, "tcp");
+  const tcp = await createTarget(lab.control.port, "tcp");
   const config = {
     master: { host: "127.0.0.1" },
     probes: [{ kind: "tcp", name: "pg", port: tcp.port, timeoutMs: 2000 }],
@@ -278,7 +250,6 @@ try {
     `goal: all ${N} fresh: ${allFresh ? "met" : "NOT met"}; every lost loop back within 2 min: ${allBack ? "met" : "NOT met"}`,
   );
 } finally {
-  await edge.stop();
-  await control.close();
+  await lab.stop();
 }
 process.exit(0); // the cron's clock may be asleep until its next minute

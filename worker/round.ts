@@ -1,7 +1,11 @@
 import { classifyRound } from "../protocol/round.js";
 import type { RoundSummary } from "../protocol/verdict.js";
 import type { ClusterConfig } from "./config.js";
+import { mapLimited } from "./concurrency.js";
 import { runProbe } from "./probe/index.js";
+
+// Also the cron's bound on its calls, imported from here.
+export { mapLimited };
 
 /** A Worker invocation may hold six connections at once; a round never needs more. */
 const PROBE_CONCURRENCY = 6;
@@ -22,18 +26,4 @@ export async function runRound(config: RoundTarget): Promise<RoundSummary & { re
 export function roundBudgetMs(config: RoundTarget): number {
   const longest = Math.max(...config.probes.map((p) => p.timeoutMs));
   return Math.ceil(config.probes.length / PROBE_CONCURRENCY) * longest;
-}
-
-/** Runs tasks with at most `limit` in flight: a Worker invocation may hold only 6 connections. */
-export async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
 }

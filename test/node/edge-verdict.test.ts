@@ -16,20 +16,13 @@ const AGENT = "agent-token-node-side-0123456789abcdef";
 beforeAll(async () => (lab = await startEdgeLab()), 90_000);
 afterAll(() => lab?.stop());
 
-const call = (method: string, path: string, token: string, body?: unknown) =>
-  fetch(`${lab.edge.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-
 describe("verdict verified in Node", () => {
   it("publishes the key it signs with; a poll verifies, echoes its nonce and reports the round", async () => {
     const keys = (await (await fetch(`${lab.edge.url}/v1/keys`)).json()) as { keys: PublicJwk[] };
     expect(keys.keys).toEqual([lab.secrets.publicJwk]);
 
     const sip = await createTarget(lab.control.port, "sip-tcp");
-    const put = await call("PUT", "/v1/clusters/node-side", lab.secrets.adminToken, {
+    const put = await lab.call("PUT", "/v1/clusters/node-side", lab.secrets.adminToken, {
       master: { host: "127.0.0.1" },
       probes: [{ kind: "sip", name: "sip", port: sip.port, timeoutMs: 1000 }],
       intervalSec: 2,
@@ -42,7 +35,7 @@ describe("verdict verified in Node", () => {
     let verdict: Verdict | null = null;
     for (let i = 0; i < 100 && verdict?.state !== "up"; i++) {
       const nonce = `n-${crypto.randomUUID()}`;
-      const res = await call("GET", `/v1/clusters/node-side/verdict?nonce=${nonce}`, AGENT);
+      const res = await lab.call("GET", `/v1/clusters/node-side/verdict?nonce=${nonce}`, AGENT);
       expect(res.status).toBe(200);
       const check = await verifyEnvelope(await res.json(), keys.keys);
       if (!check.ok) throw new Error(check.reason);
@@ -57,7 +50,7 @@ describe("verdict verified in Node", () => {
     await sip.set("closed");
     for (let i = 0; i < 150 && verdict!.state !== "down"; i++) {
       await new Promise((r) => setTimeout(r, 200));
-      const res = await call("GET", "/v1/clusters/node-side/verdict", AGENT);
+      const res = await lab.call("GET", "/v1/clusters/node-side/verdict", AGENT);
       const check = await verifyEnvelope(await res.json(), keys.keys);
       verdict = Verdict.parse((check as { payload: unknown }).payload);
     }
@@ -66,7 +59,7 @@ describe("verdict verified in Node", () => {
 
   it("a verdict signed by another key does not verify against the published one", async () => {
     const other = await testSecrets();
-    const res = await call("GET", "/v1/clusters/node-side/verdict", AGENT);
+    const res = await lab.call("GET", "/v1/clusters/node-side/verdict", AGENT);
     expect(res.status).toBe(200);
     expect(await verifyEnvelope(await res.json(), [other.publicJwk])).toMatchObject({ ok: false });
   });

@@ -1,11 +1,17 @@
-import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readState } from "../../agent/state.js";
 import { freePort } from "../../scripts/edge.js";
-import { KAMAILIO_SERVICE, kamailioMissing, sipOptionsUdp, startKamailio } from "../support/kamailio.js";
+import {
+  kamailioMissing,
+  kamailioServices,
+  SLAVE_HOST,
+  sipOptionsUdp,
+  startKamailio,
+  stopKamailio,
+} from "../support/kamailio.js";
 import { agentEvents, AGENT_TOKEN, role, startAgent, stop, until, usePairs, type Pair } from "../support/pair.js";
 import { createTarget } from "../support/target-client.js";
 
@@ -18,7 +24,6 @@ import { createTarget } from "../support/target-client.js";
  */
 const missing = kamailioMissing();
 const { lab, cleanups } = usePairs();
-const SLAVE_HOST = "127.0.0.2";
 
 interface ClusterView {
   verdict: { lastRound: { probes: { name: string; ok: boolean; detail: string }[] } | null } | null;
@@ -31,14 +36,10 @@ describe.skipIf(missing)(`interop with Kamailio${missing ? ` (skipped: ${missing
     const masterPort = await freePort();
     const slavePort = await freePort();
     const master = await startKamailio(join(dir, "master"), "127.0.0.1", masterPort);
-    const slaveService = (verb: string) => ({
-      argv: [KAMAILIO_SERVICE, verb, join(dir, "slave"), SLAVE_HOST, String(slavePort)],
-      timeoutMs: 15_000,
-    });
     cleanups.push(async () => {
       await master.stop().catch(() => {});
       await master.crash().catch(() => {});
-      execFileSync(KAMAILIO_SERVICE, ["stop", join(dir, "slave"), SLAVE_HOST, String(slavePort)]);
+      await stopKamailio(join(dir, "slave"), SLAVE_HOST, slavePort);
       await rm(dir, { recursive: true, force: true });
     });
     expect(await sipOptionsUdp(SLAVE_HOST, slavePort)).toBeNull(); // nothing on the slave yet
@@ -75,20 +76,7 @@ describe.skipIf(missing)(`interop with Kamailio${missing ? ` (skipped: ${missing
         failbackHoldDownMs: 3000,
         stateDir: join(dir, "state"),
         services: {
-          start: [slaveService("start")],
-          stop: [slaveService("stop")],
-          status: [slaveService("status")],
-          ready: {
-            probe: {
-              kind: "sip",
-              name: "slave-sip",
-              transport: "udp",
-              host: SLAVE_HOST,
-              port: slavePort,
-              timeoutMs: 1000,
-            },
-            withinMs: 20_000,
-          },
+          ...kamailioServices(join(dir, "slave"), SLAVE_HOST, slavePort, { timeoutMs: 1000, withinMs: 20_000 }),
           retry: { retries: 1, backoffMs: 200, maxBackoffMs: 200 },
         },
         lan: {

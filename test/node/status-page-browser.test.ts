@@ -29,17 +29,10 @@ describe.skipIf(!haveChromium && !process.env.CI)(
     beforeAll(async () => (lab = await startEdgeLab()), 90_000);
     afterAll(() => lab?.stop());
 
-    const call = (method: string, p: string, token: string, body?: unknown) =>
-      fetch(`${lab.edge.url}${p}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-
     it("renders the master, the slave, uptime, timeline and sparklines; saves a screenshot", async () => {
       const web = await createTarget(lab.control.port, "http");
       const sip = await createTarget(lab.control.port, "sip-tcp");
-      const put = await call("PUT", "/v1/clusters/acme-pbx", lab.secrets.adminToken, {
+      const put = await lab.call("PUT", "/v1/clusters/acme-pbx", lab.secrets.adminToken, {
         master: { host: "127.0.0.1" },
         probes: [
           { kind: "http", name: "web", scheme: "http", port: web.port, timeoutMs: 1000 },
@@ -55,7 +48,7 @@ describe.skipIf(!haveChromium && !process.env.CI)(
 
       const state = async () =>
         (
-          (await (await call("GET", "/v1/clusters/acme-pbx", lab.secrets.adminToken)).json()) as {
+          (await (await lab.call("GET", "/v1/clusters/acme-pbx", lab.secrets.adminToken)).json()) as {
             verdict: { state: string };
           }
         ).verdict.state;
@@ -68,7 +61,7 @@ describe.skipIf(!haveChromium && !process.env.CI)(
       await sip.set("closed");
       await until("degraded");
       const report = (role: string, kind: string, reason: string) =>
-        call("POST", "/v1/clusters/acme-pbx/report", AGENT, {
+        lab.call("POST", "/v1/clusters/acme-pbx/report", AGENT, {
           role,
           mode: "auto",
           at: Date.now(),

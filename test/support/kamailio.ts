@@ -37,14 +37,41 @@ export interface Kamailio {
 
 /** Starts a Kamailio daemon on host:port (UDP and TCP), its files in `dir`. */
 export async function startKamailio(dir: string, host: string, port: number): Promise<Kamailio> {
-  const service = (verb: string) => run(KAMAILIO_SERVICE, [verb, dir, host, String(port)]);
-  await service("start");
+  await run(KAMAILIO_SERVICE, ["start", dir, host, String(port)]);
   return {
     host,
     port,
-    stop: async () => void (await service("stop")),
+    stop: () => stopKamailio(dir, host, port),
     crash: () => signalAll(dir, "SIGKILL"),
     signal: (sig) => signalAll(dir, sig),
+  };
+}
+
+/** Stops the Kamailio of `dir` through the service script, as the agent's `services.stop` does. */
+export async function stopKamailio(dir: string, host: string, port: number): Promise<void> {
+  await run(KAMAILIO_SERVICE, ["stop", dir, host, String(port)]);
+}
+
+/** The slave's address in the tests and benches: a second loopback address beside the master's. */
+export const SLAVE_HOST = "127.0.0.2";
+
+/**
+ * The agent's `services` for a slave whose telephony is a Kamailio on host:port, its files in
+ * `dir`: start, stop and status through the service script; ready once it answers OPTIONS.
+ */
+export function kamailioServices(
+  dir: string,
+  host: string,
+  port: number,
+  ready: { timeoutMs: number; withinMs: number; everyMs?: number },
+) {
+  const step = (verb: string) => ({ argv: [KAMAILIO_SERVICE, verb, dir, host, String(port)], timeoutMs: 15_000 });
+  const { timeoutMs, ...wait } = ready;
+  return {
+    start: [step("start")],
+    stop: [step("stop")],
+    status: [step("status")],
+    ready: { probe: { kind: "sip", name: "slave-sip", transport: "udp", host, port, timeoutMs }, ...wait },
   };
 }
 
