@@ -1,7 +1,8 @@
 import { readCatalog, type TableInfo } from "./catalog.js";
 import type { ResolvedReplicationConfig } from "./config.js";
-import { tidText, type Tid } from "./answers.js";
-import { copyRows, copyTable } from "./copy.js";
+import { tidText } from "./answers.js";
+import { clearForReload, type Cleared } from "./clear.js";
+import { type Feed, readAhead, rowsCopy, tableCopy } from "./copy.js";
 import { differingBuckets, diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
 import { changedTables, type Changed } from "./fingerprint.js";
@@ -17,7 +18,7 @@ import {
 import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
 import { describe, on, onBoth, openSession, step, type Session } from "./session.js";
-import { deleteRowsSql, planClear, qualified } from "./sql.js";
+import { deleteRowsSql, lockAgainstWritersSql, qualified } from "./sql.js";
 
 /**
  * One replication run, master → slave, the Wazo model made incremental:
@@ -51,8 +52,8 @@ export interface TableStat {
   rows: number;
   bytes: number;
   durationMs: number;
-  /** How a reload emptied the table: TRUNCATE, or DELETE when a kept table references this one. */
-  cleared: "truncate" | "delete" | null;
+  /** How a reload emptied the table: TRUNCATE, DELETE when a kept table references this one, or not at all when it was empty. */
+  cleared: Cleared | null;
 }
 
 export interface ReplicationReport {
@@ -274,47 +275,64 @@ export async function replicate(
       byXmin: [...fast.keys()],
     });
 
-    const clear = planClear(
+    const cleared = await clearForReload(
+      slave,
       cfg.schema,
       reloads.map((t) => t.name),
+      reloads.filter((t) => changed.get(t.name)!.slave === 0).map((t) => t.name),
       sCat.referencedBy,
     );
-    if (clear.truncate.length)
-      await step(slave, "truncate", `TRUNCATE ONLY ${clear.truncate.map((t) => qualified(cfg.schema, t)).join(", ")}`);
-    for (const t of clear.delete) await step(slave, `empty ${t}`, `DELETE FROM ONLY ${qualified(cfg.schema, t)}`);
 
     lap("clear");
     // Before the copies, so that a failure at any later point also proves them rolled back.
     const sequences = await syncSequences(master, slave, cfg.schema, seqs.master);
     lap("sequences");
-    const truncated = new Set(clear.truncate);
     const copied: TableStat[] = [];
-    for (const t of toCopy) {
-      abort.check();
-      const c0 = performance.now();
-      const plan = plans.get(t.name)!;
-      const stat: TableStat =
-        plan.method === "reload"
-          ? {
-              table: t.name,
-              method: "reload",
-              why: plan.why,
-              deleted: changed.get(t.name)!.slave,
-              ...(await copyOne(master, slave, cfg, t, truncated.has(t.name))),
-              durationMs: 0,
-              cleared: truncated.has(t.name) ? "truncate" : "delete",
-            }
-          : {
-              table: t.name,
-              method: "delta",
-              why: null,
-              ...(await applyDelta(master, slave, cfg, t, plan)),
-              durationMs: 0,
-              cleared: null,
-            };
-      stat.durationMs = Math.round(performance.now() - c0);
-      copied.push(stat);
-      log("replication.table", { ...stat });
+    // The master's side of every copy is read ahead from here on (see copy.ts): no other master
+    // query until the loop is over.
+    const feed = readAhead(
+      master,
+      toCopy.map((t) => {
+        const plan = plans.get(t.name)!;
+        return plan.method === "reload"
+          ? tableCopy(cfg.schema, t, cfg.format, cleared.get(t.name) === "truncate")
+          : rowsCopy(cfg.schema, t, plan.add, cfg.format);
+      }),
+      toCopy.map((t) => t.name),
+    );
+    try {
+      for (const [i, t] of toCopy.entries()) {
+        abort.check();
+        const c0 = performance.now();
+        const plan = plans.get(t.name)!;
+        const stat: TableStat =
+          plan.method === "reload"
+            ? {
+                table: t.name,
+                method: "reload",
+                why: plan.why,
+                deleted: changed.get(t.name)!.slave,
+                ...(await copyOne(feed, i, slave, t)),
+                durationMs: 0,
+                cleared: cleared.get(t.name)!,
+              }
+            : {
+                table: t.name,
+                method: "delta",
+                why: null,
+                ...(await applyDelta(feed, i, master, slave, cfg, t, plan)),
+                durationMs: 0,
+                cleared: null,
+              };
+        stat.durationMs = Math.round(performance.now() - c0);
+        copied.push(stat);
+        log("replication.table", { ...stat });
+      }
+    } catch (err) {
+      feed.stop(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    } finally {
+      await feed.done;
     }
 
     lap("copy");
@@ -410,8 +428,14 @@ function stepClock(steps: Record<string, number>): (name: string) => void {
 /** No writer may move the slave's rows between their digests and the delete by ctid; readers may. */
 async function lockAgainstWriters(slave: Session, schema: string, tables: TableInfo[]): Promise<void> {
   if (!tables.length) return;
-  const list = tables.map((t) => `ONLY ${qualified(schema, t.name)}`).join(", ");
-  await step(slave, "lock the tables", `LOCK TABLE ${list} IN EXCLUSIVE MODE`);
+  await step(
+    slave,
+    "lock the tables",
+    lockAgainstWritersSql(
+      schema,
+      tables.map((t) => t.name),
+    ),
+  );
 }
 
 /** A refusal whose message is already the whole story. */
@@ -419,6 +443,8 @@ class Refused extends Error {}
 
 /** Only the differing rows: the slave's deleted by ctid (a bound parameter), then the master's copied in. */
 async function applyDelta(
+  feed: Feed,
+  i: number,
   master: Session,
   slave: Session,
   cfg: ResolvedReplicationConfig,
@@ -434,30 +460,20 @@ async function applyDelta(
   // The table is locked: a row the digests listed that is gone now means something else is wrong.
   if (deleted !== plan.remove.length)
     throw new Error(`${slave.label}: table ${t.name}: deleted ${deleted} rows of ${plan.remove.length} listed`);
-  const { rows, bytes } = await copyOne(master, slave, cfg, t, false, plan.add);
+  const { rows, bytes } = await copyOne(feed, i, slave, t);
   if (rows !== plan.add.length)
     throw new Error(`${master.label}: table ${t.name}: sent ${rows} rows of ${plan.add.length} listed`);
   return { deleted, rows, bytes };
 }
 
-/** The whole table, or (`tids`) only the master's rows at those places. */
-async function copyOne(
-  master: Session,
-  slave: Session,
-  cfg: ResolvedReplicationConfig,
-  t: TableInfo,
-  freeze: boolean,
-  tids?: Tid[],
-) {
+/** Job `i` of the feed into the slave: a whole table, or only the master's rows a delta lists. */
+async function copyOne(feed: Feed, i: number, slave: Session, t: TableInfo) {
   try {
-    return await (tids
-      ? copyRows(master, slave, cfg.schema, t, tids, cfg.format)
-      : copyTable(master, slave, cfg.schema, t, { format: cfg.format, freeze }));
+    return await feed.copy(i, slave);
   } catch (err) {
-    // A COPY OUT torn down halfway leaves the master's protocol state unusable: cut it (its
-    // transaction only read). The slave got CopyFail, so it can still roll back cleanly.
-    master.kill();
-    throw new Error(`copying table ${t.name}: ${describe(err)}`);
+    // The slave got CopyFail, so it can still roll back cleanly. A failure of the master's side
+    // names the table it was reading, which may be a later one.
+    throw feed.failure ?? new Error(`copying table ${t.name}: ${describe(err)}`);
   }
 }
 

@@ -168,3 +168,43 @@ export function planClear(
   }
   return { truncate: copied.filter((t) => truncate.has(t)), delete: copied.filter((t) => !truncate.has(t)) };
 }
+
+/**
+ * Which tables of a clear plan (planClear) can be left as they are because they are empty on the
+ * slave (`empty`, checked under a lock that keeps writers out): all of them, except an empty
+ * table whose foreign key points at a table still truncated — PostgreSQL refuses to TRUNCATE a
+ * table referenced from one outside the TRUNCATE list, however empty that one is. Keeping one
+ * in the list can keep others: iterate to a fixed point.
+ */
+export function skipEmpty(
+  schema: string,
+  plan: { truncate: string[]; delete: string[] },
+  empty: Set<string>,
+  referencedBy: Map<string, Set<string>>,
+): Set<string> {
+  const skip = new Set([...plan.truncate, ...plan.delete].filter((t) => empty.has(t)));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const t of plan.truncate) {
+      if (skip.has(t)) continue;
+      for (const q of referencedBy.get(t) ?? []) {
+        const name = q.startsWith(`${schema}.`) ? q.slice(schema.length + 1) : null;
+        if (name !== null && skip.delete(name) && plan.truncate.includes(name)) changed = true;
+      }
+    }
+  }
+  return skip;
+}
+
+/** Of the listed tables (row `i` is `names[i]`), the positions of those holding any row; null when none is listed. */
+export function nonEmptySql(schema: string, names: string[]): string | null {
+  if (!names.length) return null;
+  return names
+    .map((n, i) => `SELECT ${i}::int AS i WHERE EXISTS (SELECT 1 FROM ONLY ${qualified(schema, n)})`)
+    .join(" UNION ALL ");
+}
+
+/** No writer may touch these tables until the transaction ends; readers may. */
+export function lockAgainstWritersSql(schema: string, names: string[]): string {
+  return `LOCK TABLE ${names.map((n) => `ONLY ${qualified(schema, n)}`).join(", ")} IN EXCLUSIVE MODE`;
+}
