@@ -8,7 +8,7 @@ import {
 } from "../../../agent/replication/config.js";
 import { schemaDrift } from "../../../agent/replication/drift.js";
 import { globToRegExp, selectSequences, selectTables } from "../../../agent/replication/select.js";
-import { copyInSql, copyOutSql, fingerprintSql, ident, planClear } from "../../../agent/replication/sql.js";
+import { copyInSql, copyOutSql, fingerprintSql, ident, planClear, skipEmpty } from "../../../agent/replication/sql.js";
 
 // The pure rules of a run: which objects, how to empty them, what counts as drift.
 
@@ -89,6 +89,29 @@ describe("planClear", () => {
       truncate: [],
       delete: ["context"],
     });
+  });
+
+  it("skipEmpty: leaves every empty table alone when nothing truncated is referenced from one", () => {
+    const plan = { truncate: ["a", "b", "c"], delete: ["d"] };
+    expect(skipEmpty("public", plan, new Set(["a", "b", "d"]), refs([["a", "public.b"]]))).toEqual(
+      new Set(["a", "b", "d"]),
+    );
+  });
+
+  it("skipEmpty: truncates an empty table whose foreign key points at a truncated one, and in turn what points at that", () => {
+    // c (empty) → b (empty) → a (truncated): TRUNCATE a needs b in the list, which needs c.
+    const plan = { truncate: ["a", "b", "c", "e"], delete: [] };
+    const r = refs([
+      ["a", "public.b"],
+      ["b", "public.c"],
+      ["e", "public.e"],
+    ]);
+    expect(skipEmpty("public", plan, new Set(["b", "c", "e"]), r)).toEqual(new Set(["e"]));
+  });
+
+  it("skipEmpty: a reference from another schema is not one of ours", () => {
+    const plan = { truncate: ["a", "b"], delete: [] };
+    expect(skipEmpty("public", plan, new Set(["b"]), refs([["a", "other.b"]]))).toEqual(new Set(["b"]));
   });
 });
 

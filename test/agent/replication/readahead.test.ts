@@ -1,7 +1,6 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { replicate } from "../../../agent/replication/run.js";
-import { skipEmpty } from "../../../agent/replication/sql.js";
 import { connectPostgres } from "../../support/postgres.js";
 import { REPLICATED_TABLES } from "../../support/wazo-schema.js";
 import { checksums, snapshot, startPair, type Pair } from "./helpers.js";
@@ -125,36 +124,5 @@ describe("replicate(): the master read ahead of the slave", () => {
     } finally {
       await stray.end();
     }
-  });
-});
-
-describe("skipEmpty", () => {
-  const refs = (pairs: [string, string][]) => {
-    const m = new Map<string, Set<string>>();
-    for (const [to, from] of pairs) m.set(to, (m.get(to) ?? new Set()).add(from));
-    return m;
-  };
-
-  it("leaves every empty table alone when nothing truncated is referenced from one", () => {
-    const plan = { truncate: ["a", "b", "c"], delete: ["d"] };
-    expect(skipEmpty("public", plan, new Set(["a", "b", "d"]), refs([["a", "public.b"]]))).toEqual(
-      new Set(["a", "b", "d"]),
-    );
-  });
-
-  it("truncates an empty table whose foreign key points at a truncated one, and in turn what points at that", () => {
-    // c (empty) → b (empty) → a (truncated): TRUNCATE a needs b in the list, which needs c.
-    const plan = { truncate: ["a", "b", "c", "e"], delete: [] };
-    const r = refs([
-      ["a", "public.b"],
-      ["b", "public.c"],
-      ["e", "public.e"],
-    ]);
-    expect(skipEmpty("public", plan, new Set(["b", "c", "e"]), r)).toEqual(new Set(["e"]));
-  });
-
-  it("a reference from another schema is not one of ours", () => {
-    const plan = { truncate: ["a", "b"], delete: [] };
-    expect(skipEmpty("public", plan, new Set(["b"]), refs([["a", "other.b"]]))).toEqual(new Set(["b"]));
   });
 });
