@@ -18,9 +18,25 @@ import { copyInSql, copyOutSql, copyRowsOutSql, type CopyFormat } from "./sql.js
 /** One copy's SQL on each node; null when there is nothing to send (a delta adding no row). */
 export type CopyJob = { out: string; in: string } | null;
 
-/** One whole table. FREEZE only into a table truncated in this transaction (see copyInSql). */
-export function tableCopy(schema: string, t: TableInfo, format: CopyFormat, freeze: boolean): CopyJob {
-  return { out: copyOutSql(schema, t, format), in: copyInSql(schema, t, format, freeze) };
+/**
+ * Below this many rows a table is sent as it lies: its load is quick whatever the order. A table
+ * whose row count is not known (null) is sorted: cheap if it is small, worth it if it is not.
+ */
+const ORDER_FROM_ROWS = 1000;
+
+/**
+ * One whole table, in primary-key order unless small (see copyOutSql). FREEZE only into a table
+ * truncated in this transaction (see copyInSql).
+ */
+export function tableCopy(
+  schema: string,
+  t: TableInfo,
+  format: CopyFormat,
+  freeze: boolean,
+  masterRows: number | null,
+): CopyJob {
+  const ordered = masterRows === null || masterRows >= ORDER_FROM_ROWS;
+  return { out: copyOutSql(schema, t, format, ordered), in: copyInSql(schema, t, format, freeze) };
 }
 
 /** The master's rows at the given places (see copyRowsOutSql), appended to the slave's table. */

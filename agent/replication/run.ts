@@ -295,7 +295,7 @@ export async function replicate(
       toCopy.map((t) => {
         const plan = plans.get(t.name)!;
         return plan.method === "reload"
-          ? tableCopy(cfg.schema, t, cfg.format, cleared.get(t.name) === "truncate")
+          ? tableCopy(cfg.schema, t, cfg.format, cleared.get(t.name) === "truncate", changed.get(t.name)!.master)
           : rowsCopy(cfg.schema, t, plan.add, cfg.format);
       }),
       toCopy.map((t) => t.name),

