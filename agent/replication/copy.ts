@@ -1,8 +1,8 @@
 import { type Readable, Transform, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import copyStreams from "pg-copy-streams";
 import type { Tid } from "./answers.js";
 import type { TableInfo } from "./catalog.js";
+import { CopyInFrames, copyOutFrames } from "./frames.js";
 import { describe, type Session } from "./session.js";
 import { copyInSql, copyOutSql, copyRowsOutSql, type CopyFormat } from "./sql.js";
 
@@ -47,7 +47,8 @@ export function rowsCopy(schema: string, t: TableInfo, tids: Tid[], format: Copy
 
 /**
  * What the master sends arrives one TLS record (8 KB) or one socket read at a time; the slave is
- * sent ~64 KB per write and per CopyData message instead: an eighth of the writes and wake-ups.
+ * sent ~64 KB per write instead (whole CopyData messages, see frames.ts): an eighth of the
+ * writes and wake-ups.
  */
 const BATCH_BYTES = 64 * 1024;
 /**
@@ -128,7 +129,7 @@ export function readAhead(master: Session, jobs: CopyJob[], names: string[], bud
       live.add(batch);
       slots[i]!.resolve(batch);
       try {
-        await pipeline(master.client.query(copyStreams.to(job.out)), batch);
+        await pipeline(master.client.query(copyOutFrames(job.out)), batch);
       } catch (err) {
         fail(failure ?? new Error(`copying table ${names[i]}: ${master.label}: ${describe(err)}`));
         // A COPY OUT torn down halfway leaves the master's protocol state unusable: cut it (its
@@ -147,7 +148,7 @@ export function readAhead(master: Session, jobs: CopyJob[], names: string[], bud
     async copy(i, slave) {
       const source = await slots[i]!.promise;
       if (!source) return { rows: 0, bytes: 0 };
-      const sink = slave.client.query(copyStreams.from(jobs[i]!.in));
+      const sink = slave.client.query(new CopyInFrames(jobs[i]!.in));
       let bytes = 0;
       // Attached in the same tick as the pipe: both listeners see every chunk.
       source.on("data", (chunk: Buffer) => {
