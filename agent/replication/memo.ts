@@ -1,8 +1,6 @@
 import { int8 } from "./answers.js";
-import type { TableInfo } from "./catalog.js";
-import { bucketDigests } from "./delta.js";
 import type { Session } from "./session.js";
-import { qualified, xminBucketSql } from "./sql.js";
+import { qualified } from "./sql.js";
 
 /**
  * A shortcut past the fingerprints, kept in memory by the caller (the daemon) between runs.
@@ -15,26 +13,25 @@ import { qualified, xminBucketSql } from "./sql.js";
  * table whose two markers are both unchanged is still equal and is skipped unread; any other
  * goes through the fingerprint as usual. Markers are only comparable with themselves (xids are
  * per server), never across nodes. A new process starts with an empty memo: fingerprints for all.
+ *
+ * Reading a marker is still a scan. Between exact runs (`verifyEveryMs`) only the tables whose
+ * write counters moved have their markers read (activity.ts); the others are left unread.
  */
 export interface ReplicationMemo {
   readonly markers: Map<string, string>;
+  /** Per table (same key as markers): both nodes' activity (activity.ts) after the last run that read the table, `m|s`. */
+  readonly activity: Map<string, string>;
   /**
-   * Per table (same key as markers) that a delta was last run on: each node's xmin digest per
-   * bucket of key hashes (xminBucketSql), taken when both nodes held the same rows. Next time,
-   * only the buckets whose digest moved on either node can differ: the delta's first level
-   * without hashing any row's text.
+   * Per table: the xmin of the master's snapshot at the last run that left both nodes with the
+   * same rows (see since.ts): what the master wrote since is every row version not older.
    */
-  readonly buckets: Map<string, XminBuckets>;
-}
-
-export interface XminBuckets {
-  bits: number;
-  master: Map<string, string>;
-  slave: Map<string, string>;
+  readonly since: Map<string, string>;
+  /** Epoch ms of the last run that read every table's markers, whatever the activity said. */
+  verifiedAt: number;
 }
 
 export function createReplicationMemo(): ReplicationMemo {
-  return { markers: new Map(), buckets: new Map() };
+  return { markers: new Map(), activity: new Map(), since: new Map(), verifiedAt: 0 };
 }
 
 /**
@@ -71,16 +68,6 @@ export async function markers(s: Session, schema: string, tables: string[]): Pro
   if (out.length !== tables.length || out.some((m) => typeof m !== "string"))
     throw new Error(`markers: ${r.rows.length} answers for ${tables.length} tables`);
   return out;
-}
-
-/** One node's xmin digests per bucket of `t` (see ReplicationMemo.buckets), checked. */
-export async function xminBuckets(
-  s: Session,
-  schema: string,
-  t: TableInfo,
-  bits: number,
-): Promise<Map<string, string>> {
-  return bucketDigests(bits, (await s.client.query(xminBucketSql(schema, t, bits, XMIN))).rows);
 }
 
 /** A marker's row count (the master's marker is the master's text: only ever read as a number). */

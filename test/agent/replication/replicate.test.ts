@@ -182,13 +182,13 @@ describe("replicate(): master → slave", () => {
     };
     const first = plan();
     expect((await replicate(p.cfg(), { memo, log: first.log })).ok).toBe(true);
-    expect(first.events[0]).toMatchObject({ fingerprinted: REPLICATED_TABLES.length });
+    expect(first.events[0]).toMatchObject({ unread: 0 });
 
     const quiet = plan();
     const before = await allRowVersions(p.s, REPLICATED_TABLES);
     const r2 = await replicate(p.cfg(), { memo, log: quiet.log });
     expect(r2.copied).toEqual([]);
-    expect(quiet.events[0]).toMatchObject({ fingerprinted: 0, copy: [] });
+    expect(quiet.events[0]).toMatchObject({ unread: REPLICATED_TABLES.length, fingerprinted: 0, copy: [] });
     expect(await allRowVersions(p.s, REPLICATED_TABLES)).toEqual(before);
 
     // A no-op UPDATE moves the marker but not the contents: fingerprinted, not copied.
@@ -196,6 +196,7 @@ describe("replicate(): master → slave", () => {
       `UPDATE public.queue SET timeout = timeout WHERE name = 'queue1'; UPDATE public.musiconhold SET mode = 'custom' WHERE id = 2`,
     );
     await p.s.query(`DELETE FROM public.trunkfeatures WHERE id = 1`);
+    await p.counted();
     const moved = plan();
     const r3 = await replicate(p.cfg(), { memo, log: moved.log });
     expect(copiedNames(r3)).toEqual(["musiconhold", "trunkfeatures"]);
