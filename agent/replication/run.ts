@@ -308,7 +308,7 @@ export async function replicate(
       reload: reloads.map((t) => ({ table: t.name, why: (plans.get(t.name) as { why: string }).why })),
       delta: toCopy.filter((t) => plans.get(t.name)!.method === "delta").map((t) => t.name),
       skipped: report.skipped.length,
-      unread: knownNames.size,
+      quiet: quiet.size,
       fingerprinted: toFingerprint.length,
       since: bySince,
     });
@@ -382,6 +382,9 @@ export async function replicate(
     lap("memo");
     abort.check();
     await step(slave, "commit", "COMMIT");
+    // Our writes counted now rather than when the session ends, so that a run right after this
+    // one finds the activity the memo expects (PostgreSQL 15+; without it, only later).
+    if (written.size) await slave.client.query("SELECT pg_stat_force_next_flush()").catch(() => undefined);
     lap("commit");
     if (memo) {
       // Every table whose markers were read is equal as of this snapshot; a quiet one keeps its
@@ -395,9 +398,8 @@ export async function replicate(
         if (am && as) memo.activity.set(k, `${am}|${as}`);
         else memo.activity.delete(k);
       }
+      // A run without activity (a node not counting) is exact: every table's activity is dropped above.
       if (exact) memo.verifiedAt = startedAt;
-      // A node that stopped counting may have written uncounted: no activity is to be trusted.
-      if (!mAct || !sAct) memo.activity.clear();
     }
     report.copied = copied;
     report.sequences = sequences;
