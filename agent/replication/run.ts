@@ -6,7 +6,16 @@ import { copyRows, copyTable } from "./copy.js";
 import { diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
 import { changedTables, type Changed } from "./fingerprint.js";
-import { markerRows, markers as readMarkers, memoKey, reloadedMarkers, type ReplicationMemo } from "./memo.js";
+import {
+  markerAfterDelta,
+  markerRows,
+  markers as readMarkers,
+  memoKey,
+  ownRowHash,
+  reloadedMarkers,
+  type ReplicationMemo,
+  UNKNOWN_MARKER,
+} from "./memo.js";
 import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
 import { describe, on, openSession, step, type Session } from "./session.js";
@@ -162,22 +171,41 @@ export async function replicate(
     const scope = `${where.master}>${where.slave}/${cfg.schema}`;
     const key = (t: TableInfo) => memoKey(scope, t.name);
     const [mAct, sAct] = activity ?? [null, null];
-    const actOf = (t: TableInfo) => {
-      const [m, s] = [mAct?.get(t.name), sAct?.get(t.name)];
-      return m && s ? `${m}|${s}` : null;
+    const remembered = (t: TableInfo) => {
+      const [m, s] = memo?.markers.get(key(t))?.split("|") ?? [];
+      return m !== undefined && s !== undefined ? { m, s } : undefined;
     };
-    // Unwritten since the last good run on both nodes: left unread — except on an exact run.
+    // Whether each node's write counters moved since the last good run that read the table.
+    const wrote = (t: TableInfo) => {
+      const was = memo?.activity.get(key(t));
+      const [m, s] = [mAct?.get(t.name), sAct?.get(t.name)];
+      return { master: !was || !m || was.m !== m, slave: !was || !s || was.s !== s };
+    };
+    // A table the memo last left equal, big enough for a delta: when only the master wrote to it
+    // since, the rows written since are the delta (since.ts).
+    const sinceReady = (t: TableInfo) => {
+      const rows = markerRows(remembered(t)?.s ?? "");
+      return (
+        memo?.since.has(key(t)) === true &&
+        rows !== null &&
+        reloadReason(t, sCat.tables.get(t.name)!.primaryKey, { master: rows, slave: rows }) === null
+      );
+    };
+    // Between exact runs the counters choose what is read: a table neither node wrote to is left
+    // unread, one only the master wrote to goes to the rows written since without its markers.
     const exact = !mAct || !sAct || startedAt - memo!.verifiedAt >= cfg.verifyEveryMs;
-    const quiet = new Set(
-      exact
-        ? []
-        : infos
-            .filter((t) => memo!.markers.has(key(t)) && actOf(t) !== null && memo!.activity.get(key(t)) === actOf(t))
-            .map((t) => t.name),
-    );
+    const quiet = new Set<string>();
+    const byCounters = new Set<string>();
+    if (!exact)
+      for (const t of infos) {
+        const w = wrote(t);
+        if (!remembered(t) || w.slave) continue;
+        if (!w.master) quiet.add(t.name);
+        else if (sinceReady(t)) byCounters.add(t.name);
+      }
     const markers = new Map<string, { m: string; s: string }>();
     if (memo) {
-      const names = infos.map((t) => t.name).filter((n) => !quiet.has(n));
+      const names = infos.map((t) => t.name).filter((n) => !quiet.has(n) && !byCounters.has(n));
       const [ms, ss] = await Promise.all([
         on(master, "read table markers", () => readMarkers(master, cfg.schema, names)),
         on(slave, "read table markers", () => readMarkers(slave, cfg.schema, names)),
@@ -185,11 +213,10 @@ export async function replicate(
       names.forEach((n, i) => markers.set(n, { m: ms[i]!, s: ss[i]! }));
     }
     lap("markers");
-    const remembered = (t: TableInfo) => memo?.markers.get(key(t))?.split("|");
     const known = infos.filter((t) => {
       if (quiet.has(t.name)) return true;
       const [was, now] = [remembered(t), markers.get(t.name)];
-      return was !== undefined && now !== undefined && was[0] === now.m && was[1] === now.s;
+      return was !== undefined && now !== undefined && was.m === now.m && was.s === now.s;
     });
     const knownNames = new Set(known.map((t) => t.name));
     const rowsOf = (t: TableInfo) => {
@@ -210,51 +237,51 @@ export async function replicate(
       const { master: m, slave: s } = rowsOf(t);
       if (!knownNames.has(t.name) && s === 0 && m !== null) empty.set(t.name, m);
     }
-    // A table only the master wrote to since the last good run (the slave's marker is as the memo
-    // left it) and big enough for a delta: the rows the master wrote since (since.ts).
-    const sinceTables = infos.filter((t) => {
-      const { master: m, slave: s } = rowsOf(t);
-      return (
-        !knownNames.has(t.name) &&
-        memo?.since.has(key(t)) &&
-        remembered(t)?.[1] === markers.get(t.name)?.s &&
-        m !== null &&
-        s !== null &&
-        reloadReason(t, sCat.tables.get(t.name)!.primaryKey, { master: m, slave: s }) === null
-      );
-    });
-    await lockAgainstWriters(slave, cfg.schema, sinceTables);
-    // The slave's markers were read before its lock: still good only if they have not moved since.
-    const locked = await on(slave, "read table markers", () =>
-      readMarkers(
-        slave,
-        cfg.schema,
-        sinceTables.map((t) => t.name),
-      ),
+    // The rows written since: the tables chosen by the counters, and those whose markers say only
+    // the master's side moved.
+    const sinceTables = infos.filter(
+      (t) =>
+        byCounters.has(t.name) ||
+        (!knownNames.has(t.name) && sinceReady(t) && remembered(t)!.s === markers.get(t.name)?.s),
     );
+    await lockAgainstWriters(slave, cfg.schema, sinceTables);
+    // A slave marker read before its lock is still good only if it has not moved since.
+    const checked = sinceTables.filter((t) => markers.has(t.name)).map((t) => t.name);
+    const locked = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, checked));
+    const moved = new Set(checked.filter((t, i) => locked[i] !== markers.get(t)!.s));
     const plans = new Map<string, TablePlan>();
     const changed = new Map<string, Changed>();
-    const unsettled: TableInfo[] = [];
-    for (const [i, t] of sinceTables.entries()) {
+    const removedSums = new Map<string, bigint>();
+    for (const t of sinceTables) {
       abort.check();
-      const rows = rowsOf(t) as { master: number; slave: number };
-      if (locked[i] !== markers.get(t.name)!.s) {
-        unsettled.push(t);
-        continue;
-      }
-      const plan = await sincePlan(master, slave, cfg.schema, t, memo!.since.get(key(t))!, rows).catch((e: unknown) => {
+      if (moved.has(t.name)) continue;
+      const was = remembered(t)!;
+      const slaveRows = markerRows(was.s)!;
+      const r = await sincePlan(
+        master,
+        slave,
+        cfg.schema,
+        sCat.tables.get(t.name)!,
+        memo!.since.get(key(t))!,
+        slaveRows,
+      ).catch((e: unknown) => {
         throw new Error(`comparing the rows of table ${t.name}: ${describe(e)}`);
       });
-      // No plan: more written than a delta is worth, or rows deleted that no candidate names.
-      if (plan && !plan.add.length && !plan.remove.length) continue; // rewritten, not changed
-      changed.set(t.name, rows);
-      if (plan) plans.set(t.name, plan);
+      // Its markers, when unread: the slave's as the memo left them (its counters have not moved),
+      // the master's unknown until the next exact run reads them.
+      if (!markers.has(t.name)) markers.set(t.name, { m: UNKNOWN_MARKER, s: was.s });
+      if (r.plan && !r.plan.add.length && !r.plan.remove.length) continue; // written and undone, or rewritten
+      changed.set(t.name, { master: r.masterRows, slave: slaveRows });
+      if (r.plan) {
+        plans.set(t.name, r.plan);
+        removedSums.set(t.name, r.removedSum);
+      }
     }
     lap("since");
     const sinceNames = new Set(sinceTables.map((t) => t.name));
     const bySince = [...plans.keys()];
     const toFingerprint = infos.filter(
-      (t) => !knownNames.has(t.name) && !empty.has(t.name) && (!sinceNames.has(t.name) || unsettled.includes(t)),
+      (t) => !knownNames.has(t.name) && !empty.has(t.name) && (!sinceNames.has(t.name) || moved.has(t.name)),
     );
     const fingerprinted = await changedTables(
       master,
@@ -365,7 +392,15 @@ export async function replicate(
       const whole = copied.filter((c) => c.method === "reload");
       const computed = await on(slave, "read table markers", () => reloadedMarkers(slave, cfg.schema, whole));
       whole.forEach((c, i) => after.set(c.table, computed[i]!));
-      const delta = copied.filter((c) => c.method === "delta").map((c) => c.table);
+      // A delta of the rows written since: computed from the marker it had and what it changed.
+      const own = removedSums.size ? await on(slave, "read the transaction's id", () => ownRowHash(slave)) : 0n;
+      for (const c of copied) {
+        const removed = removedSums.get(c.table);
+        const was = removed === undefined ? null : markers.get(c.table)?.s;
+        const computed = was ? markerAfterDelta(was, { rows: c.deleted, sum: removed! }, c.rows, own) : null;
+        if (computed) after.set(c.table, computed);
+      }
+      const delta = copied.filter((c) => c.method === "delta" && !after.has(c.table)).map((c) => c.table);
       const read = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, delta));
       delta.forEach((t, i) => after.set(t, read[i]!));
     }
@@ -395,7 +430,7 @@ export async function replicate(
         memo.markers.set(k, `${m}|${s}`);
         memo.since.set(k, snapshot!);
         const [am, as] = [mAct?.get(t), written.get(t) ?? sAct?.get(t)];
-        if (am && as) memo.activity.set(k, `${am}|${as}`);
+        if (am && as) memo.activity.set(k, { m: am, s: as });
         else memo.activity.delete(k);
       }
       // A run without activity (a node not counting) is exact: every table's activity is dropped above.

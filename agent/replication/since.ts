@@ -1,6 +1,7 @@
 import { int8, tid, type Tid } from "./answers.js";
 import type { TableInfo } from "./catalog.js";
 import { MAX_CHANGED_SHARE, type TablePlan } from "./delta.js";
+import { XMIN_HASH } from "./memo.js";
 import { on, type Session } from "./session.js";
 import { ident, literal, qualified } from "./sql.js";
 
@@ -21,8 +22,12 @@ import { ident, literal, qualified } from "./sql.js";
  * candidates, which are replaced by themselves.
  */
 
-/** Past this many candidates the hashing delta is used instead: the plan's tids are held in memory. */
-const MAX_CANDIDATES = 100_000;
+/**
+ * Past this many candidates the hashing delta is used instead: the candidates' keys are held in
+ * memory and sent back to the slave, each at most MAX_KEY_BYTES.
+ */
+const MAX_CANDIDATES = 20_000;
+const MAX_KEY_BYTES = 8192;
 
 /** The memo's `since`: the master's snapshot xmin as the 32-bit xid a row's xmin is compared with. */
 export async function snapshotXmin(s: Session): Promise<string> {
@@ -34,49 +39,81 @@ export async function snapshotXmin(s: Session): Promise<string> {
   return x;
 }
 
+export interface SinceResult {
+  /** The delta, or null: more written than a delta is worth, or rows deleted that no candidate names. */
+  plan: Extract<TablePlan, { method: "delta" }> | null;
+  /** The master's row count in the run's snapshot. */
+  masterRows: number;
+  /** The slave rows the plan deletes: the sum of their shares of the table's marker (memo.ts). */
+  removedSum: bigint;
+}
+
 export async function sincePlan(
   master: Session,
   slave: Session,
   schema: string,
+  /** The slave's catalog entry (its key columns' types are the ones the keys are read back as). */
   t: TableInfo,
   since: string,
-  rows: { master: number; slave: number },
-): Promise<Extract<TablePlan, { method: "delta" }> | null> {
+  /** The slave's row count, as the memo left it. */
+  slaveRows: number,
+): Promise<SinceResult> {
   const table = qualified(schema, t.name);
   const pk = t.primaryKey.map(ident);
   // The key as JSON of its typed values, so that the slave reads it back into its own column types.
   const key = `json_build_object(${t.primaryKey.map((c, i) => `${literal(c)}, t.${pk[i]}`).join(", ")})::text`;
+  // The row count and the candidates, in one round trip; the count's row is the one without a place.
   const found = await on(master, `rows written since the last run in table ${t.name}`, () =>
-    master.client.query<{ c: string; k: string }>(
-      `SELECT t.ctid::text AS c, ${key} AS k FROM ONLY ${table} AS t WHERE age(t.xmin) <= age($1::text::xid) LIMIT ${MAX_CANDIDATES + 1}`,
+    master.client.query<{ c: string | null; k: string | null; n: string | null }>(
+      `SELECT NULL::text AS c, NULL::text AS k, count(*)::text AS n FROM ONLY ${table} AS t
+       UNION ALL
+       (SELECT t.ctid::text, ${key}, NULL FROM ONLY ${table} AS t WHERE age(t.xmin) <= age($1::text::xid) LIMIT ${MAX_CANDIDATES + 1})`,
       [since],
     ),
   );
-  if (found.rows.length > MAX_CANDIDATES) return null;
+  const counts = found.rows.filter((r) => r.c === null);
+  const n = counts.length === 1 ? int8(counts[0]!.n) : null;
+  if (n === null) throw refused(master, `a malformed row count ${JSON.stringify(counts).slice(0, 120)}`);
+  const masterRows = Number(n);
+  const none = { plan: null, masterRows, removedSum: 0n };
+  const candidates = found.rows.filter((r) => r.c !== null);
+  if (candidates.length > MAX_CANDIDATES) return none;
   const add: Tid[] = [];
   const keys: unknown[] = [];
-  for (const row of found.rows) {
+  for (const row of candidates) {
     const at = tid(row.c);
-    const k = typeof row.k === "string" && row.k.length <= 65_536 ? parseKey(row.k, t.primaryKey) : null;
-    if (!at || !k)
-      throw new Error(
-        `${master.label}: a malformed candidate row ${JSON.stringify(row).slice(0, 120)}; refused, nothing applied`,
-      );
+    const k = typeof row.k === "string" && row.k.length <= MAX_KEY_BYTES ? parseKey(row.k, t.primaryKey) : null;
+    if (!at || !k) throw refused(master, `a malformed candidate row ${JSON.stringify(row).slice(0, 120)}`);
     add.push(at);
     keys.push(k);
   }
-  if (add.length > MAX_CHANGED_SHARE * Math.max(rows.master, 1)) return null;
-  // The keys travel as one bound JSON parameter, read back by the slave's own row type.
-  const remove = add.length
+  if (add.length > MAX_CHANGED_SHARE * Math.max(masterRows, 1)) return none;
+  // The keys travel as one bound JSON parameter, read back as the slave's own key column types
+  // (format_type() from the slave's catalog).
+  const types = t.primaryKey.map((c) => t.columns.find((x) => x.name === c)?.type);
+  if (types.some((x) => !x)) return none;
+  const record = pk.map((c, i) => `${c} ${types[i]}`).join(", ");
+  const gone = add.length
     ? await on(slave, `rows to replace in table ${t.name}`, async () => {
-        const r = await slave.client.query<{ c: string }>(
-          `SELECT t.ctid::text AS c FROM ONLY ${table} AS t WHERE (${pk.map((c) => `t.${c}`).join(", ")}) IN (SELECT ${pk.map((c) => `k.${c}`).join(", ")} FROM json_populate_recordset(NULL::${table}, $1::json) AS k)`,
+        const r = await slave.client.query<{ c: string; h: string }>(
+          `SELECT t.ctid::text AS c, ${XMIN_HASH}::text AS h FROM ONLY ${table} AS t WHERE (${pk.map((c) => `t.${c}`).join(", ")}) IN (SELECT ${pk.map((c) => `k.${c}`).join(", ")} FROM json_to_recordset($1::json) AS k(${record}))`,
           [JSON.stringify(keys)],
         );
-        return r.rows.map((x) => tid(x.c) ?? badSlave(x));
+        return r.rows;
       })
     : [];
-  return rows.slave - remove.length + add.length === rows.master ? { method: "delta", remove, add } : null;
+  const remove: Tid[] = [];
+  let removedSum = 0n;
+  for (const row of gone) {
+    const at = tid(row.c);
+    const h = int8(row.h);
+    if (!at || h === null)
+      throw new Error(`${slave.label}: a malformed row place ${JSON.stringify(row).slice(0, 120)}`);
+    remove.push(at);
+    removedSum += BigInt(h);
+  }
+  if (slaveRows - remove.length + add.length !== masterRows) return none;
+  return { plan: { method: "delta", remove, add }, masterRows, removedSum };
 }
 
 /** A candidate's key: an object with exactly the key's columns. */
@@ -94,6 +131,4 @@ function parseKey(text: string, columns: string[]): Record<string, unknown> | nu
   return o;
 }
 
-function badSlave(row: unknown): never {
-  throw new Error(`a malformed row place ${JSON.stringify(row).slice(0, 120)}`);
-}
+const refused = (s: Session, what: string) => new Error(`${s.label}: ${what}; refused, nothing applied`);
