@@ -88,6 +88,18 @@ describe("SIP OPTIONS probe over TCP", () => {
     const t = await target("sip-tcp", "silent");
     expect(await probe(sip(t.port))).toMatchObject({ ok: false, detail: "timeout after 1000 ms", rttMs: null });
   });
+  it("fails at once, as a closed connection, when the peer resets it as soon as it accepts", async () => {
+    // The reset races the OPTIONS write; workerd can then leave the write pending for good, so a
+    // probe that awaited it before reading reported a timeout, about once in fifty.
+    const runs = 300;
+    const t = await target("sip-tcp");
+    await t.set("ok", { script: Array(runs).fill("closed") });
+    for (let i = 0; i < runs; i++) {
+      const r = await probe(sip(t.port, { retries: 0, timeoutMs: 5000 }));
+      expect(r).toMatchObject({ ok: false, detail: expect.stringMatching(/^connection /), attempts: 1 });
+    }
+    expect((await t.info()).connections).toBe(runs);
+  });
   it("fails on a closed port", async () => {
     const t = await target("sip-tcp", "closed");
     expect(await probe(sip(t.port))).toMatchObject({ ok: false, detail: "connection refused or host unreachable" });
