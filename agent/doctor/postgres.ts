@@ -101,6 +101,8 @@ export async function replicationChecks(r: ResolvedReplicationConfig): Promise<C
             "upgrade the slave to the master's Wazo version; replication refuses to run until then",
           ),
     );
+    for (const [role, s] of [["master", master], ["slave", slave]] as const)
+      out.push(await writeCountersCheck(`replication ${role} write counters`, s.client));
     out.push(await sipExpiryCheck(master.client, r.schema));
   } catch (err) {
     out.push(failed("replication checks", describe(err), "see the message"));
@@ -192,6 +194,21 @@ async function commitTimestampCheck(name: string, c: pg.ClientBase): Promise<Che
         name,
         "track_commit_timestamp is off: user state changed on both nodes keeps the master's value " +
           "(ALTER SYSTEM SET track_commit_timestamp = on, then restart PostgreSQL, to let the later change win)",
+      );
+}
+
+/**
+ * Between exact runs, replication reads only the tables PostgreSQL's write counters say were
+ * written (agent/replication/activity.ts). Without them every run is exact: correct, slower.
+ */
+async function writeCountersCheck(name: string, c: pg.ClientBase): Promise<CheckResult> {
+  const r = await c.query<{ on: boolean }>("SELECT current_setting('track_counts') = 'on' AS on");
+  return r.rows[0]?.on
+    ? ok(name, "track_counts is on: runs between exact ones read only the tables written since")
+    : info(
+        name,
+        "track_counts is off: every replication run reads every table (and autovacuum does not run); " +
+          "ALTER SYSTEM SET track_counts = on, then SELECT pg_reload_conf()",
       );
 }
 

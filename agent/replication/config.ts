@@ -47,6 +47,12 @@ const Endpoint = {
 export const ReplicationConfig = z.strictObject({
   /** The daemon's schedule while the slave is standby (Wazo: hourly). */
   everyMs: Ms.default(300_000),
+  /**
+   * How often a run reads every table's exact markers, not only those of the tables PostgreSQL's
+   * write counters say were written (see activity.ts): the bound on how late a write whose counts
+   * had not reached the statistics yet is copied. 0: every run.
+   */
+  verifyEveryMs: z.number().int().min(0).max(86_400_000).default(60_000),
   master: z
     .strictObject({
       /** Default: the agent's `master.host`. */

@@ -1,8 +1,6 @@
 import { int8 } from "./answers.js";
-import type { TableInfo } from "./catalog.js";
-import { bucketDigests } from "./delta.js";
 import type { Session } from "./session.js";
-import { qualified, xminBucketSql } from "./sql.js";
+import { qualified } from "./sql.js";
 
 /**
  * A shortcut past the fingerprints, kept in memory by the caller (the daemon) between runs.
@@ -15,26 +13,25 @@ import { qualified, xminBucketSql } from "./sql.js";
  * table whose two markers are both unchanged is still equal and is skipped unread; any other
  * goes through the fingerprint as usual. Markers are only comparable with themselves (xids are
  * per server), never across nodes. A new process starts with an empty memo: fingerprints for all.
+ *
+ * Reading a marker is still a scan. Between exact runs (`verifyEveryMs`) only the tables whose
+ * write counters moved have their markers read (activity.ts); the others are left unread.
  */
 export interface ReplicationMemo {
   readonly markers: Map<string, string>;
+  /** Per table (same key as markers): each node's activity (activity.ts) after the last run that read the table. */
+  readonly activity: Map<string, { m: string; s: string }>;
   /**
-   * Per table (same key as markers) that a delta was last run on: each node's xmin digest per
-   * bucket of key hashes (xminBucketSql), taken when both nodes held the same rows. Next time,
-   * only the buckets whose digest moved on either node can differ: the delta's first level
-   * without hashing any row's text.
+   * Per table: the xmin of the master's snapshot at the last run that left both nodes with the
+   * same rows (see since.ts): what the master wrote since is every row version not older.
    */
-  readonly buckets: Map<string, XminBuckets>;
-}
-
-export interface XminBuckets {
-  bits: number;
-  master: Map<string, string>;
-  slave: Map<string, string>;
+  readonly since: Map<string, string>;
+  /** Epoch ms of the last run that read every table's markers, whatever the activity said. */
+  verifiedAt: number;
 }
 
 export function createReplicationMemo(): ReplicationMemo {
-  return { markers: new Map(), buckets: new Map() };
+  return { markers: new Map(), activity: new Map(), since: new Map(), verifiedAt: 0 };
 }
 
 /**
@@ -44,6 +41,8 @@ export function createReplicationMemo(): ReplicationMemo {
  * before 9.4) have no age: they map to 2, which is what they are.
  */
 const XMIN = `CASE WHEN age(t.xmin) = 2147483647 THEN 2 ELSE (age('3'::xid)::int8 + 3 - age(t.xmin)) & 4294967295 END`;
+/** A row version's share of its table's marker (the rows of table alias `t`). */
+export const XMIN_HASH = `hashint8extended(${XMIN}, 0)`;
 
 /**
  * Every listed table's marker in one statement (row `i` is `tables[i]`): one round trip and one
@@ -54,7 +53,7 @@ function markersSql(schema: string, tables: string[]): string {
   return tables
     .map(
       (name, i) =>
-        `SELECT ${i}::int AS i, (SELECT count(*)::text || '/' || coalesce(sum(hashint8extended(${XMIN}, 0)), 0)::text || '/' || pg_relation_filenode($${i + 1}::regclass)::text FROM ONLY ${qualified(schema, name)} AS t) AS m`,
+        `SELECT ${i}::int AS i, (SELECT count(*)::text || '/' || coalesce(sum(${XMIN_HASH}), 0)::text || '/' || pg_relation_filenode($${i + 1}::regclass)::text FROM ONLY ${qualified(schema, name)} AS t) AS m`,
     )
     .join(" UNION ALL ");
 }
@@ -73,15 +72,8 @@ export async function markers(s: Session, schema: string, tables: string[]): Pro
   return out;
 }
 
-/** One node's xmin digests per bucket of `t` (see ReplicationMemo.buckets), checked. */
-export async function xminBuckets(
-  s: Session,
-  schema: string,
-  t: TableInfo,
-  bits: number,
-): Promise<Map<string, string>> {
-  return bucketDigests(bits, (await s.client.query(xminBucketSql(schema, t, bits, XMIN))).rows);
-}
+/** The master's marker of a table whose markers were left unread: equal to no marker read. */
+export const UNKNOWN_MARKER = "?";
 
 /** A marker's row count (the master's marker is the master's text: only ever read as a number). */
 export function markerRows(marker: string): number | null {
@@ -114,4 +106,30 @@ export async function reloadedMarkers(
   const row = r.rows[0]!;
   const h = BigInt(row.h!);
   return tables.map((t, i) => `${t.rows}/${(BigInt(t.rows) * h).toString()}/${row[`f${i}`]}`);
+}
+
+/** The share in a marker of each row this transaction writes (see reloadedMarkers). */
+export async function ownRowHash(s: Session): Promise<bigint> {
+  const r = await s.client.query<{ h: string }>(
+    `SELECT hashint8extended((pg_current_xact_id()::text::int8 % 4294967296), 0)::text AS h`,
+  );
+  return BigInt(r.rows[0]!.h);
+}
+
+/**
+ * A slave table's marker after a delta of the rows written since (since.ts), computed instead of
+ * scanned: the marker it had (`before`), less the rows deleted (their count and the sum of their
+ * shares, read as they were deleted), plus the rows copied in, each written by this transaction
+ * (`own`, ownRowHash). DELETE and COPY keep the storage file. Null when `before` is not a marker.
+ */
+export function markerAfterDelta(
+  before: string,
+  removed: { rows: number; sum: bigint },
+  added: number,
+  own: bigint,
+): string | null {
+  const [n, sum, file] = before.split("/");
+  if (int8(n) === null || sum === undefined || !/^-?[0-9]{1,40}$/.test(sum) || file === undefined) return null;
+  const rows = BigInt(n!) - BigInt(removed.rows) + BigInt(added);
+  return `${rows}/${BigInt(sum) - removed.sum + BigInt(added) * own}/${file}`;
 }

@@ -1,34 +1,39 @@
+import { afterOwnWrites, readActivity } from "./activity.js";
 import { readCatalog, type TableInfo } from "./catalog.js";
 import type { ResolvedReplicationConfig } from "./config.js";
 import { tidText } from "./answers.js";
 import { clearForReload, type Cleared } from "./clear.js";
 import { type Feed, readAhead, rowsCopy, tableCopy } from "./copy.js";
-import { differingBuckets, diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
+import { diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
 import { changedTables, type Changed } from "./fingerprint.js";
 import {
+  markerAfterDelta,
   markerRows,
   markers as readMarkers,
-  xminBuckets,
-  type XminBuckets,
   memoKey,
+  ownRowHash,
   reloadedMarkers,
   type ReplicationMemo,
+  UNKNOWN_MARKER,
 } from "./memo.js";
 import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
-import { describe, on, onBoth, openSession, step, type Session } from "./session.js";
+import { describe, on, openSession, step, type Session } from "./session.js";
+import { sincePlan, snapshotXmin } from "./since.js";
 import { deleteRowsSql, lockAgainstWritersSql, qualified } from "./sql.js";
 
 /**
  * One replication run, master → slave, the Wazo model made incremental:
  *
+ *   both:   with the caller's memo, every table's write counters (activity.ts)
  *   master: BEGIN REPEATABLE READ READ ONLY — one snapshot for every table and sequence
  *   slave:  BEGIN; SET LOCAL session_replication_role = replica — FK checks and triggers off
  *   both:   read the catalogs; any schema drift → refuse, nothing applied
- *   both:   with the caller's memo, one marker per table (memo.ts): tables unmoved since the last
- *           good run are left unread, and a table a delta ran on last compares xmin digests per
- *           bucket instead of row hashes
+ *   both:   with the memo: tables whose counters have not moved since the last good run are
+ *           left unread; the others' exact markers are read (memo.ts), and every table's at
+ *           least every `verifyEveryMs`; tables whose markers have not moved are left alone,
+ *           and a table only the master wrote to gets the rows written since (since.ts)
  *   both:   fingerprint each other table; unchanged tables are left alone
  *   both:   in a changed table, find the rows that differ (delta.ts), or reload it whole when it
  *           is small, has no primary key, or too much of it differs
@@ -122,8 +127,18 @@ export async function replicate(
     abort.check(); // an abort during connect found no session to kill
     lap("connect");
     const [master, slave] = sessions as [Session, Session];
+    const memo = opts.memo;
 
+    // Before the master's snapshot, so that any write the counters show is in it (activity.ts).
+    const activity = memo
+      ? await Promise.all([
+          on(master, "read table activity", () => readActivity(master, cfg.schema)),
+          on(slave, "read table activity", () => readActivity(slave, cfg.schema)),
+        ])
+      : null;
+    lap("activity");
     await step(master, "open the snapshot", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    const snapshot = memo ? await on(master, "read the snapshot", () => snapshotXmin(master)) : null;
     await step(slave, "open the transaction", "BEGIN; SET LOCAL session_replication_role = replica");
 
     lap("begin");
@@ -153,90 +168,140 @@ export async function replicate(
       );
 
     lap("lock");
-    // Markers first (when the caller keeps a memo): tables unchanged on both nodes since the last
-    // good run need no fingerprint.
-    const memo = opts.memo;
+    // With the caller's memo, what can be skipped or narrowed before any fingerprint.
     const scope = `${where.master}>${where.slave}/${cfg.schema}`;
+    const key = (t: TableInfo) => memoKey(scope, t.name);
+    const [mAct, sAct] = activity ?? [null, null];
+    const remembered = (t: TableInfo) => {
+      const [m, s] = memo?.markers.get(key(t))?.split("|") ?? [];
+      return m !== undefined && s !== undefined ? { m, s } : undefined;
+    };
+    // Whether each node's write counters moved since the last good run that read the table.
+    const wrote = (t: TableInfo) => {
+      const was = memo?.activity.get(key(t));
+      const [m, s] = [mAct?.get(t.name), sAct?.get(t.name)];
+      return { master: !was || !m || was.m !== m, slave: !was || !s || was.s !== s };
+    };
+    // A table the memo last left equal, big enough for a delta: when only the master wrote to it
+    // since, the rows written since are the delta (since.ts).
+    const sinceReady = (t: TableInfo) => {
+      const rows = markerRows(remembered(t)?.s ?? "");
+      return (
+        memo?.since.has(key(t)) === true &&
+        rows !== null &&
+        reloadReason(t, sCat.tables.get(t.name)!.primaryKey, { master: rows, slave: rows }) === null
+      );
+    };
+    // Between exact runs the counters choose what is read: a table neither node wrote to is left
+    // unread, one only the master wrote to goes to the rows written since without its markers.
+    const exact = !mAct || !sAct || startedAt - memo!.verifiedAt >= cfg.verifyEveryMs;
+    const quiet = new Set<string>();
+    const byCounters = new Set<string>();
+    if (!exact)
+      for (const t of infos) {
+        const w = wrote(t);
+        if (!remembered(t) || w.slave) continue;
+        if (!w.master) quiet.add(t.name);
+        else if (sinceReady(t)) byCounters.add(t.name);
+      }
     const markers = new Map<string, { m: string; s: string }>();
     if (memo) {
-      const names = infos.map((t) => t.name);
+      const names = infos.map((t) => t.name).filter((n) => !quiet.has(n) && !byCounters.has(n));
       const [ms, ss] = await Promise.all([
         on(master, "read table markers", () => readMarkers(master, cfg.schema, names)),
         on(slave, "read table markers", () => readMarkers(slave, cfg.schema, names)),
       ]);
-      infos.forEach((t, i) => markers.set(t.name, { m: ms[i]!, s: ss[i]! }));
+      names.forEach((n, i) => markers.set(n, { m: ms[i]!, s: ss[i]! }));
     }
     lap("markers");
-    const known = infos.filter(
-      (t) => memo?.markers.get(memoKey(scope, t.name)) === `${markers.get(t.name)?.m}|${markers.get(t.name)?.s}`,
-    );
+    const known = infos.filter((t) => {
+      if (quiet.has(t.name)) return true;
+      const [was, now] = [remembered(t), markers.get(t.name)];
+      return was !== undefined && now !== undefined && was.m === now.m && was.s === now.s;
+    });
     const knownNames = new Set(known.map((t) => t.name));
+    const rowsOf = (t: TableInfo) => {
+      const mk = markers.get(t.name);
+      return mk ? { master: markerRows(mk.m), slave: markerRows(mk.s) } : { master: null, slave: null };
+    };
     // A table the memo knows whose markers moved has most likely changed: when a delta would be
     // tried on it, its fingerprint is taken per bucket, which is also the delta's first level.
     const bitsFor = (t: TableInfo) => {
-      const mk = markers.get(t.name);
-      if (!mk || !memo?.markers.has(memoKey(scope, t.name))) return null;
-      const [m, s] = [markerRows(mk.m), markerRows(mk.s)];
-      if (m === null || s === null) return null;
+      const { master: m, slave: s } = rowsOf(t);
+      if (!remembered(t) || m === null || s === null) return null;
       return fingerprintBits(t, sCat.tables.get(t.name)!.primaryKey, { master: m, slave: s });
     };
     // A table empty on the slave needs no fingerprint when the markers give both row counts:
     // copied whole if the master has rows, else equal. This is every table of a first full sync.
     const empty = new Map<string, number>();
     for (const t of infos) {
-      const mk = markers.get(t.name);
-      if (knownNames.has(t.name) || !mk || markerRows(mk.s) !== 0) continue;
-      const m = markerRows(mk.m);
-      if (m !== null) empty.set(t.name, m);
+      const { master: m, slave: s } = rowsOf(t);
+      if (!knownNames.has(t.name) && s === 0 && m !== null) empty.set(t.name, m);
     }
-    // A table a delta ran on last time (the memo holds its xmin digests per bucket): its first
-    // level is those digests again, read after the slave's lock, and only the buckets that moved
-    // on either node can differ — no row's text hashed. The first level of the others is their
-    // fingerprint per bucket (bitsFor).
-    const fast = new Map<string, XminBuckets>();
-    const fastChanged = new Map<string, Changed>();
-    const previous = (t: TableInfo) => memo?.buckets.get(memoKey(scope, t.name));
-    const fastTables = infos.filter(
-      (t) => !knownNames.has(t.name) && !empty.has(t.name) && previous(t)?.bits === (bitsFor(t) ?? -1),
+    // The rows written since: the tables chosen by the counters, and those whose markers say only
+    // the master's side moved.
+    const sinceTables = infos.filter(
+      (t) =>
+        byCounters.has(t.name) ||
+        (!knownNames.has(t.name) && sinceReady(t) && remembered(t)!.s === markers.get(t.name)?.s),
     );
-    await lockAgainstWriters(slave, cfg.schema, fastTables);
-    for (const t of fastTables) {
+    await lockAgainstWriters(slave, cfg.schema, sinceTables);
+    // A slave marker read before its lock is still good only if it has not moved since.
+    const checked = sinceTables.filter((t) => markers.has(t.name)).map((t) => t.name);
+    const locked = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, checked));
+    const moved = new Set(checked.filter((t, i) => locked[i] !== markers.get(t)!.s));
+    const plans = new Map<string, TablePlan>();
+    const changed = new Map<string, Changed>();
+    const removedSums = new Map<string, bigint>();
+    for (const t of sinceTables) {
       abort.check();
-      const prev = previous(t)!;
-      const [m, s] = await onBoth(master, slave, `xmin digests of table ${t.name}`, (x) =>
-        xminBuckets(x, cfg.schema, t, prev.bits),
-      );
-      fast.set(t.name, { bits: prev.bits, master: m, slave: s });
-      const differing = [...new Set([...differingBuckets(m, prev.master), ...differingBuckets(s, prev.slave)])];
-      const mk = markers.get(t.name)!;
-      if (differing.length)
-        fastChanged.set(t.name, {
-          master: markerRows(mk.m),
-          slave: markerRows(mk.s)!,
-          level1: { bits: prev.bits, differing },
-        });
+      if (moved.has(t.name)) continue;
+      const was = remembered(t)!;
+      const slaveRows = markerRows(was.s)!;
+      const r = await sincePlan(
+        master,
+        slave,
+        cfg.schema,
+        sCat.tables.get(t.name)!,
+        memo!.since.get(key(t))!,
+        slaveRows,
+      ).catch((e: unknown) => {
+        throw new Error(`comparing the rows of table ${t.name}: ${describe(e)}`);
+      });
+      // Its markers, when unread: the slave's as the memo left them (its counters have not moved),
+      // the master's unknown until the next exact run reads them.
+      if (!markers.has(t.name)) markers.set(t.name, { m: UNKNOWN_MARKER, s: was.s });
+      if (r.plan && !r.plan.add.length && !r.plan.remove.length) continue; // written and undone, or rewritten
+      changed.set(t.name, { master: r.masterRows, slave: slaveRows });
+      if (r.plan) {
+        plans.set(t.name, r.plan);
+        removedSums.set(t.name, r.removedSum);
+      }
     }
-    lap("xmin digests");
-    const changed = await changedTables(
+    lap("since");
+    const sinceNames = new Set(sinceTables.map((t) => t.name));
+    const bySince = [...plans.keys()];
+    const toFingerprint = infos.filter(
+      (t) => !knownNames.has(t.name) && !empty.has(t.name) && (!sinceNames.has(t.name) || moved.has(t.name)),
+    );
+    const fingerprinted = await changedTables(
       master,
       slave,
       cfg.schema,
-      infos
-        .filter((t) => !knownNames.has(t.name) && !empty.has(t.name) && !fast.has(t.name))
-        .map((t) => ({ table: t, bits: bitsFor(t) })),
+      toFingerprint.map((t) => ({ table: t, bits: bitsFor(t) })),
     ).catch((e: unknown) => {
       throw new Error(`fingerprinting: ${describe(e)}`);
     });
+    for (const [t, c] of fingerprinted) changed.set(t, c);
     for (const [t, m] of empty) if (m > 0) changed.set(t, { master: m, slave: 0 });
-    for (const [t, c] of fastChanged) changed.set(t, c);
     lap("fingerprints");
     const toCopy = infos.filter((t) => changed.has(t.name));
     report.skipped = infos.filter((t) => !changed.has(t.name)).map((t) => t.name);
 
-    // Each changed table: reloaded whole, or only its differing rows (see delta.ts).
-    const plans = new Map<string, TablePlan>();
+    // Each other changed table: reloaded whole, or only its differing rows (see delta.ts).
     const deltas: TableInfo[] = [];
     for (const t of toCopy) {
+      if (plans.has(t.name)) continue;
       const why = reloadReason(t, sCat.tables.get(t.name)!.primaryKey, changed.get(t.name)!);
       if (why === null) deltas.push(t);
       else plans.set(t.name, { method: "reload", why });
@@ -245,7 +310,7 @@ export async function replicate(
     // A first level taken from the fingerprint is of the slave before its lock: still good only
     // if the slave's marker has not moved since the start (the memo records what it reads after).
     // Read once for all of them: the lock keeps every writer out from here on.
-    const recheck = deltas.filter((t) => changed.get(t.name)!.level1 && !fast.has(t.name)).map((t) => t.name);
+    const recheck = deltas.filter((t) => changed.get(t.name)!.level1).map((t) => t.name);
     const now = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, recheck));
     const stale = new Set(recheck.filter((t, i) => now[i] !== markers.get(t)?.s));
     for (const t of deltas) {
@@ -271,8 +336,9 @@ export async function replicate(
       reload: reloads.map((t) => ({ table: t.name, why: (plans.get(t.name) as { why: string }).why })),
       delta: toCopy.filter((t) => plans.get(t.name)!.method === "delta").map((t) => t.name),
       skipped: report.skipped.length,
-      fingerprinted: infos.length - known.length - fast.size,
-      byXmin: [...fast.keys()],
+      quiet: quiet.size,
+      fingerprinted: toFingerprint.length,
+      since: bySince,
     });
 
     const cleared = await clearForReload(
@@ -344,43 +410,49 @@ export async function replicate(
       const whole = copied.filter((c) => c.method === "reload");
       const computed = await on(slave, "read table markers", () => reloadedMarkers(slave, cfg.schema, whole));
       whole.forEach((c, i) => after.set(c.table, computed[i]!));
-      const delta = copied.filter((c) => c.method === "delta").map((c) => c.table);
+      // A delta of the rows written since: computed from the marker it had and what it changed.
+      const own = removedSums.size ? await on(slave, "read the transaction's id", () => ownRowHash(slave)) : 0n;
+      for (const c of copied) {
+        const removed = removedSums.get(c.table);
+        const was = removed === undefined ? null : markers.get(c.table)?.s;
+        const computed = was ? markerAfterDelta(was, { rows: c.deleted, sum: removed! }, c.rows, own) : null;
+        if (computed) after.set(c.table, computed);
+      }
+      const delta = copied.filter((c) => c.method === "delta" && !after.has(c.table)).map((c) => c.table);
       const read = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, delta));
       delta.forEach((t, i) => after.set(t, read[i]!));
     }
-    // The xmin digests of each table a delta ran on (or the fast path found equal), now that both
-    // nodes hold the same rows: the master's in its snapshot, the slave's as this transaction leaves it.
-    const buckets = new Map<string, XminBuckets>();
-    if (memo)
-      for (const t of new Set([...toCopy, ...fastTables])) {
-        const plan = plans.get(t.name);
-        const f = fast.get(t.name);
-        const bits = f?.bits ?? changed.get(t.name)?.level1?.bits;
-        if (bits === undefined || plan?.method === "reload") continue;
-        if (f && !plan) {
-          buckets.set(t.name, f);
-          continue;
-        }
-        const [m, s] = await Promise.all([
-          f ? f.master : on(master, `xmin digests of table ${t.name}`, () => xminBuckets(master, cfg.schema, t, bits)),
-          on(slave, `xmin digests of table ${t.name}`, () => xminBuckets(slave, cfg.schema, t, bits)),
-        ]);
-        buckets.set(t.name, { bits, master: m, slave: s });
-      }
+    // The slave's activity once this transaction's own writes are counted (activity.ts): read
+    // before the commit, while they are still this transaction's.
+    const written = new Map<string, string>();
+    if (sAct) {
+      const tables = copied
+        .filter((c) => sAct.has(c.table))
+        .map((c) => ({ table: c.table, before: sAct.get(c.table)! }));
+      const now = await on(slave, "read table activity", () => afterOwnWrites(slave, cfg.schema, tables));
+      tables.forEach((t, i) => written.set(t.table, now[i]!));
+    }
     lap("memo");
     abort.check();
     await step(slave, "commit", "COMMIT");
+    // Our writes counted now rather than when the session ends, so that a run right after this
+    // one finds the activity the memo expects (PostgreSQL 15+; without it, only later).
+    if (written.size) await slave.client.query("SELECT pg_stat_force_next_flush()").catch(() => undefined);
     lap("commit");
     if (memo) {
+      // Every table whose markers were read is equal as of this snapshot; a quiet one keeps its
+      // whole memo, so that a write counted late still moves it next time.
       for (const [t, s] of after) markers.set(t, { m: markers.get(t)!.m, s });
-      for (const [t, { m, s }] of markers) memo.markers.set(memoKey(scope, t), `${m}|${s}`);
-      // A table left unread keeps its digests; any other read without new ones loses them.
-      for (const t of infos) {
-        if (knownNames.has(t.name)) continue;
-        const b = buckets.get(t.name);
-        if (b) memo.buckets.set(memoKey(scope, t.name), b);
-        else memo.buckets.delete(memoKey(scope, t.name));
+      for (const [t, { m, s }] of markers) {
+        const k = memoKey(scope, t);
+        memo.markers.set(k, `${m}|${s}`);
+        memo.since.set(k, snapshot!);
+        const [am, as] = [mAct?.get(t), written.get(t) ?? sAct?.get(t)];
+        if (am && as) memo.activity.set(k, { m: am, s: as });
+        else memo.activity.delete(k);
       }
+      // A run without activity (a node not counting) is exact: every table's activity is dropped above.
+      if (exact) memo.verifiedAt = startedAt;
     }
     report.copied = copied;
     report.sequences = sequences;

@@ -64,15 +64,6 @@ export function bucketDigestSql(schema: string, t: TableInfo, bits: number): str
   return perBucketSql(schema, t, bits, rowHash(t));
 }
 
-/**
- * Per bucket (as bucketDigestSql), the row count and the sum of a hash of each row version's
- * xmin (`xmin`: the expression giving it, see memo.ts): no row's text is printed. Comparable only
- * with the same node's earlier answer, never across nodes.
- */
-export function xminBucketSql(schema: string, t: TableInfo, bits: number, xmin: string): string {
-  return perBucketSql(schema, t, bits, `hashint8extended(${xmin}, 0)`);
-}
-
 /** Per non-empty bucket of key hashes: its number, row count and the sum of `hash` over its rows. */
 function perBucketSql(schema: string, t: TableInfo, bits: number, hash: string): string {
   return `SELECT (${keyHash(t)} & ${bucketMask(bits)})::text AS b, count(*)::text AS n, sum(${hash})::text AS s FROM ONLY ${qualified(schema, t.name)} AS t GROUP BY 1`;

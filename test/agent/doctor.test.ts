@@ -130,6 +130,8 @@ describe("xivo-ha-agent doctor", () => {
       "replication slave role",
       "slave owns sequences",
       "schema drift",
+      "replication master write counters",
+      "replication slave write counters",
       "copy-back master login",
       "copy-back slave login",
       "copy-back master writes",

@@ -154,26 +154,36 @@ async function probeSip(p: SipProbe, host: string, signal: AbortSignal): Promise
     { secureTransport: p.transport === "tls" ? "on" : "off", allowHalfOpen: false },
   );
   return withSocket(socket, signal, async () => {
-    const writer = socket.writable.getWriter();
-    await writer.write(new TextEncoder().encode(formatOptions(request)));
-    writer.releaseLock();
     const reader = socket.readable.getReader();
-    const decoder = new TextDecoder();
-    const sip = new SipResponseReader();
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) throw new ProbeFailure("connection closed before a final SIP response");
-      for (const res of sip.push(decoder.decode(value, { stream: true }))) {
-        if (res.headers.get("call-id") !== request.callId) throw new ProbeFailure("SIP response for another Call-ID");
-        if (res.status < 200) continue; // 1xx: provisional, wait for the final answer
-        const line = `SIP/2.0 ${res.status} ${res.reasonPhrase}`.trim();
-        if (p.acceptCodes && !p.acceptCodes.includes(res.status)) {
-          throw new ProbeFailure(`${line}, expected ${p.acceptCodes.join("/")}`);
-        }
-        return line;
-      }
-    }
+    // Read while the request is written, not after: when the peer resets the connection as the
+    // request goes out, workerd can leave the write pending for good while the read side sees the
+    // end, so awaiting the write first turned a reset into a timeout. A failed write fails at once.
+    const sent = socket.writable.getWriter().write(new TextEncoder().encode(formatOptions(request)));
+    return Promise.race([sent.then(() => new Promise<never>(() => {})), readFinalResponse(p, request.callId, reader)]);
   });
+}
+
+/** Reads up to the final response to the OPTIONS whose Call-ID is `callId`: its status line. */
+async function readFinalResponse(
+  p: SipProbe,
+  callId: string,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<string> {
+  const decoder = new TextDecoder();
+  const sip = new SipResponseReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new ProbeFailure("connection closed before a final SIP response");
+    for (const res of sip.push(decoder.decode(value, { stream: true }))) {
+      if (res.headers.get("call-id") !== callId) throw new ProbeFailure("SIP response for another Call-ID");
+      if (res.status < 200) continue; // 1xx: provisional, wait for the final answer
+      const line = `SIP/2.0 ${res.status} ${res.reasonPhrase}`.trim();
+      if (p.acceptCodes && !p.acceptCodes.includes(res.status)) {
+        throw new ProbeFailure(`${line}, expected ${p.acceptCodes.join("/")}`);
+      }
+      return line;
+    }
+  }
 }
 
 /** Opens, uses and always closes a socket; an abort (the probe's timeout) closes it at once. */
