@@ -474,7 +474,8 @@ async function main(): Promise<void> {
       cReport = c.report;
       await quiesce(m, s);
       const e = await timed("(c, exact)", () => replicate(exactCfg, { memo }));
-      if (e.report.copied.length) throw new Error(`(c, exact) rewrote ${e.report.copied.map((x) => x.table).join(", ")}`);
+      if (e.report.copied.length)
+        throw new Error(`(c, exact) rewrote ${e.report.copied.map((x) => x.table).join(", ")}`);
       cExact.push(e.ms);
       cExactReport = e.report;
     }

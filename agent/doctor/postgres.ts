@@ -101,7 +101,10 @@ export async function replicationChecks(r: ResolvedReplicationConfig): Promise<C
             "upgrade the slave to the master's Wazo version; replication refuses to run until then",
           ),
     );
-    for (const [role, s] of [["master", master], ["slave", slave]] as const)
+    for (const [role, s] of [
+      ["master", master],
+      ["slave", slave],
+    ] as const)
       out.push(await writeCountersCheck(`replication ${role} write counters`, s.client));
     out.push(await sipExpiryCheck(master.client, r.schema));
   } catch (err) {
