@@ -207,17 +207,20 @@ export async function replicate(
     const markers = new Map<string, { m: string; s: string }>();
     if (memo) {
       const names = infos.map((t) => t.name).filter((n) => !quiet.has(n) && !byCounters.has(n));
-      const [ms, ss] = await Promise.all([
-        on(master, "read table markers", () => readMarkers(master, cfg.schema, names)),
-        on(slave, "read table markers", () => readMarkers(slave, cfg.schema, names)),
-      ]);
-      names.forEach((n, i) => markers.set(n, { m: ms[i]!, s: ss[i]! }));
+      // The slave's first: a table it holds no row of needs no scan of the master's rows (the
+      // fingerprint's "has the master any row" decides it), which is most of a full sync's time
+      // before the first COPY. Its master marker stays unknown until a later exact run.
+      const ss = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, names));
+      const held = names.filter((_, i) => markerRows(ss[i]!) !== 0);
+      const ms = await on(master, "read table markers", () => readMarkers(master, cfg.schema, held));
+      const m = new Map(held.map((n, i) => [n, ms[i]!]));
+      names.forEach((n, i) => markers.set(n, { m: m.get(n) ?? UNKNOWN_MARKER, s: ss[i]! }));
     }
     lap("markers");
     const known = infos.filter((t) => {
       if (quiet.has(t.name)) return true;
       const [was, now] = [remembered(t), markers.get(t.name)];
-      return was !== undefined && now !== undefined && was.m === now.m && was.s === now.s;
+      return was !== undefined && now !== undefined && now.m !== UNKNOWN_MARKER && was.m === now.m && was.s === now.s;
     });
     const knownNames = new Set(known.map((t) => t.name));
     const rowsOf = (t: TableInfo) => {
@@ -231,13 +234,6 @@ export async function replicate(
       if (!remembered(t) || m === null || s === null) return null;
       return fingerprintBits(t, sCat.tables.get(t.name)!.primaryKey, { master: m, slave: s });
     };
-    // A table empty on the slave needs no fingerprint when the markers give both row counts:
-    // copied whole if the master has rows, else equal. This is every table of a first full sync.
-    const empty = new Map<string, number>();
-    for (const t of infos) {
-      const { master: m, slave: s } = rowsOf(t);
-      if (!knownNames.has(t.name) && s === 0 && m !== null) empty.set(t.name, m);
-    }
     // The rows written since: the tables chosen by the counters, and those whose markers say only
     // the master's side moved.
     const sinceTables = infos.filter(
@@ -282,7 +278,7 @@ export async function replicate(
     const sinceNames = new Set(sinceTables.map((t) => t.name));
     const bySince = [...plans.keys()];
     const toFingerprint = infos.filter(
-      (t) => !knownNames.has(t.name) && !empty.has(t.name) && (!sinceNames.has(t.name) || moved.has(t.name)),
+      (t) => !knownNames.has(t.name) && (!sinceNames.has(t.name) || moved.has(t.name)),
     );
     const fingerprinted = await changedTables(
       master,
@@ -293,7 +289,6 @@ export async function replicate(
       throw new Error(`fingerprinting: ${describe(e)}`);
     });
     for (const [t, c] of fingerprinted) changed.set(t, c);
-    for (const [t, m] of empty) if (m > 0) changed.set(t, { master: m, slave: 0 });
     lap("fingerprints");
     const toCopy = infos.filter((t) => changed.has(t.name));
     report.skipped = infos.filter((t) => !changed.has(t.name)).map((t) => t.name);

@@ -234,13 +234,15 @@ describe("replicate(): only the rows that differ", () => {
     expect(stat(written.report, "d_big")).toMatchObject({ method: "delta", deleted: 2, rows: 3 });
     expect(rewritten(places, await rowPlaces(p, "d_big", "id"))).toEqual(["42", "46", `${BIG + 100}`].sort());
     await equal();
-    // Its slave marker was computed, not read: an exact run finds it right (nothing fingerprinted).
+    // Its slave marker was computed, not read: an exact run finds it right, so d_big is not
+    // fingerprinted — the run fingerprints no more than the exact run after it, which only takes
+    // the tables empty on the slave (whose master markers are never read).
+    const fingerprinted = (r: Awaited<ReturnType<typeof run>>) =>
+      r.events.find((e) => e.event === "replication.plan")!.fields.fingerprinted;
     const exact = await run(memo, { verifyEveryMs: 0 });
-    expect(exact.events.find((e) => e.event === "replication.plan")!.fields).toMatchObject({
-      quiet: 0,
-      fingerprinted: 0,
-    });
-    expect(exact.report.copied).toEqual([]);
+    const next = await run(memo, { verifyEveryMs: 0 });
+    expect(fingerprinted(exact)).toBe(fingerprinted(next));
+    expect([...exact.report.copied, ...next.report.copied]).toEqual([]);
     // A delete and a key change leave slave rows no written row names: the row counts tell, and
     // the table goes through the hashing delta instead, with the same result.
     await p.m.query(`DELETE FROM public.d_big WHERE id = 41; UPDATE public.d_big SET id = ${BIG + 101} WHERE id = 43;`);

@@ -212,6 +212,24 @@ describe("replicate(): master → slave", () => {
     expect(again.events[0]).toMatchObject({ quiet: REPLICATED_TABLES.length, fingerprinted: 0 });
   });
 
+  it("a table empty on the slave is copied when the master fills it again, whatever the memo holds of it", async () => {
+    const memo = createReplicationMemo();
+    const saved = (await p.m.query(`SELECT * FROM public.queuemember`)).rows;
+    expect(saved.length).toBeGreaterThan(0);
+    await p.m.query(`DELETE FROM public.queuemember`);
+    await p.counted();
+    expect((await replicate(p.cfg(), { memo })).ok).toBe(true);
+    // Both empty: the master's marker is never read for it (see run.ts), nothing is copied.
+    expect((await replicate(p.cfg({ verifyEveryMs: 0 }), { memo })).copied).toEqual([]);
+    await p.m.query(
+      `INSERT INTO public.queuemember SELECT * FROM json_populate_recordset(NULL::public.queuemember, $1)`,
+      [JSON.stringify(saved)],
+    );
+    await p.counted();
+    expect(copiedNames(await replicate(p.cfg({ verifyEveryMs: 0 }), { memo }))).toEqual(["queuemember"]);
+    expect(await checksums(p.s, REPLICATED_TABLES)).toEqual(await checksums(p.m, REPLICATED_TABLES));
+  });
+
   it("a write whose count has not reached the statistics yet is left to the next exact run", async (ctx) => {
     const memo = createReplicationMemo();
     expect((await replicate(p.cfg(), { memo })).ok).toBe(true);
