@@ -89,26 +89,26 @@ export function memoKey(scope: string, table: string): string {
 /**
  * The markers of tables reloaded in the current transaction, computed instead of scanned: their
  * visible rows are exactly the `rows` this transaction copied, each with this transaction's xid
- * as xmin (FREEZE keeps the raw xmin), so the hash sum is rows × hash(xid). The storage file is
- * the one TRUNCATE gave (or the old one, after DELETE). Same text as markersSql gives.
+ * as xmin (FREEZE keeps the raw xmin): an empty table's marker after a delta adding them
+ * (markerAfterDelta). The storage file is the one TRUNCATE gave (or the old one, after DELETE).
  */
 export async function reloadedMarkers(
   s: Session,
   schema: string,
   tables: { table: string; rows: number }[],
+  own: bigint,
 ): Promise<string[]> {
   if (!tables.length) return [];
-  const cols = tables.map((_, i) => `pg_relation_filenode($${i + 1}::regclass)::text AS f${i}`);
-  const r = await s.client.query<Record<string, string>>(
-    `SELECT hashint8extended((pg_current_xact_id()::text::int8 % 4294967296), 0)::text AS h, ${cols.join(", ")}`,
-    tables.map((t) => qualified(schema, t.table)),
+  const r = await s.client.query<{ f: string }>(
+    `SELECT pg_relation_filenode(u.r)::text AS f FROM unnest($1::text[]::regclass[]) WITH ORDINALITY AS u(r, i) ORDER BY u.i`,
+    [tables.map((t) => qualified(schema, t.table))],
   );
-  const row = r.rows[0]!;
-  const h = BigInt(row.h!);
-  return tables.map((t, i) => `${t.rows}/${(BigInt(t.rows) * h).toString()}/${row[`f${i}`]}`);
+  if (r.rows.length !== tables.length)
+    throw new Error(`markers: ${r.rows.length} storage files for ${tables.length} tables`);
+  return tables.map((t, i) => markerAfterDelta(`0/0/${r.rows[i]?.f}`, { rows: 0, sum: 0n }, t.rows, own)!);
 }
 
-/** The share in a marker of each row this transaction writes (see reloadedMarkers). */
+/** The share in a marker of each row this transaction writes (its xid's hash, as markersSql takes it). */
 export async function ownRowHash(s: Session): Promise<bigint> {
   const r = await s.client.query<{ h: string }>(
     `SELECT hashint8extended((pg_current_xact_id()::text::int8 % 4294967296), 0)::text AS h`,

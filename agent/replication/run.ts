@@ -241,11 +241,18 @@ export async function replicate(
         byCounters.has(t.name) ||
         (!knownNames.has(t.name) && sinceReady(t) && remembered(t)!.s === markers.get(t.name)?.s),
     );
-    await lockAgainstWriters(slave, cfg.schema, sinceTables);
-    // A slave marker read before its lock is still good only if it has not moved since.
-    const checked = sinceTables.filter((t) => markers.has(t.name)).map((t) => t.name);
-    const locked = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, checked));
-    const moved = new Set(checked.filter((t, i) => locked[i] !== markers.get(t)!.s));
+    // What was read of the slave before its lock holds only for a table whose marker has not moved
+    // since: locks `tables` against writers and returns those of `read` (read before) that moved.
+    // One statement for all of them; the lock keeps every writer out from here on.
+    const lockAndRecheck = async (tables: TableInfo[], read: string[]) => {
+      await lockAgainstWriters(slave, cfg.schema, tables);
+      const now = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, read));
+      return new Set(read.filter((t, i) => now[i] !== markers.get(t)?.s));
+    };
+    const moved = await lockAndRecheck(
+      sinceTables,
+      sinceTables.filter((t) => markers.has(t.name)).map((t) => t.name),
+    );
     const plans = new Map<string, TablePlan>();
     const changed = new Map<string, Changed>();
     const removedSums = new Map<string, bigint>();
@@ -301,13 +308,11 @@ export async function replicate(
       if (why === null) deltas.push(t);
       else plans.set(t.name, { method: "reload", why });
     }
-    await lockAgainstWriters(slave, cfg.schema, deltas);
-    // A first level taken from the fingerprint is of the slave before its lock: still good only
-    // if the slave's marker has not moved since the start (the memo records what it reads after).
-    // Read once for all of them: the lock keeps every writer out from here on.
-    const recheck = deltas.filter((t) => changed.get(t.name)!.level1).map((t) => t.name);
-    const now = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, recheck));
-    const stale = new Set(recheck.filter((t, i) => now[i] !== markers.get(t)?.s));
+    // A first level taken from the fingerprint is of the slave before its lock.
+    const stale = await lockAndRecheck(
+      deltas,
+      deltas.filter((t) => changed.get(t.name)!.level1).map((t) => t.name),
+    );
     for (const t of deltas) {
       abort.check();
       const { master: m, slave: s, level1 } = changed.get(t.name)!;
@@ -403,10 +408,11 @@ export async function replicate(
     const after = new Map<string, string>();
     if (memo) {
       const whole = copied.filter((c) => c.method === "reload");
-      const computed = await on(slave, "read table markers", () => reloadedMarkers(slave, cfg.schema, whole));
+      const own =
+        whole.length || removedSums.size ? await on(slave, "read the transaction's id", () => ownRowHash(slave)) : 0n;
+      const computed = await on(slave, "read table markers", () => reloadedMarkers(slave, cfg.schema, whole, own));
       whole.forEach((c, i) => after.set(c.table, computed[i]!));
       // A delta of the rows written since: computed from the marker it had and what it changed.
-      const own = removedSums.size ? await on(slave, "read the transaction's id", () => ownRowHash(slave)) : 0n;
       for (const c of copied) {
         const removed = removedSums.get(c.table);
         const was = removed === undefined ? null : markers.get(c.table)?.s;
