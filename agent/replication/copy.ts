@@ -126,6 +126,9 @@ export function readAhead(master: Session, jobs: CopyJob[], names: string[], bud
       while (held >= budget && !failure) await new Promise<void>((r) => (wake = r));
       if (failure) return;
       const batch = new Batch((n) => (held += n), budget);
+      // Its failure reaches the run through `failure` and the copy that takes it; a batch read
+      // whole and not yet taken has no other listener, and its 'error' must not go uncaught.
+      batch.on("error", () => undefined);
       live.add(batch);
       slots[i]!.resolve(batch);
       try {

@@ -1,6 +1,9 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readCatalog } from "../../../agent/replication/catalog.js";
+import { readAhead, tableCopy } from "../../../agent/replication/copy.js";
 import { replicate } from "../../../agent/replication/run.js";
+import { openSession } from "../../../agent/replication/session.js";
 import { connectPostgres } from "../../support/postgres.js";
 import { REPLICATED_TABLES } from "../../support/wazo-schema.js";
 import { checksums, snapshot, startPair, type Pair } from "./helpers.js";
@@ -123,6 +126,32 @@ describe("replicate(): the master read ahead of the slave", () => {
       expect(await checksums(p.s, ["infos"])).toEqual(await checksums(p.m, ["infos"]));
     } finally {
       await stray.end();
+    }
+  });
+
+  it("stopped after the master's side is read whole and before the slave takes it: no error goes uncaught", async () => {
+    const cfg = p.cfg();
+    const master = await openSession("master", cfg.master, cfg);
+    const uncaught: unknown[] = [];
+    const catchIt = (e: unknown) => uncaught.push(e);
+    process.prependListener("uncaughtException", catchIt);
+    try {
+      await master.client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+      const cat = await readCatalog(master.client, "public");
+      const names = ["context", "infos", "musiconhold"];
+      const feed = readAhead(
+        master,
+        names.map((n) => tableCopy("public", cat.tables.get(n)!, "binary", false, null)),
+        names,
+      );
+      await feed.done; // every table read into memory, none taken
+      feed.stop(new Error("the slave went away"));
+      await new Promise((r) => setImmediate(r));
+      expect(uncaught).toEqual([]);
+      expect(feed.failure?.message).toBe("the slave went away");
+    } finally {
+      process.removeListener("uncaughtException", catchIt);
+      await master.close();
     }
   });
 });
