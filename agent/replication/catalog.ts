@@ -21,6 +21,8 @@ export interface TableInfo {
   columns: Column[];
   /** The primary key's columns in key order; empty when the table has none. */
   primaryKey: string[];
+  /** The server's estimate of its row count (pg_class.reltuples), null until first vacuumed or analyzed. */
+  estimatedRows: number | null;
 }
 
 export interface Catalog {
@@ -32,7 +34,7 @@ export interface Catalog {
 
 const TABLES_SQL = `
   SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type,
-         coalesce(a.attgenerated <> '', false) AS generated
+         coalesce(a.attgenerated <> '', false) AS generated, c.reltuples::float8 AS estimate
     FROM pg_class c
     JOIN pg_namespace n ON n.oid = c.relnamespace
     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -70,13 +72,22 @@ const REFERENCES_SQL = `
 
 export async function readCatalog(client: pg.ClientBase, schema: string): Promise<Catalog> {
   const tables = new Map<string, TableInfo>();
-  const cols = await client.query<{ table: string; column: string | null; type: string | null; generated: boolean }>(
+  const cols = await client.query<{
+    table: string;
+    column: string | null;
+    type: string | null;
+    generated: boolean;
+    estimate: number;
+  }>(
     TABLES_SQL,
     [schema],
   );
   for (const r of cols.rows) {
     let t = tables.get(r.table);
-    if (!t) tables.set(r.table, (t = { name: r.table, columns: [], primaryKey: [] }));
+    if (!t) {
+      const estimatedRows = r.estimate >= 0 ? Math.round(r.estimate) : null; // -1: never vacuumed or analyzed
+      tables.set(r.table, (t = { name: r.table, columns: [], primaryKey: [], estimatedRows }));
+    }
     if (r.column !== null) t.columns.push({ name: r.column, type: r.type ?? "", generated: r.generated });
   }
   const pks = await client.query<{ table: string; column: string }>(PRIMARY_KEYS_SQL, [schema]);

@@ -1,13 +1,14 @@
 import type { TableInfo } from "./catalog.js";
 import { bucketDigests, differingBuckets } from "./delta.js";
 import { on, type Session } from "./session.js";
-import { anyRowSql, bucketDigestSql, fingerprintSql } from "./sql.js";
+import { anyRowSql, bucketDigestSql, fingerprintSql, nonEmptySql } from "./sql.js";
 
 /**
  * Decides which tables changed: fingerprint each table on both nodes (see fingerprintSql) and
  * copy only those that differ. The slave runs one table ahead of the master, so the two scans
- * overlap; a slave table that is empty needs no master fingerprint, only "has the master any
- * row" — which makes the first full sync nearly free of fingerprinting.
+ * overlap. A slave table that is empty needs no fingerprint, only "has the master any row": the
+ * empty ones are found first, in one statement per node for all of them, which makes the first
+ * full sync free of fingerprinting.
  *
  * A table expected to have changed and big enough for a delta (the caller gives its bucket
  * bits) is fingerprinted per bucket instead: the same scan is then also the delta's first level
@@ -50,22 +51,29 @@ export async function changedTables(
   schema: string,
   tables: { table: TableInfo; bits: number | null }[],
 ): Promise<Map<string, Changed>> {
+  const changed = new Map<string, Changed>();
+  // Per bucket, the slave's table is known not to be empty (see fingerprintBits).
+  const unsure = tables.filter((x) => x.bits === null).map((x) => x.table.name);
+  const held = new Set(await nonEmpty(slave, schema, unsure));
+  const empty = unsure.filter((n) => !held.has(n));
+  for (const n of await nonEmpty(master, schema, empty)) changed.set(n, { master: null, slave: 0 });
+  const scanned = tables.filter((x) => x.bits !== null || held.has(x.table.name));
   const onSlave: Promise<Fingerprint>[] = [];
   let chain: Promise<unknown> = Promise.resolve();
-  for (const { table, bits } of tables) {
+  for (const { table, bits } of scanned) {
     const p = chain.then(() => fingerprint(slave, schema, table, bits));
     p.catch(() => undefined); // awaited below; a failure must not surface as unhandled meanwhile
     onSlave.push(p);
     chain = p;
   }
-  const changed = new Map<string, Changed>();
   let onMaster: Promise<Fingerprint> | null = null;
   try {
-    for (const [i, { table: t, bits }] of tables.entries()) {
-      // Per bucket, the slave's table is known not to be empty (see fingerprintBits): both nodes scan at once.
+    for (const [i, { table: t, bits }] of scanned.entries()) {
+      // Per bucket, both nodes scan at once.
       onMaster = bits !== null ? fingerprint(master, schema, t, bits) : null;
       onMaster?.catch(() => undefined);
       const s = await onSlave[i]!;
+      // Emptied since it was found holding rows (nothing is locked yet): as if found empty.
       if (s.rows === 0 && !onMaster) {
         const r = await master.client.query<{ any: boolean }>(anyRowSql(schema, t.name));
         if (r.rows[0]!.any) changed.set(t.name, { master: null, slave: 0 });
@@ -83,4 +91,11 @@ export async function changedTables(
     await Promise.all([chain.catch(() => undefined), onMaster?.catch(() => undefined)]);
   }
   return changed;
+}
+
+/** Which of `names` hold any row on this node, in one statement. */
+async function nonEmpty(s: Session, schema: string, names: string[]): Promise<string[]> {
+  if (!names.length) return [];
+  const r = await on(s, "find the empty tables", () => s.client.query<{ i: number }>(nonEmptySql(schema, names)!));
+  return r.rows.map((row) => names[row.i]!);
 }

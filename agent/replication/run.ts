@@ -6,6 +6,7 @@ import { clearForReload, type Cleared } from "./clear.js";
 import { type Feed, readAhead, rowsCopy, tableCopy } from "./copy.js";
 import { diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
+import { buildDeferred, DEFER_FROM_ROWS, deferIndexes } from "./indexes.js";
 import { changedTables, type Changed } from "./fingerprint.js";
 import {
   markerAfterDelta,
@@ -59,6 +60,8 @@ export interface TableStat {
   durationMs: number;
   /** How a reload emptied the table: TRUNCATE, DELETE when a kept table references this one, or not at all when it was empty. */
   cleared: Cleared | null;
+  /** Secondary indexes built after the load instead of kept up row by row during it (indexes.ts). */
+  indexes: number;
 }
 
 export interface ReplicationReport {
@@ -350,6 +353,15 @@ export async function replicate(
     );
 
     lap("clear");
+    // The master's rows of a reloaded table: counted, or else the master's estimate.
+    const expected = (t: TableInfo) => changed.get(t.name)!.master ?? t.estimatedRows;
+    const deferred = await deferIndexes(
+      slave,
+      cfg.schema,
+      reloads.filter((t) => (expected(t) ?? DEFER_FROM_ROWS) >= DEFER_FROM_ROWS).map((t) => t.name),
+      (error) => log("replication.indexes-kept", { error }),
+    );
+    lap("indexes");
     // Before the copies, so that a failure at any later point also proves them rolled back.
     const sequences = await syncSequences(master, slave, cfg.schema, seqs.master);
     lap("sequences");
@@ -361,7 +373,7 @@ export async function replicate(
       toCopy.map((t) => {
         const plan = plans.get(t.name)!;
         return plan.method === "reload"
-          ? tableCopy(cfg.schema, t, cfg.format, cleared.get(t.name) === "truncate", changed.get(t.name)!.master)
+          ? tableCopy(cfg.schema, t, cfg.format, cleared.get(t.name) === "truncate", expected(t))
           : rowsCopy(cfg.schema, t, plan.add, cfg.format);
       }),
       toCopy.map((t) => t.name),
@@ -381,6 +393,7 @@ export async function replicate(
                 ...(await copyOne(feed, i, slave, t)),
                 durationMs: 0,
                 cleared: cleared.get(t.name)!,
+                indexes: await buildDeferred(slave, deferred, t.name),
               }
             : {
                 table: t.name,
@@ -389,6 +402,7 @@ export async function replicate(
                 ...(await applyDelta(feed, i, master, slave, cfg, t, plan)),
                 durationMs: 0,
                 cleared: null,
+                indexes: 0,
               };
         stat.durationMs = Math.round(performance.now() - c0);
         copied.push(stat);

@@ -294,6 +294,7 @@ describe("the delta's rules", () => {
     name: "t",
     columns: [{ name: "id", type: "integer", generated: false }],
     primaryKey,
+    estimatedRows: null,
   });
 
   it("reloads a table empty on the slave, without a key, with keys that differ, small, or far apart in rows", () => {

@@ -16,6 +16,7 @@ const table = (name: string, cols: [string, string, boolean?][], primaryKey: str
   name,
   columns: cols.map(([n, type, generated]) => ({ name: n, type, generated: generated ?? false })),
   primaryKey,
+  estimatedRows: null,
 });
 const catalog = (tables: TableInfo[], sequences: Catalog["sequences"] = []): Catalog => ({
   tables: new Map(tables.map((t) => [t.name, t])),
