@@ -10,10 +10,12 @@ import { qualified } from "./sql.js";
  * Only a plain index qualifies: one that nothing depends on (no constraint owns it, no foreign
  * key leans on it), not the table's primary key, clustering or replica-identity index, with no
  * comment and no statistics target, in the default tablespace, owned by a role the slave's user
- * acts for. Such an index is whole in its definition (`pg_get_indexdef`: columns, method,
- * predicate, storage parameters), so dropping it and running that definition again gives it
- * back as it was. Constraint indexes stay in place: dropping them means dropping what
- * depends on them.
+ * acts for, and calling no function or operator of the schema's own (whose result could depend
+ * on the session's search_path, which the run pins to pg_catalog). Such an index is whole in its
+ * definition (`pg_get_indexdef`: columns, method, predicate, storage parameters, every name
+ * qualified), so dropping it and running that definition again gives it back as it was.
+ * Constraint indexes stay in place: dropping them means dropping what depends on them. The
+ * definitions are the slave's own, read from its catalog and run on it: nothing from the master.
  *
  * All of it happens in the slave's one transaction: a failure rolls the drop back with the rest,
  * and DROP INDEX locks the table against every reader until COMMIT, so nobody ever sees it
@@ -43,7 +45,8 @@ const PLAIN_INDEXES_SQL = `
                       WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = i.indexrelid)
      AND NOT EXISTS (SELECT 1 FROM pg_depend d
                       WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
-                        AND d.deptype NOT IN ('a', 'n'))
+                        AND NOT (d.deptype = 'a' AND d.refclassid = 'pg_class'::regclass)
+                        AND NOT (d.deptype = 'n' AND d.refclassid IN ('pg_collation'::regclass, 'pg_opclass'::regclass)))
      AND NOT EXISTS (SELECT 1 FROM pg_description x
                       WHERE x.classoid = 'pg_class'::regclass AND x.objoid = i.indexrelid)
      AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0)

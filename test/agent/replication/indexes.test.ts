@@ -19,6 +19,8 @@ const SCHEMA = `
   CREATE TABLE big_ref (id int PRIMARY KEY, c uuid REFERENCES big (c));
   CREATE INDEX big_commented_idx ON big (b);
   COMMENT ON INDEX big_commented_idx IS 'kept by hand';
+  CREATE FUNCTION norm(text) RETURNS text IMMUTABLE LANGUAGE sql AS 'SELECT lower($1)';
+  CREATE INDEX big_norm_idx ON big (norm(b));
   CREATE INDEX big_clustered_idx ON big (d);
   CLUSTER big USING big_clustered_idx;
   CREATE TABLE small (id int PRIMARY KEY, a int NOT NULL);
@@ -96,7 +98,8 @@ describe("replicate(): indexes built after a reload", () => {
 
     const by = Object.fromEntries(r.copied.map((c) => [c.table, c.indexes]));
     // big_a_idx, big_lower_b_idx (partial, on an expression, with a storage parameter). Kept:
-    // the primary key, the unique index a foreign key leans on, the commented and the clustered one.
+    // the primary key, the unique index a foreign key leans on, the commented and the clustered
+    // one, and the one calling a function of the schema's own.
     expect(by).toEqual({ big: 2, big_ref: 0, small: 0 });
     expect(events.some(([e]) => e === "replication.indexes-kept")).toBe(false);
 
