@@ -78,10 +78,7 @@ export async function readCatalog(client: pg.ClientBase, schema: string): Promis
     type: string | null;
     generated: boolean;
     estimate: number;
-  }>(
-    TABLES_SQL,
-    [schema],
-  );
+  }>(TABLES_SQL, [schema]);
   for (const r of cols.rows) {
     let t = tables.get(r.table);
     if (!t) {
