@@ -57,15 +57,7 @@ interface IndexState {
 
 /** Every index of the schema as the slave's catalog has it. */
 async function indexes(c: pg.ClientBase): Promise<Record<string, IndexState>> {
-  const r = await c.query<{
-    name: string;
-    oid: string;
-    def: string;
-    valid: boolean;
-    clustered: boolean;
-    entries: number;
-    comment: string | null;
-  }>(
+  const r = await c.query<IndexState & { name: string }>(
     `SELECT ic.relname AS name, ic.oid::text AS oid, pg_get_indexdef(i.indexrelid) AS def,
             i.indisvalid AND i.indisready AND i.indislive AS valid, i.indisclustered AS clustered,
             ic.reltuples::int AS entries, obj_description(ic.oid, 'pg_class') AS comment
