@@ -403,11 +403,16 @@ async function replicateOnce(cfg: Config, log: Logger): Promise<number> {
   }
 }
 
-/** "users (delta −2 +2)" or "context (reload: fewer than 1000 rows)": what a pass did to one table. */
-const describeCopied = (t: TableStat) =>
-  t.method === "delta"
-    ? `${t.table} (delta −${t.deleted} +${t.rows})`
-    : `${t.table} (reload${t.why ? `: ${t.why}` : ""})`;
+/**
+ * "users (delta −2 +2)", "context (reload: small (12 rows))" or "extensions (reload: empty on
+ * the slave; 1 index built after the load)": what a pass did to one table.
+ */
+export const describeCopied = (t: TableStat) => {
+  if (t.method === "delta") return `${t.table} (delta −${t.deleted} +${t.rows})`;
+  const built = t.indexes ? `${t.indexes} ${t.indexes === 1 ? "index" : "indexes"} built after the load` : null;
+  const notes = [t.why, built].filter((n) => n !== null);
+  return `${t.table} (reload${notes.length ? `: ${notes.join("; ")}` : ""})`;
+};
 
 /** The users' own settings merged back at failback, one clause; empty when there were none. */
 function userStateLine(u: UserStateReport | null): string {

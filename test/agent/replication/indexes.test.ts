@@ -1,5 +1,6 @@
 import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describeCopied } from "../../../agent/cli.js";
 import { DEFER_FROM_ROWS } from "../../../agent/replication/indexes.js";
 import { replicate } from "../../../agent/replication/run.js";
 import { checksums, startPair, type Fixture, type Pair } from "./helpers.js";
@@ -93,6 +94,12 @@ describe("replicate(): indexes built after a reload", () => {
     // the primary key, the unique index a foreign key leans on, the commented and the clustered
     // one, and the one calling a function of the schema's own.
     expect(by).toEqual({ big: 2, big_ref: 0, small: 0 });
+    // As `xivo-ha-agent replicate` says it.
+    expect(r.copied.map(describeCopied).sort()).toEqual([
+      "big (reload: empty on the slave; 2 indexes built after the load)",
+      "big_ref (reload: empty on the slave)",
+      "small (reload: empty on the slave)",
+    ]);
     expect(events.some(([e]) => e === "replication.indexes-kept")).toBe(false);
 
     const after = await indexes(p.s);
