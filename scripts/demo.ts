@@ -210,14 +210,16 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       say("demo", `✔ failover complete in ${((Date.now() - t0) / 1000).toFixed(1)} s: the slave answers SIP`);
       const t1 = Date.now();
       await restore();
+      // Done once the slave, standby again, has also replicated after the copy-back: stopping
+      // earlier would cut that pass and print it as failed.
       await until(
         "the failback",
-        async () => timeline.role === "standby" && timeline.reconciled && !(await slaveAnswers()),
+        async () => timeline.role === "standby" && timeline.replicatedSinceCopyBack > 0 && !(await slaveAnswers()),
         { timeoutMs: 120_000, everyMs: 200 },
       );
       say(
         "demo",
-        `✔ failback complete in ${((Date.now() - t1) / 1000).toFixed(1)} s (hold-down 8 s): calls copied back, slave standby`,
+        `✔ failback complete in ${((Date.now() - t1) / 1000).toFixed(1)} s (hold-down 8 s): calls copied back, slave standby and replicating`,
       );
       await until("the failback notification", () => receiver.verified.has("failback.done"), {
         timeoutMs: 30_000,
@@ -302,7 +304,8 @@ async function startWebhookReceiver(say: (who: string, what: string) => void) {
 class Timeline {
   role = "unknown";
   replicated = 0;
-  reconciled = false;
+  /** Replication passes done since the last copy-back to the master; -1 before any copy-back. */
+  replicatedSinceCopyBack = -1;
   private since = 0;
 
   constructor(private readonly say: (who: string, what: string) => void) {}
@@ -345,6 +348,7 @@ class Timeline {
         return this.say("agent", `LAN view: ${e.from} → ${e.to}`);
       case "replication.done":
         this.replicated++;
+        if (this.replicatedSinceCopyBack >= 0) this.replicatedSinceCopyBack++;
         return this.say(
           "agent",
           `replication: ${e.copied.length ? `copied ${e.copied.join(", ")}` : "nothing changed"} (${e.durationMs} ms, ${e.rows} rows)`,
@@ -352,7 +356,7 @@ class Timeline {
       case "replication.failed":
         return this.say("agent", `replication FAILED: ${e.error}`);
       case "reconcile.done":
-        this.reconciled = true;
+        this.replicatedSinceCopyBack = 0;
         return this.say(
           "agent",
           `copy-back to the master: ${e.tables.map((t: { name: string; copied: number }) => `${t.name} +${t.copied}`).join(", ")}`,

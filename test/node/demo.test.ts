@@ -29,6 +29,11 @@ describe("npm start", () => {
     expect(stdout).toMatch(/✔ failover complete in [\d.]+ s: the slave answers SIP/);
     expect(stdout).toMatch(/copy-back to the master: call_log \+3/);
     expect(stdout).toMatch(/✔ failback complete in [\d.]+ s/);
+    // Complete means standby and replicating again: a pass after the copy-back, none cut short.
+    const after = stdout.slice(stdout.indexOf("copy-back to the master"));
+    expect(after.indexOf("agent    replication: ")).toBeGreaterThan(-1);
+    expect(after.indexOf("agent    replication: ")).toBeLessThan(after.indexOf("✔ failback complete"));
+    expect(stdout).not.toMatch(/FAILED/);
     expect(stdout).toMatch(/edge {5}verdict up → down/);
     // The notifications of the failover and of the failback, signed, checked on arrival.
     expect(stdout).toMatch(/notify {3}failover\.done {2}signature verified, attempt 1/);
