@@ -20,15 +20,10 @@ export async function clearForReload(
   referencedBy: Map<string, Set<string>>,
 ): Promise<Map<string, Cleared>> {
   const plan = planClear(schema, reloads, referencedBy);
-  const still = new Set(empty);
-  if (empty.length) {
-    await step(slave, "lock the tables", lockAgainstWritersSql(schema, empty));
-    // Read again under the lock: a write since the run's first read would otherwise survive.
-    const r = await on(slave, "check empty tables", () =>
-      slave.client.query<{ i: number }>(nonEmptySql(schema, empty)!),
-    );
-    for (const row of r.rows) still.delete(empty[row.i]!);
-  }
+  await lockAgainstWriters(slave, schema, empty);
+  // Read again under the lock: a write since the run's first read would otherwise survive.
+  const held = new Set(await tablesWithRows(slave, schema, empty));
+  const still = new Set(empty.filter((t) => !held.has(t)));
   const skip = skipEmpty(schema, plan, still, referencedBy);
   const truncate = plan.truncate.filter((t) => !skip.has(t));
   const del = plan.delete.filter((t) => !skip.has(t));
@@ -40,4 +35,16 @@ export async function clearForReload(
   for (const t of del) how.set(t, "delete");
   for (const t of skip) how.set(t, "empty");
   return how;
+}
+
+/** No writer may touch these tables until the transaction ends; readers may. */
+export async function lockAgainstWriters(slave: Session, schema: string, names: string[]): Promise<void> {
+  if (names.length) await step(slave, "lock the tables", lockAgainstWritersSql(schema, names));
+}
+
+/** Which of `names` hold any row on this node, in one statement. */
+export async function tablesWithRows(s: Session, schema: string, names: string[]): Promise<string[]> {
+  if (!names.length) return [];
+  const r = await on(s, "find the empty tables", () => s.client.query<{ i: number }>(nonEmptySql(schema, names)!));
+  return r.rows.map((row) => names[row.i]!);
 }

@@ -1,7 +1,8 @@
 import type { TableInfo } from "./catalog.js";
 import { bucketDigests, differingBuckets } from "./delta.js";
 import { on, type Session } from "./session.js";
-import { anyRowSql, bucketDigestSql, fingerprintSql, nonEmptySql } from "./sql.js";
+import { tablesWithRows } from "./clear.js";
+import { bucketDigestSql, fingerprintSql } from "./sql.js";
 
 /**
  * Decides which tables changed: fingerprint each table on both nodes (see fingerprintSql) and
@@ -54,9 +55,9 @@ export async function changedTables(
   const changed = new Map<string, Changed>();
   // Per bucket, the slave's table is known not to be empty (see fingerprintBits).
   const unsure = tables.filter((x) => x.bits === null).map((x) => x.table.name);
-  const held = new Set(await nonEmpty(slave, schema, unsure));
+  const held = new Set(await tablesWithRows(slave, schema, unsure));
   const empty = unsure.filter((n) => !held.has(n));
-  for (const n of await nonEmpty(master, schema, empty)) changed.set(n, { master: null, slave: 0 });
+  for (const n of await tablesWithRows(master, schema, empty)) changed.set(n, { master: null, slave: 0 });
   const scanned = tables.filter((x) => x.bits !== null || held.has(x.table.name));
   const onSlave: Promise<Fingerprint>[] = [];
   let chain: Promise<unknown> = Promise.resolve();
@@ -75,8 +76,7 @@ export async function changedTables(
       const s = await onSlave[i]!;
       // Emptied since it was found holding rows (nothing is locked yet): as if found empty.
       if (s.rows === 0 && !onMaster) {
-        const r = await master.client.query<{ any: boolean }>(anyRowSql(schema, t.name));
-        if (r.rows[0]!.any) changed.set(t.name, { master: null, slave: 0 });
+        if ((await tablesWithRows(master, schema, [t.name])).length) changed.set(t.name, { master: null, slave: 0 });
         continue;
       }
       const m = await (onMaster ?? fingerprint(master, schema, t, bits));
@@ -91,11 +91,4 @@ export async function changedTables(
     await Promise.all([chain.catch(() => undefined), onMaster?.catch(() => undefined)]);
   }
   return changed;
-}
-
-/** Which of `names` hold any row on this node, in one statement. */
-async function nonEmpty(s: Session, schema: string, names: string[]): Promise<string[]> {
-  if (!names.length) return [];
-  const r = await on(s, "find the empty tables", () => s.client.query<{ i: number }>(nonEmptySql(schema, names)!));
-  return r.rows.map((row) => names[row.i]!);
 }

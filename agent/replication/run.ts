@@ -2,7 +2,7 @@ import { afterOwnWrites, readActivity } from "./activity.js";
 import { readCatalog, type TableInfo } from "./catalog.js";
 import type { ResolvedReplicationConfig } from "./config.js";
 import { tidText } from "./answers.js";
-import { clearForReload, type Cleared } from "./clear.js";
+import { clearForReload, type Cleared, lockAgainstWriters } from "./clear.js";
 import { type Feed, readAhead, rowsCopy, tableCopy } from "./copy.js";
 import { diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
@@ -22,7 +22,7 @@ import { selectSequences, selectTables } from "./select.js";
 import { syncSequences } from "./sequences.js";
 import { describe, on, openSession, step, type Session } from "./session.js";
 import { sincePlan, snapshotXmin } from "./since.js";
-import { deleteRowsSql, lockAgainstWritersSql, qualified } from "./sql.js";
+import { deleteRowsSql, qualified } from "./sql.js";
 
 /**
  * One replication run, master → slave, the Wazo model made incremental:
@@ -248,7 +248,11 @@ export async function replicate(
     // since: locks `tables` against writers and returns those of `read` (read before) that moved.
     // One statement for all of them; the lock keeps every writer out from here on.
     const lockAndRecheck = async (tables: TableInfo[], read: string[]) => {
-      await lockAgainstWriters(slave, cfg.schema, tables);
+      await lockAgainstWriters(
+        slave,
+        cfg.schema,
+        tables.map((t) => t.name),
+      );
       const now = await on(slave, "read table markers", () => readMarkers(slave, cfg.schema, read));
       return new Set(read.filter((t, i) => now[i] !== markers.get(t)?.s));
     };
@@ -510,19 +514,6 @@ function stepClock(steps: Record<string, number>): (name: string) => void {
     steps[name] = Math.round((steps[name] ?? 0) + now - last);
     last = now;
   };
-}
-
-/** No writer may move the slave's rows between their digests and the delete by ctid; readers may. */
-async function lockAgainstWriters(slave: Session, schema: string, tables: TableInfo[]): Promise<void> {
-  if (!tables.length) return;
-  await step(
-    slave,
-    "lock the tables",
-    lockAgainstWritersSql(
-      schema,
-      tables.map((t) => t.name),
-    ),
-  );
 }
 
 /** A refusal whose message is already the whole story. */

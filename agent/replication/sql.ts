@@ -94,11 +94,6 @@ export function deleteRowsSql(schema: string, table: string): string {
   return `DELETE FROM ONLY ${qualified(schema, table)} WHERE ctid = ANY($1::tid[])`;
 }
 
-/** Cheaper than a fingerprint when the slave's table is empty: all we need is "does the master have rows". */
-export function anyRowSql(schema: string, table: string): string {
-  return `SELECT EXISTS (SELECT 1 FROM ONLY ${qualified(schema, table)}) AS any`;
-}
-
 /**
  * A whole table as COPY. `ordered`: in primary-key order, which the slave's load pays back many
  * times over: each key then lands at the right edge of its index (PostgreSQL's fast path for
