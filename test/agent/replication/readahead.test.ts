@@ -2,7 +2,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCatalog } from "../../../agent/replication/catalog.js";
 import { readAhead, tableCopy } from "../../../agent/replication/copy.js";
-import { replicate } from "../../../agent/replication/run.js";
+import { replicate, type ReplicationReport } from "../../../agent/replication/run.js";
 import { openSession } from "../../../agent/replication/session.js";
 import { connectPostgres } from "../../support/postgres.js";
 import { REPLICATED_TABLES } from "../../support/wazo-schema.js";
@@ -56,6 +56,13 @@ describe("replicate(): the master read ahead of the slave", () => {
     return { run, masterPid: master.pid, slavePid: slave.pid };
   }
 
+  /** Kills one node's side of a held run, then lets the slave go on: the run's report. */
+  async function cutAndRelease(run: Promise<ReplicationReport>, node: pg.Client, pid: number) {
+    await node.query(`SELECT pg_terminate_backend($1)`, [pid]);
+    await gate.query(`SELECT pg_advisory_unlock(${GATE})`);
+    return run;
+  }
+
   beforeAll(async () => {
     p = await startPair({ scale: 1, blobBytes: BLOB });
     gate = await connectPostgres(p.slave);
@@ -79,9 +86,7 @@ describe("replicate(): the master read ahead of the slave", () => {
 
   it("the master dies while the slave still loads an earlier table: fails naming the master's table, slave unchanged", async () => {
     const { run, masterPid } = await heldRun();
-    await p.m.query(`SELECT pg_terminate_backend($1)`, [masterPid]);
-    await gate.query(`SELECT pg_advisory_unlock(${GATE})`);
-    const report = await run;
+    const report = await cutAndRelease(run, p.m, masterPid);
     expect(report.ok).toBe(false);
     expect(report.error).toMatch(/copying table moh_file: master .*terminat/i);
     expect(report.copied).toEqual([]);
@@ -90,9 +95,7 @@ describe("replicate(): the master read ahead of the slave", () => {
 
   it("the slave dies while the master reads ahead: the master's COPY is cut too, slave unchanged", async () => {
     const { run, slavePid } = await heldRun();
-    await p.s.query(`SELECT pg_terminate_backend($1)`, [slavePid]);
-    await gate.query(`SELECT pg_advisory_unlock(${GATE})`);
-    const report = await run;
+    const report = await cutAndRelease(run, p.s, slavePid);
     expect(report.ok).toBe(false);
     expect(report.error).toMatch(/copying table agentfeatures/);
     expect(await snapshot(p.s)).toEqual(previous);
