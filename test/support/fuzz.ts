@@ -236,14 +236,16 @@ type Obj = { [k: string]: Json };
 /** A body change that makes a valid body one the route must refuse. */
 type Breaker = (b: Obj, now: number) => Obj | string;
 
+const isObj = (v: Json | undefined): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
 const set =
   (path: string, value: Json): Breaker =>
   (b) => {
     const copy = structuredClone(b) as Obj;
     const keys = path.split(".");
-    let o: Json = copy;
-    for (const k of keys.slice(0, -1)) o = (o as Obj)[k]!;
-    (o as Obj)[keys.at(-1)!] = value;
+    let o: Json | undefined = copy;
+    for (const k of keys.slice(0, -1)) o = isObj(o) ? o[k] : undefined;
+    // An earlier breaker dropped or replaced the parent: the body is broken already.
+    if (isObj(o)) o[keys.at(-1)!] = value;
     return copy;
   };
 const drop =
