@@ -53,17 +53,20 @@ const PLAIN_INDEXES_SQL = `
    ORDER BY c.relname, ic.relname`;
 
 /**
- * Drops the plain indexes of `tables` on the slave (in its open transaction) and returns their
- * definitions, to be run again by buildDeferred once each table is loaded. Empty when there is
- * none, or when the drop could not be had (the savepoint is rolled back: the indexes stay).
+ * Drops the plain indexes of the reloaded tables expected to hold DEFER_FROM_ROWS rows or more
+ * (`rows`: counted or estimated; unknown counts as many) on the slave, in its open transaction,
+ * and returns their definitions, to be run again by buildDeferred once each table is loaded.
+ * Empty when there is none, or when the drop could not be had (the savepoint is rolled back: the
+ * indexes stay).
  */
 export async function deferIndexes(
   slave: Session,
   schema: string,
-  tables: string[],
+  reloads: { name: string; rows: number | null }[],
   log: (why: string) => void = () => {},
 ): Promise<Deferred> {
   const deferred: Deferred = new Map();
+  const tables = reloads.filter((t) => (t.rows ?? DEFER_FROM_ROWS) >= DEFER_FROM_ROWS).map((t) => t.name);
   if (!tables.length) return deferred;
   const r = await on(slave, "read the indexes", () =>
     slave.client.query<{ table: string; index: string; def: string }>(PLAIN_INDEXES_SQL, [schema, tables]),

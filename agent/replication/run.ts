@@ -6,7 +6,7 @@ import { clearForReload, type Cleared, lockAgainstWriters } from "./clear.js";
 import { type Feed, readAhead, rowsCopy, tableCopy } from "./copy.js";
 import { diffTable, fingerprintBits, reloadReason, type TablePlan } from "./delta.js";
 import { schemaDrift } from "./drift.js";
-import { buildDeferred, DEFER_FROM_ROWS, deferIndexes } from "./indexes.js";
+import { buildDeferred, deferIndexes } from "./indexes.js";
 import { changedTables, type Changed } from "./fingerprint.js";
 import {
   markerAfterDelta,
@@ -362,7 +362,7 @@ export async function replicate(
     const deferred = await deferIndexes(
       slave,
       cfg.schema,
-      reloads.filter((t) => (expected(t) ?? DEFER_FROM_ROWS) >= DEFER_FROM_ROWS).map((t) => t.name),
+      reloads.map((t) => ({ name: t.name, rows: expected(t) })),
       (error) => log("replication.indexes-kept", { error }),
     );
     lap("indexes");

@@ -200,15 +200,11 @@ describe.skipIf(skip)(`the Debian package on a clean ${DEBIAN_ROOT.suite}`, () =
       },
     ];
     for (const s of steps) {
-      const attempt = () => inRoot(s.argv);
-      const r = s.untilMs
-        ? await until(
-            s.name,
-            async () => ((r) => (r.code === s.code && s.out.test(r.stdout + r.stderr) ? r : null))(await attempt()),
-            p,
-            s.untilMs,
-          )
-        : await attempt();
+      const attempt = async () => {
+        const r = await inRoot(s.argv);
+        return r.code === s.code && s.out.test(r.stdout + r.stderr) ? r : null;
+      };
+      const r = s.untilMs ? await until(s.name, attempt, p, s.untilMs) : await inRoot(s.argv);
       expect({ step: s.name, code: r.code }, r.stdout + r.stderr).toEqual({ step: s.name, code: s.code });
       expect(r.stdout + r.stderr, s.name).toMatch(s.out);
       // Never a stack trace, nor Node 18's notice that its Ed25519 is experimental; never the token.

@@ -4,7 +4,7 @@ import { replicate } from "../../../agent/replication/run.js";
 import { compareNodes, tableDigests } from "../../support/replica-compare.js";
 import { mutateMaster, strayWrites } from "../../support/wazo-full-mutations.js";
 import { FULL_EXCLUDED_TABLES, FULL_REPLICATED_TABLES } from "../../support/wazo-full-schema.js";
-import { fullFixture, startPair, type Pair } from "./helpers.js";
+import { fullFixture, indexStates, startPair, type Pair } from "./helpers.js";
 
 /**
  * Replication on Wazo's schema in full (about ninety tables, the tenant ⇄ endpoint_sip cycle,
@@ -16,14 +16,9 @@ import { fullFixture, startPair, type Pair } from "./helpers.js";
 
 const ROWS = 12_000;
 
-/** Every index of the schema: name, definition, and whether it is valid and ready. */
-async function indexDefinitions(c: Pair["m"]): Promise<string[]> {
-  const r = await c.query<{ d: string }>(
-    `SELECT ic.relname || ': ' || pg_get_indexdef(i.indexrelid) || (CASE WHEN i.indisvalid AND i.indisready THEN '' ELSE ' (invalid)' END) AS d
-       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-      WHERE ic.relnamespace = 'public'::regnamespace ORDER BY 1`,
-  );
-  return r.rows.map((x) => x.d);
+/** Every index of the schema with its definition and validity: what must match across nodes and builds. */
+async function indexDefinitions(c: Pair["m"]): Promise<Record<string, { def: string; valid: boolean }>> {
+  return Object.fromEntries(Object.entries(await indexStates(c)).map(([n, x]) => [n, { def: x.def, valid: x.valid }]));
 }
 
 describe("replication on the full Wazo fixture", () => {

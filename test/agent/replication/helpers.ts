@@ -193,3 +193,26 @@ export async function allRowVersions(c: pg.ClientBase, tables: readonly string[]
   for (const t of tables) out.push(await rowVersions(c, t));
   return out;
 }
+
+export interface IndexState {
+  oid: string;
+  def: string;
+  /** Valid, ready and live: usable by queries and kept up by writes. */
+  valid: boolean;
+  clustered: boolean;
+  /** How many entries its last build or vacuum recorded (pg_class.reltuples). */
+  entries: number;
+  comment: string | null;
+}
+
+/** Every index of the schema as a node's catalog has it, by name. */
+export async function indexStates(c: pg.ClientBase): Promise<Record<string, IndexState>> {
+  const r = await c.query<IndexState & { name: string }>(
+    `SELECT ic.relname AS name, ic.oid::text AS oid, pg_get_indexdef(i.indexrelid) AS def,
+            i.indisvalid AND i.indisready AND i.indislive AS valid, i.indisclustered AS clustered,
+            ic.reltuples::int AS entries, obj_description(ic.oid, 'pg_class') AS comment
+       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+      WHERE ic.relnamespace = 'public'::regnamespace`,
+  );
+  return Object.fromEntries(r.rows.map(({ name, ...rest }) => [name, rest]));
+}

@@ -1,9 +1,9 @@
-import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { describeCopied } from "../../../agent/cli.js";
 import { DEFER_FROM_ROWS } from "../../../agent/replication/indexes.js";
 import { replicate } from "../../../agent/replication/run.js";
-import { checksums, startPair, type Fixture, type Pair } from "./helpers.js";
+import { connectPostgres } from "../../support/postgres.js";
+import { checksums, indexStates, type IndexState, startPair, type Fixture, type Pair } from "./helpers.js";
 
 // A reloaded table's plain indexes are dropped before its COPY and built again after it, in the
 // slave's one transaction (agent/replication/indexes.ts). What must hold: every index comes back
@@ -47,27 +47,6 @@ const fixture: Fixture = {
   slaveHistory: "SELECT 1",
 };
 
-interface IndexState {
-  oid: string;
-  def: string;
-  valid: boolean;
-  clustered: boolean;
-  entries: number;
-  comment: string | null;
-}
-
-/** Every index of the schema as the slave's catalog has it. */
-async function indexes(c: pg.ClientBase): Promise<Record<string, IndexState>> {
-  const r = await c.query<IndexState & { name: string }>(
-    `SELECT ic.relname AS name, ic.oid::text AS oid, pg_get_indexdef(i.indexrelid) AS def,
-            i.indisvalid AND i.indisready AND i.indislive AS valid, i.indisclustered AS clustered,
-            ic.reltuples::int AS entries, obj_description(ic.oid, 'pg_class') AS comment
-       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
-      WHERE ic.relnamespace = 'public'::regnamespace`,
-  );
-  return Object.fromEntries(r.rows.map(({ name, ...rest }) => [name, rest]));
-}
-
 const without = (x: Record<string, IndexState>, key: keyof IndexState) =>
   Object.fromEntries(Object.entries(x).map(([n, s]) => [n, { ...s, [key]: null }]));
 
@@ -83,7 +62,7 @@ describe("replicate(): indexes built after a reload", () => {
   const emptySlave = () => p.s.query("TRUNCATE big, big_ref, small");
 
   it("a full sync rebuilds a big table's plain indexes, keeps every other, and gives them all back as they were", async () => {
-    const before = await indexes(p.s);
+    const before = await indexStates(p.s);
     const events: [string, Record<string, unknown>][] = [];
     const r = await replicate(p.cfg(), { log: (e, f) => events.push([e, f]) });
     expect(r.error).toBeNull();
@@ -102,7 +81,7 @@ describe("replicate(): indexes built after a reload", () => {
     ]);
     expect(events.some(([e]) => e === "replication.indexes-kept")).toBe(false);
 
-    const after = await indexes(p.s);
+    const after = await indexStates(p.s);
     // Same names, definitions, validity, comments and clustering; only the rebuilt ones are new objects.
     expect(without(without(after, "oid"), "entries")).toEqual(without(without(before, "oid"), "entries"));
     const renewed = Object.keys(after)
@@ -133,15 +112,8 @@ describe("replicate(): indexes built after a reload", () => {
 
   it("a reader holding the table: the drop waits at most lockTimeoutMs, the indexes stay, the run still succeeds", async () => {
     await emptySlave();
-    const before = await indexes(p.s);
-    const reader = new (await import("pg")).default.Client({
-      host: p.slave.host,
-      port: p.slave.port,
-      user: p.slave.user,
-      password: p.slave.password,
-      database: "asterisk",
-    });
-    await reader.connect();
+    const before = await indexStates(p.s);
+    const reader = await connectPostgres(p.slave);
     try {
       await reader.query("BEGIN; SELECT count(*) FROM big");
       const events: [string, Record<string, unknown>][] = [];
@@ -155,19 +127,19 @@ describe("replicate(): indexes built after a reload", () => {
       await reader.end();
     }
     expect(await checksums(p.s, TABLES)).toEqual(await checksums(p.m, TABLES));
-    expect(await indexes(p.s)).toEqual(before);
+    expect(await indexStates(p.s)).toEqual(before);
   });
 
   it("a build that fails (a slave-only unique index the master's rows break) fails the run, and the slave is as it was", async () => {
     await emptySlave();
     await p.s.query("CREATE UNIQUE INDEX big_a_unique_idx ON big (a)");
     try {
-      const before = await indexes(p.s);
+      const before = await indexStates(p.s);
       const r = await replicate(p.cfg());
       expect(r.ok).toBe(false);
       expect(r.error).toMatch(/big_a_unique_idx/);
       expect(r.error).toMatch(/build an index of big/);
-      expect(await indexes(p.s)).toEqual(before);
+      expect(await indexStates(p.s)).toEqual(before);
       const rows = await p.s.query<{ n: number }>("SELECT count(*)::int AS n FROM big");
       expect(rows.rows[0]!.n).toBe(0);
     } finally {
@@ -177,10 +149,10 @@ describe("replicate(): indexes built after a reload", () => {
 
   it("a table the master holds too few rows of keeps its indexes: upkeep row by row is cheaper there", async () => {
     await emptySlave();
-    const before = await indexes(p.s);
+    const before = await indexStates(p.s);
     const r = await replicate(p.cfg());
     expect(r.error).toBeNull();
     expect(r.copied.find((c) => c.table === "small")!.indexes).toBe(0);
-    expect((await indexes(p.s)).small_a_idx!.oid).toBe(before.small_a_idx!.oid);
+    expect((await indexStates(p.s)).small_a_idx!.oid).toBe(before.small_a_idx!.oid);
   });
 });
